@@ -1,0 +1,46 @@
+"""pytest-llm-eval: evaluations of LLM-backed code as first-class pytest tests.
+
+pytest imports this package in every session of everyone who installed the plugin,
+so the public names are re-exported lazily (PEP 562): importing the package costs
+nothing beyond the standard library until a name is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "Case",
+    "LLMEvalError",
+    "PairwiseVerdict",
+    "Verdict",
+    "load_cases",
+]
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Case": "pytest_llmeval.cases",
+    "load_cases": "pytest_llmeval.cases",
+    "LLMEvalError": "pytest_llmeval.errors",
+    "Verdict": "pytest_llmeval.models",
+    "PairwiseVerdict": "pytest_llmeval.models",
+}
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cases import Case, load_cases
+    from pytest_llmeval.errors import LLMEvalError
+    from pytest_llmeval.models import PairwiseVerdict, Verdict
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_llmeval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
