@@ -1,1 +1,215 @@
-"""pytest hooks and fixtures (placeholder)."""
+"""pytest hooks and fixtures of pytest-llm-eval.
+
+This module is imported in every pytest session of everyone who installed the
+plugin, so it imports only the standard library, pytest and settings; each
+hook returns after one cheap check when no llm_eval test is involved, and the
+heavy modules (pydantic models, interception, SDKs) load inside the functions
+that first need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmeval.settings import (
+    MARKER,
+    MARKER_HELP,
+    add_options,
+    resolve_settings,
+    settings_key,
+)
+
+if TYPE_CHECKING:
+    from pytest_llmeval.recorder import EvalRecorder
+    from pytest_llmeval.runner import ItemRun
+    from pytest_llmeval.session import EvalSession
+    from pytest_llmeval.spec import EvalSpec
+
+run_key = pytest.StashKey["ItemRun"]()
+controller_key = pytest.StashKey["Controller"]()
+
+#: Hidden fixture parametrized with 1..N to make the repeats of a case.
+REPEAT_FIXTURE = "_llmeval_repeat"
+
+#: Attribute of a TestReport carrying the item's EvalResult as JSON-able data.
+#: pytest's report serialisation copies report.__dict__, so it travels with xdist.
+REPORT_ATTRIBUTE = "llm_eval"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    config.stash[settings_key] = resolve_settings(config)
+    if not hasattr(config, "workerinput"):
+        controller = Controller(config)
+        config.stash[controller_key] = controller
+        config.pluginmanager.register(controller, "llmeval-controller")
+
+
+def _markers(node: pytest.Item | Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    return [(m.args, m.kwargs) for m in node.iter_markers(MARKER)]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker(MARKER) is None:
+        return
+    spec = _spec(metafunc.definition)
+    repeat = metafunc.config.stash[settings_key].repeat or spec.repeat
+    if repeat > 1:
+        metafunc.fixturenames.append(REPEAT_FIXTURE)
+        metafunc.parametrize(
+            REPEAT_FIXTURE,
+            range(1, repeat + 1),
+            ids=[f"r{i}" for i in range(1, repeat + 1)],
+            indirect=True,
+        )
+
+
+@pytest.fixture
+def _llmeval_repeat(request: pytest.FixtureRequest) -> int:
+    """Which repeat of the case this item is (1..N)."""
+    return int(request.param)
+
+
+def _spec(node: Any) -> EvalSpec:
+    """The node's validated EvalSpec; an invalid marker fails collection or setup."""
+    from pytest_llmeval.spec import SpecError, build_spec
+
+    try:
+        return build_spec(_markers(node), node.nodeid)
+    except SpecError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+def _start_run(item: pytest.Item) -> ItemRun:
+    from pytest_llmeval.runner import ItemRun, identify
+
+    spec = _spec(item)
+    callspec = getattr(item, "callspec", None)
+    repeat_index = callspec.params.get(REPEAT_FIXTURE) if callspec is not None else None
+    parent = item.parent.nodeid if item.parent is not None else ""
+    function_nodeid = f"{parent}::{getattr(item, 'originalname', item.name)}"
+    identity = identify(
+        item.nodeid,
+        function_nodeid,
+        callspec.id if callspec is not None else None,
+        repeat_index,
+        spec,
+    )
+    return ItemRun(identity, spec, item.config.stash[settings_key])
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    if item.get_closest_marker(MARKER) is not None:
+        item.stash[run_key] = _start_run(item)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    run = item.stash.get(run_key, None)
+    if run is None:
+        return (yield)
+    run.start_call()
+    try:
+        result = yield
+    except pytest.skip.Exception:
+        run.finish_call(None, skipped=True)
+        raise
+    except BaseException as error:
+        run.finish_call(error, skipped=False)
+        raise
+    failure = run.finish_call(None, skipped=False)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    run = item.stash.get(run_key, None)
+    if run is None:
+        return report
+    if report.when == "setup" and not report.passed:
+        run.finish_setup_failure(report.skipped, report.longreprtext)
+    elif report.when == "teardown" and report.failed:
+        run.mark_teardown_error(report.longreprtext)
+    elif report.when != "call":
+        return report
+    setattr(report, REPORT_ATTRIBUTE, run.wire())
+    return report
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    data = getattr(report, REPORT_ATTRIBUTE, None)
+    if data is not None and report.when == "call" and report.passed:
+        if data.get("status") == "below":
+            return "below", "b", ("BELOW", {"yellow": True})
+    return None
+
+
+@pytest.fixture
+def llm_eval(request: pytest.FixtureRequest) -> EvalRecorder:
+    """The per-test recorder of an llm_eval test: scores, judges, metadata, calls."""
+    run = request.node.stash.get(run_key, None)
+    if run is None:
+        pytest.fail(
+            f"{request.node.nodeid} uses the llm_eval fixture but has no llm_eval marker.\n"
+            "Add @pytest.mark.llm_eval(threshold=...) to the test (or its class or module) "
+            "so its scores are evaluated.",
+            pytrace=False,
+        )
+    return run.recorder
+
+
+class Controller:
+    """The session-side plugin object: collects eval results, aggregates, reports.
+
+    Registered at configure on the controller (or a serial run), never on xdist
+    workers; its heavy state is created on the first eval report only.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.session: EvalSession | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, REPORT_ATTRIBUTE, None)
+        if data is None:
+            return
+        if self.session is None:
+            from pytest_llmeval.session import EvalSession
+
+            self.session = EvalSession(self.config.stash[settings_key])
+        self.session.add(data)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.session is None:
+            return
+        self.session.finish()
+        if self.session.failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.session is None or self.session.aggregate is None:
+            return
+        from pytest_llmeval.reporting.terminal import write_summary
+
+        write_summary(terminalreporter, self.session)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        config.pluginmanager.unregister(self)

@@ -1,0 +1,125 @@
+"""EvalResults -> case, group and session aggregates (pure; no pytest).
+
+Results are sorted by node id first, so the aggregate does not depend on the order
+in which xdist workers happened to finish.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from pytest_llmeval import stats
+from pytest_llmeval.models import (
+    CaseAggregate,
+    EvalResult,
+    GroupAggregate,
+    SessionAggregate,
+    Status,
+)
+
+
+def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
+    """Combine the repeats of one case: mean score, spread and status."""
+    first = items[0]
+    ran = [r for r in items if r.status != "skipped"]
+    base = {"case_id": first.case_id, "group": first.group, "threshold": first.threshold}
+    if not ran:
+        return CaseAggregate(**base, runs=0, score=0.0, status="skipped")
+    values = [r.score if r.score is not None else 0.0 for r in ran]
+    score = stats.mean(values)
+    names: dict[str, list[float]] = defaultdict(list)
+    thresholds: dict[str, float] = {}
+    for r in ran:
+        for s in r.scores:
+            names[s.name].append(s.value)
+            if s.threshold is not None:
+                thresholds[s.name] = s.threshold
+    per_name = {name: stats.mean(vals) for name, vals in sorted(names.items())}
+    statuses = {r.status for r in ran}
+    status: Status
+    if "error" in statuses:
+        status = "error"
+    elif "failed" in statuses:
+        status = "failed"
+    elif len(ran) == 1:
+        status = ran[0].status
+    else:
+        missed = any(per_name[n] < t for n, t in thresholds.items() if n in per_name)
+        status = "passed" if score >= first.threshold and not missed else "below"
+    spread = stats.stdev(values) if len(values) > 1 else None
+    return CaseAggregate(
+        **base, runs=len(ran), score=score, stdev=spread, status=status, scores=per_name
+    )
+
+
+def _labels(keys: list[str], explicit: set[str]) -> dict[str, str]:
+    """Short display names: the function name when unique, else the full key."""
+    short = {k: k if k in explicit else k.rsplit("::", 1)[-1] for k in keys}
+    counts: dict[str, int] = defaultdict(int)
+    for label in short.values():
+        counts[label] += 1
+    return {k: (label if counts[label] == 1 else k) for k, label in short.items()}
+
+
+def aggregate_group(group: str, label: str, results: list[EvalResult]) -> GroupAggregate:
+    """Combine the cases of one group: counts, mean with its CI, pass rate."""
+    by_case: dict[str, list[EvalResult]] = defaultdict(list)
+    for r in results:
+        by_case[r.case_id].append(r)
+    cases = [aggregate_case(by_case[c]) for c in sorted(by_case)]
+    ran = [c for c in cases if c.status != "skipped"]
+    values = [c.score for c in ran]
+    floors = [r.min_pass_rate for r in results if r.min_pass_rate is not None]
+    min_pass_rate = max(floors) if floors else None
+    passed = sum(1 for c in ran if c.status == "passed")
+    mean = stats.mean(values) if values else None
+    ci_low = ci_high = None
+    if len(values) >= 2:
+        ci_low, ci_high = stats.mean_confidence_interval(values, 0.95, clip=(0.0, 1.0))
+    pass_rate = passed / len(ran) if ran else None
+    return GroupAggregate(
+        group=group,
+        label=label,
+        n=len(ran),
+        passed=passed,
+        below=sum(1 for c in ran if c.status == "below"),
+        failed=sum(1 for c in ran if c.status in ("failed", "error")),
+        skipped=len(cases) - len(ran),
+        runs_per_case=max((c.runs for c in cases), default=1) or 1,
+        mean=mean,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        pass_rate=pass_rate,
+        min_pass_rate=min_pass_rate,
+        failed_min_pass_rate=(
+            min_pass_rate is not None and pass_rate is not None and pass_rate < min_pass_rate
+        ),
+        cases=cases,
+    )
+
+
+def aggregate_session(results: Iterable[EvalResult]) -> SessionAggregate:
+    """Group the results and add everything up."""
+    ordered = sorted(results, key=lambda r: r.nodeid)
+    by_group: dict[str, list[EvalResult]] = defaultdict(list)
+    explicit: set[str] = set()
+    for r in ordered:
+        by_group[r.group].append(r)
+        if r.group != r.nodeid.split("[", 1)[0]:
+            explicit.add(r.group)
+    keys = sorted(by_group)
+    labels = _labels(keys, explicit)
+    groups = [aggregate_group(k, labels[k], by_group[k]) for k in keys]
+    all_cases = [c for g in groups for c in g.cases]
+    ran = [c for c in all_cases if c.status != "skipped"]
+    return SessionAggregate(
+        groups=groups,
+        cases=len(ran),
+        passed=sum(g.passed for g in groups),
+        below=sum(g.below for g in groups),
+        failed=sum(g.failed for g in groups),
+        skipped=sum(g.skipped for g in groups),
+        items=len(ordered),
+        mean=stats.mean([c.score for c in ran]) if ran else None,
+    )

@@ -1,0 +1,175 @@
+"""The JSON report (`--llmeval-report=PATH`): every result, the aggregate, the verdict.
+
+The report is a pydantic model written through `files.write_model`: `schema_version`
+first, keys sorted, NaN/inf as null, atomic. Apart from the fields listed in
+`VOLATILE_FIELDS` (the creation time and durations), two reports built from the same
+results and settings are byte-identical: results are sorted by node id, the aggregate
+and the comparison are deterministic, and nothing identifies the machine (no host
+name; paths are made relative to the rootdir).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pytest_llmeval.aggregate import aggregate_session
+from pytest_llmeval.baseline import BaselineComparison
+from pytest_llmeval.files import load_model, write_model
+from pytest_llmeval.models import EvalResult, SessionAggregate
+
+#: The report schema version this code writes, and the newest one it reads.
+REPORT_SCHEMA_VERSION = 1
+
+#: JSON paths whose values change from run to run even when the results do not.
+VOLATILE_FIELDS = ("created_at", "duration_s", "results[*].duration_s")
+
+#: The resolved settings a report records (paths relative to the rootdir).
+REPORT_SETTINGS = (
+    "record_mode",
+    "repeat",
+    "judge_model",
+    "cache",
+    "max_cost",
+    "match_ignore",
+    "cassette_dir",
+    "baseline",
+    "update_baseline",
+    "tolerance",
+    "alpha",
+    "cost_tolerance",
+    "latency_tolerance",
+    "fail_on",
+)
+
+
+class Report(BaseModel):
+    """A session's JSON report: results, aggregate and baseline verdict."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = Field(
+        default=REPORT_SCHEMA_VERSION, description="Version of this file format; first."
+    )
+    created_at: str = Field(description="When the report was built, ISO 8601 UTC. Volatile.")
+    duration_s: float | None = Field(
+        default=None, description="Wall-clock duration of the session in seconds. Volatile."
+    )
+    pytest_version: str | None = Field(default=None, description="pytest's version.")
+    plugin_version: str = Field(description="pytest-llm-eval's version.")
+    python_version: str = Field(description="The Python version, e.g. 3.11.9.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="The resolved settings that shaped the results."
+    )
+    results: list[EvalResult] = Field(
+        default_factory=list, description="Every eval item's result, sorted by node id."
+    )
+    aggregate: SessionAggregate = Field(description="Case, group and session aggregates.")
+    baseline: BaselineComparison | None = Field(
+        default=None, description="The verdict against the baseline; null without one."
+    )
+    volatile_fields: list[str] = Field(
+        default_factory=lambda: list(VOLATILE_FIELDS),
+        description="JSON paths of values that change between identical runs.",
+    )
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _jsonable(value: object, rootdir: Path | None) -> Any:
+    if isinstance(value, Path):
+        if rootdir is not None:
+            try:
+                return value.relative_to(rootdir).as_posix()
+            except ValueError:
+                pass
+        return os.fspath(value)
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(item, rootdir) for item in value]
+    return value
+
+
+def report_settings(settings: object) -> dict[str, Any]:
+    """The settings a report records, taken from a Settings object by name."""
+    rootdir = getattr(settings, "rootdir", None)
+    root = Path(rootdir) if rootdir is not None else None
+    return {
+        name: _jsonable(getattr(settings, name), root)
+        for name in REPORT_SETTINGS
+        if hasattr(settings, name)
+    }
+
+
+def build_report(
+    results: Iterable[EvalResult],
+    *,
+    aggregate: SessionAggregate | None = None,
+    comparison: BaselineComparison | None = None,
+    settings: Mapping[str, Any] | None = None,
+    duration_s: float | None = None,
+    pytest_version: str | None = None,
+    created_at: datetime | None = None,
+) -> Report:
+    """Assemble a report; the aggregate is computed from the results unless given."""
+    ordered = sorted(results, key=lambda r: r.nodeid)
+    moment = created_at or datetime.now(timezone.utc)
+    return Report(
+        created_at=moment.astimezone(timezone.utc).isoformat(timespec="seconds"),
+        duration_s=None if duration_s is None else round(duration_s, 3),
+        pytest_version=pytest_version or _version("pytest"),
+        plugin_version=_version("pytest-llm-eval") or "unknown",
+        python_version=platform.python_version(),
+        settings=dict(sorted((settings or {}).items())),
+        results=ordered,
+        aggregate=aggregate if aggregate is not None else aggregate_session(ordered),
+        baseline=comparison,
+    )
+
+
+def write_report(path: str | os.PathLike[str], report: Report) -> None:
+    """Write a report atomically in its stable JSON form."""
+    write_model(path, report)
+
+
+def load_report(path: str | os.PathLike[str]) -> Report:
+    """Read a report file; a bad one is a FileFormatError naming it."""
+    return load_model(path, Report, what="report")
+
+
+def _blank(data: Any, parts: list[str]) -> None:
+    """Set the value at a VOLATILE_FIELDS-style path (a.b, a[*].b) to None, in place."""
+    head, rest = parts[0], parts[1:]
+    every = head.endswith("[*]")
+    key = head[:-3] if every else head
+    if not isinstance(data, dict) or key not in data:
+        return
+    if not rest:
+        data[key] = None
+    elif every and isinstance(data[key], list):
+        for item in data[key]:
+            _blank(item, rest)
+    else:
+        _blank(data[key], rest)
+
+
+def without_volatile(
+    data: dict[str, Any], paths: Iterable[str] = VOLATILE_FIELDS
+) -> dict[str, Any]:
+    """A report's JSON data with its volatile fields set to null (for comparisons)."""
+    result = copy.deepcopy(data)
+    for path in paths:
+        _blank(result, path.split("."))
+    return result

@@ -1,0 +1,126 @@
+"""JUnit XML properties: per test case and per test suite (pure; no pytest import).
+
+Every value is a string: numbers with 6 significant digits (`0.85`, `0.0123`,
+`1.5e-05`), booleans as `true`/`false`. Properties that are unknown (no priced call,
+no latency) are left out rather than written empty.
+
+How they reach pytest's junitxml writer is the plugin's business (see plugin.py): the
+test case properties go into the teardown report's `user_properties`, which pytest's
+`LogXML` writes as `<properties>` inside `<testcase>`; the suite properties go to
+`LogXML.add_global_property` before `LogXML` writes the file at session finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pytest_llmeval.baseline import BaselineComparison, group_accounting
+from pytest_llmeval.models import EvalResult, SessionAggregate
+
+PREFIX = "llm_eval"
+
+Property = tuple[str, str]
+
+
+def format_number(value: float) -> str:
+    """A number as a property value: 6 significant digits."""
+    return f"{value:.6g}"
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def testcase_properties(result: EvalResult) -> list[Property]:
+    """The properties of one test case: score, threshold, status, scores, accounting."""
+    properties: list[Property] = []
+    if result.score is not None:
+        properties.append((f"{PREFIX}.score", format_number(result.score)))
+    properties.append((f"{PREFIX}.threshold", format_number(result.threshold)))
+    properties.append((f"{PREFIX}.status", result.status))
+    for score in result.scores:
+        properties.append((f"{PREFIX}.score.{score.name}", format_number(score.value)))
+    inferences = result.inferences
+    if not inferences:
+        return properties
+    costs = [i.cost_usd for i in inferences if i.cost_usd is not None]
+    if costs:
+        properties.append((f"{PREFIX}.cost_usd", format_number(sum(costs))))
+    latencies = [i.latency_s for i in inferences if i.latency_s is not None]
+    if latencies:
+        properties.append((f"{PREFIX}.latency_s", format_number(max(latencies))))
+    for field in ("input_tokens", "output_tokens"):
+        counts = [getattr(i, field) for i in inferences if getattr(i, field) is not None]
+        if counts:
+            properties.append((f"{PREFIX}.{field}", str(sum(counts))))
+    models = sorted({i.model for i in inferences if i.role == "app" and i.model})
+    if models:
+        properties.append((f"{PREFIX}.model", ",".join(models)))
+    return properties
+
+
+def suite_properties(
+    aggregate: SessionAggregate, comparison: BaselineComparison | None = None
+) -> list[Property]:
+    """The properties of the test suite: session totals, then each group."""
+    properties: list[Property] = [
+        (f"{PREFIX}.cases", str(aggregate.cases)),
+        (f"{PREFIX}.passed", str(aggregate.passed)),
+        (f"{PREFIX}.below", str(aggregate.below)),
+        (f"{PREFIX}.failed", str(aggregate.failed)),
+    ]
+    if aggregate.mean is not None:
+        properties.append((f"{PREFIX}.mean", format_number(aggregate.mean)))
+    if aggregate.cases:
+        properties.append(
+            (f"{PREFIX}.pass_rate", format_number(aggregate.passed / aggregate.cases))
+        )
+    costs = [cost for cost, _ in map(group_accounting, aggregate.groups) if cost is not None]
+    if costs:
+        properties.append((f"{PREFIX}.cost_usd", format_number(sum(costs))))
+    if comparison is not None:
+        properties.append((f"{PREFIX}.regression", _flag(comparison.regressed)))
+        if comparison.cost_tolerance is not None:
+            properties.append((f"{PREFIX}.cost_regression", _flag(comparison.cost_regressed)))
+        if comparison.latency_tolerance is not None:
+            properties.append(
+                (f"{PREFIX}.latency_regression", _flag(comparison.latency_regressed))
+            )
+    compared = {g.group: g for g in comparison.groups} if comparison is not None else {}
+    for group in aggregate.groups:
+        name = f"{PREFIX}.group.{group.label}"
+        properties.append((f"{name}.n", str(group.n)))
+        for field, value in (
+            ("mean", group.mean),
+            ("ci_low", group.ci_low),
+            ("ci_high", group.ci_high),
+            ("pass_rate", group.pass_rate),
+            *zip(("cost_usd", "latency_p95_s"), group_accounting(group), strict=True),
+        ):
+            if value is not None:
+                properties.append((f"{name}.{field}", format_number(value)))
+        verdict = compared.get(group.group)
+        if verdict is not None:
+            if verdict.drop is not None:
+                properties.append((f"{name}.delta", format_number(-verdict.drop)))
+            if verdict.p_value is not None:
+                properties.append((f"{name}.p_value", format_number(verdict.p_value)))
+            properties.append((f"{name}.regressed", _flag(verdict.regressed)))
+    return properties
+
+
+def add_suite_properties(plugins: Iterable[object], properties: Sequence[Property]) -> bool:
+    """Hand suite properties to pytest's junitxml writer, if one is registered.
+
+    `plugins` is `config.pluginmanager.get_plugins()`. pytest registers its `LogXML`
+    object without a public name, so it is found by its public method
+    `add_global_property` (what the `record_testsuite_property` fixture calls).
+    Returns whether a writer took them.
+    """
+    for plugin in plugins:
+        add = getattr(plugin, "add_global_property", None)
+        if callable(add) and type(plugin).__name__ == "LogXML":
+            for name, value in properties:
+                add(name, value)
+            return True
+    return False

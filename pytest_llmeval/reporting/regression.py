@@ -1,0 +1,228 @@
+"""Text of the baseline verdict: the status line(s) and the REGRESSION section.
+
+Pure functions returning lines (no pytest, no colour): the terminal reporter and the
+`llmeval gate` command print the same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pytest_llmeval.baseline import BaselineComparison, GroupComparison
+
+#: Title of the section printed when the comparison fails the session.
+SECTION_TITLE = "REGRESSION"
+
+#: How many newly failing cases are listed before "and N more".
+CASE_LIMIT = 10
+
+DEFAULT_FAIL_ON = ("score",)
+
+
+def format_p(p: float | None) -> str:
+    """A p-value with the precision that matters near the usual levels."""
+    if p is None:
+        return "-"
+    return f"{p:.2f}" if p >= 0.1 else f"{p:.2g}"
+
+
+def format_delta(drop: float | None) -> str:
+    """A drop shown as the signed change of the mean: a drop of 0.08 is -0.08."""
+    if drop is None:
+        return "-"
+    change = -drop
+    return f"{change:+.2f}" if round(change, 2) != 0 else "0.00"
+
+
+def _percent(increase: float | None) -> str:
+    return "from zero" if increase is None else f"{increase:+.0%}"
+
+
+def _source(comparison: BaselineComparison, path: str | None) -> str:
+    return path or comparison.source or "baseline"
+
+
+def missing_baseline_line(path: str) -> str:
+    """The line shown when the baseline file does not exist yet."""
+    return f"no baseline at {path}: run with --llmeval-update-baseline to create one"
+
+
+def baseline_written_line(path: str, groups: int, cases: int) -> str:
+    """The line shown after --llmeval-update-baseline wrote the file."""
+    return (
+        f"baseline {path} written: {groups} group{'s' if groups != 1 else ''}, "
+        f"{cases} case{'s' if cases != 1 else ''}"
+    )
+
+
+def _score_line(group: GroupComparison) -> str:
+    return (
+        f"{group.label}: mean {format_delta(group.drop)} "
+        f"({group.old_mean or 0.0:.2f} -> {group.new_mean or 0.0:.2f} over {group.shared} "
+        f"shared case{'s' if group.shared != 1 else ''}), p={format_p(group.p_value)} "
+        f"(paired permutation), McNemar p={format_p(group.mcnemar_p)}"
+    )
+
+
+def _case_lines(title: str, cases: Sequence[str], limit: int) -> list[str]:
+    if not cases:
+        return []
+    lines = [f"  {title} ({len(cases)}):"]
+    lines += [f"    {case}" for case in cases[:limit]]
+    if len(cases) > limit:
+        lines.append(f"    and {len(cases) - limit} more")
+    return lines
+
+
+def _cost_line(group: GroupComparison, tolerance: float | None) -> str:
+    old = group.old_cost_per_case_usd or 0.0
+    new = group.new_cost_per_case_usd or 0.0
+    limit = "" if tolerance is None else f", over the {tolerance:.0%} tolerance"
+    return (
+        f"cost {group.label}: {_percent(group.cost_increase)} per case "
+        f"(${old:.4f} -> ${new:.4f}){limit}"
+    )
+
+
+def _latency_line(group: GroupComparison, tolerance: float | None) -> str:
+    old = group.old_latency_p95_s or 0.0
+    new = group.new_latency_p95_s or 0.0
+    limit = "" if tolerance is None else f", over the {tolerance:.0%} tolerance"
+    return (
+        f"latency {group.label}: p95 {_percent(group.latency_increase)} "
+        f"({old:.2f} s -> {new:.2f} s){limit}"
+    )
+
+
+def _not_failing(kind: str, fail_on: Iterable[str]) -> str:
+    return "" if kind in set(fail_on) else f" (reported only: --llmeval-fail-on has no {kind})"
+
+
+def _group_lines(comparison: BaselineComparison) -> list[str]:
+    lines = []
+    if comparison.new_groups:
+        lines.append("new groups (not in the baseline): " + ", ".join(comparison.new_groups))
+    if comparison.vanished_groups:
+        lines.append(
+            "vanished groups (in the baseline, not run now): "
+            + ", ".join(comparison.vanished_groups)
+        )
+    return lines
+
+
+def _weak_drop_line(group: GroupComparison, comparison: BaselineComparison) -> str | None:
+    """A note for a drop past the tolerance that the test could not call significant."""
+    if group.regressed or group.drop is None or group.drop - comparison.tolerance <= 1e-9:
+        return None
+    head = (
+        f"{group.label}: mean {format_delta(group.drop)} over {group.shared} shared "
+        f"case{'s' if group.shared != 1 else ''}"
+    )
+    if group.underpowered:
+        return (
+            f"{head} cannot be significant: with {group.shared} shared "
+            f"case{'s' if group.shared != 1 else ''} the smallest possible p is "
+            f"{format_p(group.min_p)}, not below alpha {comparison.alpha:g} "
+            "(underpowered; add cases)"
+        )
+    bound = 0.5**group.changed
+    if not bound < comparison.alpha:
+        return (
+            f"{head} is not significant (p={format_p(group.p_value)}): only {group.changed} "
+            f"case{'s' if group.changed != 1 else ''} changed, and with {group.changed} the "
+            f"smallest possible p is {format_p(bound)}"
+        )
+    return f"{head} is not significant (p={format_p(group.p_value)}): likely noise"
+
+
+def summary_lines(
+    comparison: BaselineComparison,
+    path: str | None = None,
+    *,
+    fail_on: Iterable[str] = DEFAULT_FAIL_ON,
+) -> list[str]:
+    """The baseline status for the llm_eval section: one line, then notes if any."""
+    fail_on = tuple(fail_on)
+    source = _source(comparison, path)
+    kinds = comparison.failing_kinds(fail_on)
+    notes: list[str] = []
+    if kinds:
+        failing = [
+            g.label
+            for g in comparison.groups
+            if (g.regressed and "score" in kinds)
+            or (g.cost_regressed and "cost" in kinds)
+            or (g.latency_regressed and "latency" in kinds)
+        ]
+        head = (
+            f"baseline {source}: REGRESSION ({', '.join(kinds)}) in {', '.join(failing)}; "
+            f"see the {SECTION_TITLE} section"
+        )
+        return [head]
+    dropped = [g for g in comparison.groups if g.drop is not None]
+    if not comparison.groups:
+        head = f"baseline {source}: no regression (no group in common with the baseline)"
+    elif not dropped or max(g.drop or 0.0 for g in dropped) <= 0.0:
+        head = f"baseline {source}: no regression (no group's mean dropped)"
+    else:
+        worst = max(dropped, key=lambda g: (g.drop or 0.0, g.group))
+        head = (
+            f"baseline {source}: no regression (largest drop {worst.label} "
+            f"{format_delta(worst.drop)}, p={format_p(worst.p_value)})"
+        )
+    for group in comparison.groups:
+        note = _weak_drop_line(group, comparison)
+        if note is not None:
+            notes.append(note)
+        if group.regressed:
+            notes.append(_score_line(group) + _not_failing("score", fail_on))
+        if group.cost_regressed:
+            notes.append(
+                _cost_line(group, comparison.cost_tolerance) + _not_failing("cost", fail_on)
+            )
+        if group.latency_regressed:
+            notes.append(
+                _latency_line(group, comparison.latency_tolerance)
+                + _not_failing("latency", fail_on)
+            )
+    notes += _group_lines(comparison)
+    return [head] + [f"  {note}" for note in notes]
+
+
+def regression_lines(
+    comparison: BaselineComparison,
+    path: str | None = None,
+    *,
+    fail_on: Iterable[str] = DEFAULT_FAIL_ON,
+    limit: int = CASE_LIMIT,
+) -> list[str]:
+    """The body of the REGRESSION section; empty when nothing fails the session."""
+    fail_on = tuple(fail_on)
+    kinds = comparison.failing_kinds(fail_on)
+    if not kinds:
+        return []
+    lines = [
+        (
+            f"against baseline {_source(comparison, path)} (tolerance {comparison.tolerance:g}, "
+            f"alpha {comparison.alpha:g}):"
+        )
+    ]
+    for group in comparison.groups:
+        if group.regressed:
+            lines.append(_score_line(group) + _not_failing("score", fail_on))
+            lines += _case_lines("newly failing", group.newly_failing, limit)
+        else:
+            note = _weak_drop_line(group, comparison)
+            if note is not None:
+                lines.append(note)
+        if group.cost_regressed:
+            lines.append(
+                _cost_line(group, comparison.cost_tolerance) + _not_failing("cost", fail_on)
+            )
+        if group.latency_regressed:
+            lines.append(
+                _latency_line(group, comparison.latency_tolerance)
+                + _not_failing("latency", fail_on)
+            )
+    lines += _group_lines(comparison)
+    return lines

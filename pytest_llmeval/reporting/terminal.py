@@ -1,0 +1,109 @@
+"""The "llm_eval" section of the terminal summary.
+
+Default: one row per group and a totals line. `-q`: the totals line and failing
+groups only. `-v`: also one row per case that did not pass; `-vv`: every case, with
+each named score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pytest_llmeval.models import CaseAggregate, GroupAggregate
+from pytest_llmeval.session import EvalSession
+
+
+def _fmt_score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _fmt_ci(group: GroupAggregate) -> str:
+    if group.mean is None:
+        return "-"
+    if group.ci_low is None or group.ci_high is None:
+        return f"{group.mean:.2f}"
+    return f"{group.mean:.2f} ({group.ci_low:.2f}-{group.ci_high:.2f})"
+
+
+def _fmt_rate(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def render_table(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
+    """Align rows into columns (the first row is the header)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def group_rows(groups: Sequence[GroupAggregate]) -> list[list[str]]:
+    """Header plus one row per group."""
+    rows = [["group", "n", "pass", "below", "fail", "score (95% CI)", "pass rate"]]
+    for g in groups:
+        label = g.label if g.runs_per_case == 1 else f"{g.label}  ({g.runs_per_case} runs)"
+        rate = _fmt_rate(g.pass_rate)
+        if g.min_pass_rate is not None:
+            rate += f" (min {g.min_pass_rate:.0%})"
+        rows.append([label, str(g.n), str(g.passed), str(g.below), str(g.failed), _fmt_ci(g), rate])
+    return rows
+
+
+def _case_line(case: CaseAggregate, with_scores: bool) -> str:
+    runs = "" if case.runs <= 1 else f"  mean of {case.runs} runs, sd {case.stdev or 0.0:.2f}"
+    line = f"    {case.status.upper():<7} {_fmt_score(case.score)}  {case.case_id}{runs}"
+    if with_scores and case.scores:
+        line += "  [" + ", ".join(f"{k} {v:.2f}" for k, v in case.scores.items()) + "]"
+    return line
+
+
+def summary_line(session: EvalSession) -> str:
+    """The one-line totals of the session."""
+    agg = session.aggregate
+    if agg is None:
+        return ""
+    parts = [f"{agg.cases} case{'s' if agg.cases != 1 else ''}", f"{agg.passed} passed"]
+    if agg.below:
+        parts.append(f"{agg.below} below threshold")
+    if agg.failed:
+        parts.append(f"{agg.failed} failed")
+    if agg.skipped:
+        parts.append(f"{agg.skipped} skipped")
+    text = "llm_eval: " + ", ".join(parts)
+    if agg.mean is not None:
+        text += f" · mean {agg.mean:.2f}"
+    return text
+
+
+def write_summary(terminal: Any, session: EvalSession) -> None:
+    """Write the llm_eval section to pytest's terminal reporter."""
+    agg = session.aggregate
+    if agg is None:
+        return
+    verbosity = terminal.config.get_verbosity()
+    terminal.write_sep("=", "llm_eval")
+    if verbosity >= 0:
+        for line in render_table(group_rows(agg.groups), right={1, 2, 3, 4}):
+            terminal.write_line(line)
+        if verbosity >= 1:
+            for group in agg.groups:
+                shown = [c for c in group.cases if verbosity >= 2 or c.status != "passed"]
+                if shown:
+                    terminal.write_line(f"  {group.label}:")
+                for case in shown:
+                    terminal.write_line(_case_line(case, with_scores=verbosity >= 2))
+    for group in session.failing_groups:
+        terminal.write_line(
+            f"FAILED group {group.label}: pass rate {_fmt_rate(group.pass_rate)} "
+            f"({group.passed} of {group.n} cases) is below min_pass_rate "
+            f"{group.min_pass_rate:.0%}",
+            red=True,
+            bold=True,
+        )
+    terminal.write_line(summary_line(session), bold=True)

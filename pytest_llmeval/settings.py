@@ -1,0 +1,303 @@
+"""Every option, ini key and environment variable, declared once, resolved once.
+
+Each option has a command-line flag, an ini twin and an environment override.
+Precedence, highest first (written here and nowhere else):
+
+    command line  >  environment variable  >  ini file  >  built-in default
+
+with one extra rule for the record mode: when the `CI` environment variable is set
+and none of the three sources names a mode, the default is `none` (replay only),
+so CI never spends money or needs keys by accident.
+
+This module imports only the standard library and pytest: it is loaded in every
+pytest session of everyone who installed the plugin.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RECORD_MODES = ("none", "once", "new", "all")
+
+MARKER = "llm_eval"
+
+MARKER_HELP = (
+    "llm_eval(threshold=0.5, *, aggregate='mean', min_pass_rate=None, repeat=1, group=None, "
+    "judge_model=None, budget_usd=None, max_latency_s=None): an evaluation of LLM-backed code. "
+    "The test's score (weighted mean, or min, of what it records with the llm_eval fixture) "
+    "must be >= threshold. Reference: docs/reference.md."
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One user-facing setting: its flag, ini key, environment variable and parser."""
+
+    dest: str
+    flag: str
+    ini: str
+    env: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Any = None
+    is_flag: bool = False
+    metavar: str | None = None
+    linelist: bool = False
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"{text!r} is not one of: {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise ValueError(f"{value} must be at least 1")
+    return value
+
+
+def _number(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(str(text).strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        if math.isnan(value) or not low <= value <= high:
+            raise ValueError(f"{text!r} must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def _bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (use true/false, 1/0, yes/no)")
+
+
+def _text(text: str) -> str:
+    value = str(text).strip()
+    if not value:
+        raise ValueError("an empty value is not allowed")
+    return value
+
+
+def _judge_model(text: str) -> str:
+    value = _text(text)
+    provider, sep, model = value.partition(":")
+    if not sep or not provider or not model:
+        raise ValueError(f"{text!r} is not of the form provider:model (e.g. openai:gpt-4.1-mini)")
+    return value
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "record_mode",
+        "--llmeval-record",
+        "llmeval_record_mode",
+        "LLMEVAL_RECORD_MODE",
+        "Cassette record mode: none (replay only, network blocked), once (record missing "
+        "cassettes), new (also record unmatched requests), all (re-record everything). "
+        "Default: once, or none when the CI environment variable is set.",
+        _choice(*RECORD_MODES),
+        metavar="MODE",
+    ),
+    Option(
+        "repeat",
+        "--llmeval-repeat",
+        "llmeval_repeat",
+        "LLMEVAL_REPEAT",
+        "Run every llm_eval case N times (overrides the marker's repeat=).",
+        _positive_int,
+        metavar="N",
+    ),
+    Option(
+        "cassette_dir",
+        "--llmeval-cassette-dir",
+        "llmeval_cassette_dir",
+        "LLMEVAL_CASSETTE_DIR",
+        "Folder for cassettes, relative to the rootdir. Default: cassettes/<module>/ beside "
+        "each test file.",
+        _text,
+        metavar="DIR",
+    ),
+    Option(
+        "judge_model",
+        "--llmeval-judge-model",
+        "llmeval_judge_model",
+        "LLMEVAL_JUDGE_MODEL",
+        "Default judge model as provider:model (the marker's judge_model= overrides it).",
+        _judge_model,
+        default="openai:gpt-4.1-mini",
+        metavar="PROVIDER:MODEL",
+    ),
+    Option(
+        "cache",
+        "--llmeval-cache",
+        "llmeval_cache",
+        "LLMEVAL_CACHE",
+        "Reuse identical responses across tests from .llmeval_cache/ (local iteration aid).",
+        _bool,
+        default=False,
+        is_flag=True,
+    ),
+    Option(
+        "max_cost",
+        "--llmeval-max-cost",
+        "llmeval_max_cost",
+        "LLMEVAL_MAX_COST",
+        "Session budget in USD for live calls; once reached, further live calls fail fast.",
+        _number(0.0, math.inf),
+        metavar="USD",
+    ),
+    Option(
+        "redact",
+        "--llmeval-redact",
+        "llmeval_redact",
+        "LLMEVAL_REDACT",
+        "Extra regular expressions whose matches are redacted from cassettes and reports "
+        "(ini: one per line; environment: separated by newlines).",
+        _text,
+        default=(),
+        metavar="REGEX",
+        linelist=True,
+    ),
+    Option(
+        "match_ignore",
+        "--llmeval-match-ignore",
+        "llmeval_match_ignore",
+        "LLMEVAL_MATCH_IGNORE",
+        "JSON paths of the request body ignored when matching requests to recordings, "
+        "e.g. metadata.user_id or messages[*].cache_control.",
+        _text,
+        default=(),
+        metavar="PATH",
+        linelist=True,
+    ),
+)
+
+OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one pytest session."""
+
+    record_mode: str = "once"
+    repeat: int | None = None
+    cassette_dir: Path | None = None
+    judge_model: str = "openai:gpt-4.1-mini"
+    cache: bool = False
+    max_cost: float | None = None
+    redact: tuple[str, ...] = ()
+    match_ignore: tuple[str, ...] = ()
+    rootdir: Path = field(default_factory=Path.cwd)
+    is_ci: bool = False
+
+
+settings_key = pytest.StashKey[Settings]()
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare the `--llmeval-*` option group and its ini twins."""
+    group = parser.getgroup("llmeval", "LLM evaluations (pytest-llm-eval)")
+    for option in OPTIONS:
+        if option.is_flag:
+            group.addoption(
+                option.flag,
+                action="store_true",
+                default=None,
+                dest=_cli_dest(option),
+                help=option.help,
+            )
+        elif option.linelist:
+            group.addoption(
+                option.flag,
+                action="append",
+                default=None,
+                dest=_cli_dest(option),
+                metavar=option.metavar,
+                help=option.help,
+            )
+        else:
+            group.addoption(
+                option.flag,
+                default=None,
+                dest=_cli_dest(option),
+                metavar=option.metavar,
+                help=option.help,
+            )
+        parser.addini(
+            option.ini,
+            f"{option.help} (twin of {option.flag})",
+            type="linelist" if option.linelist else "string",
+            default=[] if option.linelist else None,
+        )
+
+
+def _raw_value(config: pytest.Config, option: Option, environ: dict[str, str]) -> tuple[Any, str]:
+    """Return (raw value, where it came from) by the precedence in the module docstring."""
+    cli = config.getoption(_cli_dest(option))
+    if cli is not None:
+        return cli, option.flag
+    if option.env in environ:
+        text = environ[option.env]
+        where = f"environment variable {option.env}"
+        return (text.splitlines() if option.linelist else text), where
+    ini = config.getini(option.ini)
+    if ini not in (None, [], ""):
+        return ini, f"ini option {option.ini}"
+    return None, ""
+
+
+def _cli_dest(option: Option) -> str:
+    return f"llmeval_{option.dest}"
+
+
+def resolve_settings(config: pytest.Config, environ: dict[str, str] | None = None) -> Settings:
+    """Resolve every option once; a bad value is a UsageError naming its source."""
+    env = dict(os.environ) if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw, source = _raw_value(config, option, env)
+        if raw is None:
+            continue
+        try:
+            if option.is_flag and isinstance(raw, bool):
+                value: Any = raw
+            elif option.linelist:
+                items = [raw] if isinstance(raw, str) else list(raw)
+                value = tuple(option.parse(item) for item in items if str(item).strip())
+            else:
+                value = option.parse(raw)
+        except ValueError as error:
+            raise pytest.UsageError(
+                f"pytest-llm-eval: bad value for {source}: {error}.\n  {option.flag}: {option.help}"
+            ) from None
+        values[option.dest] = value
+    is_ci = bool(env.get("CI", "").strip())
+    if "record_mode" not in values:
+        values["record_mode"] = "none" if is_ci else "once"
+    rootdir = Path(config.rootpath)
+    if "cassette_dir" in values:
+        values["cassette_dir"] = rootdir / values["cassette_dir"]
+    return Settings(rootdir=rootdir, is_ci=is_ci, **values)

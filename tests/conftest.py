@@ -1,0 +1,21 @@
+"""Shared fixtures of the test suite."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture
+def pytester_env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester whose runs see no CI variable and no LLMEVAL_* overrides.
+
+    In-process runs re-import nothing, so pytest warns that the already imported
+    plugin cannot be assertion-rewritten; that warning is an artefact of pytester.
+    """
+    for name in list(os.environ):
+        if name == "CI" or name.startswith("LLMEVAL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning")
+    return pytester
