@@ -1,0 +1,334 @@
+"""Price one model call in USD: the user's overrides first, then genai-prices.
+
+Token accounting. A `CallSummary` counts `input_tokens` *without* cached tokens (see
+`pytest_llmeval.providers`). genai-prices wants the opposite: its `input_tokens` is the
+whole prompt, and it subtracts `cache_read_tokens` and `cache_write_tokens` from it to
+bill them at their own rates. So the prompt total handed to it is
+`input_tokens + cache_read_tokens + cache_write_tokens`, for every provider. A cached
+token is therefore billed once, at the cache rate (or at the input rate when the model
+has no cache rate), never twice.
+
+Speed. Pricing runs once per inference, 10,000 times in a big session, and one
+genai-prices `calc_price` call costs about 60 microseconds. Within a pricing tier a price
+is affine in the four token counts, so the first call for a model asks genai-prices for
+the price of a few unit usages, keeps the rates it implies (in `_rate_card`'s memo), and
+later calls are a few multiplications.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from pytest_llmeval.providers import CallSummary
+
+__all__ = ["PRICES_INI", "ModelPrice", "Price", "parse_price_overrides", "price_call"]
+
+#: The ini option holding per-model price overrides, one `key = input / output` per line.
+PRICES_INI = "llmeval_prices"
+
+_PER_MILLION = 1_000_000
+# Providers that bill their own API: genai-prices knows them by id. Any other host is
+# looked up by its URL, which finds the clouds genai-prices knows (Azure, Groq, ...).
+_PROVIDER_IDS = frozenset({"openai", "anthropic"})
+_LINE_FORMAT = (
+    "expected 'provider:model = input / output [cache_read=X] [cache_write=Y]' "
+    "in USD per million tokens"
+)
+_PRICE_LINE = re.compile(
+    r"(?P<key>[^=\s]+)\s*=\s*(?P<input>[^/\s]+)\s*/\s*(?P<output>\S+)(?P<options>.*)"
+)
+_OPTION = re.compile(r"\s*(?P<name>\w+)\s*=\s*(?P<value>[^\s=]+)")
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """A model's price in USD per million tokens; a missing cache rate bills at `input`."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "cache_read", "cache_write"):
+            value = getattr(self, name)
+            if value is None and name.startswith("cache"):
+                continue
+            if not _is_rate(value):
+                raise ValueError(f"{name} price must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Price:
+    """The price of one call: `usd` is None (and `priced` False) when it is unknown."""
+
+    usd: float | None
+    priced: bool
+    source: Literal["genai-prices", "override"] | None
+    note: str | None = None
+    """Why the call is unpriced (and how to fix it), or why it cost nothing."""
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    uncached: int
+    output: int
+    cache_read: int
+    cache_write: int
+
+    @property
+    def prompt(self) -> int:
+        return self.uncached + self.cache_read + self.cache_write
+
+
+def price_call(summary: CallSummary, *, overrides: Mapping[str, ModelPrice] | None = None) -> Price:
+    """Price a call: an override keyed `provider:model` or `model` wins over genai-prices.
+
+    Never a silent zero: a call without usage, or with a model nobody prices, gets
+    `usd=None` and a note saying how to fix it. A failed call that reports no usage is
+    not billed (0.0).
+    """
+    counts = (
+        summary.input_tokens,
+        summary.output_tokens,
+        summary.cache_read_tokens,
+        summary.cache_write_tokens,
+    )
+    if all(count is None for count in counts):
+        if summary.error is not None:
+            return Price(usd=0.0, priced=True, source=None, note="failed call: not billed")
+        return Price(usd=None, priced=False, source=None, note=_no_usage_note(summary))
+    tokens = _Tokens(*(count or 0 for count in counts))
+    names = [name for name in (summary.model, summary.requested_model) if name]
+    if not names:
+        note = f"the {summary.provider} call names no model, so it cannot be priced"
+        return Price(usd=None, priced=False, source=None, note=note)
+    if overrides:
+        for name in names:
+            for key in (f"{summary.provider}:{name}", name):
+                if key in overrides:
+                    usd = _override_usd(overrides[key], tokens)
+                    return Price(usd=usd, priced=True, source="override")
+    provider_id = summary.provider if summary.provider in _PROVIDER_IDS else None
+    api_url = None if provider_id else summary.api_url
+    if provider_id or api_url:
+        for name in names:
+            card = _rate_card(provider_id, api_url, name)
+            if card is not None:
+                return Price(usd=card.usd(tokens), priced=True, source="genai-prices")
+    return Price(usd=None, priced=False, source=None, note=_unpriced_note(summary, names[0]))
+
+
+def parse_price_overrides(
+    value: str | Sequence[str] | Mapping[str, object],
+) -> dict[str, ModelPrice]:
+    """Read price overrides: ini text (or its lines) like `openai:gpt-4.1-mini = 0.4 / 1.6
+    cache_read=0.1`, or a mapping of key to such a string, a dict, or a ModelPrice.
+
+    Blank lines and `#` comments are skipped; a bad line raises ValueError naming it.
+    """
+    prices: dict[str, ModelPrice] = {}
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            prices[str(key)] = _price_of(str(key), item)
+        return prices
+    lines = value.splitlines() if isinstance(value, str) else list(value)
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip() if isinstance(raw, str) else ""
+        if not line or line.startswith("#"):
+            continue
+        match = _PRICE_LINE.fullmatch(line)
+        try:
+            if match is None:
+                raise ValueError(_LINE_FORMAT)
+            key = match["key"]
+            if key in prices:
+                raise ValueError(f"{key} is priced twice")
+            prices[key] = _parse_rates(match["input"], match["output"], match["options"])
+        except ValueError as error:
+            raise ValueError(f"bad {PRICES_INI} line {number} {raw!r}: {error}") from None
+    return prices
+
+
+def _price_of(key: str, item: object) -> ModelPrice:
+    try:
+        if isinstance(item, ModelPrice):
+            return item
+        if isinstance(item, str):
+            match = re.fullmatch(
+                r"(?P<input>[^/\s]+)\s*/\s*(?P<output>\S+)(?P<options>.*)", item.strip()
+            )
+            if match is None:
+                raise ValueError(_LINE_FORMAT)
+            return _parse_rates(match["input"], match["output"], match["options"])
+        if isinstance(item, Mapping):
+            unknown = set(item) - {"input", "output", "cache_read", "cache_write"}
+            if unknown or "input" not in item or "output" not in item:
+                raise ValueError(
+                    "expected the keys input, output and optionally cache_read, cache_write"
+                )
+            return ModelPrice(
+                input=_rate(item["input"]),
+                output=_rate(item["output"]),
+                cache_read=_rate(item["cache_read"]) if "cache_read" in item else None,
+                cache_write=_rate(item["cache_write"]) if "cache_write" in item else None,
+            )
+        raise ValueError(f"expected 'input / output' text or a table, got {type(item).__name__}")
+    except ValueError as error:
+        raise ValueError(f"bad {PRICES_INI} entry {key!r}: {error}") from None
+
+
+def _parse_rates(input_text: str, output_text: str, options_text: str) -> ModelPrice:
+    options: dict[str, float] = {}
+    position = 0
+    while position < len(options_text.rstrip()):
+        option = _OPTION.match(options_text, position)
+        if option is None:
+            raise ValueError(f"cannot read {options_text[position:].strip()!r}; {_LINE_FORMAT}")
+        name = option["name"]
+        if name not in ("cache_read", "cache_write"):
+            raise ValueError(f"unknown option {name!r} (only cache_read and cache_write)")
+        options[name] = _rate(option["value"])
+        position = option.end()
+    return ModelPrice(input=_rate(input_text), output=_rate(output_text), **options)
+
+
+def _rate(value: object) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _is_rate(value):
+        raise ValueError(f"{value!r} is not a finite price >= 0")
+    return float(value)
+
+
+def _is_rate(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and value >= 0
+
+
+def _override_usd(price: ModelPrice, tokens: _Tokens) -> float:
+    cache_read = price.input if price.cache_read is None else price.cache_read
+    cache_write = price.input if price.cache_write is None else price.cache_write
+    total = (
+        tokens.uncached * price.input
+        + tokens.output * price.output
+        + tokens.cache_read * cache_read
+        + tokens.cache_write * cache_write
+    )
+    return round(total / _PER_MILLION, 12)
+
+
+@dataclass(frozen=True)
+class _Rates:
+    """USD per token within one price tier: usd = fixed + sum(rate * count)."""
+
+    fixed: float
+    prompt: float  # per prompt token (the whole prompt, cached or not)
+    output: float
+    cache_read_extra: float  # added per cached token, on top of `prompt` (usually < 0)
+    cache_write_extra: float
+
+
+@dataclass(frozen=True)
+class _RateCard:
+    """A model's rates per tier; tier i applies when the prompt exceeds tier_starts[i-1]."""
+
+    tier_starts: tuple[int, ...]
+    tiers: tuple[_Rates, ...]
+
+    def usd(self, tokens: _Tokens) -> float:
+        rates = self.tiers[bisect_left(self.tier_starts, tokens.prompt)]
+        total = (
+            rates.fixed
+            + rates.prompt * tokens.prompt
+            + rates.output * tokens.output
+            + rates.cache_read_extra * tokens.cache_read
+            + rates.cache_write_extra * tokens.cache_write
+        )
+        return round(total, 12)
+
+
+# The memo lives on this pure function (as genai-prices' own lookups do): prices do not
+# change within a session, and the key is a few strings. No other state is kept.
+@functools.lru_cache(maxsize=512)
+def _rate_card(provider_id: str | None, api_url: str | None, model: str) -> _RateCard | None:
+    """The rates genai-prices bills `model` at, or None when it has no token price for it."""
+    from genai_prices import Usage, calc_price
+    from genai_prices.types import PriceCalculation, TieredPrices
+
+    def calculate(prompt: int, output: int = 0, read: int = 0, write: int = 0) -> PriceCalculation:
+        usage = Usage(
+            input_tokens=prompt,
+            output_tokens=output,
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+        )
+        if provider_id is not None:
+            return calc_price(usage, model, provider_id=provider_id)
+        return calc_price(usage, model, provider_api_url=api_url)
+
+    def cost(prompt: int, output: int = 0, read: int = 0, write: int = 0) -> Decimal:
+        return calculate(prompt, output, read, write).total_price
+
+    try:
+        model_price = calculate(0).model_price
+        has_prices = any(price is not None for price in vars(model_price).values())
+        if has_prices and model_price.input_mtok is None and model_price.output_mtok is None:
+            return None  # priced per second, character or page: not something we count
+        starts = sorted(
+            {
+                tier.start
+                for price in vars(model_price).values()
+                if isinstance(price, TieredPrices)
+                for tier in price.tiers
+            }
+        )
+        tiers = []
+        for lower in (-1, *starts):
+            prompt = lower + 1  # the smallest prompt in this tier; prompt + 1 stays in it
+            base, plus_one = cost(prompt), cost(prompt + 1)
+            per_prompt = plus_one - base
+            tiers.append(
+                _Rates(
+                    fixed=float(base - per_prompt * prompt),
+                    prompt=float(per_prompt),
+                    output=float(cost(prompt, output=1) - base),
+                    cache_read_extra=float(cost(prompt + 1, read=1) - plus_one),
+                    cache_write_extra=float(cost(prompt + 1, write=1) - plus_one),
+                )
+            )
+    except (LookupError, ValueError):  # an unknown provider or model; data it cannot price
+        return None
+    return _RateCard(tier_starts=tuple(starts), tiers=tuple(tiers))
+
+
+def _unpriced_note(summary: CallSummary, model: str) -> str:
+    key = f"{summary.provider}:{model}"
+    return (
+        f"no price for {key}; set it in the {PRICES_INI} ini option "
+        f"([tool.pytest.ini_options] in pyproject.toml), e.g. "
+        f"'{key} = <input> / <output>' in USD per million tokens"
+    )
+
+
+def _no_usage_note(summary: CallSummary) -> str:
+    name = f"{summary.provider}:{summary.model or summary.requested_model or '?'}"
+    if summary.api == "chat" and summary.params.get("stream") is True:
+        return (
+            f"the streamed {name} call reported no token usage, so its cost is unknown; "
+            "pass stream_options={'include_usage': True} to get it"
+        )
+    return f"the {name} call reported no token usage, so its cost is unknown"

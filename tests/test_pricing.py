@@ -1,0 +1,432 @@
+"""Pricing: hand-computed prices, cache tokens, overrides, unpriced calls, the ini parser.
+
+The rates in the hand computations were read from genai-prices 0.2.3's bundled data
+(`genai_prices/data.py`):
+  openai    gpt-4o            input 2.5, cache_read 1.25, output 10        USD per Mtok
+  anthropic claude-haiku-4-5  input 1, cache_read 0.1, cache_write 1.25, output 5
+  anthropic claude-sonnet-4-5 input 3 / 6, cache_read 0.3 / 0.6, output 15 / 22.5
+                              (the second rate once the whole prompt exceeds 200,000)
+  groq      llama-3.3-70b-versatile  input 0.59, output 0.79
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_llmeval import pricing
+from pytest_llmeval.pricing import (
+    PRICES_INI,
+    ModelPrice,
+    Price,
+    parse_price_overrides,
+    price_call,
+)
+from pytest_llmeval.providers import CallSummary, describe_call
+
+
+def summary(provider: str = "openai", model: str | None = "gpt-4o", **fields: Any) -> CallSummary:
+    api = "messages" if provider.startswith("anthropic") else "chat"
+    return CallSummary(provider=provider, api=fields.pop("api", api), model=model, **fields)
+
+
+# --- hand computations ---------------------------------------------------------------------
+
+
+def test_openai_hand_computation_with_cached_tokens() -> None:
+    # OpenAI's prompt_tokens (1000) include the 800 cached ones: 200 uncached + 800 cached
+    response = {
+        "model": "gpt-4o-2024-08-06",
+        "usage": {
+            "prompt_tokens": 1000,
+            "completion_tokens": 300,
+            "prompt_tokens_details": {"cached_tokens": 800},
+        },
+    }
+    call = describe_call(
+        method="POST",
+        url="https://api.openai.com/v1/chat/completions",
+        request_body={"model": "gpt-4o"},
+        status=200,
+        response_body=response,
+        events=None,
+    )
+    price = price_call(call)
+    # 200 x 2.5 + 800 x 1.25 + 300 x 10 = 500 + 1000 + 3000 = 4500 USD per Mtok
+    assert price.usd == pytest.approx(0.0045, rel=1e-12)
+    assert (price.priced, price.source, price.note) == (True, "genai-prices", None)
+    # not 1000 x 2.5 + 800 x 1.25 + ... (cached tokens counted twice) = 0.0065
+
+
+def test_openai_hand_computation_without_cache() -> None:
+    price = price_call(summary(model="gpt-4o-2024-08-06", input_tokens=24, output_tokens=8))
+    assert price.usd == pytest.approx((24 * 2.5 + 8 * 10) / 1e6, rel=1e-12)  # 0.00014
+
+
+def test_anthropic_hand_computation_with_cache_reads_and_writes() -> None:
+    # Anthropic's input_tokens (50) exclude the 4000 read from and 1200 written to cache
+    response = {
+        "model": "claude-haiku-4-5-20251001",
+        "usage": {
+            "input_tokens": 50,
+            "output_tokens": 20,
+            "cache_read_input_tokens": 4000,
+            "cache_creation_input_tokens": 1200,
+        },
+    }
+    call = describe_call(
+        method="POST",
+        url="https://api.anthropic.com/v1/messages",
+        request_body={"model": "claude-haiku-4-5"},
+        status=200,
+        response_body=response,
+        events=None,
+    )
+    price = price_call(call)
+    # 50 x 1 + 4000 x 0.1 + 1200 x 1.25 + 20 x 5 = 50 + 400 + 1500 + 100 = 2050 USD per Mtok
+    assert price.usd == pytest.approx(0.00205, rel=1e-12)
+    assert (price.priced, price.source, price.note) == (True, "genai-prices", None)
+
+
+def test_anthropic_long_context_tier_counts_the_whole_prompt() -> None:
+    below = summary("anthropic", "claude-sonnet-4-5", input_tokens=100_000, output_tokens=1000)
+    assert price_call(below).usd == pytest.approx((100_000 * 3 + 1000 * 15) / 1e6, rel=1e-12)
+    # 150,000 uncached + 60,000 cached = 210,000 > 200,000: every token at the higher rate
+    above = summary(
+        "anthropic",
+        "claude-sonnet-4-5",
+        input_tokens=150_000,
+        cache_read_tokens=60_000,
+        output_tokens=1000,
+    )
+    expected = (150_000 * 6 + 60_000 * 0.6 + 1000 * 22.5) / 1e6  # 0.9585
+    assert price_call(above).usd == pytest.approx(expected, rel=1e-12)
+
+
+def test_zero_tokens_with_a_known_model_cost_zero() -> None:
+    price = price_call(summary(input_tokens=0, output_tokens=0))
+    assert price == Price(usd=0.0, priced=True, source="genai-prices")
+
+
+def test_embeddings_have_input_tokens_only() -> None:
+    call = summary(model="text-embedding-3-small", api="embeddings", input_tokens=4)
+    assert price_call(call).usd == pytest.approx(4 * 0.02 / 1e6, rel=1e-12)
+
+
+def test_known_cloud_behind_an_openai_compatible_url() -> None:
+    call = summary(
+        "openai-compatible",
+        "llama-3.3-70b-versatile",
+        api_url="https://api.groq.com/openai/v1/chat/completions",
+        input_tokens=1000,
+        output_tokens=100,
+    )
+    price = price_call(call)
+    assert price.usd == pytest.approx((1000 * 0.59 + 100 * 0.79) / 1e6, rel=1e-12)
+    assert price.source == "genai-prices"
+
+
+def test_requested_model_is_tried_when_the_response_model_is_unknown() -> None:
+    call = summary(model="gpt-4o-custom-snapshot", requested_model="gpt-4o", output_tokens=1000)
+    assert price_call(call).usd == pytest.approx(1000 * 10 / 1e6, rel=1e-12)
+
+
+# --- unpriced and unbilled calls --------------------------------------------------------------
+
+
+def test_unknown_model_is_unpriced_with_a_remedy() -> None:
+    price = price_call(summary(model="gpt-foo", input_tokens=10, output_tokens=5))
+    assert (price.usd, price.priced, price.source) == (None, False, None)
+    assert price.note == (
+        "no price for openai:gpt-foo; set it in the llmeval_prices ini option "
+        "([tool.pytest.ini_options] in pyproject.toml), e.g. "
+        "'openai:gpt-foo = <input> / <output>' in USD per million tokens"
+    )
+
+
+def test_local_server_is_not_priced_as_a_cloud() -> None:
+    # a local server may serve a model named like a cloud one; only an override prices it
+    call = summary(
+        "openai-compatible",
+        "gpt-4o",
+        api_url="http://localhost:11434/v1/chat/completions",
+        input_tokens=10,
+    )
+    price = price_call(call)
+    assert price.priced is False
+    assert price.note is not None and price.note.startswith(
+        "no price for openai-compatible:gpt-4o;"
+    )
+
+
+def test_stream_without_usage_is_unpriced_not_free() -> None:
+    call = summary(params={"stream": True})
+    price = price_call(call)
+    assert (price.usd, price.priced) == (None, False)
+    assert price.note == (
+        "the streamed openai:gpt-4o call reported no token usage, so its cost is unknown; "
+        "pass stream_options={'include_usage': True} to get it"
+    )
+
+
+def test_failed_call_without_usage_is_not_billed() -> None:
+    price = price_call(summary(model="nonexistent", error="The model does not exist"))
+    assert price == Price(usd=0.0, priced=True, source=None, note="failed call: not billed")
+
+
+def test_call_without_a_model() -> None:
+    price = price_call(summary("unknown", None, api="unknown", input_tokens=5))
+    assert (price.usd, price.priced) == (None, False)
+    assert price.note == "the unknown call names no model, so it cannot be priced"
+
+
+# --- overrides ------------------------------------------------------------------------------------
+
+
+def test_overrides_win_provider_key_first() -> None:
+    call = summary(model="gpt-4o-2024-08-06", requested_model="gpt-4o", input_tokens=1_000_000)
+    bare = {"gpt-4o": ModelPrice(input=1, output=1)}
+    assert price_call(call, overrides=bare) == Price(usd=1.0, priced=True, source="override")
+    both = {**bare, "openai:gpt-4o": ModelPrice(input=2, output=2)}
+    assert price_call(call, overrides=both).usd == 2.0
+    exact = {**both, "gpt-4o-2024-08-06": ModelPrice(input=3, output=3)}
+    assert price_call(call, overrides=exact).usd == 3.0  # the response's model before the request's
+
+
+def test_override_prices_an_unknown_model_and_cache_defaults_to_input() -> None:
+    overrides = parse_price_overrides("openai-compatible:llama3 = 0.5 / 2")
+    call = summary(
+        "openai-compatible",
+        "llama3",
+        input_tokens=1000,
+        cache_read_tokens=1000,
+        cache_write_tokens=1000,
+        output_tokens=1000,
+    )
+    # no cache rates given: cached tokens bill at the input rate
+    assert price_call(call, overrides=overrides).usd == pytest.approx((3000 * 0.5 + 1000 * 2) / 1e6)
+    overrides = parse_price_overrides("llama3 = 0.5 / 2 cache_read=0.05 cache_write=1")
+    assert price_call(call, overrides=overrides).usd == pytest.approx(
+        (1000 * 0.5 + 1000 * 0.05 + 1000 * 1 + 1000 * 2) / 1e6
+    )
+
+
+# --- the override parser ----------------------------------------------------------------------------
+
+
+def test_parse_ini_text() -> None:
+    text = """
+        # prices negotiated with our account manager
+        openai:gpt-4.1-mini = 0.4 / 1.6
+        anthropic:claude-sonnet-4-5=3/15 cache_read = 0.3 cache_write=3.75
+
+        ollama-model:7b = 0 / 0
+    """
+    assert parse_price_overrides(text) == {
+        "openai:gpt-4.1-mini": ModelPrice(input=0.4, output=1.6),
+        "anthropic:claude-sonnet-4-5": ModelPrice(
+            input=3, output=15, cache_read=0.3, cache_write=3.75
+        ),
+        "ollama-model:7b": ModelPrice(input=0, output=0),
+    }
+
+
+def test_parse_ini_linelist_and_mappings() -> None:
+    assert parse_price_overrides(["m = 1 / 2", ""]) == {"m": ModelPrice(input=1, output=2)}
+    table = {
+        "a": "1 / 2 cache_read=0.5",
+        "b": {"input": 1, "output": 2, "cache_write": 3},
+        "c": ModelPrice(input=4, output=5),
+    }
+    assert parse_price_overrides(table) == {
+        "a": ModelPrice(input=1, output=2, cache_read=0.5),
+        "b": ModelPrice(input=1, output=2, cache_write=3),
+        "c": ModelPrice(input=4, output=5),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "openai:gpt-4.1-mini = 0.4",
+            (
+                "bad llmeval_prices line 1 'openai:gpt-4.1-mini = 0.4': expected "
+                "'provider:model = input / output [cache_read=X] [cache_write=Y]' "
+                "in USD per million tokens"
+            ),
+        ),
+        (
+            "m = 1 / 2\nx = cheap / 2",
+            "bad llmeval_prices line 2 'x = cheap / 2': 'cheap' is not a number",
+        ),
+        ("x = -1 / 2", "bad llmeval_prices line 1 'x = -1 / 2': -1.0 is not a finite price >= 0"),
+        ("x = nan / 2", "bad llmeval_prices line 1 'x = nan / 2': nan is not a finite price >= 0"),
+        (
+            "x = 1 / 2 batch=0.5",
+            (
+                "bad llmeval_prices line 1 'x = 1 / 2 batch=0.5': "
+                "unknown option 'batch' (only cache_read and cache_write)"
+            ),
+        ),
+        (
+            "x = 1 / 2 cache_read",
+            "bad llmeval_prices line 1 'x = 1 / 2 cache_read': cannot read 'cache_read'; expected",
+        ),
+        ("x = 1 / 2\nx = 3 / 4", "bad llmeval_prices line 2 'x = 3 / 4': x is priced twice"),
+    ],
+)
+def test_parse_errors_name_the_line(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_price_overrides(text)
+    assert str(raised.value).startswith(message)
+
+
+def test_parse_errors_name_the_mapping_entry() -> None:
+    with pytest.raises(ValueError, match=r"^bad llmeval_prices entry 'm': expected the keys input"):
+        parse_price_overrides({"m": {"input": 1}})
+    with pytest.raises(
+        ValueError, match=r"^bad llmeval_prices entry 'm': expected 'input / output'"
+    ):
+        parse_price_overrides({"m": 3})
+    with pytest.raises(ValueError, match=r"True is not a finite price"):
+        parse_price_overrides({"m": {"input": True, "output": 1}})
+
+
+def test_model_price_validates() -> None:
+    with pytest.raises(ValueError, match="input price must be a finite number >= 0, got -1"):
+        ModelPrice(input=-1, output=1)
+    assert PRICES_INI == "llmeval_prices"
+
+
+# --- memo and speed --------------------------------------------------------------------------------
+
+
+def test_second_pricing_of_a_model_does_no_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    import genai_prices
+
+    lookups = []
+    real = genai_prices.calc_price
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        lookups.append(args[1])
+        return real(*args, **kwargs)
+
+    pricing._rate_card.cache_clear()
+    monkeypatch.setattr(genai_prices, "calc_price", counting)
+    price_call(summary(input_tokens=1, output_tokens=1))
+    first = len(lookups)
+    assert first > 0
+    price_call(summary(input_tokens=100, output_tokens=7))
+    price_call(summary(model="gpt-foo", input_tokens=1))
+    price_call(summary(model="gpt-foo", input_tokens=2))
+    assert lookups[first:] == ["gpt-foo"]  # one miss, remembered too
+    pricing._rate_card.cache_clear()
+
+
+# --- properties --------------------------------------------------------------------------------------
+
+
+def _token_priced_models() -> list[tuple[str, str]]:
+    from genai_prices import Usage, calc_price
+    from genai_prices.data_snapshot import get_snapshot
+
+    models = []
+    for provider in get_snapshot().providers:
+        if provider.id in ("openai", "anthropic"):
+            for model in provider.models:
+                try:  # some ids do not match their own model (e.g. openai's 'ft:gpt-4o')
+                    price = calc_price(Usage(), model.id, provider_id=provider.id).model_price
+                except LookupError:
+                    continue
+                if price.input_mtok is not None:
+                    models.append((provider.id, model.id))
+    return models
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    model=st.sampled_from(_token_priced_models()),
+    counts=st.tuples(*[st.integers(0, 400_000)] * 4),
+)
+def test_fast_path_matches_genai_prices(model: tuple[str, str], counts: tuple[int, ...]) -> None:
+    from genai_prices import Usage, calc_price
+
+    provider, name = model
+    uncached, output, read, write = counts
+    expected = calc_price(
+        Usage(
+            input_tokens=uncached + read + write,
+            output_tokens=output,
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+        ),
+        name,
+        provider_id=provider,
+    ).total_price
+    call = summary(
+        provider,
+        name,
+        input_tokens=uncached,
+        output_tokens=output,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+    assert price_call(call).usd == pytest.approx(float(expected), rel=1e-9, abs=1e-12)
+
+
+counts = st.none() | st.integers(0, 10**9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    provider=st.sampled_from(["openai", "anthropic", "openai-compatible", "unknown", "x"]),
+    model=st.none() | st.sampled_from(["gpt-4o", "claude-haiku-4-5", "gpt-foo", ""]) | st.text(),
+    api_url=st.none() | st.sampled_from(["https://api.groq.com/v1", "http://localhost", "::"]),
+    tokens=st.tuples(counts, counts, counts, counts),
+    error=st.none() | st.text(),
+)
+def test_price_call_never_raises(
+    provider: str,
+    model: str | None,
+    api_url: str | None,
+    tokens: tuple[int | None, ...],
+    error: str | None,
+) -> None:
+    uncached, output, read, write = tokens
+    call = CallSummary(
+        provider=provider,
+        api="chat",
+        api_url=api_url,
+        model=model,
+        input_tokens=uncached,
+        output_tokens=output,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        error=error,
+    )
+    price = price_call(call, overrides={"gpt-foo": ModelPrice(input=1, output=1)})
+    if price.priced:
+        assert price.usd is not None and price.usd >= 0
+    else:
+        assert price.usd is None and price.note
+
+
+def test_unknown_api_on_a_known_cloud_host() -> None:
+    # Google's generateContent has no adapter, but its usage is read and its host is known
+    call = describe_call(
+        method="POST",
+        url="https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent",
+        request_body={"contents": []},
+        status=200,
+        response_body={
+            "modelVersion": "gemini-2.0-flash",
+            "usageMetadata": {"promptTokenCount": 1454, "candidatesTokenCount": 100},
+        },
+        events=None,
+    )
+    # gemini-2.0-flash: input 0.1, output 0.4 USD per Mtok in genai-prices' data
+    assert price_call(call).usd == pytest.approx((1454 * 0.1 + 100 * 0.4) / 1e6, rel=1e-12)
