@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from pytest_llmeval import stats
+from pytest_llmeval.accounting import rollup
 from pytest_llmeval.models import (
     CaseAggregate,
     EvalResult,
@@ -95,6 +96,7 @@ def aggregate_group(group: str, label: str, results: list[EvalResult]) -> GroupA
         failed_min_pass_rate=(
             min_pass_rate is not None and pass_rate is not None and pass_rate < min_pass_rate
         ),
+        usage=rollup(r.inferences for r in results),
         cases=cases,
     )
 
@@ -122,4 +124,5 @@ def aggregate_session(results: Iterable[EvalResult]) -> SessionAggregate:
         skipped=sum(g.skipped for g in groups),
         items=len(ordered),
         mean=stats.mean([c.score for c in ran]) if ran else None,
+        usage=rollup(r.inferences for r in ordered),
     )

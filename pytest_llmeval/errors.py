@@ -21,3 +21,7 @@ class BudgetExceeded(LLMEvalError):
 
 class JudgeError(LLMEvalError):
     """A judge could not produce a valid verdict."""
+
+
+class UnplayedInteractionsWarning(UserWarning):
+    """A test finished without requesting some interactions its cassette recorded."""

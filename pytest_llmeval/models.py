@@ -66,6 +66,38 @@ class Inference(_Model):
     stream: bool = Field(default=False, description="Whether the response was streamed.")
 
 
+class UsageRollup(_Model):
+    """Model calls added up: counts, tokens, cost and latency percentiles.
+
+    Percentiles are linear interpolation between closest ranks (numpy's default,
+    "type 7"); `None` when there were no calls with a latency.
+    """
+
+    calls: int = Field(default=0, description="Model calls (HTTP exchanges).")
+    app_calls: int = Field(default=0, description="Calls made by the code under test.")
+    judge_calls: int = Field(default=0, description="Calls made by judges.")
+    replayed: int = Field(default=0, description="Calls served from cassettes or the cache.")
+    errors: int = Field(default=0, description="Calls that failed (HTTP >= 400 or transport).")
+    retries: int = Field(default=0, description="Calls repeating a failed identical call.")
+    unpriced: int = Field(default=0, description="Calls of models with no known price.")
+    input_tokens: int = Field(default=0, description="Uncached input tokens.")
+    output_tokens: int = Field(default=0, description="Output tokens.")
+    cache_read_tokens: int = Field(default=0, description="Input tokens read from cache.")
+    cache_write_tokens: int = Field(default=0, description="Input tokens written to cache.")
+    cost_usd: float = Field(default=0.0, description="Recorded cost of priced calls, USD.")
+    app_cost_usd: float = Field(default=0.0, description="Recorded cost of app calls, USD.")
+    judge_cost_usd: float = Field(default=0.0, description="Recorded cost of judge calls, USD.")
+    spent_usd: float = Field(default=0.0, description="Money actually spent this run, USD.")
+    latency_p50_s: float | None = Field(default=None, description="Median latency, seconds.")
+    latency_p95_s: float | None = Field(default=None, description="95th percentile latency.")
+    latency_max_s: float | None = Field(default=None, description="Slowest call, seconds.")
+    ttft_p50_s: float | None = Field(default=None, description="Median time to first token.")
+    app_models: list[str] = Field(default_factory=list, description="provider:model of app calls.")
+    judge_models: list[str] = Field(
+        default_factory=list, description="provider:model of judge calls."
+    )
+
+
 class EvalResult(_Model):
     """The outcome of one llm_eval test item: what travels from a worker to the controller."""
 
@@ -119,6 +151,7 @@ class GroupAggregate(_Model):
     failed_min_pass_rate: bool = Field(
         default=False, description="True when pass_rate < min_pass_rate: the session fails."
     )
+    usage: UsageRollup = Field(default_factory=UsageRollup, description="Calls of the group.")
     cases: list[CaseAggregate] = Field(default_factory=list)
 
 
@@ -133,6 +166,7 @@ class SessionAggregate(_Model):
     skipped: int
     items: int = Field(description="Test items (cases x repeats).")
     mean: float | None = Field(description="Mean over all case scores.")
+    usage: UsageRollup = Field(default_factory=UsageRollup, description="Calls of the session.")
 
 
 class Verdict(_Model):

@@ -25,10 +25,12 @@ from pytest_llmeval.settings import (
 if TYPE_CHECKING:
     from pytest_llmeval.recorder import EvalRecorder
     from pytest_llmeval.runner import ItemRun
+    from pytest_llmeval.runtime import Runtime
     from pytest_llmeval.session import EvalSession
     from pytest_llmeval.spec import EvalSpec
 
 run_key = pytest.StashKey["ItemRun"]()
+runtime_key = pytest.StashKey["Runtime"]()
 controller_key = pytest.StashKey["Controller"]()
 
 #: Hidden fixture parametrized with 1..N to make the repeats of a case.
@@ -88,6 +90,21 @@ def _spec(node: Any) -> EvalSpec:
         pytest.fail(str(error), pytrace=False)
 
 
+def _runtime(config: pytest.Config) -> Runtime:
+    """This process's shared eval resources, created with the first eval item."""
+    runtime = config.stash.get(runtime_key, None)
+    if runtime is None:
+        from pytest_llmeval.errors import LLMEvalError
+        from pytest_llmeval.runtime import Runtime
+
+        try:
+            runtime = Runtime.create(config.stash[settings_key])
+        except LLMEvalError as error:
+            raise pytest.UsageError(f"pytest-llm-eval: {error}") from None
+        config.stash[runtime_key] = runtime
+    return runtime
+
+
 def _start_run(item: pytest.Item) -> ItemRun:
     from pytest_llmeval.runner import ItemRun, identify
 
@@ -103,14 +120,44 @@ def _start_run(item: pytest.Item) -> ItemRun:
         repeat_index,
         spec,
     )
-    return ItemRun(identity, spec, item.config.stash[settings_key])
+    return ItemRun(identity, spec, _runtime(item.config))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     if item.get_closest_marker(MARKER) is not None:
-        item.stash[run_key] = _start_run(item)
+        from pytest_llmeval.errors import LLMEvalError
+
+        run = item.stash[run_key] = _start_run(item)
+        try:
+            run.start_capture(item.path)
+        except LLMEvalError as error:
+            pytest.fail(str(error), pytrace=False)
     return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        run = item.stash.get(run_key, None)
+        if run is not None:
+            _stop_capture(item, run)
+
+
+def _stop_capture(item: pytest.Item, run: ItemRun) -> None:
+    outcome = run.stop_capture()
+    if outcome is not None and outcome.unplayed and not outcome.misses:
+        from pytest_llmeval.errors import UnplayedInteractionsWarning
+
+        item.warn(
+            UnplayedInteractionsWarning(
+                f"{len(outcome.unplayed)} recorded interaction(s) in {outcome.path} were not "
+                "requested by the test; if the test no longer makes them, re-record with "
+                "--llmeval-record=all to drop them"
+            )
+        )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -141,6 +188,8 @@ def pytest_runtest_makereport(
     run = item.stash.get(run_key, None)
     if run is None:
         return report
+    if call.excinfo is not None and report.failed:
+        _shorten_cassette_miss(report, call.excinfo)
     if report.when == "setup" and not report.passed:
         run.finish_setup_failure(report.skipped, report.longreprtext)
     elif report.when == "teardown" and report.failed:
@@ -149,6 +198,17 @@ def pytest_runtest_makereport(
         return report
     setattr(report, REPORT_ATTRIBUTE, run.wire())
     return report
+
+
+def _shorten_cassette_miss(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[Any]) -> None:
+    """A cassette miss is reported as its message, not a traceback through the SDK."""
+    from pytest_llmeval.errors import CassetteMiss
+
+    error: BaseException | None = excinfo.value
+    while error is not None and not isinstance(error, CassetteMiss):
+        error = error.__cause__ or error.__context__
+    if error is not None:
+        report.longrepr = str(error)
 
 
 def pytest_report_teststatus(
@@ -213,3 +273,9 @@ class Controller:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         config.pluginmanager.unregister(self)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    runtime = config.stash.get(runtime_key, None)
+    if runtime is not None:
+        runtime.close()

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import EvalResult, Status
 from pytest_llmeval.outcome import evaluate, limit_breaches
 from pytest_llmeval.recorder import EvalRecorder
-from pytest_llmeval.settings import Settings
+from pytest_llmeval.runtime import Runtime
 from pytest_llmeval.spec import EvalSpec
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.session import CassetteOutcome, CassetteSession, Exchange
 
 
 @dataclass(frozen=True)
@@ -50,13 +54,35 @@ class ItemRun:
 
     identity: ItemIdentity
     spec: EvalSpec
-    settings: Settings
+    runtime: Runtime
     recorder: EvalRecorder = field(init=False)
     result: EvalResult | None = None
+    cassette: CassetteSession | None = None
     _started: float = 0.0
 
     def __post_init__(self) -> None:
         self.recorder = EvalRecorder(self.identity.nodeid)
+
+    def start_capture(self, test_file: Path) -> None:
+        """Open this item's cassette and start intercepting its HTTP calls."""
+        self.cassette = open_cassette(self.identity.nodeid, test_file, self.runtime, self._record)
+        self.cassette.start()
+
+    def stop_capture(self) -> CassetteOutcome | None:
+        """Stop intercepting and write what was recorded."""
+        if self.cassette is None or not self.cassette.active:
+            return None
+        return self.cassette.stop()
+
+    def _record(self, exchange: Exchange) -> None:
+        from pytest_llmeval.capture import build_inference
+
+        inference, _ = build_inference(exchange, self.identity.nodeid, self.runtime.price_overrides)
+        self.recorder.add_inference(inference)
+
+    def cassette_misses(self) -> tuple[str, ...]:
+        """Requests that found no recording (even if the code under test swallowed the error)."""
+        return tuple(getattr(self.cassette, "misses", ()))
 
     def start_call(self) -> None:
         """Note when the test body starts."""
@@ -78,6 +104,9 @@ class ItemRun:
         breaches = limit_breaches(
             self.spec, sum(priced) if priced else None, max(latencies) if latencies else None
         )
+        misses = self.cassette_misses()
+        if error is None and misses:
+            breaches = [*breaches, *misses]
         if error is None and breaches:
             status = "failed"
             message = "\n".join(breaches + ([message] if message else []))
@@ -123,3 +152,25 @@ class ItemRun:
     def wire(self) -> dict[str, Any] | None:
         """The result as JSON-able data, to travel on the report (xdist-safe)."""
         return None if self.result is None else self.result.model_dump(mode="json")
+
+
+def open_cassette(
+    nodeid: str, test_file: Path, runtime: Runtime, on_exchange: Any
+) -> CassetteSession:
+    """The cassette session of one test, configured from the session's settings."""
+    from pytest_llmeval.capture import annotate_interaction
+    from pytest_llmeval.cassettes.session import CassetteSession
+    from pytest_llmeval.cassettes.store import cassette_path
+
+    settings = runtime.settings
+    overrides = runtime.price_overrides
+    return CassetteSession(
+        path=cassette_path(test_file, nodeid, settings.cassette_dir),
+        mode=settings.record_mode,  # type: ignore[arg-type]
+        nodeid=nodeid,
+        ignore_paths=settings.match_ignore,
+        redact_patterns=settings.redact,
+        cache=runtime.cache,
+        on_exchange=on_exchange,
+        annotate=lambda interaction: annotate_interaction(interaction, overrides),
+    )

@@ -182,6 +182,18 @@ OPTIONS: tuple[Option, ...] = (
         linelist=True,
     ),
     Option(
+        "prices",
+        "--llmeval-price",
+        "llmeval_prices",
+        "LLMEVAL_PRICES",
+        "Price overrides in USD per million tokens, one per line: "
+        "'provider:model = input / output [cache_read=X cache_write=Y]'.",
+        _text,
+        default=(),
+        metavar="PRICE",
+        linelist=True,
+    ),
+    Option(
         "match_ignore",
         "--llmeval-match-ignore",
         "llmeval_match_ignore",
@@ -210,6 +222,7 @@ class Settings:
     max_cost: float | None = None
     redact: tuple[str, ...] = ()
     match_ignore: tuple[str, ...] = ()
+    prices: tuple[str, ...] = ()
     rootdir: Path = field(default_factory=Path.cwd)
     is_ci: bool = False
 

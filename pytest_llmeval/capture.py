@@ -1,0 +1,106 @@
+"""HTTP exchanges from the cassette layer -> Inference records, priced and timed.
+
+The provider adapters read what was sent and received; pricing turns tokens into
+USD. A recorded interaction carries its provider, model, usage and cost in its meta
+(written by `annotate_interaction` at record time), so a replay reports the recorded
+cost even if prices change later, and spends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pytest_llmeval.models import Inference
+from pytest_llmeval.pricing import ModelPrice, price_call
+from pytest_llmeval.providers import CallSummary, SSEEvent, describe_call, parse_sse
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.models import Interaction, RecordedRequest
+    from pytest_llmeval.cassettes.session import Exchange
+
+
+def _request_body(request: RecordedRequest) -> Any:
+    return request.body if request.body_format == "json" else None
+
+
+def summarize(request: RecordedRequest, interaction: Interaction | None) -> CallSummary:
+    """What the provider adapters make of one request and its response."""
+    status = 0
+    body: Any = None
+    events: list[SSEEvent] | None = None
+    if interaction is not None:
+        response = interaction.response
+        status = response.status
+        if response.events is not None:
+            events = [event for raw in response.events for event in parse_sse(raw.raw)]
+        else:
+            body = response.body
+    return describe_call(
+        method=request.method,
+        url=request.url,
+        request_body=_request_body(request),
+        status=status,
+        response_body=body,
+        events=events,
+    )
+
+
+def annotate_interaction(
+    interaction: Interaction, overrides: Mapping[str, ModelPrice] | None = None
+) -> dict[str, Any]:
+    """Meta fields stored with a newly recorded interaction: provider, model, usage, cost."""
+    summary = summarize(interaction.request, interaction)
+    price = price_call(summary, overrides=overrides)
+    return {
+        "provider": summary.provider,
+        "model": summary.model,
+        "usage": {
+            "input_tokens": summary.input_tokens,
+            "output_tokens": summary.output_tokens,
+            "cache_read_tokens": summary.cache_read_tokens,
+            "cache_write_tokens": summary.cache_write_tokens,
+        },
+        "cost_usd": price.usd,
+    }
+
+
+def build_inference(
+    exchange: Exchange, nodeid: str, overrides: Mapping[str, ModelPrice] | None = None
+) -> tuple[Inference, str | None]:
+    """The Inference record of one exchange, and a pricing note when it has no price."""
+    interaction = exchange.interaction
+    summary = summarize(exchange.request, interaction)
+    price = price_call(summary, overrides=overrides)
+    cost = price.usd
+    priced = price.priced
+    if exchange.replayed and interaction is not None:
+        recorded = getattr(interaction.meta, "cost_usd", None)
+        if isinstance(recorded, (int, float)):
+            cost, priced = float(recorded), True
+    status = interaction.response.status if interaction is not None else None
+    error = exchange.error or summary.error
+    inference = Inference(
+        nodeid=nodeid,
+        role=exchange.role,
+        provider=summary.provider,
+        api=summary.api,
+        model=summary.model,
+        params=dict(summary.params),
+        input_text=summary.input_text,
+        output_text=summary.output_text,
+        input_tokens=summary.input_tokens,
+        output_tokens=summary.output_tokens,
+        cache_read_tokens=summary.cache_read_tokens,
+        cache_write_tokens=summary.cache_write_tokens,
+        cost_usd=cost,
+        priced=priced,
+        spent_usd=0.0 if exchange.replayed or cost is None else cost,
+        latency_s=exchange.latency_s,
+        ttft_s=exchange.ttft_s,
+        status=status,
+        error=error,
+        replayed=exchange.replayed,
+        stream=interaction is not None and interaction.is_stream,
+    )
+    return inference, (None if priced else price.note)

@@ -1,0 +1,63 @@
+"""Per-process state shared by the eval items of a session (created on the first one).
+
+Holds what is parsed or opened once: price overrides, the optional response cache,
+and which unpriced models were already warned about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_llmeval.errors import LLMEvalError
+from pytest_llmeval.settings import OPTIONS_BY_DEST, Settings
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.cache import ResponseCache
+    from pytest_llmeval.pricing import ModelPrice
+
+CACHE_DIR = ".llmeval_cache"
+
+
+@dataclass
+class Runtime:
+    """Shared, lazily built resources of the eval items run by this process."""
+
+    settings: Settings
+    price_overrides: dict[str, ModelPrice] = field(default_factory=dict)
+    warned_unpriced: set[str] = field(default_factory=set)
+    _cache: ResponseCache | None = None
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        """Parse what the settings left as text; a bad value names its option."""
+        from pytest_llmeval.pricing import parse_price_overrides
+
+        try:
+            overrides = parse_price_overrides(list(settings.prices))
+        except ValueError as error:
+            option = OPTIONS_BY_DEST["prices"]
+            raise LLMEvalError(
+                f"bad value for ini option {option.ini} ({option.flag}): {error}"
+            ) from None
+        return cls(settings, overrides)
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The cross-test response cache, when --llmeval-cache is on."""
+        if not self.settings.cache:
+            return None
+        if self._cache is None:
+            from pytest_llmeval.cassettes.cache import ResponseCache
+
+            self._cache = ResponseCache(Path(self.settings.rootdir) / CACHE_DIR)
+        return self._cache
+
+    def close(self) -> None:
+        """Release the cache's files."""
+        if self._cache is not None:
+            close = getattr(self._cache, "close", None)
+            if close is not None:
+                close()
+            self._cache = None
