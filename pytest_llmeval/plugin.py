@@ -232,7 +232,21 @@ def llm_eval(request: pytest.FixtureRequest) -> EvalRecorder:
             "so its scores are evaluated.",
             pytrace=False,
         )
+    # llm_eval.judge() uses the llm_judge fixture, so a conftest can override it;
+    # it is resolved on the first judge call only.
+    run.recorder.bind_judge(lambda: request.getfixturevalue("llm_judge"))
     return run.recorder
+
+
+@pytest.fixture
+def llm_judge(request: pytest.FixtureRequest) -> Any:
+    """The session's configured judge (override this fixture to plug in your own)."""
+    from pytest_llmeval.judges import default_judge
+
+    settings = request.config.stash[settings_key]
+    run = request.node.stash.get(run_key, None)
+    model = (run.spec.judge_model if run is not None else None) or settings.judge_model
+    return default_judge(model, settings)
 
 
 class Controller:

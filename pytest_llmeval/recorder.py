@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pytest_llmeval.models import Inference, Score
@@ -33,6 +33,11 @@ class EvalRecorder:
         self._scores: dict[str, Score] = {}
         self._metadata: dict[str, Any] = {}
         self._inferences: list[Inference] = []
+        self._judge_resolver: Callable[[], Any] | None = None
+
+    def bind_judge(self, resolver: Callable[[], Any]) -> None:
+        """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
+        self._judge_resolver = resolver
 
     def score(
         self,

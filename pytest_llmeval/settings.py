@@ -72,6 +72,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise ValueError(f"{value} must be 0 or more")
+    return value
+
+
 def _number(low: float, high: float) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
@@ -151,6 +161,37 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PROVIDER:MODEL",
     ),
     Option(
+        "judge_fallback",
+        "--llmeval-judge-fallback",
+        "llmeval_judge_fallback",
+        "LLMEVAL_JUDGE_FALLBACK",
+        "Judge models (provider:model) tried in order when the judge model keeps failing.",
+        _judge_model,
+        default=(),
+        metavar="PROVIDER:MODEL",
+        linelist=True,
+    ),
+    Option(
+        "judge_retries",
+        "--llmeval-judge-retries",
+        "llmeval_judge_retries",
+        "LLMEVAL_JUDGE_RETRIES",
+        "How many times the judge's SDK client retries 429/5xx responses (default 2).",
+        _non_negative_int,
+        default=2,
+        metavar="N",
+    ),
+    Option(
+        "judge_base_url",
+        "--llmeval-judge-base-url",
+        "llmeval_judge_base_url",
+        "LLMEVAL_JUDGE_BASE_URL",
+        "Base URL for the judge's SDK client (any OpenAI-compatible server: vLLM, Ollama, "
+        "LiteLLM). Default: the SDK's own (OPENAI_BASE_URL / ANTHROPIC_BASE_URL).",
+        _text,
+        metavar="URL",
+    ),
+    Option(
         "cache",
         "--llmeval-cache",
         "llmeval_cache",
@@ -218,6 +259,9 @@ class Settings:
     repeat: int | None = None
     cassette_dir: Path | None = None
     judge_model: str = "openai:gpt-4.1-mini"
+    judge_fallback: tuple[str, ...] = ()
+    judge_retries: int = 2
+    judge_base_url: str | None = None
     cache: bool = False
     max_cost: float | None = None
     redact: tuple[str, ...] = ()
