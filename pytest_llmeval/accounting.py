@@ -75,4 +75,5 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
         ttft_p50_s=stats.percentile(ttfts, 50) if ttfts else None,
         app_models=sorted({_model_name(i) for i in calls if i.role == "app"}),
         judge_models=sorted({_model_name(i) for i in calls if i.role == "judge"}),
+        unpriced_models=sorted({_model_name(i) for i in calls if not i.priced and not _failed(i)}),
     )

@@ -96,6 +96,9 @@ class UsageRollup(_Model):
     judge_models: list[str] = Field(
         default_factory=list, description="provider:model of judge calls."
     )
+    unpriced_models: list[str] = Field(
+        default_factory=list, description="provider:model of calls with no known price."
+    )
 
 
 class EvalResult(_Model):

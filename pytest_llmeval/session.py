@@ -23,8 +23,12 @@ class EvalSession:
         self.results[result.nodeid] = result
 
     def finish(self) -> None:
-        """Aggregate everything collected (called once, at session finish)."""
+        """Aggregate everything collected and write the requested files (once, at the end)."""
         self.aggregate = aggregate_session(self.results.values())
+        if self.settings.trace is not None:
+            from pytest_llmeval.reporting.trace import write_trace
+
+            write_trace(self.settings.trace, self.results.values())
 
     @property
     def failing_groups(self) -> list[GroupAggregate]:

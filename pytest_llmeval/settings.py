@@ -211,6 +211,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="USD",
     ),
     Option(
+        "trace",
+        "--llmeval-trace",
+        "llmeval_trace",
+        "LLMEVAL_TRACE",
+        "Write every model call of the session (redacted) to this JSONL file.",
+        _text,
+        metavar="PATH",
+    ),
+    Option(
         "redact",
         "--llmeval-redact",
         "llmeval_redact",
@@ -264,6 +273,7 @@ class Settings:
     judge_base_url: str | None = None
     cache: bool = False
     max_cost: float | None = None
+    trace: Path | None = None
     redact: tuple[str, ...] = ()
     match_ignore: tuple[str, ...] = ()
     prices: tuple[str, ...] = ()
@@ -355,6 +365,7 @@ def resolve_settings(config: pytest.Config, environ: dict[str, str] | None = Non
     if "record_mode" not in values:
         values["record_mode"] = "none" if is_ci else "once"
     rootdir = Path(config.rootpath)
-    if "cassette_dir" in values:
-        values["cassette_dir"] = rootdir / values["cassette_dir"]
+    for dest in ("cassette_dir", "trace"):
+        if dest in values:
+            values[dest] = rootdir / values[dest]
     return Settings(rootdir=rootdir, is_ci=is_ci, **values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_llmeval.models import CaseAggregate, GroupAggregate
+from pytest_llmeval.models import CaseAggregate, GroupAggregate, UsageRollup
 from pytest_llmeval.session import EvalSession
 
 
@@ -43,16 +43,70 @@ def render_table(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
     return lines
 
 
-def group_rows(groups: Sequence[GroupAggregate]) -> list[list[str]]:
-    """Header plus one row per group."""
-    rows = [["group", "n", "pass", "below", "fail", "score (95% CI)", "pass rate"]]
+def _fmt_latency(usage: UsageRollup) -> str:
+    if usage.latency_p50_s is None or usage.latency_p95_s is None:
+        return "-"
+    return f"{usage.latency_p50_s:.2f}/{usage.latency_p95_s:.2f}"
+
+
+def _fmt_cost(usage: UsageRollup) -> str:
+    if not usage.calls:
+        return "-"
+    text = f"{usage.cost_usd:.4f}"
+    return text + "*" if usage.unpriced else text
+
+
+def _fmt_tokens(usage: UsageRollup) -> str:
+    if not usage.calls:
+        return "-"
+    total = (
+        usage.input_tokens
+        + usage.output_tokens
+        + usage.cache_read_tokens
+        + usage.cache_write_tokens
+    )
+    return f"{total:,}"
+
+
+def group_rows(groups: Sequence[GroupAggregate], with_usage: bool = False) -> list[list[str]]:
+    """Header plus one row per group (with latency, token and cost columns if asked)."""
+    header = ["group", "n", "pass", "below", "fail", "score (95% CI)", "pass rate"]
+    if with_usage:
+        header += ["p50/p95 s", "tokens", "cost $"]
+    rows = [header]
     for g in groups:
         label = g.label if g.runs_per_case == 1 else f"{g.label}  ({g.runs_per_case} runs)"
         rate = _fmt_rate(g.pass_rate)
         if g.min_pass_rate is not None:
             rate += f" (min {g.min_pass_rate:.0%})"
-        rows.append([label, str(g.n), str(g.passed), str(g.below), str(g.failed), _fmt_ci(g), rate])
+        row = [label, str(g.n), str(g.passed), str(g.below), str(g.failed), _fmt_ci(g), rate]
+        if with_usage:
+            row += [_fmt_latency(g.usage), _fmt_tokens(g.usage), _fmt_cost(g.usage)]
+        rows.append(row)
     return rows
+
+
+def usage_lines(usage: UsageRollup) -> list[str]:
+    """Judge calls, unpriced calls and errors, one line each, when there are any."""
+    lines = []
+    if usage.judge_calls:
+        models = ", ".join(usage.judge_models)
+        lines.append(
+            f"judges: {usage.judge_calls} call{'s' if usage.judge_calls != 1 else ''}, "
+            f"{models}, ${usage.judge_cost_usd:.4f}"
+        )
+    if usage.unpriced:
+        lines.append(
+            f"* {usage.unpriced} call{'s' if usage.unpriced != 1 else ''} not in the cost: no "
+            f"known price for {', '.join(usage.unpriced_models)}; set prices with the "
+            "llmeval_prices ini option ('provider:model = input / output', USD per Mtok)"
+        )
+    if usage.errors:
+        lines.append(
+            f"errors: {usage.errors} failed call{'s' if usage.errors != 1 else ''}"
+            f" ({usage.retries} retried)"
+        )
+    return lines
 
 
 def _case_line(case: CaseAggregate, with_scores: bool) -> str:
@@ -78,6 +132,14 @@ def summary_line(session: EvalSession) -> str:
     text = "llm_eval: " + ", ".join(parts)
     if agg.mean is not None:
         text += f" · mean {agg.mean:.2f}"
+    usage = agg.usage
+    if usage.calls:
+        text += (
+            f" · ${usage.cost_usd:.4f} recorded / ${usage.spent_usd:.4f} spent"
+            f" ({usage.replayed}/{usage.calls} replayed)"
+        )
+        if usage.latency_p95_s is not None:
+            text += f" · p95 {usage.latency_p95_s:.2f} s"
     return text
 
 
@@ -88,8 +150,12 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
         return
     verbosity = terminal.config.get_verbosity()
     terminal.write_sep("=", "llm_eval")
+    with_usage = agg.usage.calls > 0
     if verbosity >= 0:
-        for line in render_table(group_rows(agg.groups), right={1, 2, 3, 4}):
+        right = {1, 2, 3, 4, 8, 9} if with_usage else {1, 2, 3, 4}
+        for line in render_table(group_rows(agg.groups, with_usage), right=right):
+            terminal.write_line(line)
+        for line in usage_lines(agg.usage):
             terminal.write_line(line)
         if verbosity >= 1:
             for group in agg.groups:
