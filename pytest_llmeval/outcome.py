@@ -1,8 +1,9 @@
 """Pure rules that turn a test's recorded scores into its score, status and message.
 
 The test score is the weighted mean (or, with aggregate="min", the minimum) of the
-scores with a weight above zero. A test that recorded no weighted score scores 1.0
-when its body passed and 0.0 when it raised. A body that passed is `below` when the
+scores with a weight above zero; a test that recorded no weighted score scores 1.0.
+A test whose body raised scores 0.0 whatever it recorded (a crash is the worst
+answer), so failures pull group means down. A body that passed is `below` when the
 test score is under the marker's threshold or any score misses its own threshold.
 """
 
@@ -27,11 +28,11 @@ class Evaluation:
     message: str | None
 
 
-def combine_scores(scores: Sequence[Score], aggregate: str, body_passed: bool) -> float:
-    """Combine recorded scores into the test score (see the module docstring)."""
+def combine_scores(scores: Sequence[Score], aggregate: str) -> float:
+    """Combine the recorded scores of a test whose body passed (see the module docstring)."""
     weighted = [s for s in scores if s.weight > 0]
     if not weighted:
-        return 1.0 if body_passed else 0.0
+        return 1.0
     if aggregate == "min":
         return min(s.value for s in weighted)
     total = math.fsum(s.weight for s in weighted)
@@ -64,9 +65,9 @@ def describe_scores(scores: Sequence[Score]) -> list[str]:
 
 def evaluate(spec: EvalSpec, scores: Sequence[Score], body_passed: bool) -> Evaluation:
     """Apply the marker's threshold and the per-score thresholds to one item."""
-    score = combine_scores(scores, spec.aggregate, body_passed)
     if not body_passed:
-        return Evaluation(score, "failed", None)
+        return Evaluation(0.0, "failed", None)
+    score = combine_scores(scores, spec.aggregate)
     missed = [s for s in scores if not s.passed]
     if score >= spec.threshold and not missed:
         return Evaluation(score, "passed", None)
