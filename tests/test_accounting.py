@@ -173,8 +173,10 @@ def test_unpriced_models_are_named_never_zero(
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "* 3 calls not in the cost: no known price for anthropic-compatible:claude-haiku-4-5, "
-            "openai-compatible:gpt-4o-mini; set prices with the llmeval_prices ini option*"
+            (
+                "* 3 calls not in the cost: no known price for anthropic-compatible:claude-haiku-4-5, "
+                "openai-compatible:gpt-4o-mini; set prices with the llmeval_prices ini option*"
+            )
         ]
     )
     for call in read_trace(pytester_env.path / "t.jsonl"):
