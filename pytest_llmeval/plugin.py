@@ -23,6 +23,7 @@ from pytest_llmeval.settings import (
 )
 
 if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.session import CassetteOutcome, CassetteSession
     from pytest_llmeval.recorder import EvalRecorder
     from pytest_llmeval.runner import ItemRun
     from pytest_llmeval.runtime import Runtime
@@ -148,7 +149,13 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
 
 def _stop_capture(item: pytest.Item, run: ItemRun) -> None:
     outcome = run.stop_capture()
-    if outcome is not None and outcome.unplayed and not outcome.misses:
+    if outcome is not None:
+        _warn_unplayed(item, outcome)
+
+
+def _warn_unplayed(item: pytest.Item, outcome: CassetteOutcome) -> None:
+    """Recorded calls the test no longer makes are a warning (a miss says it already)."""
+    if outcome.unplayed and not outcome.misses:
         from pytest_llmeval.errors import UnplayedInteractionsWarning
 
         item.warn(
@@ -236,6 +243,29 @@ def llm_eval(request: pytest.FixtureRequest) -> EvalRecorder:
     # it is resolved on the first judge call only.
     run.recorder.bind_judge(lambda: request.getfixturevalue("llm_judge"))
     return run.recorder
+
+
+@pytest.fixture
+def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, None, None]:
+    """The test's cassette (path, mode, interactions); in a test without the llm_eval
+    marker, requesting it records and replays that test's HTTP calls too."""
+    run = request.node.stash.get(run_key, None)
+    if run is not None and run.cassette is not None:
+        yield run.cassette
+        return
+    from pytest_llmeval.errors import LLMEvalError
+    from pytest_llmeval.runner import open_cassette
+
+    cassette = open_cassette(request.node.nodeid, request.node.path, _runtime(request.config))
+    try:
+        cassette.start()
+    except LLMEvalError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield cassette
+    finally:
+        outcome = cassette.stop()
+    _warn_unplayed(request.node, outcome)
 
 
 @pytest.fixture

@@ -155,7 +155,7 @@ class ItemRun:
 
 
 def open_cassette(
-    nodeid: str, test_file: Path, runtime: Runtime, on_exchange: Any
+    nodeid: str, test_file: Path, runtime: Runtime, on_exchange: Any = None
 ) -> CassetteSession:
     """The cassette session of one test, configured from the session's settings."""
     from pytest_llmeval.capture import annotate_interaction

@@ -1,0 +1,164 @@
+"""Cassettes through the plugin: modes, layout, offline replay, misses, corrupt files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fakeprovider import FakeProviderServer, closed_port_url
+
+SUITE = """
+import os
+import openai
+import pytest
+
+def ask(question):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="sk-test-key", max_retries=0)
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
+    )
+    return reply.choices[0].message.content
+
+@pytest.mark.llm_eval(threshold=0.5)
+@pytest.mark.parametrize("question", ["refunds?", "shipping/返品 [EU]"])
+def test_answers(question, llm_eval):
+    answer = ask(question)
+    llm_eval.score("echoes", question.split()[0] in answer)
+    llm_eval.log(answer=answer)
+
+def test_plain_with_cassette(llm_cassette):
+    assert llm_cassette.mode in ("none", "once", "new", "all")
+    assert "Fake reply" in ask("plain test")
+"""
+
+
+@pytest.fixture
+def suite(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> pytest.Pytester:
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_bot=SUITE)
+    return pytester_env
+
+
+def cassettes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): p.read_text()
+        for p in sorted((root / "cassettes").rglob("*.json"))
+    }
+
+
+def test_record_once_then_replay_offline(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = suite.runpytest("-v")
+    first.assert_outcomes(passed=3)
+    files = cassettes(suite.path)
+    # one cassette per test item, under cassettes/<module>/, with safe names for odd ids
+    assert len(files) == 3
+    assert "cassettes/test_bot/test_plain_with_cassette.json" in files
+    assert "cassettes/test_bot/test_answers.refunds.json" in files or any(
+        name.startswith("cassettes/test_bot/test_answers") for name in files
+    )
+    for text in files.values():
+        data = json.loads(text)
+        assert next(iter(data)) == "schema_version"
+        assert text.endswith("\n") and "sk-test-key" not in text
+    sent = len(fake_provider.requests)
+    assert sent == 3
+
+    # the provider is unreachable now: replay must be complete and give the same scores
+    monkeypatch.setenv("FAKE_URL", closed_port_url())
+    second = suite.runpytest("-v", "--llmeval-record=none")
+    second.assert_outcomes(passed=3)
+    assert cassettes(suite.path) == files  # replay rewrote nothing
+    assert len(fake_provider.requests) == sent
+    def scores(result: pytest.RunResult) -> list[str]:
+        # the totals up to the money part: cases, statuses and the mean score
+        return [line.split(" · $")[0] for line in result.stdout.lines if line.startswith("llm_eval:")]
+
+    assert scores(second) == scores(first) == ["llm_eval: 2 cases, 2 passed · mean 1.00"]
+    second.stdout.fnmatch_lines(["llm_eval: * · $0.0000 recorded / $0.0000 spent (2/2 replayed)*"])
+
+
+def test_once_replays_existing_and_ci_blocks_network(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite.runpytest().assert_outcomes(passed=3)
+    calls = len(fake_provider.requests)
+    suite.runpytest().assert_outcomes(passed=3)  # default mode once: existing cassettes replay
+    assert len(fake_provider.requests) == calls
+
+    # an edited prompt is a miss, never a silent replay of the old answer; CI=1 means none
+    suite.makepyfile(test_bot=SUITE.replace('"refunds?"', '"refunds, please?"'))
+    monkeypatch.setenv("CI", "true")
+    result = suite.runpytest()
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "No recorded response for POST /v1/chat/completions",
+            "  test:     test_bot.py::test_answers?refunds, please??",
+            "  cassette: *cassettes/test_bot/test_answers*.json (record mode 'none': replay only, the network is blocked)",
+        ]
+    )
+    assert len(fake_provider.requests) == calls
+
+
+def test_new_appends_and_all_rerecords(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    suite.runpytest("-k", "test_plain").assert_outcomes(passed=1)
+    path = suite.path / "cassettes/test_bot/test_plain_with_cassette.json"
+    suite.makepyfile(
+        test_bot=SUITE.replace(
+            'assert "Fake reply" in ask("plain test")',
+            'assert "Fake reply" in ask("plain test")\n    assert ask("second question")',
+        )
+    )
+    suite.runpytest("-k", "test_plain", "--llmeval-record=new").assert_outcomes(passed=1)
+    interactions = json.loads(path.read_text())["interactions"]
+    assert [i["request"]["body"]["messages"][0]["content"] for i in interactions] == [
+        "plain test",
+        "second question",
+    ]
+    suite.makepyfile(test_bot=SUITE)
+    suite.runpytest("-k", "test_plain", "--llmeval-record=all").assert_outcomes(passed=1)
+    interactions = json.loads(path.read_text())["interactions"]
+    assert len(interactions) == 1
+
+
+def test_corrupt_cassette_is_an_error_and_left_alone(suite: pytest.Pytester) -> None:
+    suite.runpytest("-k", "test_plain").assert_outcomes(passed=1)
+    path = suite.path / "cassettes/test_bot/test_plain_with_cassette.json"
+    corrupt = path.read_bytes()[: len(path.read_bytes()) // 2]
+    path.write_bytes(corrupt)
+    for mode in ("once", "new", "none"):
+        result = suite.runpytest("-k", "test_plain", f"--llmeval-record={mode}")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines([f"*{path}*"])
+        assert path.read_bytes() == corrupt, mode
+    # only an explicit re-record replaces it
+    suite.runpytest("-k", "test_plain", "--llmeval-record=all").assert_outcomes(passed=1)
+    assert json.loads(path.read_text())["schema_version"] == 1
+
+
+def test_unplayed_interactions_are_reported(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_bot=SUITE.replace(
+            'assert "Fake reply" in ask("plain test")',
+            'assert "Fake reply" in ask("plain test")\n    ask("extra")',
+        )
+    )
+    suite.runpytest("-k", "test_plain").assert_outcomes(passed=1)
+    suite.makepyfile(test_bot=SUITE)
+    result = suite.runpytest("-k", "test_plain", "--llmeval-record=none")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*UnplayedInteractionsWarning: 1 recorded interaction(s) in *test_plain_with_cassette.json were not requested*"
+        ]
+    )
