@@ -10,6 +10,7 @@ that first need them.
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 run_key = pytest.StashKey["ItemRun"]()
 runtime_key = pytest.StashKey["Runtime"]()
+ledger_key = pytest.StashKey[str]()
 controller_key = pytest.StashKey["Controller"]()
 
 #: Hidden fixture parametrized with 1..N to make the repeats of a case.
@@ -48,11 +50,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    config.stash[settings_key] = resolve_settings(config)
-    if not hasattr(config, "workerinput"):
-        controller = Controller(config)
-        config.stash[controller_key] = controller
-        config.pluginmanager.register(controller, "llmeval-controller")
+    settings = config.stash[settings_key] = resolve_settings(config)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        ledger = workerinput.get("llmeval_ledger")
+        if ledger is not None:
+            config.stash[ledger_key] = ledger
+        return
+    if settings.max_cost is not None:
+        _start_budget_ledger(config)
+    controller = Controller(config)
+    config.stash[controller_key] = controller
+    config.pluginmanager.register(controller, "llmeval-controller")
+
+
+def _start_budget_ledger(config: pytest.Config) -> None:
+    """The file where every process adds up live spending (--llmeval-max-cost only)."""
+    import tempfile
+
+    ledger = str(Path(tempfile.mkdtemp(prefix="llmeval-budget-")) / "spent")
+    config.stash[ledger_key] = ledger
+    if config.pluginmanager.hasplugin("xdist"):
+        from pytest_llmeval.xdist import XdistHooks
+
+        config.pluginmanager.register(XdistHooks(ledger), "llmeval-xdist")
 
 
 def _markers(node: pytest.Item | Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
@@ -99,7 +120,8 @@ def _runtime(config: pytest.Config) -> Runtime:
         from pytest_llmeval.runtime import Runtime
 
         try:
-            runtime = Runtime.create(config.stash[settings_key])
+            ledger = config.stash.get(ledger_key, None)
+            runtime = Runtime.create(config.stash[settings_key], ledger)
         except LLMEvalError as error:
             raise pytest.UsageError(f"pytest-llm-eval: {error}") from None
         config.stash[runtime_key] = runtime
@@ -290,23 +312,56 @@ class Controller:
         self.config = config
         self.session: EvalSession | None = None
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, REPORT_ATTRIBUTE, None)
         if data is None:
+            self._add_testcase_properties(report)
             return
         if self.session is None:
             from pytest_llmeval.session import EvalSession
 
-            self.session = EvalSession(self.config.stash[settings_key])
+            ledger = self.config.stash.get(ledger_key, None)
+            self.session = EvalSession(self.config.stash[settings_key], ledger)
         self.session.add(data)
+        self._add_testcase_properties(report)
+
+    def _add_testcase_properties(self, report: pytest.TestReport) -> None:
+        """Put the item's llm_eval.* JUnit properties on its teardown report.
+
+        pytest's junitxml writes a test case's <properties> from the teardown report's
+        user_properties; this hook is tryfirst, so it runs before junitxml's.
+        """
+        if report.when != "teardown" or self.session is None:
+            return
+        if not self.config.getoption("xmlpath", None):
+            return
+        result = self.session.results.get(report.nodeid)
+        if result is not None:
+            from pytest_llmeval.reporting.junit import testcase_properties
+
+            report.user_properties.extend(testcase_properties(result))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.session is None:
             return
-        self.session.finish()
+        self.session.finish(pytest_version=pytest.__version__)
+        if self.session.file_error is not None and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.TESTS_FAILED,
+        ):
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
         if self.session.failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.config.getoption("xmlpath", None) and self.session.aggregate is not None:
+            # Before junitxml's own sessionfinish writes the file (this hook is tryfirst).
+            from pytest_llmeval.reporting.junit import add_suite_properties, suite_properties
+
+            add_suite_properties(
+                self.config.pluginmanager.get_plugins(),
+                suite_properties(self.session.aggregate, self.session.comparison),
+            )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.session is None or self.session.aggregate is None:
@@ -323,3 +378,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     runtime = config.stash.get(runtime_key, None)
     if runtime is not None:
         runtime.close()
+    ledger = config.stash.get(ledger_key, None)
+    if ledger is not None and not hasattr(config, "workerinput"):
+        import shutil
+
+        shutil.rmtree(Path(ledger).parent, ignore_errors=True)

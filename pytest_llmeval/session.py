@@ -2,33 +2,125 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.aggregate import aggregate_session
+from pytest_llmeval.budget import SessionBudget
+from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.models import EvalResult, GroupAggregate, SessionAggregate
 from pytest_llmeval.settings import Settings
+
+if TYPE_CHECKING:
+    from pytest_llmeval.baseline import BaselineComparison
 
 
 class EvalSession:
     """Collects EvalResults (from this process or xdist workers) and adds them up once."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ledger: str | None = None) -> None:
         self.settings = settings
         self.results: dict[str, EvalResult] = {}
         self.aggregate: SessionAggregate | None = None
+        self.comparison: BaselineComparison | None = None
+        #: Lines for the llm_eval section: the baseline verdict (or "no baseline at ...").
+        self.baseline_lines: list[str] = []
+        #: Body of the REGRESSION section; empty unless the comparison fails the session.
+        self.regression_lines: list[str] = []
+        #: A bad baseline file or an unwritable report: shown, and the exit status is 4.
+        self.file_error: str | None = None
+        self.started = time.perf_counter()
+        self.budget: SessionBudget | None = None
+        if settings.max_cost is not None and ledger is not None:
+            self.budget = SessionBudget(settings.max_cost, Path(ledger))
+        self.budget_spent: float | None = None
 
     def add(self, data: dict[str, Any]) -> None:
         """Take one item's result off a report; a later phase's result replaces an earlier."""
         result = EvalResult.model_validate(data)
         self.results[result.nodeid] = result
 
-    def finish(self) -> None:
+    def finish(self, pytest_version: str | None = None) -> None:
         """Aggregate everything collected and write the requested files (once, at the end)."""
         self.aggregate = aggregate_session(self.results.values())
+        try:
+            self._judge_baseline(self.aggregate)
+            self._write_report(self.aggregate, pytest_version)
+        except (LLMEvalError, OSError) as error:
+            self.file_error = f"pytest-llm-eval: {error}"
+        if self.budget is not None:
+            self.budget_spent = self.budget.spent()
         if self.settings.trace is not None:
             from pytest_llmeval.reporting.trace import write_trace
 
             write_trace(self.settings.trace, self.results.values())
+
+    def _display(self, path: os.PathLike[str]) -> str:
+        """A path as shown to the user: relative to the rootdir when inside it."""
+        try:
+            relative = os.path.relpath(path, self.settings.rootdir)
+        except ValueError:
+            return os.fspath(path)
+        return os.fspath(path) if relative.startswith("..") else relative
+
+    def _judge_baseline(self, aggregate: SessionAggregate) -> None:
+        """Write the baseline (--llmeval-update-baseline) or compare with it."""
+        from pytest_llmeval.baseline import (
+            baseline_from_aggregate,
+            compare_to_baseline,
+            load_baseline,
+            write_baseline,
+        )
+        from pytest_llmeval.reporting import regression
+
+        s = self.settings
+        if s.baseline is None:
+            return
+        shown = self._display(s.baseline)
+        if s.update_baseline:
+            baseline = baseline_from_aggregate(aggregate)
+            write_baseline(s.baseline, baseline)
+            cases = sum(len(g.cases) for g in baseline.groups.values())
+            self.baseline_lines = [
+                regression.baseline_written_line(shown, len(baseline.groups), cases)
+            ]
+        elif s.baseline.exists():
+            self.comparison = compare_to_baseline(
+                aggregate,
+                load_baseline(s.baseline),
+                tolerance=s.tolerance,
+                alpha=s.alpha,
+                cost_tolerance=s.cost_tolerance,
+                latency_tolerance=s.latency_tolerance,
+                source=shown,
+            )
+            self.baseline_lines = regression.summary_lines(self.comparison, fail_on=s.fail_on)
+            self.regression_lines = regression.regression_lines(self.comparison, fail_on=s.fail_on)
+        else:
+            self.baseline_lines = [regression.missing_baseline_line(shown)]
+
+    def _write_report(self, aggregate: SessionAggregate, pytest_version: str | None) -> None:
+        """Write the JSON report (--llmeval-report), with the comparison if any."""
+        if self.settings.report is None:
+            return
+        from pytest_llmeval.reporting.json import build_report, report_settings, write_report
+
+        report = build_report(
+            self.results.values(),
+            aggregate=aggregate,
+            comparison=self.comparison,
+            settings=report_settings(self.settings),
+            duration_s=time.perf_counter() - self.started,
+            pytest_version=pytest_version,
+        )
+        write_report(self.settings.report, report)
+
+    @property
+    def regressed(self) -> bool:
+        """Whether the baseline comparison fails the session (per --llmeval-fail-on)."""
+        return self.comparison is not None and self.comparison.fails(self.settings.fail_on)
 
     @property
     def failing_groups(self) -> list[GroupAggregate]:
@@ -38,6 +130,15 @@ class EvalSession:
         return [g for g in self.aggregate.groups if g.failed_min_pass_rate]
 
     @property
+    def budget_exceeded(self) -> bool:
+        """Whether live spending reached --llmeval-max-cost."""
+        return (
+            self.budget is not None
+            and self.budget_spent is not None
+            and self.budget_spent >= self.budget.limit_usd
+        )
+
+    @property
     def failed(self) -> bool:
         """Whether the eval results alone must fail the session."""
-        return bool(self.failing_groups)
+        return bool(self.failing_groups) or self.regressed or self.budget_exceeded

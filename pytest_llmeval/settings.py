@@ -119,6 +119,24 @@ def _judge_model(text: str) -> str:
     return value
 
 
+#: The kinds of regression --llmeval-fail-on can name (baseline.REGRESSION_KINDS).
+FAIL_ON_KINDS = ("score", "cost", "latency")
+
+DEFAULT_BASELINE = "llmeval-baseline.json"
+
+
+def _fail_on(text: str) -> tuple[str, ...]:
+    parts = [part.strip().lower() for part in str(text).split(",") if part.strip()]
+    if parts == ["none"]:
+        return ()
+    unknown = [part for part in parts if part not in FAIL_ON_KINDS]
+    if unknown or not parts:
+        raise ValueError(
+            f"{text!r} is not a comma-separated subset of {','.join(FAIL_ON_KINDS)} (or none)"
+        )
+    return tuple(kind for kind in FAIL_ON_KINDS if kind in parts)
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "record_mode",
@@ -255,6 +273,89 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PATH",
         linelist=True,
     ),
+    Option(
+        "report",
+        "--llmeval-report",
+        "llmeval_report",
+        "LLMEVAL_REPORT",
+        "Write a JSON report (every eval result, the aggregates and the baseline verdict) "
+        "to PATH, relative to the rootdir.",
+        _text,
+        metavar="PATH",
+    ),
+    Option(
+        "baseline",
+        "--llmeval-baseline",
+        "llmeval_baseline",
+        "LLMEVAL_BASELINE",
+        "Baseline file the regression gate compares with, relative to the rootdir. "
+        "Default: llmeval-baseline.json.",
+        _text,
+        default=DEFAULT_BASELINE,
+        metavar="PATH",
+    ),
+    Option(
+        "update_baseline",
+        "--llmeval-update-baseline",
+        "llmeval_update_baseline",
+        "LLMEVAL_UPDATE_BASELINE",
+        "Write this session's results as the new baseline instead of comparing with it.",
+        _bool,
+        default=False,
+        is_flag=True,
+    ),
+    Option(
+        "tolerance",
+        "--llmeval-tolerance",
+        "llmeval_tolerance",
+        "LLMEVAL_TOLERANCE",
+        "Smallest drop of a group's mean score that can count as a regression (default 0.02).",
+        _number(0.0, 1.0),
+        default=0.02,
+        metavar="DROP",
+    ),
+    Option(
+        "alpha",
+        "--llmeval-alpha",
+        "llmeval_alpha",
+        "LLMEVAL_ALPHA",
+        "Significance level of the paired test a drop must pass to count as a regression "
+        "(default 0.05).",
+        _number(0.0, 1.0),
+        default=0.05,
+        metavar="P",
+    ),
+    Option(
+        "cost_tolerance",
+        "--llmeval-cost-tolerance",
+        "llmeval_cost_tolerance",
+        "LLMEVAL_COST_TOLERANCE",
+        "Allowed relative increase of a group's cost per case over the baseline, e.g. 0.2 "
+        "for a 20 percent rise. Default: cost is not compared.",
+        _number(0.0, math.inf),
+        metavar="FRACTION",
+    ),
+    Option(
+        "latency_tolerance",
+        "--llmeval-latency-tolerance",
+        "llmeval_latency_tolerance",
+        "LLMEVAL_LATENCY_TOLERANCE",
+        "Allowed relative increase of a group's p95 latency over the baseline, e.g. 0.25 "
+        "for a 25 percent rise. Default: latency is not compared.",
+        _number(0.0, math.inf),
+        metavar="FRACTION",
+    ),
+    Option(
+        "fail_on",
+        "--llmeval-fail-on",
+        "llmeval_fail_on",
+        "LLMEVAL_FAIL_ON",
+        "Which regressions fail the session: a comma-separated subset of "
+        "score,cost,latency, or none (default score); the others are reported only.",
+        _fail_on,
+        default=("score",),
+        metavar="KINDS",
+    ),
 )
 
 OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
@@ -277,6 +378,14 @@ class Settings:
     redact: tuple[str, ...] = ()
     match_ignore: tuple[str, ...] = ()
     prices: tuple[str, ...] = ()
+    report: Path | None = None
+    baseline: Path | None = None
+    update_baseline: bool = False
+    tolerance: float = 0.02
+    alpha: float = 0.05
+    cost_tolerance: float | None = None
+    latency_tolerance: float | None = None
+    fail_on: tuple[str, ...] = ("score",)
     rootdir: Path = field(default_factory=Path.cwd)
     is_ci: bool = False
 
@@ -368,4 +477,8 @@ def resolve_settings(config: pytest.Config, environ: dict[str, str] | None = Non
     for dest in ("cassette_dir", "trace"):
         if dest in values:
             values[dest] = rootdir / values[dest]
+    for name in ("report", "baseline"):
+        if name in values:
+            values[name] = rootdir / values[name]
+    values.setdefault("baseline", rootdir / DEFAULT_BASELINE)
     return Settings(rootdir=rootdir, is_ci=is_ci, **values)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from pytest_llmeval.accounting import rollup
 from pytest_llmeval.baseline import BaselineComparison, group_accounting
-from pytest_llmeval.models import EvalResult, SessionAggregate
+from pytest_llmeval.models import EvalResult, SessionAggregate, UsageRollup
 
 PREFIX = "llm_eval"
 
@@ -31,6 +32,10 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
+def _known_cost(usage: UsageRollup) -> float | None:
+    return usage.cost_usd if usage.calls > usage.unpriced else None
+
+
 def testcase_properties(result: EvalResult) -> list[Property]:
     """The properties of one test case: score, threshold, status, scores, accounting."""
     properties: list[Property] = []
@@ -40,22 +45,18 @@ def testcase_properties(result: EvalResult) -> list[Property]:
     properties.append((f"{PREFIX}.status", result.status))
     for score in result.scores:
         properties.append((f"{PREFIX}.score.{score.name}", format_number(score.value)))
-    inferences = result.inferences
-    if not inferences:
+    if not result.inferences:
         return properties
-    costs = [i.cost_usd for i in inferences if i.cost_usd is not None]
-    if costs:
-        properties.append((f"{PREFIX}.cost_usd", format_number(sum(costs))))
-    latencies = [i.latency_s for i in inferences if i.latency_s is not None]
-    if latencies:
-        properties.append((f"{PREFIX}.latency_s", format_number(max(latencies))))
-    for field in ("input_tokens", "output_tokens"):
-        counts = [getattr(i, field) for i in inferences if getattr(i, field) is not None]
-        if counts:
-            properties.append((f"{PREFIX}.{field}", str(sum(counts))))
-    models = sorted({i.model for i in inferences if i.role == "app" and i.model})
-    if models:
-        properties.append((f"{PREFIX}.model", ",".join(models)))
+    usage = rollup([result.inferences])
+    cost = _known_cost(usage)
+    if cost is not None:
+        properties.append((f"{PREFIX}.cost_usd", format_number(cost)))
+    if usage.latency_max_s is not None:
+        properties.append((f"{PREFIX}.latency_s", format_number(usage.latency_max_s)))
+    properties.append((f"{PREFIX}.input_tokens", str(usage.input_tokens)))
+    properties.append((f"{PREFIX}.output_tokens", str(usage.output_tokens)))
+    if usage.app_models:
+        properties.append((f"{PREFIX}.model", ",".join(usage.app_models)))
     return properties
 
 
@@ -75,17 +76,17 @@ def suite_properties(
         properties.append(
             (f"{PREFIX}.pass_rate", format_number(aggregate.passed / aggregate.cases))
         )
-    costs = [cost for cost, _ in map(group_accounting, aggregate.groups) if cost is not None]
-    if costs:
-        properties.append((f"{PREFIX}.cost_usd", format_number(sum(costs))))
+    cost = _known_cost(aggregate.usage)
+    if cost is not None:
+        properties.append((f"{PREFIX}.cost_usd", format_number(cost)))
+    if aggregate.usage.latency_p95_s is not None:
+        properties.append((f"{PREFIX}.latency_p95_s", format_number(aggregate.usage.latency_p95_s)))
     if comparison is not None:
         properties.append((f"{PREFIX}.regression", _flag(comparison.regressed)))
         if comparison.cost_tolerance is not None:
             properties.append((f"{PREFIX}.cost_regression", _flag(comparison.cost_regressed)))
         if comparison.latency_tolerance is not None:
-            properties.append(
-                (f"{PREFIX}.latency_regression", _flag(comparison.latency_regressed))
-            )
+            properties.append((f"{PREFIX}.latency_regression", _flag(comparison.latency_regressed)))
     compared = {g.group: g for g in comparison.groups} if comparison is not None else {}
     for group in aggregate.groups:
         name = f"{PREFIX}.group.{group.label}"

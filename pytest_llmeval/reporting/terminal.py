@@ -172,4 +172,19 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
             red=True,
             bold=True,
         )
+    for line in session.baseline_lines:
+        terminal.write_line(line)
+    if session.file_error is not None:
+        terminal.write_line(session.file_error, red=True, bold=True)
+    if session.budget_exceeded and session.budget is not None:
+        terminal.write_line(
+            f"BUDGET EXCEEDED: live calls cost ${session.budget_spent or 0.0:.4f}, "
+            f"--llmeval-max-cost is ${session.budget.limit_usd:.4f}; later live calls were refused",
+            red=True,
+            bold=True,
+        )
     terminal.write_line(summary_line(session), bold=True)
+    if session.regression_lines and session.regressed:
+        terminal.write_sep("=", "REGRESSION", red=True, bold=True)
+        for line in session.regression_lines:
+            terminal.write_line(line)

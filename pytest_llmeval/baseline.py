@@ -1,0 +1,391 @@
+"""The committed baseline and the regression verdict against it.
+
+A baseline (``llmeval-baseline.json``) holds, per group: the number of cases, the mean
+score, the pass rate, every case's score and pass flag keyed by case id, and, when the
+session knew them, the group's cost and p95 latency. It is written from a session's
+aggregate and contains nothing volatile (no timestamps, durations or host names), so
+the same results always give the same bytes and a diff in review shows real changes.
+
+How a group is judged (``compare_to_baseline``):
+
+* Only the cases both runs scored are paired ("shared"); added and removed cases are
+  listed but do not enter the test. The drop is ``old mean - new mean`` over the shared
+  cases (positive = worse); the overall drop over all cases of each run is reported too.
+* The p-value comes from a one-sided paired sign-flip permutation test on the shared
+  cases' scores (``stats.paired_permutation_test``, alternative "less", fixed seed, so
+  the verdict is reproducible): exact over all 2^m sign patterns for m <= 16 changed
+  cases, 10,000 random patterns otherwise. Beside it, the exact McNemar test on the
+  pass/fail flags (``stats.mcnemar_exact``) says whether the pass rate fell; it is
+  reported, not used for the decision.
+* A group **regresses** when its drop is more than ``tolerance`` (default 0.02, with
+  1e-9 slack for rounding) AND the permutation p-value is below ``alpha`` (0.05): a
+  drop must be both large enough to matter and unlikely to be noise.
+
+Assumptions and limits, stated plainly:
+
+* Under the null hypothesis the old and new score of a case are exchangeable (the
+  change of each case is symmetric about zero), and cases are independent of each
+  other. Cases that share a prompt or a retrieval bug are not independent, and the
+  test is then over-confident.
+* Each group is tested on its own at level ``alpha``, with no multiple-comparison
+  correction: with 20 unchanged groups about one will show p < 0.05 by chance. The
+  tolerance guards against tiny drops; it does not correct the error rate.
+* Small groups have little power. With n shared cases the smallest one-sided p the
+  sign-flip test can give is 2^-n, so with n < 5 (2^-4 = 0.0625) a drop can never be
+  significant at 0.05; such groups are flagged ``underpowered``. The same bound holds
+  for the cases that changed: when only 4 of 10 cases changed, even if each fell from
+  1.0 to 0.0, p = 2^-4 = 0.0625 and the group does not regress at 0.05. Unchanged
+  cases carry no evidence either way.
+* Repeats are averaged into one score per case before the test; the spread between
+  repeats is not modelled.
+* Cost is compared per case (the group's cost divided by its case count, so adding
+  cases does not look like a price rise), latency by the group's p95; either is
+  flagged when its relative increase is more than its tolerance (a rise from zero
+  always is). The cost is the recorded one (the original price on replay), so a
+  replayed run compares like with like. No test is done on them: they are budgets,
+  not samples.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pytest_llmeval import stats
+from pytest_llmeval.files import load_model, write_model
+from pytest_llmeval.models import GroupAggregate, SessionAggregate
+
+#: The baseline schema version this code writes, and the newest one it reads.
+BASELINE_SCHEMA_VERSION = 1
+
+#: The kinds of regression --llmeval-fail-on can name.
+REGRESSION_KINDS = ("score", "cost", "latency")
+
+_SLACK = 1e-9
+_ROUNDS = 10_000
+_SEED = 0
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaselineCase(_Frozen):
+    """One case of a baseline group."""
+
+    score: float = Field(description="The case score (mean over its runs), 0 to 1.")
+    passed: bool = Field(description="Whether the case passed (status `passed`).")
+
+
+class BaselineGroup(_Frozen):
+    """One group of a baseline: its summary and its cases."""
+
+    label: str = Field(description="Short display name of the group.")
+    n: int = Field(description="Cases that ran (skipped cases are left out).")
+    mean: float | None = Field(description="Mean case score; null when no case ran.")
+    pass_rate: float | None = Field(description="Passed cases / n; null when no case ran.")
+    cost_usd: float | None = Field(
+        default=None, description="Recorded cost of the group's calls in USD, when known."
+    )
+    latency_p95_s: float | None = Field(
+        default=None, description="95th percentile latency of the group's calls, when known."
+    )
+    cases: dict[str, BaselineCase] = Field(
+        default_factory=dict, description="Every case that ran, keyed by case id."
+    )
+
+
+class Baseline(_Frozen):
+    """A committed baseline: per group n, mean, pass rate, case scores, cost, latency."""
+
+    schema_version: int = Field(
+        default=BASELINE_SCHEMA_VERSION, description="Version of this file format; first."
+    )
+    groups: dict[str, BaselineGroup] = Field(
+        default_factory=dict, description="Groups keyed by group key (group= or test function)."
+    )
+
+
+class GroupComparison(_Frozen):
+    """How one group present in both runs changed, and whether it regressed."""
+
+    group: str = Field(description="Group key.")
+    label: str = Field(description="Short display name (of the new run).")
+    shared: int = Field(description="Cases both runs scored: the paired sample.")
+    changed: int = Field(description="Shared cases whose score changed.")
+    old_mean: float | None = Field(description="Baseline mean over the shared cases.")
+    new_mean: float | None = Field(description="New mean over the shared cases.")
+    drop: float | None = Field(
+        description="old_mean - new_mean over the shared cases (positive = worse)."
+    )
+    overall_old_mean: float | None = Field(description="Baseline mean over all its cases.")
+    overall_new_mean: float | None = Field(description="New mean over all its cases.")
+    overall_drop: float | None = Field(description="overall_old_mean - overall_new_mean.")
+    old_pass_rate: float | None = Field(description="Baseline pass rate over shared cases.")
+    new_pass_rate: float | None = Field(description="New pass rate over shared cases.")
+    p_value: float | None = Field(
+        description="One-sided paired sign-flip permutation p that scores fell; decides."
+    )
+    mcnemar_p: float | None = Field(
+        description="One-sided exact McNemar p that the pass rate fell; reported only."
+    )
+    min_p: float | None = Field(
+        description="Smallest p the test can give with this many shared cases: 2^-shared."
+    )
+    underpowered: bool = Field(
+        description="Too few shared cases for any drop to be significant at alpha."
+    )
+    regressed: bool = Field(description="drop > tolerance and p_value < alpha.")
+    newly_failing: list[str] = Field(description="Cases that passed before and not now.")
+    newly_passing: list[str] = Field(description="Cases that did not pass before and do now.")
+    new_cases: list[str] = Field(description="Cases only the new run has.")
+    vanished_cases: list[str] = Field(description="Cases only the baseline has.")
+    old_cost_per_case_usd: float | None = Field(description="Baseline cost / n.")
+    new_cost_per_case_usd: float | None = Field(description="New cost / n.")
+    cost_increase: float | None = Field(
+        description="Relative increase of cost per case (0.25 = +25%); null if not known."
+    )
+    cost_regressed: bool = Field(description="cost_increase > cost_tolerance.")
+    old_latency_p95_s: float | None = Field(description="Baseline p95 latency.")
+    new_latency_p95_s: float | None = Field(description="New p95 latency.")
+    latency_increase: float | None = Field(
+        description="Relative increase of p95 latency; null if not known."
+    )
+    latency_regressed: bool = Field(description="latency_increase > latency_tolerance.")
+
+
+class BaselineComparison(_Frozen):
+    """The regression verdict of a session against a baseline."""
+
+    source: str | None = Field(default=None, description="The baseline file, as displayed.")
+    tolerance: float = Field(description="Smallest mean drop that can count as a regression.")
+    alpha: float = Field(description="Significance level of the paired test.")
+    cost_tolerance: float | None = Field(description="Allowed relative cost increase.")
+    latency_tolerance: float | None = Field(description="Allowed relative p95 increase.")
+    groups: list[GroupComparison] = Field(description="Groups in both runs, by group key.")
+    new_groups: list[str] = Field(description="Groups only the new run has.")
+    vanished_groups: list[str] = Field(description="Groups only the baseline has.")
+    regressed: bool = Field(description="Some group's score regressed.")
+    cost_regressed: bool = Field(description="Some group's cost rose past its tolerance.")
+    latency_regressed: bool = Field(description="Some group's p95 rose past its tolerance.")
+
+    def failing_kinds(self, fail_on: Iterable[str] = ("score",)) -> list[str]:
+        """The kinds of regression found that are also named in fail_on."""
+        found = {
+            "score": self.regressed,
+            "cost": self.cost_regressed,
+            "latency": self.latency_regressed,
+        }
+        wanted = set(fail_on)
+        return [kind for kind in REGRESSION_KINDS if kind in wanted and found[kind]]
+
+    def fails(self, fail_on: Iterable[str] = ("score",)) -> bool:
+        """Whether the comparison must fail the session (or the gate)."""
+        return bool(self.failing_kinds(fail_on))
+
+
+def group_accounting(group: GroupAggregate) -> tuple[float | None, float | None]:
+    """(recorded cost in USD, p95 latency in s) of a group's calls; None when unknown.
+
+    The cost is unknown when the group made no call with a known price (a group of
+    deterministic tests, or only unpriced models); the latency when no call has one.
+    """
+    usage = group.usage
+    cost = usage.cost_usd if usage.calls > usage.unpriced else None
+    return _number(cost), _number(usage.latency_p95_s)
+
+
+def _number(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def baseline_from_aggregate(aggregate: SessionAggregate) -> Baseline:
+    """The baseline of a session: what --llmeval-update-baseline writes."""
+    groups: dict[str, BaselineGroup] = {}
+    for group in aggregate.groups:
+        cost, latency = group_accounting(group)
+        cases = {
+            case.case_id: BaselineCase(score=case.score, passed=case.status == "passed")
+            for case in group.cases
+            if case.status != "skipped"
+        }
+        groups[group.group] = BaselineGroup(
+            label=group.label,
+            n=group.n,
+            mean=group.mean,
+            pass_rate=group.pass_rate,
+            cost_usd=cost,
+            latency_p95_s=latency,
+            cases=dict(sorted(cases.items())),
+        )
+    return Baseline(groups=dict(sorted(groups.items())))
+
+
+def load_baseline(path: str | os.PathLike[str]) -> Baseline:
+    """Read a baseline file; a bad one is a FileFormatError naming it."""
+    return load_model(path, Baseline, what="baseline")
+
+
+def write_baseline(path: str | os.PathLike[str], baseline: Baseline) -> None:
+    """Write a baseline file atomically, in its stable form."""
+    write_model(path, baseline)
+
+
+def _increase(old: float | None, new: float | None) -> tuple[float | None, bool]:
+    """Relative increase of new over old, and whether it is an increase from zero."""
+    if old is None or new is None:
+        return None, False
+    if old <= 0.0:
+        return None, new > 0.0
+    return (new - old) / old, False
+
+
+def _exceeds(increase: float | None, from_zero: bool, tolerance: float | None) -> bool:
+    if tolerance is None:
+        return False
+    if from_zero:
+        return True
+    return increase is not None and increase - tolerance > _SLACK
+
+
+def _per_case(group: BaselineGroup) -> float | None:
+    if group.cost_usd is None or group.n <= 0:
+        return None
+    return group.cost_usd / group.n
+
+
+def _mean(values: list[float]) -> float | None:
+    return stats.mean(values) if values else None
+
+
+def _difference(old: float | None, new: float | None) -> float | None:
+    return None if old is None or new is None else old - new
+
+
+def _compare_group(
+    key: str,
+    old: BaselineGroup,
+    new: BaselineGroup,
+    *,
+    tolerance: float,
+    alpha: float,
+    cost_tolerance: float | None,
+    latency_tolerance: float | None,
+) -> GroupComparison:
+    shared = sorted(set(old.cases) & set(new.cases))
+    before = [old.cases[c].score for c in shared]
+    after = [new.cases[c].score for c in shared]
+    old_mean, new_mean = _mean(before), _mean(after)
+    drop = _difference(old_mean, new_mean)
+    p_value = mcnemar_p = min_p = None
+    if shared:
+        p_value = stats.paired_permutation_test(
+            before, after, alternative="less", rounds=_ROUNDS, seed=_SEED
+        )
+        mcnemar_p = stats.mcnemar_exact(
+            [old.cases[c].passed for c in shared],
+            [new.cases[c].passed for c in shared],
+            alternative="less",
+        )
+        min_p = 0.5 ** len(shared)
+    regressed = (
+        drop is not None and p_value is not None and drop - tolerance > _SLACK and p_value < alpha
+    )
+    old_cost, new_cost = _per_case(old), _per_case(new)
+    cost_increase, cost_from_zero = _increase(old_cost, new_cost)
+    latency_increase, latency_from_zero = _increase(old.latency_p95_s, new.latency_p95_s)
+    return GroupComparison(
+        group=key,
+        label=new.label,
+        shared=len(shared),
+        changed=sum(1 for a, b in zip(before, after, strict=True) if a != b),
+        old_mean=old_mean,
+        new_mean=new_mean,
+        drop=drop,
+        overall_old_mean=old.mean,
+        overall_new_mean=new.mean,
+        overall_drop=_difference(old.mean, new.mean),
+        old_pass_rate=_mean([1.0 if old.cases[c].passed else 0.0 for c in shared]),
+        new_pass_rate=_mean([1.0 if new.cases[c].passed else 0.0 for c in shared]),
+        p_value=p_value,
+        mcnemar_p=mcnemar_p,
+        min_p=min_p,
+        underpowered=not (0.5 ** len(shared) < alpha),
+        regressed=regressed,
+        newly_failing=[c for c in shared if old.cases[c].passed and not new.cases[c].passed],
+        newly_passing=[c for c in shared if new.cases[c].passed and not old.cases[c].passed],
+        new_cases=sorted(set(new.cases) - set(old.cases)),
+        vanished_cases=sorted(set(old.cases) - set(new.cases)),
+        old_cost_per_case_usd=old_cost,
+        new_cost_per_case_usd=new_cost,
+        cost_increase=cost_increase,
+        cost_regressed=_exceeds(cost_increase, cost_from_zero, cost_tolerance),
+        old_latency_p95_s=old.latency_p95_s,
+        new_latency_p95_s=new.latency_p95_s,
+        latency_increase=latency_increase,
+        latency_regressed=_exceeds(latency_increase, latency_from_zero, latency_tolerance),
+    )
+
+
+def compare_baselines(
+    old: Baseline,
+    new: Baseline,
+    *,
+    tolerance: float = 0.02,
+    alpha: float = 0.05,
+    cost_tolerance: float | None = None,
+    latency_tolerance: float | None = None,
+    source: str | None = None,
+) -> BaselineComparison:
+    """Compare two baselines (old first) group by group; see the module docstring."""
+    shared = sorted(set(old.groups) & set(new.groups))
+    groups = [
+        _compare_group(
+            key,
+            old.groups[key],
+            new.groups[key],
+            tolerance=tolerance,
+            alpha=alpha,
+            cost_tolerance=cost_tolerance,
+            latency_tolerance=latency_tolerance,
+        )
+        for key in shared
+    ]
+    return BaselineComparison(
+        source=source,
+        tolerance=tolerance,
+        alpha=alpha,
+        cost_tolerance=cost_tolerance,
+        latency_tolerance=latency_tolerance,
+        groups=groups,
+        new_groups=sorted(set(new.groups) - set(old.groups)),
+        vanished_groups=sorted(set(old.groups) - set(new.groups)),
+        regressed=any(g.regressed for g in groups),
+        cost_regressed=any(g.cost_regressed for g in groups),
+        latency_regressed=any(g.latency_regressed for g in groups),
+    )
+
+
+def compare_to_baseline(
+    aggregate: SessionAggregate,
+    baseline: Baseline,
+    *,
+    tolerance: float = 0.02,
+    alpha: float = 0.05,
+    cost_tolerance: float | None = None,
+    latency_tolerance: float | None = None,
+    source: str | None = None,
+) -> BaselineComparison:
+    """Judge a session against a baseline: per group drop, p-values, new failures."""
+    return compare_baselines(
+        baseline,
+        baseline_from_aggregate(aggregate),
+        tolerance=tolerance,
+        alpha=alpha,
+        cost_tolerance=cost_tolerance,
+        latency_tolerance=latency_tolerance,
+        source=source,
+    )

@@ -1,0 +1,421 @@
+"""The `llmeval` console tool: show, diff, merge and gate JSON reports, write baselines.
+
+Exit status: 0 success, 1 a regression (`gate` only), 2 bad input (a missing, corrupt
+or too-new file, conflicting shards, bad arguments), always with one line naming the
+file and never a traceback. Runnable as `python -m pytest_llmeval.cli` too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pytest_llmeval.errors import LLMEvalError
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_BAD_INPUT = 2
+
+DEFAULT_TOLERANCE = 0.02
+DEFAULT_ALPHA = 0.05
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class InputError(LLMEvalError):
+    """A command cannot run on the input it was given (the message says why)."""
+
+
+def _load(path: str, what: str) -> Any:
+    """Load a report or baseline, turning a missing or unreadable file into InputError."""
+    from pytest_llmeval.baseline import load_baseline
+    from pytest_llmeval.reporting.json import load_report
+
+    loader: Callable[[str], Any] = load_report if what == "report" else load_baseline
+    try:
+        return loader(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a {what} file") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the {what} file ({error.strerror})") from None
+
+
+def _number(low: float, high: float, hint: str) -> Callable[[str], float]:
+    """An argparse type: a number from low to high."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if math.isnan(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {hint}")
+        return value
+
+    return parse
+
+
+_fraction = _number(0.0, 1.0, "between 0 and 1")
+_increase = _number(0.0, math.inf, "0 or more (0.2 means +20%)")
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    """argparse type: a comma-separated subset of score,cost,latency (or none)."""
+    from pytest_llmeval.baseline import REGRESSION_KINDS
+
+    parts = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if parts == ["none"]:
+        return ()
+    unknown = [part for part in parts if part not in REGRESSION_KINDS]
+    if unknown or not parts:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use a comma-separated subset of {','.join(REGRESSION_KINDS)}, or none"
+        )
+    return tuple(kind for kind in REGRESSION_KINDS if kind in parts)
+
+
+def _add_gate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tolerance",
+        type=_fraction,
+        help="Smallest mean drop that can count as a regression "
+        f"(default: the report's setting, else {DEFAULT_TOLERANCE}).",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=_fraction,
+        help="Significance level of the paired test "
+        f"(default: the report's setting, else {DEFAULT_ALPHA}).",
+    )
+    parser.add_argument(
+        "--cost-tolerance",
+        type=_increase,
+        help="Allowed relative increase of cost per case, e.g. 0.2 for a 20 percent rise "
+        "(default: the report's setting, else not checked).",
+    )
+    parser.add_argument(
+        "--latency-tolerance",
+        type=_increase,
+        help="Allowed relative increase of p95 latency "
+        "(default: the report's setting, else not checked).",
+    )
+
+
+def _gate_values(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
+    """Thresholds from the command line, else the report's settings, else defaults."""
+
+    def pick(name: str, default: Any) -> Any:
+        given = getattr(args, name)
+        if given is not None:
+            return given
+        recorded = settings.get(name)
+        return recorded if recorded is not None else default
+
+    return {
+        "tolerance": pick("tolerance", DEFAULT_TOLERANCE),
+        "alpha": pick("alpha", DEFAULT_ALPHA),
+        "cost_tolerance": pick("cost_tolerance", None),
+        "latency_tolerance": pick("latency_tolerance", None),
+    }
+
+
+def _totals_line(aggregate: Any) -> str:
+    parts = [f"{aggregate.cases} case{'s' if aggregate.cases != 1 else ''}"]
+    parts.append(f"{aggregate.passed} passed")
+    for count, word in (
+        (aggregate.below, "below threshold"),
+        (aggregate.failed, "failed"),
+        (aggregate.skipped, "skipped"),
+    ):
+        if count:
+            parts.append(f"{count} {word}")
+    text = "llm_eval: " + ", ".join(parts)
+    if aggregate.mean is not None:
+        text += f" · mean {aggregate.mean:.2f}"
+    return text
+
+
+def _show(args: argparse.Namespace) -> int:
+    from pytest_llmeval.reporting.regression import summary_lines
+    from pytest_llmeval.reporting.terminal import group_rows, render_table
+
+    report = _load(args.report, "report")
+    aggregate = report.aggregate
+    print(f"{args.report}: pytest-llm-eval {report.plugin_version}, created {report.created_at}")
+    if aggregate.groups:
+        for line in render_table(group_rows(aggregate.groups), right={1, 2, 3, 4}):
+            print(line)
+    if report.baseline is not None:
+        fail_on = report.settings.get("fail_on") or ("score",)
+        for line in summary_lines(report.baseline, fail_on=fail_on):
+            print(line)
+    print(_totals_line(aggregate))
+    return EXIT_OK
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _signed(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    if percent:
+        return f"{value:+.0%}" if round(value, 2) != 0 else "0%"
+    return f"{value:+.2f}" if round(value, 2) != 0 else "0.00"
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from pytest_llmeval.baseline import baseline_from_aggregate, compare_baselines
+    from pytest_llmeval.reporting.regression import format_p
+    from pytest_llmeval.reporting.terminal import render_table
+
+    old = baseline_from_aggregate(_load(args.old, "report").aggregate)
+    new = baseline_from_aggregate(_load(args.new, "report").aggregate)
+    comparison = compare_baselines(old, new)
+    print(f"{args.old} -> {args.new}")
+    rows = [["group", "n", "mean", "Δ mean", "pass rate", "Δ pass", "p", "flipped"]]
+    for g in comparison.groups:
+        pass_delta = None
+        if g.old_pass_rate is not None and g.new_pass_rate is not None:
+            pass_delta = g.new_pass_rate - g.old_pass_rate
+        rows.append(
+            [
+                g.label,
+                str(g.shared),
+                f"{_score(g.old_mean)} -> {_score(g.new_mean)}",
+                _signed(None if g.drop is None else -g.drop),
+                f"{_rate(g.old_pass_rate)} -> {_rate(g.new_pass_rate)}",
+                _signed(pass_delta, percent=True),
+                format_p(g.p_value),
+                f"-{len(g.newly_failing)} +{len(g.newly_passing)}",
+            ]
+        )
+    if comparison.groups:
+        for line in render_table(rows, right={1, 3, 5, 6}):
+            print(line)
+    for g in comparison.groups:
+        for case in g.newly_failing:
+            print(f"  now failing: {case}")
+        for case in g.newly_passing:
+            print(f"  now passing: {case}")
+        if g.new_cases or g.vanished_cases:
+            print(
+                f"  {g.label}: {len(g.new_cases)} new, {len(g.vanished_cases)} vanished "
+                "case(s), not compared"
+            )
+    for key in comparison.new_groups:
+        print(f"new group: {key}")
+    for key in comparison.vanished_groups:
+        print(f"vanished group: {key}")
+    return EXIT_OK
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two results of one node id agree, up to their durations (volatile)."""
+    exclude = {"duration_s"}
+    return bool(a.model_dump(exclude=exclude) == b.model_dump(exclude=exclude))
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from pytest_llmeval.aggregate import aggregate_session
+    from pytest_llmeval.baseline import compare_to_baseline
+    from pytest_llmeval.reporting.json import build_report, write_report
+
+    shards = [(path, _load(path, "report")) for path in args.shards]
+    results: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for path, report in shards:
+        for result in report.results:
+            seen = results.get(result.nodeid)
+            if seen is not None and not _same(seen, result):
+                raise InputError(
+                    f"{path}: {result.nodeid} is also in {origin[result.nodeid]} with a "
+                    "different result; shards must split the tests, not repeat them "
+                    "(check the CI matrix's split, or merge the reports of one run only)"
+                )
+            results.setdefault(result.nodeid, result)
+            origin.setdefault(result.nodeid, path)
+    first = shards[0][1]
+    settings = dict(first.settings)
+    for path, report in shards[1:]:
+        if report.settings != first.settings:
+            print(
+                f"llmeval merge: note: {path} ran with other settings than {shards[0][0]}; "
+                f"the merged report records those of {shards[0][0]}",
+                file=sys.stderr,
+            )
+    aggregate = aggregate_session(results.values())
+    comparison = None
+    if args.baseline:
+        baseline = _load(args.baseline, "baseline")
+        comparison = compare_to_baseline(
+            aggregate, baseline, source=args.baseline, **_gate_values(args, settings)
+        )
+    durations = [r.duration_s for _, r in shards if r.duration_s is not None]
+    report = build_report(
+        results.values(),
+        aggregate=aggregate,
+        comparison=comparison,
+        settings=settings,
+        duration_s=max(durations) if durations else None,
+        pytest_version=first.pytest_version,
+    )
+    write_report(args.output, report)
+    print(
+        f"merged {len(shards)} report{'s' if len(shards) != 1 else ''} "
+        f"({len(results)} results, {aggregate.cases} cases) into {args.output}"
+    )
+    return EXIT_OK
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from pytest_llmeval.baseline import compare_to_baseline
+    from pytest_llmeval.reporting.regression import (
+        SECTION_TITLE,
+        regression_lines,
+        summary_lines,
+    )
+
+    report = _load(args.report, "report")
+    baseline = _load(args.baseline, "baseline")
+    settings = report.settings
+    fail_on = args.fail_on if args.fail_on is not None else settings.get("fail_on") or ("score",)
+    comparison = compare_to_baseline(
+        report.aggregate, baseline, source=args.baseline, **_gate_values(args, settings)
+    )
+    for line in summary_lines(comparison, fail_on=fail_on):
+        print(line)
+    section = regression_lines(comparison, fail_on=fail_on)
+    if not section:
+        return EXIT_OK
+    print(f" {SECTION_TITLE} ".center(72, "="))
+    for line in section:
+        print(line)
+    return EXIT_REGRESSION
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from pytest_llmeval.baseline import baseline_from_aggregate, write_baseline
+    from pytest_llmeval.reporting.regression import baseline_written_line
+
+    report = _load(args.report, "report")
+    baseline = baseline_from_aggregate(report.aggregate)
+    write_baseline(args.output, baseline)
+    cases = sum(len(group.cases) for group in baseline.groups.values())
+    print(baseline_written_line(args.output, len(baseline.groups), cases))
+    return EXIT_OK
+
+
+def _add_show(commands: Any) -> None:
+    parser = commands.add_parser(
+        "show", help="Print a report's group table.", description="Print a report's table."
+    )
+    parser.add_argument("report", help="A JSON report written with --llmeval-report.")
+    parser.set_defaults(handler=_show)
+
+
+def _add_diff(commands: Any) -> None:
+    parser = commands.add_parser(
+        "diff",
+        help="Compare two reports: per group deltas and flipped cases.",
+        description="Per group mean and pass-rate deltas and the cases that flipped.",
+    )
+    parser.add_argument("old", help="The earlier report.")
+    parser.add_argument("new", help="The later report.")
+    parser.set_defaults(handler=_diff)
+
+
+def _add_merge(commands: Any) -> None:
+    parser = commands.add_parser(
+        "merge",
+        help="Merge the reports of CI shards into one.",
+        description="Concatenate the shards' results, aggregate them again and, with "
+        "--baseline, compare the whole against the baseline.",
+    )
+    parser.add_argument("shards", nargs="+", metavar="SHARD", help="Shard reports.")
+    parser.add_argument("-o", "--output", required=True, help="Where to write the merge.")
+    parser.add_argument("--baseline", help="Baseline to compare the merged results with.")
+    _add_gate_options(parser)
+    parser.set_defaults(handler=_merge)
+
+
+def _add_gate(commands: Any) -> None:
+    parser = commands.add_parser(
+        "gate",
+        help="Exit 1 when a report regresses against a baseline.",
+        description="Compare a report with a baseline; print the REGRESSION section and "
+        "exit 1 on a regression, exit 0 otherwise.",
+    )
+    parser.add_argument("report", help="A JSON report (or a merge of shards).")
+    parser.add_argument("--baseline", required=True, help="The baseline file.")
+    _add_gate_options(parser)
+    parser.add_argument(
+        "--fail-on",
+        type=_kinds,
+        help="Which regressions fail: a comma-separated subset of score,cost,latency, or "
+        "none (default: the report's setting, else score).",
+    )
+    parser.set_defaults(handler=_gate)
+
+
+def _add_baseline(commands: Any) -> None:
+    parser = commands.add_parser(
+        "baseline",
+        help="Write a baseline from a report.",
+        description="Write the baseline file --llmeval-update-baseline would have written.",
+    )
+    parser.add_argument("report", help="A JSON report (or a merge of shards).")
+    parser.add_argument("-o", "--output", required=True, help="The baseline file to write.")
+    parser.set_defaults(handler=_baseline)
+
+
+#: Each adds one subcommand. The `cassettes` group (stats, prune, import-vcr) is added
+#: here by the cassettes package's own registrar.
+_COMMANDS: tuple[Callable[[Any], None], ...] = (
+    _add_show,
+    _add_diff,
+    _add_merge,
+    _add_gate,
+    _add_baseline,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `llmeval`."""
+    parser = argparse.ArgumentParser(
+        prog="llmeval",
+        description="Inspect, merge and gate pytest-llm-eval JSON reports.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in _COMMANDS:
+        add(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `llmeval` with argv (default: the command line) and return the exit status."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except LLMEvalError as error:
+        print(f"llmeval {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"llmeval {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""The one loader and writer of versioned JSON files: strict reads, stable atomic writes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict
+
+from pytest_llmeval.baseline import Baseline, BaselineCase, BaselineGroup
+from pytest_llmeval.errors import FileFormatError
+from pytest_llmeval.files import dump_model, load_model, write_model
+
+
+class Sample(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 2
+    name: str
+    ratio: float | None = None
+    nested: dict[str, int] = {}
+    items: list[float] = []
+
+
+def _load_error(path: Path, what: str = "baseline") -> str:
+    before = path.read_bytes()
+    with pytest.raises(FileFormatError) as info:
+        load_model(path, Sample, what=what)
+    assert path.read_bytes() == before, "a failed load must leave the file untouched"
+    return str(info.value)
+
+
+def test_dump_is_stable_sorted_and_versioned_first() -> None:
+    model = Sample(name="é ✓", ratio=0.5, nested={"z": 1, "a": 2}, items=[1.0, 0.25])
+    text = dump_model(model)
+    assert text == (
+        "{\n"
+        '  "schema_version": 2,\n'
+        '  "items": [\n'
+        "    1.0,\n"
+        "    0.25\n"
+        "  ],\n"
+        '  "name": "é ✓",\n'
+        '  "nested": {\n'
+        '    "a": 2,\n'
+        '    "z": 1\n'
+        "  },\n"
+        '  "ratio": 0.5\n'
+        "}\n"
+    )
+    assert dump_model(model) == text
+
+
+def test_nan_and_infinity_are_written_as_null() -> None:
+    text = dump_model(Sample(name="x", ratio=math.nan, items=[math.inf, 1.0]))
+    data = json.loads(text)
+    assert data["ratio"] is None
+    assert data["items"] == [None, 1.0]
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_write_then_load_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "deeper" / "file.json"
+    model = Sample(name="x", ratio=0.1, nested={"b": 3})
+    write_model(path, model)
+    assert load_model(path, Sample) == model
+    assert [p.name for p in path.parent.iterdir()] == ["file.json"]
+
+
+def test_write_goes_through_a_per_process_temp_file_in_the_same_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "file.json"
+    moves: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        moves.append((str(src), str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    write_model(path, Sample(name="x"))
+    [(src, dst)] = moves
+    assert Path(src).parent == tmp_path
+    assert str(os.getpid()) in Path(src).name
+    assert dst == str(path)
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "file.json"
+    write_model(path, Sample(name="old"))
+    before = path.read_bytes()
+
+    def broken(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError):
+        write_model(path, Sample(name="new"))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["file.json"]
+
+
+def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "nope.json", Sample)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "the baseline file is empty"),
+        (b'{"schema_version": 1,', "not valid JSON (line 1, column 22: Expecting property name"),
+        (b"[1, 2]", "not a baseline file (expected a JSON object)"),
+        (b'{"name": "x"}', "not a baseline file (no integer schema_version at the top)"),
+        (b'{"schema_version": true}', "no integer schema_version"),
+        (b"\xff\xfe{}", "not a baseline file (not UTF-8 text"),
+    ],
+)
+def test_malformed_files_are_refused_with_the_file_named(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "llmeval-baseline.json"
+    path.write_bytes(content)
+    message = _load_error(path)
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+    assert "--llmeval-update-baseline" in message
+
+
+def test_a_newer_schema_version_is_refused_with_an_upgrade_hint(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    path.write_text('{"schema_version": 3, "name": "x", "future": true}\n')
+    message = _load_error(path, what="report")
+    assert message == (
+        f"{path}: this report has schema_version 3, newer than this pytest-llm-eval reads "
+        "(2); upgrade pytest-llm-eval (pip install -U pytest-llm-eval) to read it."
+    )
+
+
+def test_older_versions_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "file.json"
+    path.write_text('{"schema_version": 1, "name": "x"}')
+    assert load_model(path, Sample).name == "x"
+
+
+def test_validation_errors_name_the_first_location_and_count_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "file.json"
+    path.write_text('{"schema_version": 2, "name": 5, "items": [1.0, "x"], "extra": 1}')
+    message = _load_error(path, what="report")
+    assert message == (
+        f"{path}: invalid report at name: Input should be a valid string (and 2 more "
+        "errors); write it again with `pytest --llmeval-report=PATH`."
+    )
+
+
+def test_locations_quote_keys_that_are_not_identifiers(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "groups": {
+                    "tests/t.py::test_a": {
+                        "label": "test_a",
+                        "n": 1,
+                        "mean": 1.0,
+                        "pass_rate": 1.0,
+                        "cases": {"tests/t.py::test_a[x]": {"score": "high", "passed": True}},
+                    }
+                },
+            }
+        )
+    )
+    with pytest.raises(FileFormatError) as info:
+        load_model(path, Baseline)
+    assert (
+        'invalid baseline at groups["tests/t.py::test_a"].cases["tests/t.py::test_a[x]"].score:'
+        in str(info.value)
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(content=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode)))
+def test_any_bytes_load_or_raise_file_format_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "fuzz.json"
+    path.write_bytes(content)
+    try:
+        load_model(path, Baseline)
+    except FileFormatError as error:
+        assert str(error).startswith(f"{path}: ")
+    assert path.read_bytes() == content
+
+
+scores = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+cases = st.dictionaries(
+    st.text(min_size=1, max_size=20),
+    st.builds(BaselineCase, score=scores, passed=st.booleans()),
+    max_size=5,
+)
+groups = st.builds(
+    BaselineGroup,
+    label=st.text(max_size=10),
+    n=st.integers(0, 100),
+    mean=st.none() | scores,
+    pass_rate=st.none() | scores,
+    cost_usd=st.none() | st.floats(min_value=0.0, max_value=1e6, allow_nan=False),
+    latency_p95_s=st.none() | st.floats(min_value=0.0, max_value=1e6, allow_nan=False),
+    cases=cases,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    baseline=st.builds(Baseline, groups=st.dictionaries(st.text(max_size=20), groups, max_size=3))
+)
+def test_baselines_round_trip_byte_for_byte(tmp_path: Path, baseline: Baseline) -> None:
+    path = tmp_path / "b.json"
+    write_model(path, baseline)
+    loaded = load_model(path, Baseline)
+    assert loaded == baseline
+    write_model(path, loaded)
+    assert path.read_text(encoding="utf-8") == dump_model(baseline)
