@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_llmeval.budget import SessionBudget
 from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.settings import OPTIONS_BY_DEST, Settings
 
@@ -26,11 +27,11 @@ class Runtime:
 
     settings: Settings
     price_overrides: dict[str, ModelPrice] = field(default_factory=dict)
-    warned_unpriced: set[str] = field(default_factory=set)
+    budget: SessionBudget | None = None
     _cache: ResponseCache | None = None
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
+    def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
         """Parse what the settings left as text; a bad value names its option."""
         from pytest_llmeval.pricing import parse_price_overrides
 
@@ -41,7 +42,10 @@ class Runtime:
             raise LLMEvalError(
                 f"bad value for ini option {option.ini} ({option.flag}): {error}"
             ) from None
-        return cls(settings, overrides)
+        budget = None
+        if settings.max_cost is not None and ledger is not None:
+            budget = SessionBudget(settings.max_cost, Path(ledger))
+        return cls(settings, overrides, budget)
 
     @property
     def cache(self) -> ResponseCache | None:
