@@ -7,7 +7,7 @@ each named score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_llmeval.models import CaseAggregate, GroupAggregate, UsageRollup
@@ -68,9 +68,23 @@ def _fmt_tokens(usage: UsageRollup) -> str:
     return f"{total:,}"
 
 
-def group_rows(groups: Sequence[GroupAggregate], with_usage: bool = False) -> list[list[str]]:
-    """Header plus one row per group (with latency, token and cost columns if asked)."""
+def _fmt_delta(group: str, deltas: Mapping[str, float | None]) -> str:
+    if group not in deltas:
+        return "new"
+    delta = deltas[group]
+    return "-" if delta is None else f"{delta:+.2f}"
+
+
+def group_rows(
+    groups: Sequence[GroupAggregate],
+    with_usage: bool = False,
+    deltas: Mapping[str, float | None] | None = None,
+) -> list[list[str]]:
+    """Header plus one row per group, with a Δ-vs-baseline column when deltas are given
+    (group key -> new mean minus baseline mean) and latency, token and cost columns."""
     header = ["group", "n", "pass", "below", "fail", "score (95% CI)", "pass rate"]
+    if deltas is not None:
+        header.append("Δ base")
     if with_usage:
         header += ["p50/p95 s", "tokens", "cost $"]
     rows = [header]
@@ -80,6 +94,11 @@ def group_rows(groups: Sequence[GroupAggregate], with_usage: bool = False) -> li
         if g.min_pass_rate is not None:
             rate += f" (min {g.min_pass_rate:.0%})"
         row = [label, str(g.n), str(g.passed), str(g.below), str(g.failed), _fmt_ci(g), rate]
+        if deltas is not None:
+            delta = deltas.get(g.group)
+            row.append(
+                "new" if g.group not in deltas else "-" if delta is None else f"{delta:+.2f}"
+            )
         if with_usage:
             row += [_fmt_latency(g.usage), _fmt_tokens(g.usage), _fmt_cost(g.usage)]
         rows.append(row)
@@ -151,9 +170,13 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
     verbosity = terminal.config.get_verbosity()
     terminal.write_sep("=", "llm_eval")
     with_usage = agg.usage.calls > 0
+    deltas = None
+    if session.comparison is not None:
+        deltas = {g.group: None if g.drop is None else -g.drop for g in session.comparison.groups}
     if verbosity >= 0:
-        right = {1, 2, 3, 4, 8, 9} if with_usage else {1, 2, 3, 4}
-        for line in render_table(group_rows(agg.groups, with_usage), right=right):
+        rows = group_rows(agg.groups, with_usage, deltas)
+        right = {i for i, name in enumerate(rows[0]) if name not in ("group", "score (95% CI)")}
+        for line in render_table(rows, right=right):
             terminal.write_line(line)
         for line in usage_lines(agg.usage):
             terminal.write_line(line)
