@@ -172,7 +172,9 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
     with_usage = agg.usage.calls > 0
     deltas = None
     if session.comparison is not None:
-        deltas = {g.group: None if g.drop is None else -g.drop for g in session.comparison.groups}
+        deltas = {
+            g.group: None if g.drop is None else 0.0 - g.drop for g in session.comparison.groups
+        }
     if verbosity >= 0:
         rows = group_rows(agg.groups, with_usage, deltas)
         right = {i for i, name in enumerate(rows[0]) if name not in ("group", "score (95% CI)")}
