@@ -164,6 +164,7 @@ def open_cassette(
 
     settings = runtime.settings
     overrides = runtime.price_overrides
+    budget = runtime.budget
     return CassetteSession(
         path=cassette_path(test_file, nodeid, settings.cassette_dir),
         mode=settings.record_mode,  # type: ignore[arg-type]
@@ -173,4 +174,5 @@ def open_cassette(
         cache=runtime.cache,
         on_exchange=on_exchange,
         annotate=lambda interaction: annotate_interaction(interaction, overrides),
+        before_live=None if budget is None else lambda: budget.check(nodeid),
     )

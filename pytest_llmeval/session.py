@@ -47,15 +47,11 @@ class EvalSession:
         self.aggregate = aggregate_session(self.results.values())
         try:
             self._judge_baseline(self.aggregate)
-            self._write_report(self.aggregate, pytest_version)
+            self._write_reports(self.aggregate, pytest_version)
         except (LLMEvalError, OSError) as error:
             self.file_error = f"pytest-llm-eval: {error}"
         if self.budget is not None:
             self.budget_spent = self.budget.spent()
-        if self.settings.trace is not None:
-            from pytest_llmeval.reporting.trace import write_trace
-
-            write_trace(self.settings.trace, self.results.values())
 
     def _display(self, path: os.PathLike[str]) -> str:
         """A path as shown to the user: relative to the rootdir when inside it."""
@@ -101,9 +97,14 @@ class EvalSession:
         else:
             self.baseline_lines = [regression.missing_baseline_line(shown)]
 
-    def _write_report(self, aggregate: SessionAggregate, pytest_version: str | None) -> None:
-        """Write the JSON report (--llmeval-report), with the comparison if any."""
-        if self.settings.report is None:
+    def _write_reports(self, aggregate: SessionAggregate, pytest_version: str | None) -> None:
+        """Write the trace, the JSON report and the HTML report that were asked for."""
+        s = self.settings
+        if s.trace is not None:
+            from pytest_llmeval.reporting.trace import write_trace
+
+            write_trace(s.trace, self.results.values())
+        if s.report is None and s.html is None:
             return
         from pytest_llmeval.reporting.json import build_report, report_settings, write_report
 
@@ -115,7 +116,12 @@ class EvalSession:
             duration_s=time.perf_counter() - self.started,
             pytest_version=pytest_version,
         )
-        write_report(self.settings.report, report)
+        if s.report is not None:
+            write_report(s.report, report)
+        if s.html is not None:
+            from pytest_llmeval.reporting.html import write_html
+
+            write_html(s.html, report)
 
     @property
     def regressed(self) -> bool:

@@ -9,6 +9,10 @@ with one extra rule for the record mode: when the `CI` environment variable is s
 and none of the three sources names a mode, the default is `none` (replay only),
 so CI never spends money or needs keys by accident.
 
+Paths given in the ini file are relative to the rootdir (like pytest's own ini
+paths); paths given on the command line or in the environment are relative to the
+directory pytest was started from.
+
 This module imports only the standard library and pytest: it is loaded in every
 pytest session of everyone who installed the plugin.
 """
@@ -163,8 +167,7 @@ OPTIONS: tuple[Option, ...] = (
         "--llmeval-cassette-dir",
         "llmeval_cassette_dir",
         "LLMEVAL_CASSETTE_DIR",
-        "Folder for cassettes, relative to the rootdir. Default: cassettes/<module>/ beside "
-        "each test file.",
+        "Folder for cassettes. Default: cassettes/<module>/ beside each test file.",
         _text,
         metavar="DIR",
     ),
@@ -278,8 +281,17 @@ OPTIONS: tuple[Option, ...] = (
         "--llmeval-report",
         "llmeval_report",
         "LLMEVAL_REPORT",
-        "Write a JSON report (every eval result, the aggregates and the baseline verdict) "
-        "to PATH, relative to the rootdir.",
+        "Write a JSON report (every eval result, the aggregates and the baseline verdict) to PATH.",
+        _text,
+        metavar="PATH",
+    ),
+    Option(
+        "html",
+        "--llmeval-html",
+        "llmeval_html",
+        "LLMEVAL_HTML",
+        "Write a self-contained HTML report (summary, groups, charts, every case with its "
+        "transcript) to PATH.",
         _text,
         metavar="PATH",
     ),
@@ -288,8 +300,8 @@ OPTIONS: tuple[Option, ...] = (
         "--llmeval-baseline",
         "llmeval_baseline",
         "LLMEVAL_BASELINE",
-        "Baseline file the regression gate compares with, relative to the rootdir. "
-        "Default: llmeval-baseline.json.",
+        "Baseline file the regression gate compares with. "
+        "Default: llmeval-baseline.json in the rootdir.",
         _text,
         default=DEFAULT_BASELINE,
         metavar="PATH",
@@ -360,6 +372,9 @@ OPTIONS: tuple[Option, ...] = (
 
 OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
 
+#: Options whose values are paths (resolved in resolve_settings).
+PATH_OPTIONS = ("cassette_dir", "trace", "report", "html", "baseline")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -379,6 +394,7 @@ class Settings:
     match_ignore: tuple[str, ...] = ()
     prices: tuple[str, ...] = ()
     report: Path | None = None
+    html: Path | None = None
     baseline: Path | None = None
     update_baseline: bool = False
     tolerance: float = 0.02
@@ -453,10 +469,13 @@ def resolve_settings(config: pytest.Config, environ: dict[str, str] | None = Non
     """Resolve every option once; a bad value is a UsageError naming its source."""
     env = dict(os.environ) if environ is None else environ
     values: dict[str, Any] = {}
+    from_ini: set[str] = set()
     for option in OPTIONS:
         raw, source = _raw_value(config, option, env)
         if raw is None:
             continue
+        if source.startswith("ini"):
+            from_ini.add(option.dest)
         try:
             if option.is_flag and isinstance(raw, bool):
                 value: Any = raw
@@ -474,11 +493,10 @@ def resolve_settings(config: pytest.Config, environ: dict[str, str] | None = Non
     if "record_mode" not in values:
         values["record_mode"] = "none" if is_ci else "once"
     rootdir = Path(config.rootpath)
-    for dest in ("cassette_dir", "trace"):
+    invocation_dir = Path(config.invocation_params.dir)
+    for dest in PATH_OPTIONS:
         if dest in values:
-            values[dest] = rootdir / values[dest]
-    for name in ("report", "baseline"):
-        if name in values:
-            values[name] = rootdir / values[name]
+            base = rootdir if dest in from_ini else invocation_dir
+            values[dest] = base / values[dest]
     values.setdefault("baseline", rootdir / DEFAULT_BASELINE)
     return Settings(rootdir=rootdir, is_ci=is_ci, **values)

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import os
 
+# pytester's in-process runs drop the modules they import when they end; imported once
+# here, the HTTP stack keeps a single identity (httpx2 maps errors by class identity).
+import anthropic  # noqa: F401
+import httpcore2  # noqa: F401
+import httpx2  # noqa: F401
+import openai  # noqa: F401
 import pytest
 
 pytest_plugins = ["tests.fakeprovider.fixtures"]

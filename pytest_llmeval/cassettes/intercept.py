@@ -1,0 +1,379 @@
+"""Interception at the httpx / httpx2 transport, installed only while a session is started.
+
+`HTTPTransport.handle_request` and `AsyncHTTPTransport.handle_async_request` of `httpx2`
+(what openai 3.x and anthropic 2.x use) and of legacy `httpx` (when importable) are
+replaced while at least one `CassetteSession` is started, and the original functions are
+put back, by identity, when the last one stops. Clients the SDKs create and user clients
+on the default transport all pass through them; custom transports are not intercepted.
+
+A call is routed to `context.current_cassette`; calls from threads that did not inherit
+the context fall back to the only started session, if exactly one is started; otherwise
+the call goes to the network untouched.
+
+The patch bookkeeping is the one process-wide object here, because the patched classes
+are process-wide themselves (STYLE convention 2 keeps other state off module globals).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from pytest_llmeval import context
+from pytest_llmeval.cassettes.models import is_terminal_event, received_interaction, split_sse
+from pytest_llmeval.errors import LLMEvalError
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.models import RecordedRequest
+    from pytest_llmeval.cassettes.session import Call, CassetteSession, Replayable
+
+_SYNC, _ASYNC = "handle_request", "handle_async_request"
+
+
+class _Interception:
+    """The transport patches and the started sessions they route to (refcounted)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sessions: list[CassetteSession] = []
+        self.originals: list[tuple[type, str, Any]] = []
+
+    def install(self, session: CassetteSession) -> None:
+        with self.lock:
+            if not self.sessions:
+                self._patch()
+            self.sessions.append(session)
+
+    def uninstall(self, session: CassetteSession) -> None:
+        with self.lock:
+            if session in self.sessions:
+                self.sessions.remove(session)
+            if not self.sessions:
+                for cls, name, original in reversed(self.originals):
+                    setattr(cls, name, original)
+                self.originals.clear()
+
+    def session_for_call(self) -> CassetteSession | None:
+        session = context.current_cassette.get()
+        if session is not None and session.active:
+            return session
+        sessions = self.sessions
+        return sessions[0] if len(sessions) == 1 else None
+
+    def _patch(self) -> None:
+        for module in _http_modules():
+            adapter = _Adapter(module)
+            for cls, name, make in (
+                (module.HTTPTransport, _SYNC, _sync_handler),
+                (module.AsyncHTTPTransport, _ASYNC, _async_handler),
+            ):
+                original = cls.__dict__[name]
+                self.originals.append((cls, name, original))
+                setattr(cls, name, make(adapter, original))
+
+
+_INTERCEPTION = _Interception()
+
+
+def install(session: CassetteSession) -> None:
+    """Route transport calls to `session` until `uninstall` (patches on the first one)."""
+    _INTERCEPTION.install(session)
+
+
+def uninstall(session: CassetteSession) -> None:
+    """Stop routing to `session`; the last one out restores the original methods."""
+    _INTERCEPTION.uninstall(session)
+
+
+def is_installed() -> bool:
+    """Whether the transports are currently patched."""
+    return bool(_INTERCEPTION.originals)
+
+
+def _http_modules() -> list[ModuleType]:
+    import httpx2
+
+    modules: list[ModuleType] = [httpx2]
+    legacy = sys.modules.get("httpx")
+    if legacy is None and importlib.util.find_spec("httpx") is not None:
+        legacy = importlib.import_module("httpx")
+    # httpx2.alias_httpx() makes `httpx` the very same module: patch it once.
+    if legacy is not None and getattr(legacy, "HTTPTransport", None) is not httpx2.HTTPTransport:
+        modules.append(legacy)
+    return modules
+
+
+def _sync_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any]:
+    def handle_request(transport: Any, request: Any) -> Any:
+        session = _INTERCEPTION.session_for_call()
+        if session is None:
+            return original(transport, request)
+        content_type = request.headers.get("content-type")
+        call = session.begin(request.method, str(request.url), request.read(), content_type)
+        if call.refusal is not None:
+            raise sdk_passthrough(call.refusal)
+        if call.replay is not None:
+            return adapter.replay(session, call, call.replay)
+        started = time.perf_counter()
+        try:
+            upstream = original(transport, request)
+        except BaseException as error:
+            session.live_failed(call, error, started)
+            raise
+        recording = session.open_recording(
+            call, upstream.status_code, upstream.headers.multi_items(),
+            request.headers.multi_items(), started,
+        )  # fmt: skip
+        stream = adapter.tee_sync(upstream, recording)
+        return adapter.live(upstream, stream)
+
+    handle_request.__wrapped__ = original  # type: ignore[attr-defined]
+    return handle_request
+
+
+def _async_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any]:
+    async def handle_async_request(transport: Any, request: Any) -> Any:
+        session = _INTERCEPTION.session_for_call()
+        if session is None:
+            return await original(transport, request)
+        content_type = request.headers.get("content-type")
+        content = await request.aread()
+        call = session.begin(request.method, str(request.url), content, content_type)
+        if call.refusal is not None:
+            raise sdk_passthrough(call.refusal)
+        if call.replay is not None:
+            return adapter.replay(session, call, call.replay)
+        started = time.perf_counter()
+        try:
+            upstream = await original(transport, request)
+        except BaseException as error:
+            session.live_failed(call, error, started)
+            raise
+        recording = session.open_recording(
+            call, upstream.status_code, upstream.headers.multi_items(),
+            request.headers.multi_items(), started,
+        )  # fmt: skip
+        stream = adapter.tee_async(upstream, recording)
+        return adapter.live(upstream, stream)
+
+    handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
+    return handle_async_request
+
+
+class _Adapter:
+    """Builds responses and byte streams of one HTTP library (httpx2 or legacy httpx)."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.response = module.Response
+        self.tee_sync: Any = type("TeeStream", (_TeeSync, module.SyncByteStream), {})
+        self.tee_async: Any = type("AsyncTeeStream", (_TeeAsync, module.AsyncByteStream), {})
+        bases = (_ReplayStream, module.SyncByteStream, module.AsyncByteStream)
+        self.replay_stream: Any = type("ReplayStream", bases, {})
+
+    def replay(self, session: CassetteSession, call: Call, entry: Replayable) -> Any:
+        if entry.events is None:
+            response = self.response(entry.status, headers=entry.headers, content=entry.body)
+            session.replay_done(call)
+            return response
+        stream = self.replay_stream(entry, session.realtime, lambda: session.replay_done(call))
+        return self.response(entry.status, headers=entry.headers, stream=stream)
+
+    def live(self, upstream: Any, stream: Any) -> Any:
+        # The tee hands out decoded bytes, so the length and encoding headers no longer apply.
+        headers = [
+            (name, value)
+            for name, value in upstream.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length")
+        ]
+        return self.response(
+            upstream.status_code, headers=headers, stream=stream, extensions=upstream.extensions
+        )
+
+
+class Recording:
+    """The tee's sink: collects a live body (splitting SSE events as they complete)."""
+
+    def __init__(
+        self,
+        session: CassetteSession,
+        call: Call,
+        request: RecordedRequest,
+        status: int,
+        headers: dict[str, str],
+        started: float,
+    ) -> None:
+        self.session = session
+        self.call = call
+        self.request = request
+        self.status = status
+        self.headers = headers
+        self.started = started
+        self.sse = headers.get("content-type", "").startswith("text/event-stream")
+        self.failed = False
+        self._body = bytearray()
+        self._pending = b""
+        self._events: list[tuple[bytes, float]] = []
+        self._finished = False
+        self._lock = threading.Lock()
+
+    def feed(self, chunk: bytes) -> None:
+        """Take one chunk on its way to the consumer."""
+        if not self.sse:
+            self._body += chunk
+            return
+        complete, self._pending = split_sse(self._pending + chunk)
+        if complete:
+            offset = time.perf_counter() - self.started
+            self._events.extend((raw, offset) for raw in complete)
+
+    def finish(self, *, error: str | None = None, exhausted: bool = False) -> None:
+        """Close the recording once: complete, cut short by the consumer, or failed."""
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        latency = time.perf_counter() - self.started
+        events: list[tuple[bytes, float]] | None = None
+        complete = exhausted
+        if self.sse:
+            tail, rest = split_sse(self._pending, final=True)
+            events = self._events + [(raw, latency) for raw in tail]
+            if rest:
+                events.append((rest, latency))
+            elif not complete and events:
+                complete = is_terminal_event(events[-1][0])
+        truncated = error is not None or not complete
+        if truncated and error is None:
+            error = "the consumer closed the response before its end"
+        interaction = received_interaction(
+            self.request, self.status, self.headers, bytes(self._body), events,
+            role=self.call.role, latency=latency, error=error, truncated=truncated,
+            redact=self.session.redactor.text,
+        )  # fmt: skip
+        self.session.recording_done(self, interaction)
+
+
+class _TeeSync:
+    """Passes each decoded chunk to the consumer as it arrives, and to the recording."""
+
+    def __init__(self, upstream: Any, recording: Recording) -> None:
+        self._upstream = upstream
+        self._recording = recording
+        self._chunks: Iterator[bytes] = upstream.iter_bytes()
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._chunks:
+                self._recording.feed(chunk)
+                yield chunk
+        except Exception as error:
+            self._recording.failed = True
+            self._recording.finish(error=f"{type(error).__name__}: {error}")
+            raise
+        self._recording.finish(exhausted=True)
+
+    def close(self) -> None:
+        try:
+            self._upstream.close()
+        finally:
+            self._recording.finish()
+
+
+class _TeeAsync:
+    """The asynchronous tee."""
+
+    def __init__(self, upstream: Any, recording: Recording) -> None:
+        self._upstream = upstream
+        self._recording = recording
+        self._chunks: Any = upstream.aiter_bytes()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks:
+                self._recording.feed(chunk)
+                yield chunk
+        except Exception as error:
+            self._recording.failed = True
+            self._recording.finish(error=f"{type(error).__name__}: {error}")
+            raise
+        self._recording.finish(exhausted=True)
+
+    async def aclose(self) -> None:
+        try:
+            try:
+                await self._chunks.aclose()
+            finally:
+                await self._upstream.aclose()
+        finally:
+            self._recording.finish()
+
+
+class _ReplayStream:
+    """Yields recorded SSE events, optionally at their recorded pace (`realtime`)."""
+
+    def __init__(self, entry: Replayable, realtime: bool, done: Callable[[], None]) -> None:
+        self._events = entry.events or ()
+        self._offsets = entry.offsets
+        self._realtime = realtime
+        self._done = done
+
+    def __iter__(self) -> Iterator[bytes]:
+        started = time.perf_counter()
+        for raw, offset in zip(self._events, self._offsets, strict=True):
+            if self._realtime:
+                time.sleep(max(0.0, offset - (time.perf_counter() - started)))
+            yield raw
+        self._done()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        started = time.perf_counter()
+        for raw, offset in zip(self._events, self._offsets, strict=True):
+            if self._realtime:
+                import anyio
+
+                await anyio.sleep(max(0.0, offset - (time.perf_counter() - started)))
+            yield raw
+        self._done()
+
+    def close(self) -> None:
+        self._done()
+
+    async def aclose(self) -> None:
+        self._done()
+
+
+def sdk_passthrough(error: LLMEvalError) -> LLMEvalError:
+    """The error (a miss, a refused live call) as one the SDKs let through and never retry.
+
+    anthropic wraps any `Exception` from the transport into a retried APIConnectionError
+    except its own `AnthropicError`s; openai re-raises its `OpenAIError`s as they are.
+    So the raised error also derives from the base errors of whichever SDKs are loaded.
+    """
+    bases = []
+    for module_name, class_name in (("openai", "OpenAIError"), ("anthropic", "AnthropicError")):
+        module = sys.modules.get(module_name)
+        base = getattr(module, class_name, None) if module is not None else None
+        if isinstance(base, type) and issubclass(base, Exception):
+            bases.append(base)
+    return _passthrough_class(type(error), tuple(bases))(*error.args)
+
+
+@cache
+def _passthrough_class(
+    error_class: type[LLMEvalError], sdk_bases: tuple[type[Exception], ...]
+) -> type[LLMEvalError]:
+    if not sdk_bases:
+        return error_class
+
+    def __reduce__(self: LLMEvalError) -> tuple[Any, ...]:
+        return (error_class, self.args)  # unpickles as the plain class (xdist, multiprocessing)
+
+    namespace = {"__reduce__": __reduce__, "__module__": error_class.__module__}
+    return type(error_class.__name__, (error_class, *sdk_bases), namespace)

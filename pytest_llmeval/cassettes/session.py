@@ -1,0 +1,371 @@
+"""One test's cassette: decides, per HTTP request, whether to replay, record or refuse.
+
+The plugin creates a `CassetteSession` per eval test, `start()`s it before the test body
+and `stop()`s it after; while any session is started, `intercept` routes every httpx /
+httpx2 request through `begin()` of the session that owns the call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pytest_llmeval import context
+from pytest_llmeval.cassettes import intercept
+from pytest_llmeval.cassettes.match import LiveRequest, Matcher, Normalizer, miss_message
+from pytest_llmeval.cassettes.models import Cassette, Interaction, InteractionMeta, RecordedRequest
+from pytest_llmeval.cassettes.redact import Redactor
+from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, load_cassette, write_cassette
+from pytest_llmeval.errors import CassetteMiss, LLMEvalError
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.cache import ResponseCache
+
+RecordMode = Literal["none", "once", "new", "all"]
+_MODES = ("none", "once", "new", "all")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One completed HTTP exchange of a test, live or replayed: what `on_exchange` gets."""
+
+    interaction: Interaction | None  # None when the call failed before any response came
+    request: RecordedRequest
+    role: context.Role
+    replayed: bool
+    cached: bool
+    latency_s: float | None  # request sent to last byte; the recorded value on replay
+    ttft_s: float | None  # request sent to the first SSE event; None if not streamed
+    error: str | None  # transport error or cassette miss, when the call failed
+    started_at: float  # wall-clock time.time() when the request was made
+
+
+@dataclass(frozen=True)
+class CassetteOutcome:
+    """What a session did, returned by `stop()`."""
+
+    path: Path
+    mode: RecordMode
+    recorded: int
+    replayed: int
+    cached: int
+    unplayed: tuple[Interaction, ...]  # recorded but never requested (none/once replay)
+    misses: tuple[str, ...]  # CassetteMiss messages raised, even if the code swallowed them
+    written: Path | None
+
+
+class Replayable:
+    """A recorded interaction with its response bytes prepared once, at load."""
+
+    __slots__ = ("body", "events", "headers", "interaction", "key", "offsets", "parsed", "status")
+
+    def __init__(
+        self, interaction: Interaction, key: tuple[str, str, str] = ("", "", ""), parsed: Any = None
+    ) -> None:
+        response = interaction.response
+        self.interaction = interaction
+        self.key = key
+        self.parsed = parsed
+        self.status = response.status
+        self.headers = [
+            (name, value)
+            for name, value in response.headers.items()
+            if name not in ("content-length", "content-encoding", "transfer-encoding")
+        ]
+        self.events: tuple[bytes, ...] | None = None
+        self.offsets: tuple[float, ...] = ()
+        self.body = b""
+        if response.events is not None:
+            self.events = tuple(event.raw.encode("utf-8") for event in response.events)
+            self.offsets = tuple(event.offset_s for event in response.events)
+        elif response.body_text is not None:
+            if response.body_encoding == "base64":
+                import base64
+
+                self.body = base64.b64decode(response.body_text)
+            else:
+                self.body = response.body_text.encode("utf-8")
+
+
+@dataclass
+class Call:
+    """Internal: one intercepted request on its way through a session."""
+
+    live: LiveRequest
+    role: context.Role
+    started_at: float
+    seq: int = -1
+    replay: Replayable | None = None
+    cached: bool = False
+    refusal: LLMEvalError | None = None  # a miss, or a live call the plugin refused
+    done: bool = field(default=False, repr=False)
+
+
+class CassetteSession:
+    """Record and replay the HTTP traffic of one test against one cassette file."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        mode: RecordMode,
+        nodeid: str,
+        ignore_paths: Sequence[str] = (),
+        redact_patterns: Sequence[str] = (),
+        cache: ResponseCache | None = None,
+        on_exchange: Callable[[Exchange], None] | None = None,
+        annotate: Callable[[Interaction], dict[str, Any]] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        normalize: Normalizer | None = None,
+        realtime: bool = False,
+        before_live: Callable[[], None] | None = None,
+    ) -> None:
+        if mode not in _MODES:
+            raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
+        self._path = Path(path)
+        self._mode: RecordMode = mode
+        self.nodeid = nodeid
+        self.realtime = realtime
+        self.redactor = Redactor(redact_patterns)
+        self._matcher = Matcher(self.redactor, ignore_paths, normalize)
+        self._cache = cache
+        self._on_exchange = on_exchange
+        self._annotate = annotate
+        self._before_live = before_live
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._loaded: list[Interaction] = []
+        self._index: list[Replayable] = []
+        self._queues: dict[tuple[str, str, str], deque[Replayable]] = {}
+        self._recorded: list[tuple[int, Interaction]] = []
+        self._open: set[intercept.Recording] = set()
+        self._seq = itertools.count()
+        self._replay_on = self._record_on = False
+        self._file_exists = False
+        self._replayed = self._cached = 0
+        self._misses: list[str] = []
+        self.active = False
+        self._token: Any = None
+
+    @property
+    def path(self) -> Path:
+        """The cassette file."""
+        return self._path
+
+    @property
+    def mode(self) -> RecordMode:
+        """The record mode: none, once, new or all."""
+        return self._mode
+
+    @property
+    def interactions(self) -> list[Interaction]:
+        """The cassette as it stands: loaded interactions, then those recorded so far."""
+        with self._lock:
+            recorded = [item for _, item in sorted(self._recorded, key=lambda pair: pair[0])]
+        return [*self._loaded, *recorded]
+
+    def start(self) -> None:
+        """Load the cassette, install interception and make this the current cassette."""
+        if self.active:
+            raise LLMEvalError(f"cassette session for {self.nodeid} is already started")
+        self._file_exists = self._path.exists()
+        mode = self._mode
+        self._loaded, self._index, self._queues, self._recorded = [], [], {}, []
+        if mode != "all" and self._file_exists:
+            self._loaded = list(load_cassette(self._path, max_bytes=self._max_bytes).interactions)
+        self._replay_on = mode in ("none", "new") or (mode == "once" and self._file_exists)
+        self._record_on = mode in ("new", "all") or (mode == "once" and not self._file_exists)
+        for interaction in self._loaded:
+            canonical = self._matcher.recorded(interaction.request)
+            entry = Replayable(interaction, canonical.key, canonical.parsed)
+            self._index.append(entry)
+            self._queues.setdefault(canonical.key, deque()).append(entry)
+        intercept.install(self)
+        self.active = True
+        self._token = context.current_cassette.set(self)
+
+    def stop(self) -> CassetteOutcome:
+        """Restore the transports, write what was recorded, and report what happened."""
+        if not self.active:
+            raise LLMEvalError(f"cassette session for {self.nodeid} is not started")
+        self.active = False
+        intercept.uninstall(self)
+        try:
+            context.current_cassette.reset(self._token)
+        except ValueError:  # stopped from another context than the one that started it
+            if context.current_cassette.get() is self:
+                context.current_cassette.set(None)
+        for recording in list(self._open):
+            recording.finish(error="the response was still open when the test ended")
+        unplayed: tuple[Interaction, ...] = ()
+        if self._replay_on and not self._record_on:
+            played = {id(entry) for queue in self._queues.values() for entry in queue}
+            unplayed = tuple(e.interaction for e in self._index if id(e) in played)
+        written = None
+        if self._recorded:
+            cassette = Cassette(interactions=self.interactions)
+            write_cassette(self._path, cassette)
+            written = self._path
+        return CassetteOutcome(
+            path=self._path,
+            mode=self._mode,
+            recorded=len(self._recorded),
+            replayed=self._replayed,
+            cached=self._cached,
+            unplayed=unplayed,
+            misses=tuple(self._misses),
+            written=written,
+        )
+
+    # -- called by intercept ------------------------------------------------------------
+
+    def begin(self, method: str, url: str, content: bytes, content_type: str | None) -> Call:
+        """Internal: decide what to do with a request (replay, cache, live, or miss)."""
+        live = self._matcher.live(method, url, content, content_type)
+        call = Call(live, context.current_role.get(), time.time())
+        key = call.live.canonical.key
+        with self._lock:
+            if self._replay_on:
+                queue = self._queues.get(key)
+                if queue:
+                    call.replay = queue.popleft()
+                    self._replayed += 1
+                    return call
+            if not self._record_on:
+                call.refusal = CassetteMiss(self._describe_miss(call.live, key))
+            call.seq = next(self._seq)
+        if call.refusal is None and self._cache is not None:
+            hit = self._cache.get(call.live.canonical)
+            if hit is not None:
+                with self._lock:
+                    self._recorded.append((call.seq, hit))
+                    self._cached += 1
+                call.replay = Replayable(hit)
+                call.cached = True
+                return call
+        if call.refusal is None and self._before_live is not None:
+            try:
+                self._before_live()
+            except LLMEvalError as error:
+                call.refusal = error
+        if call.refusal is not None:
+            with self._lock:
+                self._misses.append(str(call.refusal))
+            self._emit(call, None, error=str(call.refusal))
+        return call
+
+    def replay_done(self, call: Call) -> None:
+        """Internal: a replayed response was served (or its stream consumed or closed)."""
+        if call.done or call.replay is None:
+            return
+        call.done = True
+        meta = call.replay.interaction.meta
+        self._emit(call, call.replay.interaction, latency=meta.latency_s, ttft=meta.ttft_s)
+
+    def live_failed(self, call: Call, error: BaseException, started: float) -> None:
+        """Internal: a live request raised before any response arrived."""
+        text = self.redactor.text(_describe(error))
+        self._emit(call, None, error=text, latency=time.perf_counter() - started)
+
+    def open_recording(
+        self,
+        call: Call,
+        status: int,
+        response_headers: Iterable[tuple[str, str]],
+        request_headers: Iterable[tuple[str, str]],
+        started: float,
+    ) -> intercept.Recording:
+        """Internal: a live response arrived; tee its body into a new interaction."""
+        live = call.live
+        request = RecordedRequest(
+            method=live.canonical.method,
+            url=live.url,
+            headers=self.redactor.headers(request_headers, response=False),
+            body_format=live.body_format,
+            body=live.body,
+        )
+        headers = self.redactor.headers(response_headers, response=True)
+        recording = intercept.Recording(self, call, request, status, headers, started)
+        with self._lock:
+            self._open.add(recording)
+        return recording
+
+    def recording_done(self, recording: intercept.Recording, interaction: Interaction) -> None:
+        """Internal: a teed response is complete (or was cut short): keep and report it."""
+        if self._annotate is not None:
+            extra = self.redactor.value(self._annotate(interaction))
+            meta = InteractionMeta(**{**interaction.meta.model_dump(), **extra})
+            interaction = interaction.model_copy(update={"meta": meta})
+        with self._lock:
+            self._open.discard(recording)
+            self._recorded.append((recording.call.seq, interaction))
+        meta = interaction.meta
+        failed = meta.error if meta.truncated and recording.failed else None
+        if (
+            self._cache is not None
+            and not meta.truncated
+            and 200 <= interaction.response.status < 300
+        ):
+            self._cache.put(recording.call.live.canonical, interaction)
+        latency, ttft = meta.latency_s, meta.ttft_s
+        self._emit(recording.call, interaction, error=failed, latency=latency, ttft=ttft)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        call: Call,
+        interaction: Interaction | None,
+        *,
+        error: str | None = None,
+        latency: float | None = None,
+        ttft: float | None = None,
+    ) -> None:
+        if self._on_exchange is None:
+            return
+        request = interaction.request if interaction is not None else _request_of(call.live)
+        self._on_exchange(
+            Exchange(
+                interaction=interaction,
+                request=request,
+                role=call.role,
+                replayed=call.replay is not None,
+                cached=call.cached,
+                latency_s=latency,
+                ttft_s=ttft,
+                error=error,
+                started_at=call.started_at,
+            )
+        )
+
+    def _describe_miss(self, live: LiveRequest, key: tuple[str, str, str]) -> str:
+        exhausted = sum(1 for entry in self._index if entry.key == key)
+        return miss_message(
+            live,
+            [(entry.interaction.request, entry.parsed) for entry in self._index],
+            nodeid=self.nodeid,
+            path=self._path,
+            mode=self._mode,
+            file_exists=self._file_exists,
+            already_replayed=exhausted,
+        )
+
+
+def _request_of(live: LiveRequest) -> RecordedRequest:
+    return RecordedRequest(
+        method=live.canonical.method,
+        url=live.url,
+        body_format=live.body_format,
+        body=live.body,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
