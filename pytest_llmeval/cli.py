@@ -379,14 +379,20 @@ def _add_baseline(commands: Any) -> None:
     parser.set_defaults(handler=_baseline)
 
 
-#: Each adds one subcommand. The `cassettes` group (stats, prune, import-vcr) is added
-#: here by the cassettes package's own registrar.
+def _add_cassettes(commands: Any) -> None:
+    from pytest_llmeval.cassettes.cli import add_cassettes_command
+
+    add_cassettes_command(commands)
+
+
+#: Each adds one subcommand.
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_show,
     _add_diff,
     _add_merge,
     _add_gate,
     _add_baseline,
+    _add_cassettes,
 )
 
 
@@ -394,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `llmeval`."""
     parser = argparse.ArgumentParser(
         prog="llmeval",
-        description="Inspect, merge and gate pytest-llm-eval JSON reports.",
+        description="Inspect, merge and gate pytest-llm-eval reports; look after cassettes.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in _COMMANDS:
