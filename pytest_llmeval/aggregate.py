@@ -24,9 +24,15 @@ def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
     """Combine the repeats of one case: mean score, spread and status."""
     first = items[0]
     ran = [r for r in items if r.status != "skipped"]
-    base = {"case_id": first.case_id, "group": first.group, "threshold": first.threshold}
     if not ran:
-        return CaseAggregate(**base, runs=0, score=0.0, status="skipped")
+        return CaseAggregate(
+            case_id=first.case_id,
+            group=first.group,
+            threshold=first.threshold,
+            runs=0,
+            score=0.0,
+            status="skipped",
+        )
     values = [r.score if r.score is not None else 0.0 for r in ran]
     score = stats.mean(values)
     names: dict[str, list[float]] = defaultdict(list)
@@ -50,7 +56,14 @@ def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
         status = "passed" if score >= first.threshold and not missed else "below"
     spread = stats.stdev(values) if len(values) > 1 else None
     return CaseAggregate(
-        **base, runs=len(ran), score=score, stdev=spread, status=status, scores=per_name
+        case_id=first.case_id,
+        group=first.group,
+        threshold=first.threshold,
+        runs=len(ran),
+        score=score,
+        stdev=spread,
+        status=status,
+        scores=per_name,
     )
 
 

@@ -77,7 +77,7 @@ def _start_budget_ledger(config: pytest.Config) -> None:
 
 
 def _markers(node: pytest.Item | Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
-    return [(m.args, m.kwargs) for m in node.iter_markers(MARKER)]
+    return [(tuple(m.args), dict(m.kwargs)) for m in node.iter_markers(MARKER)]
 
 
 @pytest.hookimpl(trylast=True)
@@ -253,7 +253,7 @@ def pytest_report_teststatus(
 @pytest.fixture
 def llm_eval(request: pytest.FixtureRequest) -> EvalRecorder:
     """The per-test recorder of an llm_eval test: scores, judges, metadata, calls."""
-    run = request.node.stash.get(run_key, None)
+    run: ItemRun | None = request.node.stash.get(run_key, None)
     if run is None:
         pytest.fail(
             f"{request.node.nodeid} uses the llm_eval fixture but has no llm_eval marker.\n"

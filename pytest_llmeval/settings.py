@@ -438,12 +438,11 @@ def add_options(parser: pytest.Parser) -> None:
                 metavar=option.metavar,
                 help=option.help,
             )
-        parser.addini(
-            option.ini,
-            f"{option.help} (twin of {option.flag})",
-            type="linelist" if option.linelist else "string",
-            default=[] if option.linelist else None,
-        )
+        help_text = f"{option.help} (twin of {option.flag})"
+        if option.linelist:
+            parser.addini(option.ini, help_text, type="linelist", default=[])
+        else:
+            parser.addini(option.ini, help_text, type="string", default=None)
 
 
 def _raw_value(config: pytest.Config, option: Option, environ: dict[str, str]) -> tuple[Any, str]:

@@ -362,7 +362,8 @@ def sdk_passthrough(error: LLMEvalError) -> LLMEvalError:
         base = getattr(module, class_name, None) if module is not None else None
         if isinstance(base, type) and issubclass(base, Exception):
             bases.append(base)
-    return _passthrough_class(type(error), tuple(bases))(*error.args)
+    # exception classes are hashable; mypy misreads their unbound __hash__
+    return _passthrough_class(type(error), tuple(bases))(*error.args)  # type: ignore[arg-type]
 
 
 @cache
