@@ -319,7 +319,7 @@ def _csv_value(cell: str, *, empty_is_none: bool) -> Any:
 
 
 def _yaml_rows(text: str, file: Path) -> list[_Row]:
-    import yaml  # type: ignore[import-untyped, unused-ignore]  # only YAML datasets pay for it
+    import yaml  # only YAML datasets pay for it
 
     loader = yaml.SafeLoader(text)
     try:

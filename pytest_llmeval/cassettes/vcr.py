@@ -26,7 +26,7 @@ _SUFFIXES = (".yaml", ".yml")
 
 def import_vcr(yaml_path: Path, *, redact_patterns: Sequence[str] = ()) -> Cassette:
     """Convert one vcrpy YAML cassette; a file that is not one is a FileFormatError."""
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
     from pytest_llmeval.cassettes.models import Cassette
     from pytest_llmeval.cassettes.redact import Redactor
