@@ -83,7 +83,7 @@ def import_vcr_tree(
         if target.exists() and not overwrite:
             raise FileFormatError(
                 f"{target}: already exists (imported from {source}); "
-                "delete it or import with overwrite."
+                "delete it, or pass --force to llmeval cassettes import-vcr (overwrite=True)."
             )
         planned.append((source, target, import_vcr(source, redact_patterns=redact_patterns)))
     for _, target, cassette in planned:
