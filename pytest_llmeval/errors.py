@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
 
 class LLMEvalError(Exception):
     """Base class of every error raised by pytest-llm-eval."""
@@ -25,3 +29,15 @@ class JudgeError(LLMEvalError):
 
 class UnplayedInteractionsWarning(UserWarning):
     """A test finished without requesting some interactions its cassette recorded."""
+
+
+def find_cause(error: BaseException | None, kind: type[E]) -> E | None:
+    """The first exception of `kind` in error's chain of causes and contexts (SDKs and
+    user code often wrap what the plugin raised)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kind):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 Status = Literal["passed", "below", "failed", "error", "skipped"]
 
@@ -178,11 +178,25 @@ class Verdict(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     score: float = Field(ge=0.0, le=1.0, description="0 (fails the criteria) to 1 (meets them).")
-    passed: bool = Field(alias="pass", description="Whether the output passes.")
+    passed: bool = Field(
+        validation_alias=AliasChoices("pass", "passed"),
+        serialization_alias="pass",
+        description="Whether the output passes (JSON key `pass`).",
+    )
     reason: str = Field(description="The judge's reasoning.")
     model: str | None = Field(default=None, description="provider:model of the judge.")
     cost_usd: float | None = Field(default=None, description="Cost of the judge calls.")
     name: str | None = Field(default=None, description="Score name the verdict was recorded as.")
+    kind: str | None = Field(
+        default=None, description="Judge kind: rubric, correctness, faithfulness, relevance."
+    )
+    raw_score: float | None = Field(
+        default=None, description="The judge's score on its own scale (mean over samples)."
+    )
+    samples: int = Field(default=1, description="How many times the judge was asked.")
+    agreement: float | None = Field(
+        default=None, description="Share of samples whose pass/fail vote matches the verdict."
+    )
 
 
 class PairwiseVerdict(_Model):
@@ -190,10 +204,17 @@ class PairwiseVerdict(_Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    winner: Literal["a", "b", "tie"]
+    winner: Literal["a", "b", "tie"] = Field(description="The better output, or a tie.")
     score: float = Field(ge=0.0, le=1.0, description="1 = a better, 0 = b better, 0.5 tie.")
-    passed: bool = Field(alias="pass", description="True when a wins or ties.")
-    reason: str
-    model: str | None = None
-    cost_usd: float | None = None
-    name: str | None = None
+    passed: bool = Field(
+        validation_alias=AliasChoices("pass", "passed"),
+        serialization_alias="pass",
+        description="True when a wins or ties (JSON key `pass`).",
+    )
+    reason: str = Field(description="The judge's reasoning in both orders.")
+    model: str | None = Field(default=None, description="provider:model of the judge.")
+    cost_usd: float | None = Field(default=None, description="Cost of the judge calls.")
+    name: str | None = Field(default=None, description="Score name the verdict was recorded as.")
+    consistent: bool | None = Field(
+        default=None, description="Whether both orders picked the same winner (else a tie)."
+    )

@@ -218,7 +218,7 @@ def pytest_runtest_makereport(
     if run is None:
         return report
     if call.excinfo is not None and report.failed:
-        _shorten_cassette_miss(report, call.excinfo)
+        _shorten_plugin_error(report, call.excinfo)
     if report.when == "setup" and not report.passed:
         run.finish_setup_failure(report.skipped, report.longreprtext)
     elif report.when == "teardown" and report.failed:
@@ -229,14 +229,21 @@ def pytest_runtest_makereport(
     return report
 
 
-def _shorten_cassette_miss(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[Any]) -> None:
-    """A cassette miss is reported as its message, not a traceback through the SDK."""
-    from pytest_llmeval.errors import CassetteMiss
+def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[Any]) -> None:
+    """A cassette miss, a refused live call or a judge error is reported as its message,
+    not as a traceback through the SDK."""
+    from pytest_llmeval.errors import (
+        BudgetExceeded,
+        CassetteMiss,
+        JudgeError,
+        LLMEvalError,
+        find_cause,
+    )
 
-    error: BaseException | None = excinfo.value
-    while error is not None and not isinstance(error, CassetteMiss):
-        error = error.__cause__ or error.__context__
-    if error is not None:
+    error = find_cause(excinfo.value, LLMEvalError)
+    if isinstance(error, JudgeError):
+        report.longrepr = f"{type(error).__name__}: {error}"
+    elif isinstance(error, (CassetteMiss, BudgetExceeded)):
         report.longrepr = str(error)
 
 
@@ -244,9 +251,13 @@ def pytest_report_teststatus(
     report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
     data = getattr(report, REPORT_ATTRIBUTE, None)
-    if data is not None and report.when == "call" and report.passed:
-        if data.get("status") == "below":
-            return "below", "b", ("BELOW", {"yellow": True})
+    if data is None or report.when != "call":
+        return None
+    if report.passed and data.get("status") == "below":
+        return "below", "b", ("BELOW", {"yellow": True})
+    # a judge that could not produce a verdict: the eval could not run, it did not fail
+    if report.failed and data.get("status") == "error":
+        return "error", "E", ("ERROR", {"red": True})
     return None
 
 

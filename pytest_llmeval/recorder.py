@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.models import Inference, Score
+from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
+
+if TYPE_CHECKING:
+    from pytest_llmeval.judges.kinds import Scale, VerdictKind
 
 
 def _check_unit_interval(what: str, value: object) -> float:
@@ -34,6 +37,7 @@ class EvalRecorder:
         self._metadata: dict[str, Any] = {}
         self._inferences: list[Inference] = []
         self._judge_resolver: Callable[[], Any] | None = None
+        self._reserved_names: set[str] = set()  # names of judge calls still running
 
     def bind_judge(self, resolver: Callable[[], Any]) -> None:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
@@ -110,3 +114,276 @@ class EvalRecorder:
     def add_inference(self, inference: Inference) -> None:
         """Append a model call (called by the plugin's capture, not by tests)."""
         self._inferences.append(inference)
+
+    # -- judges ---------------------------------------------------------------------------
+
+    def judge(
+        self,
+        output: str,
+        criteria: str | VerdictKind,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
+        """Judge `output` with the llm_judge fixture's judge and record it as a score.
+
+        `criteria` is a string (a rubric) or a judge kind (`Correctness()`,
+        `Faithfulness()`, `Relevance()`, ...); `input`, `reference` and `context` are
+        shown to the judge as data. `scale` is binary, 1-5 or 0-10; `samples=k` asks k
+        times (majority vote or mean). The verdict is recorded under `name` (default:
+        the kind and the start of the criteria, made unique in the test) with its
+        reason, `weight` and `threshold`, and returned.
+        """
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
+
+        judge = self._judge()
+        name = self._reserve_name(name, self._default_judge_name(criteria, scale, samples))
+        start = len(self._inferences)
+        try:
+            self._check_options(name, weight, threshold)
+            options = _judge_options(input, reference, context, scale, model, samples, threshold)
+            with judge_role():
+                result = call_with_accepted(judge, output, criteria=criteria, **options)
+            verdict = verdict_from(result, threshold, judge)
+            return self._record_verdict(verdict, name, start, weight, threshold)
+        finally:
+            self._reserved_names.discard(name)
+
+    async def ajudge(
+        self,
+        output: str,
+        criteria: str | VerdictKind,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
+        """The asynchronous `judge()` (the judge's `ajudge` method, if it has one)."""
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, resolve, verdict_from
+
+        judge = self._judge()
+        name = self._reserve_name(name, self._default_judge_name(criteria, scale, samples))
+        start = len(self._inferences)
+        try:
+            self._check_options(name, weight, threshold)
+            options = _judge_options(input, reference, context, scale, model, samples, threshold)
+            method = getattr(judge, "ajudge", None)
+            with judge_role():
+                call = call_with_accepted(
+                    method if callable(method) else judge, output, criteria=criteria, **options
+                )
+                result = await resolve(call)
+            verdict = verdict_from(result, threshold, judge)
+            return self._record_verdict(verdict, name, start, weight, threshold)
+        finally:
+            self._reserved_names.discard(name)
+
+    def compare(
+        self,
+        a: str,
+        b: str,
+        criteria: str,
+        *,
+        input: str | None = None,
+        model: str | None = None,
+        name: str | None = None,
+        weight: float = 1.0,
+    ) -> PairwiseVerdict:
+        """Compare two outputs (both orders) and record the preference as a score.
+
+        The score is 1 when `a` is better, 0 when `b` is, 0.5 for a tie (including when
+        the two orders disagree); the verdict passes when `a` wins or ties.
+        """
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, pairwise_from
+
+        judge = self._judge()
+        method = self._compare_method(judge, "compare")
+        name = self._reserve_name(name, _default_pairwise_name(criteria))
+        start = len(self._inferences)
+        try:
+            self._check_options(name, weight, None)
+            with judge_role():
+                options = _given(input=input, model=model)
+                result = call_with_accepted(method, a, b, criteria=criteria, **options)
+            return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
+        finally:
+            self._reserved_names.discard(name)
+
+    async def acompare(
+        self,
+        a: str,
+        b: str,
+        criteria: str,
+        *,
+        input: str | None = None,
+        model: str | None = None,
+        name: str | None = None,
+        weight: float = 1.0,
+    ) -> PairwiseVerdict:
+        """The asynchronous `compare()` (the judge's `acompare` method, if it has one)."""
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, pairwise_from, resolve
+
+        judge = self._judge()
+        method = getattr(judge, "acompare", None)
+        if not callable(method):
+            method = self._compare_method(judge, "compare")
+        name = self._reserve_name(name, _default_pairwise_name(criteria))
+        start = len(self._inferences)
+        try:
+            self._check_options(name, weight, None)
+            with judge_role():
+                options = _given(input=input, model=model)
+                call = call_with_accepted(method, a, b, criteria=criteria, **options)
+                result = await resolve(call)
+            return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
+        finally:
+            self._reserved_names.discard(name)
+
+    def _judge(self) -> Any:
+        """The llm_judge fixture's judge."""
+        if self._judge_resolver is None:
+            raise RuntimeError(
+                "llm_eval.judge() has no judge: it uses the llm_judge fixture, which the "
+                "plugin binds to the llm_eval fixture of an llm_eval test"
+            )
+        return self._judge_resolver()
+
+    @staticmethod
+    def _compare_method(judge: Any, attribute: str) -> Callable[..., Any]:
+        method = getattr(judge, attribute, None)
+        if not callable(method):
+            raise TypeError(
+                f"the llm_judge fixture's judge {judge!r} has no {attribute}() method, so "
+                f"llm_eval.{attribute}() cannot use it; give it one taking (a, b, criteria) "
+                "and returning a PairwiseVerdict or a number (1 = a better, 0 = b better)"
+            )
+        return method  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _default_judge_name(criteria: Any, scale: Any, samples: Any) -> str:
+        from pytest_llmeval.judges.api import plan_kind
+
+        try:
+            return plan_kind(criteria, scale, samples).label()
+        except (TypeError, ValueError):  # a custom judge's own kind of criteria
+            return "judge"
+
+    def _reserve_name(self, name: str | None, default: str) -> str:
+        """A score name for a judge call: the given one (if free) or a unique default."""
+        taken = set(self._scores) | self._reserved_names
+        if name is not None:
+            if not isinstance(name, str) or not name.strip():
+                raise TypeError(f"name must be a non-empty string, got {name!r}")
+            if name in taken:
+                raise ValueError(
+                    f"a score named {name!r} was already recorded in this test; give each "
+                    "judge call its own name (or none, for a unique default)"
+                )
+            chosen = name
+        else:
+            chosen, number = default, 1
+            while chosen in taken:
+                number += 1
+                chosen = f"{default}-{number}"
+        self._reserved_names.add(chosen)
+        return chosen
+
+    @staticmethod
+    def _check_options(name: str, weight: float, threshold: float | None) -> None:
+        """Refuse a bad weight or threshold before the judge spends anything."""
+        __tracebackhide__ = True
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise TypeError(f"llm_eval.judge({name!r}): weight must be a number, got {weight!r}")
+        if math.isnan(weight) or math.isinf(weight) or weight < 0:
+            raise ValueError(f"llm_eval.judge({name!r}): weight must be >= 0, got {weight!r}")
+        if threshold is not None:
+            _check_unit_interval(f"llm_eval.judge({name!r}) threshold", threshold)
+
+    def _judge_cost(self, start: int) -> float | None:
+        """The recorded cost of the judge calls made since inference number `start`."""
+        costs = [
+            i.cost_usd
+            for i in self._inferences[start:]
+            if i.role == "judge" and i.cost_usd is not None
+        ]
+        return math.fsum(costs) if costs else None
+
+    def _record_verdict(
+        self, verdict: Verdict, name: str, start: int, weight: float, threshold: float | None
+    ) -> Verdict:
+        cost = self._judge_cost(start)
+        verdict = verdict.model_copy(
+            update={"name": name, "cost_usd": verdict.cost_usd if cost is None else cost}
+        )
+        self._reserved_names.discard(name)
+        self.score(name, verdict.score, weight, threshold, reason=verdict.reason)
+        return verdict
+
+    def _record_pairwise(
+        self, verdict: PairwiseVerdict, name: str, start: int, weight: float
+    ) -> PairwiseVerdict:
+        cost = self._judge_cost(start)
+        verdict = verdict.model_copy(
+            update={"name": name, "cost_usd": verdict.cost_usd if cost is None else cost}
+        )
+        self._reserved_names.discard(name)
+        reason = f"winner {verdict.winner}: {verdict.reason}"
+        self.score(name, verdict.score, weight, reason=reason)
+        return verdict
+
+
+def _judge_options(
+    input: str | None,
+    reference: str | None,
+    context: str | Sequence[str] | None,
+    scale: str | None,
+    model: str | None,
+    samples: int,
+    threshold: float | None,
+) -> dict[str, Any]:
+    """The keyword arguments a judge is called with (those left at their default omitted)."""
+    options = _given(
+        input=input,
+        reference=reference,
+        context=context,
+        scale=scale,
+        model=model,
+        threshold=threshold,
+    )
+    if samples != 1:
+        options["samples"] = samples
+    return options
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _default_pairwise_name(criteria: Any) -> str:
+    from pytest_llmeval.judges.kinds import Pairwise
+
+    try:
+        return Pairwise(criteria).label()
+    except (TypeError, ValueError):
+        return "pairwise"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.errors import JudgeError, find_cause
 from pytest_llmeval.models import EvalResult, Status
 from pytest_llmeval.outcome import evaluate, limit_breaches
 from pytest_llmeval.recorder import EvalRecorder
@@ -114,6 +115,8 @@ class ItemRun:
             message = "\n".join(breaches + ([message] if message else []))
         elif error is not None:
             message = f"{type(error).__name__}: {error}".strip()
+            if find_cause(error, JudgeError) is not None:
+                status = "error"
         self.result = self._result(status, evaluation.score, message, duration)
         if status == "failed" and error is None:
             return message

@@ -1,0 +1,74 @@
+"""LLM-as-judge: judge kinds, the LLM judge over the openai / anthropic SDKs, backends.
+
+Names are re-exported lazily (PEP 562), so importing this package costs nothing until
+a judge is used; pydantic and the SDKs load with the first judge call.
+
+    from pytest_llmeval.judges import Faithfulness, SelfConsistency
+
+    verdict = llm_eval.judge(answer, Faithfulness(), context=documents)
+    verdict = llm_eval.judge(answer, "Polite and cites the policy", scale="1-5", samples=3)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "AnthropicBackend",
+    "Backend",
+    "Correctness",
+    "Faithfulness",
+    "Judge",
+    "JudgeKind",
+    "LLMJudge",
+    "OpenAIBackend",
+    "Pairwise",
+    "Relevance",
+    "Rubric",
+    "SelfConsistency",
+    "default_judge",
+]
+
+# public name -> module that defines it
+_EXPORTS = {
+    "AnthropicBackend": "pytest_llmeval.judges.backends",
+    "Backend": "pytest_llmeval.judges.backends",
+    "OpenAIBackend": "pytest_llmeval.judges.backends",
+    "Correctness": "pytest_llmeval.judges.kinds",
+    "Faithfulness": "pytest_llmeval.judges.kinds",
+    "JudgeKind": "pytest_llmeval.judges.kinds",
+    "Pairwise": "pytest_llmeval.judges.kinds",
+    "Relevance": "pytest_llmeval.judges.kinds",
+    "Rubric": "pytest_llmeval.judges.kinds",
+    "SelfConsistency": "pytest_llmeval.judges.kinds",
+    "Judge": "pytest_llmeval.judges.api",
+    "LLMJudge": "pytest_llmeval.judges.api",
+    "default_judge": "pytest_llmeval.judges.api",
+}
+
+if TYPE_CHECKING:
+    from pytest_llmeval.judges.api import Judge, LLMJudge, default_judge
+    from pytest_llmeval.judges.backends import AnthropicBackend, Backend, OpenAIBackend
+    from pytest_llmeval.judges.kinds import (
+        Correctness,
+        Faithfulness,
+        JudgeKind,
+        Pairwise,
+        Relevance,
+        Rubric,
+        SelfConsistency,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_llmeval.judges' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
