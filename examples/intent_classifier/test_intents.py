@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pytest_llmeval.scorers import exact
 from ticket_router import classify, confidence
 
 from pytest_llmeval import load_cases
+from pytest_llmeval.scorers import exact
 
 CASES = load_cases("data/intents.jsonl")
 

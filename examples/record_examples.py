@@ -1,0 +1,236 @@
+"""Re-record the examples' cassettes against a scripted stand-in of the OpenAI and
+Anthropic APIs.
+
+This repository has no API keys, so its example cassettes were recorded this way:
+the examples run unchanged, through the real `openai` and `anthropic` SDKs with their
+default base URLs, and every request they send to api.openai.com or api.anthropic.com
+is answered by the test suite's fake provider (tests/fakeprovider), scripted below
+with the answers a model might give. Cassettes therefore show the real hosts and
+request bodies, and are priced with genai-prices' real prices; the answers, verdicts,
+token counts and timings are the stand-in's.
+
+With real keys, record for real instead: `pytest examples --llmeval-record=all`.
+
+Usage, from the repository root:  python examples/record_examples.py
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec  # noqa: E402
+
+# --- what the stand-in "model" answers ----------------------------------------------
+
+SUPPORT_ANSWERS = {
+    "How long do I have to return a kettle?": (
+        "You can return your kettle within 30 days of delivery, together with the receipt. "
+        "Once we receive it, the refund goes back to your original payment method."
+    ),
+    "When do I get my money?": (
+        "Refunds are sent to your original payment method within 5 business days of us "
+        "receiving the return. Thank you for your patience!"
+    ),
+    "cracked lid": (
+        "I'm sorry about the cracked lid! Please report it within 7 days with a photo of the "
+        "damage, and we will send you a replacement at no cost."
+    ),
+    "55 EUR order to Spain": (
+        "No, shipping is free for orders over 40 EUR inside the EU, so your 55 EUR order to "
+        "Spain ships free of charge."
+    ),
+    "How long does delivery take?": (
+        "Delivery takes 3-5 business days inside the EU, and you will receive tracking "
+        "details by email."
+    ),
+    "ship to Canada?": ("I'm sorry, we only ship within the EU, so we cannot deliver to Canada."),
+    # A weak answer on purpose: it invents an exception to the policy.
+    "lost my receipt": (
+        "No problem, a refund without a receipt is usually fine: just send the kettle back "
+        "and we will sort it out."
+    ),
+    "best for green tea?": (
+        "Our policy doesn't cover product recommendations, but I'd be happy to connect you "
+        "with a human agent who can help you choose."
+    ),
+}
+
+RAG_ANSWERS = {
+    "carry over": (
+        "You can carry over up to 5 unused leave days into the next year; they expire on 31 March."
+    ),
+    # Unfaithful on purpose: the handbook says 2 weeks, not 1.
+    "Portugal": (
+        "Yes, but working from another country needs written approval from HR at least one "
+        "week in advance."
+    ),
+    "meal expenses": "Yes: meals are capped at 40 EUR per day when travelling.",
+    "doctor's note": (
+        "You need a doctor's note from the third consecutive day of sick leave, and you must "
+        "notify your manager before 10:00 on the first day."
+    ),
+    "parking": "I don't know: the handbook passages don't mention parking.",
+}
+
+INVOICES = {
+    "NL-2291": [
+        '{"vendor":"Nordlicht GmbH","invoice_number":"NL-2291","total_eur":1250.0,'
+        '"due_date":"2026-04-15"}'
+    ],
+    "BW-77": [
+        '{"vendor":"Brightwater Supplies","invoice_number":"BW-77","total_eur":89.9,'
+        '"due_date":"2026-05-31"}',
+        # one of the three samples misreads "30 days from 1 May"
+        '{"vendor":"Brightwater Supplies","invoice_number":"BW-77","total_eur":89.9,'
+        '"due_date":"2026-06-01"}',
+        '{"vendor":"Brightwater Supplies","invoice_number":"BW-77","total_eur":89.9,'
+        '"due_date":"2026-05-31"}',
+    ],
+    "2026/118": [
+        '{"vendor":"Lumen Print Oy","invoice_number":"2026/118","total_eur":4200.0,'
+        '"due_date":"2026-06-01"}'
+    ],
+}
+
+# Judge verdicts: (judged-answer fragment, criteria keyword) -> (score, reasoning).
+# A criteria keyword is looked up in the judge's prompt; the first match wins.
+VERDICTS: list[tuple[str, str, int, str]] = [
+    (
+        "refund without a receipt",
+        "reference",
+        0,
+        "The reference says the receipt is required; the answer claims a refund without "
+        "one is usually fine, which contradicts the policy.",
+    ),
+    (
+        "refund without a receipt",
+        "Polite",
+        1,
+        "Polite and short, and it answers the question, although its content is wrong.",
+    ),
+    (
+        "one week in advance",
+        "faithful to the context",
+        0,
+        "The passage requires approval at least 2 weeks in advance; the answer says one "
+        "week, which the passages do not support.",
+    ),
+]
+
+
+def judge_verdict(request: RecordedRequest) -> dict[str, Any]:
+    """A verdict for a judge request: scripted for the weak answers, a pass otherwise."""
+    text = request.text
+    for fragment, keyword, score, reasoning in VERDICTS:
+        if fragment in text and keyword in text:
+            return {"reasoning": reasoning, "score": score}
+    return {
+        "reasoning": "The output meets the criteria: it is consistent with the material "
+        "given and answers what was asked.",
+        "score": 1,
+    }
+
+
+def _json_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema the request asks the answer to follow, if any."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return dict(response_format["json_schema"].get("schema") or {})
+    output_format = (body.get("output_config") or {}).get("format") or {}
+    if output_format.get("type") == "json_schema":
+        return dict(output_format.get("schema") or {})
+    return None
+
+
+def stand_in_model() -> Callable[[RecordedRequest], ReplySpec | None]:
+    """The scripted model: answers by what the request asks for."""
+    samples: dict[str, int] = {}
+
+    def reply(request: RecordedRequest) -> ReplySpec | None:
+        body = request.body if isinstance(request.body, dict) else {}
+        schema = _json_schema(body)
+        if schema is not None and "reasoning" in (schema.get("properties") or {}):
+            return ReplySpec(json=judge_verdict(request))
+        question = request.last_user_text or ""
+        if schema is not None:  # invoice extraction
+            for number, outputs in INVOICES.items():
+                if number in question:
+                    index = samples.get(number, 0)
+                    samples[number] = index + 1
+                    return ReplySpec(text=outputs[index % len(outputs)])
+        for table in (SUPPORT_ANSWERS, RAG_ANSWERS):
+            for fragment, answer in table.items():
+                if fragment in question:
+                    return ReplySpec(text=answer)
+        return None
+
+    return reply
+
+
+# --- routing the SDKs' real hosts to the stand-in ----------------------------------
+
+
+class StandIn:
+    """A pytest plugin sending api.openai.com / api.anthropic.com traffic to the stand-in.
+
+    It patches the HTTP transport under the plugin's own interception, so cassettes
+    record the requests exactly as the SDKs sent them, real hosts included.
+    """
+
+    HOSTS = re.compile(r"^https://api\.(openai|anthropic)\.com")
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.original: Any = None
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        import httpx2
+
+        self.original = httpx2.HTTPTransport.handle_request
+        original, url, hosts = self.original, self.url, self.HOSTS
+
+        def handle_request(transport: Any, request: Any) -> Any:
+            target = hosts.sub(url, str(request.url))
+            routed = httpx2.Request(
+                request.method, target, headers=request.headers, content=request.read()
+            )
+            response = original(transport, routed)
+            response.request = request
+            return response
+
+        httpx2.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        import httpx2
+
+        httpx2.HTTPTransport.handle_request = self.original  # type: ignore[method-assign]
+
+
+def main() -> int:
+    """Record every example's cassettes, then write the examples' baseline."""
+    with FakeProviderServer(latency=0.35, event_delay=0.02) as server:
+        server.set_handler(stand_in_model())
+        plugin = StandIn(server.url)
+        args = [str(ROOT / "examples"), "--llmeval-record=all", "-q", "-p", "no:randomly"]
+        status = pytest.main(args, plugins=[plugin])
+        if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return int(status)
+    # the committed baseline is the replay of what was just recorded
+    return int(
+        pytest.main(
+            [str(ROOT / "examples"), "--llmeval-record=none", "--llmeval-update-baseline", "-q"]
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
