@@ -31,7 +31,6 @@ from pytest_llmeval.cassettes.store import (
     dump_cassette,
     load_cassette,
     safe_name,
-    write_atomic,
     write_cassette,
 )
 from pytest_llmeval.errors import CassetteMiss, FileFormatError
@@ -145,11 +144,11 @@ def test_dump_is_deterministic_and_round_trips(tmp_path: Path) -> None:
     assert load_cassette(path) == make_cassette()
 
 
-def test_write_atomic_leaves_no_temp_file(tmp_path: Path) -> None:
+def test_write_cassette_leaves_no_temp_file(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "c.json"
-    write_atomic(path, "one")
-    write_atomic(path, "two")
-    assert path.read_text() == "two"
+    write_cassette(path, make_cassette())
+    write_cassette(path, Cassette())
+    assert load_cassette(path) == Cassette()
     assert os.listdir(path.parent) == ["c.json"]
 
 
@@ -163,9 +162,9 @@ def good_text() -> str:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("{not json", "not a valid JSON cassette"),
-        (good_text()[: len(good_text()) // 2], "not a valid JSON cassette"),
-        ("[]", "no integer schema_version"),
+        ("{not json", "not valid JSON (line 1, column 2"),
+        (good_text()[: len(good_text()) // 2], "not valid JSON (line "),
+        ("[]", "not a cassette file (expected a JSON object)"),
         ('{"interactions": []}', "no integer schema_version"),
         ('{"schema_version": 1, "interactions": [{"request": {}}]}', "invalid cassette at"),
         ('{"schema_version": 1, "interactions": [], "extra": 1}', "invalid cassette at extra"),
@@ -189,7 +188,7 @@ def test_corrupt_cassette_is_an_error_naming_the_file(
 def test_non_utf8_cassette_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_bytes(b'{"schema_version": 1, "x": "\xff"}')
-    with pytest.raises(FileFormatError, match="not a valid JSON cassette"):
+    with pytest.raises(FileFormatError, match="not a cassette file \\(not UTF-8 text"):
         load_cassette(path)
 
 
@@ -200,8 +199,8 @@ def test_newer_schema_is_refused_with_upgrade_hint(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError) as info:
         load_cassette(path)
     assert str(info.value) == (
-        f"{path}: cassette schema_version 2 is newer than this pytest-llm-eval supports (1). "
-        "Upgrade pytest-llm-eval (pip install -U pytest-llm-eval) to replay it."
+        f"{path}: this cassette has schema_version 2, newer than this pytest-llm-eval reads "
+        "(1); upgrade pytest-llm-eval (pip install -U pytest-llm-eval) to read it."
     )
     assert path.read_bytes() == before
 

@@ -77,7 +77,7 @@ def test_stats_names_a_corrupt_cassette(pytester_env: pytest.Pytester) -> None:
     broken.write_text('{"schema_version": 1, "interactions": [')
     result = llmeval(pytester_env.path, "cassettes", "stats")
     assert result.returncode == 2
-    assert "cassettes/m/t.json: not a valid JSON cassette" in result.stderr
+    assert "cassettes/m/t.json: not valid JSON (line 1, column 40" in result.stderr
 
 
 REALWORLD = Path("/work/shared/realworld/cassettes/crewAI")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytest_llmeval.errors import FileFormatError
 
@@ -65,9 +63,8 @@ def cassette_path(test_file: Path, nodeid: str, cassette_dir: Path | None = None
 
 def load_cassette(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Cassette:
     """Read and validate a cassette; any problem is a FileFormatError naming the file."""
-    from pydantic import ValidationError
-
-    from pytest_llmeval.cassettes.models import SCHEMA_VERSION, Cassette
+    from pytest_llmeval.cassettes.models import Cassette
+    from pytest_llmeval.files import load_model
 
     size = path.stat().st_size
     if size > max_bytes:
@@ -76,31 +73,7 @@ def load_cassette(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Cassette
             "A test this chatty is better split; or raise the limit (the max_bytes of the "
             "cassette session), or delete the file and re-record it."
         )
-    raw = path.read_bytes()
-    try:
-        data: Any = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise FileFormatError(f"{path}: not a valid JSON cassette ({error}); {_REMEDY}.") from None
-    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
-        raise FileFormatError(
-            f"{path}: not a cassette (no integer schema_version at the top); {_REMEDY}."
-        )
-    version = data["schema_version"]
-    if version > SCHEMA_VERSION:
-        raise FileFormatError(
-            f"{path}: cassette schema_version {version} is newer than this pytest-llm-eval "
-            f"supports ({SCHEMA_VERSION}). Upgrade pytest-llm-eval "
-            "(pip install -U pytest-llm-eval) to replay it."
-        )
-    try:
-        return Cassette.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise FileFormatError(
-            f"{path}: invalid cassette at {where}: {first['msg']} "
-            f"({error.error_count()} error(s)); {_REMEDY}."
-        ) from None
+    return load_model(path, Cassette, what="cassette", remedy=_REMEDY)
 
 
 def dump_cassette(cassette: Cassette) -> str:
@@ -112,19 +85,8 @@ def dump_cassette(cassette: Cassette) -> str:
     return f'{{\n  "schema_version": {cassette.schema_version},\n  "interactions": {body}\n}}\n'
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a per-process temp file and `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_cassette(path: Path, cassette: Cassette) -> None:
     """Serialise and atomically write a cassette."""
-    write_atomic(path, dump_cassette(cassette))
+    from pytest_llmeval.files import write_text_atomic
+
+    write_text_atomic(path, dump_cassette(cassette))
