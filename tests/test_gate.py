@@ -1,0 +1,136 @@
+"""The regression gate end to end: baseline, re-recorded degraded answers, noise, shards."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec
+
+# 24 questions; the app's answer is scored by whether it contains the expected word.
+QUESTIONS = [f"question {i:02d}" for i in range(24)]
+
+SUITE = """
+import os
+import openai
+import pytest
+
+QUESTIONS = [f"question {i:02d}" for i in range(24)]
+
+@pytest.mark.llm_eval(threshold=0.5, min_pass_rate=0.1)
+@pytest.mark.parametrize("q", QUESTIONS)
+def test_answers(q, llm_eval):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": q}]
+    ).choices[0].message.content
+    # the "model" answers with a quality figure; the eval reads it back as the score
+    llm_eval.score("quality", float(reply.split("quality=")[1]))
+"""
+
+
+def script(server: FakeProviderServer, quality: dict[str, float]) -> None:
+    def reply(request: RecordedRequest) -> ReplySpec:
+        q = request.last_user_text
+        return ReplySpec(text=f"answer to {q} quality={quality[q]:.4f}")
+
+    server.set_handler(reply)
+
+
+@pytest.fixture
+def suite(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> pytest.Pytester:
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_app=SUITE)
+    script(fake_provider, dict.fromkeys(QUESTIONS, 0.9))
+    pytester_env.runpytest("--llmeval-update-baseline").assert_outcomes(passed=24)
+    assert (pytester_env.path / "llmeval-baseline.json").exists()
+    return pytester_env
+
+
+def rerecord(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return suite.runpytest("--llmeval-record=all", "--llmeval-report=report.json", *args)
+
+
+def test_degraded_answers_fail_the_session(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    degraded = dict.fromkeys(QUESTIONS, 0.9)
+    for q in QUESTIONS[:8]:  # a third of the answers get much worse
+        degraded[q] = 0.2
+    script(fake_provider, degraded)
+    before = (suite.path / "llmeval-baseline.json").read_bytes()
+    result = rerecord(suite)
+    # every test passed on its own (min_pass_rate keeps them BELOW): the gate fails the run
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*= REGRESSION =*"])
+    out = result.stdout.str()
+    assert "test_answers" in out.split("REGRESSION")[-1]
+    # drop = 8 * 0.7 / 24 = 0.2333; p = 2^-8 (exact sign-flip test over 8 changed cases)
+    result.stdout.fnmatch_lines(["*-0.23*"])
+    report = json.loads((suite.path / "report.json").read_text())
+    group = report["baseline"]["groups"][0]
+    assert group["regressed"] is True
+    assert group["p_value"] == pytest.approx(2**-8)
+    assert sorted(group["newly_failing"]) == sorted(
+        f"test_app.py::test_answers[{q}]" for q in QUESTIONS[:8]
+    )
+    # the baseline is only ever replaced by --llmeval-update-baseline
+    assert (suite.path / "llmeval-baseline.json").read_bytes() == before
+
+
+def test_noise_does_not_fail_the_session(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    rng = random.Random(7)
+    noisy = {q: 0.9 + rng.uniform(-0.01, 0.01) for q in QUESTIONS}
+    script(fake_provider, noisy)
+    result = rerecord(suite)
+    assert result.ret == pytest.ExitCode.OK
+    assert "REGRESSION" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["baseline llmeval-baseline.json: no regression*"])
+
+
+def test_corrupt_baseline_is_an_error_and_kept(suite: pytest.Pytester) -> None:
+    path = suite.path / "llmeval-baseline.json"
+    path.write_text('{"schema_version": 1, "groups": ')
+    result = suite.runpytest("--llmeval-record=none")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["pytest-llm-eval: *llmeval-baseline.json: not valid JSON*"])
+    assert path.read_text() == '{"schema_version": 1, "groups": '
+
+
+def test_shards_merge_to_the_single_run_and_gate(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    single = suite.runpytest("--llmeval-record=none", "--llmeval-report=single.json")
+    assert single.ret == 0
+    for shard, expr in (("a", "question and not 0"), ("b", "0")):
+        suite.runpytest("--llmeval-record=none", f"--llmeval-report=shard-{shard}.json", "-k", expr)
+
+    def llmeval(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest_llmeval.cli", *args],
+            cwd=suite.path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    merged = llmeval("merge", "shard-a.json", "shard-b.json", "-o", "merged.json")
+    assert merged.returncode == 0, merged.stderr
+
+    def aggregate(name: str) -> object:
+        return json.loads(Path(suite.path / name).read_text())["aggregate"]
+
+    assert aggregate("merged.json") == aggregate("single.json")
+    gate = llmeval("gate", "merged.json", "--baseline", "llmeval-baseline.json")
+    assert gate.returncode == 0, gate.stdout + gate.stderr
