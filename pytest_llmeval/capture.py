@@ -67,8 +67,8 @@ def annotate_interaction(
 
 def build_inference(
     exchange: Exchange, nodeid: str, overrides: Mapping[str, ModelPrice] | None = None
-) -> tuple[Inference, str | None]:
-    """The Inference record of one exchange, and a pricing note when it has no price."""
+) -> Inference:
+    """The Inference record of one exchange (unpriced calls are named by the rollups)."""
     interaction = exchange.interaction
     summary = summarize(exchange.request, interaction)
     price = price_call(summary, overrides=overrides)
@@ -80,7 +80,7 @@ def build_inference(
             cost, priced = float(recorded), True
     status = interaction.response.status if interaction is not None else None
     error = exchange.error or summary.error
-    inference = Inference(
+    return Inference(
         nodeid=nodeid,
         role=exchange.role,
         provider=summary.provider,
@@ -103,4 +103,3 @@ def build_inference(
         replayed=exchange.replayed,
         stream=interaction is not None and interaction.is_stream,
     )
-    return inference, (None if priced else price.note)

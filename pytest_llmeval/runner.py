@@ -78,7 +78,7 @@ class ItemRun:
     def _record(self, exchange: Exchange) -> None:
         from pytest_llmeval.capture import build_inference
 
-        inference, _ = build_inference(exchange, self.identity.nodeid, self.runtime.price_overrides)
+        inference = build_inference(exchange, self.identity.nodeid, self.runtime.price_overrides)
         if self.runtime.budget is not None and inference.spent_usd:
             self.runtime.budget.add(inference.spent_usd)
         self.recorder.add_inference(inference)
