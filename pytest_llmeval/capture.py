@@ -65,6 +65,19 @@ def annotate_interaction(
     }
 
 
+def _unreadable(interaction: Interaction | None, summary: CallSummary) -> str | None:
+    """Why a successful-looking response of a known API is no answer at all, if it is not."""
+    if interaction is None or summary.api == "unknown":
+        return None
+    response = interaction.response
+    if interaction.meta.truncated:
+        return interaction.meta.error or "the response was cut short"
+    if 200 <= response.status < 300 and response.events is None and response.body is None:
+        kind = response.headers.get("content-type", "no content type")
+        return f"HTTP {response.status} with a body that is not JSON ({kind})"
+    return None
+
+
 def build_inference(
     exchange: Exchange, nodeid: str, overrides: Mapping[str, ModelPrice] | None = None
 ) -> Inference:
@@ -79,7 +92,7 @@ def build_inference(
         if isinstance(recorded, (int, float)):
             cost, priced = float(recorded), True
     status = interaction.response.status if interaction is not None else None
-    error = exchange.error or summary.error
+    error = exchange.error or summary.error or _unreadable(interaction, summary)
     return Inference(
         nodeid=nodeid,
         role=exchange.role,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,6 +96,9 @@ def load_model(
     except json.JSONDecodeError as error:
         problem = f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         raise _fail(where, problem, fix) from None
+    except (ValueError, RecursionError) as error:  # e.g. a 5000-digit integer, deep nesting
+        problem = f"not a {what} file the JSON reader accepts ({type(error).__name__}: {error})"
+        raise _fail(where, problem[:300], fix) from None
     if not isinstance(data, dict):
         raise _fail(where, f"not a {what} file (expected a JSON object)", fix)
     version = data.get("schema_version")
@@ -136,8 +140,21 @@ def dump_model(model: BaseModel) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write text through a per-process temp file in the same folder and os.replace."""
+    """Write text through a per-process temp file in the same folder and os.replace.
+
+    Lone surrogates (half an emoji in a model's reply, JSON-escaped on the wire) cannot
+    be encoded as UTF-8; in our JSON text they only occur inside strings, where the
+    `\\udXXX` escape written instead reads back as the same string.
+    """
+    text = _LONE_SURROGATE.sub(_escape_surrogate, text)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")

@@ -146,17 +146,22 @@ def _start_run(item: pytest.Item) -> ItemRun:
     return ItemRun(identity, spec, _runtime(item.config))
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    if item.get_closest_marker(MARKER) is not None:
-        from pytest_llmeval.errors import LLMEvalError
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A plain hook, not a wrapper: failing here must not skip the setup wrappers of
+    # other plugins (whose teardown would then break). tryfirst: before any fixture.
+    if item.get_closest_marker(MARKER) is None:
+        return
+    from pytest_llmeval.errors import LLMEvalError
 
-        run = item.stash[run_key] = _start_run(item)
-        try:
-            run.start_capture(item.path)
-        except LLMEvalError as error:
-            pytest.fail(str(error), pytrace=False)
-    return (yield)
+    run = item.stash[run_key] = _start_run(item)
+    problem = None
+    try:
+        run.start_capture(item.path)
+    except LLMEvalError as error:
+        problem = str(error)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -290,10 +295,13 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
     from pytest_llmeval.runner import open_cassette
 
     cassette = open_cassette(request.node.nodeid, request.node.path, _runtime(request.config))
+    problem = None
     try:
         cassette.start()
     except LLMEvalError as error:
-        pytest.fail(str(error), pytrace=False)
+        problem = str(error)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
     try:
         yield cassette
     finally:

@@ -176,13 +176,18 @@ class _Adapter:
         self.tee_async: Any = type("AsyncTeeStream", (_TeeAsync, module.AsyncByteStream), {})
         bases = (_ReplayStream, module.SyncByteStream, module.AsyncByteStream)
         self.replay_stream: Any = type("ReplayStream", bases, {})
+        self.cut_error: type[Exception] = module.RemoteProtocolError
 
     def replay(self, session: CassetteSession, call: Call, entry: Replayable) -> Any:
         if entry.events is None:
             response = self.response(entry.status, headers=entry.headers, content=entry.body)
             session.replay_done(call)
             return response
-        stream = self.replay_stream(entry, session.realtime, lambda: session.replay_done(call))
+        meta = entry.interaction.meta
+        cut = None
+        if meta.truncated:
+            cut = self.cut_error(meta.error or "the recorded stream was cut short")
+        stream = self.replay_stream(entry, session.realtime, lambda: session.replay_done(call), cut)
         return self.response(entry.status, headers=entry.headers, stream=stream)
 
     def live(self, upstream: Any, stream: Any) -> Any:
@@ -318,11 +323,19 @@ class _TeeAsync:
 class _ReplayStream:
     """Yields recorded SSE events, optionally at their recorded pace (`realtime`)."""
 
-    def __init__(self, entry: Replayable, realtime: bool, done: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        entry: Replayable,
+        realtime: bool,
+        done: Callable[[], None],
+        cut: Exception | None = None,
+    ) -> None:
         self._events = entry.events or ()
         self._offsets = entry.offsets
         self._realtime = realtime
         self._done = done
+        # a stream recorded as cut short ends the same way on replay
+        self._cut = cut
 
     def __iter__(self) -> Iterator[bytes]:
         started = time.perf_counter()
@@ -331,6 +344,8 @@ class _ReplayStream:
                 time.sleep(max(0.0, offset - (time.perf_counter() - started)))
             yield raw
         self._done()
+        if self._cut is not None:
+            raise self._cut
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         started = time.perf_counter()
@@ -341,6 +356,8 @@ class _ReplayStream:
                 await anyio.sleep(max(0.0, offset - (time.perf_counter() - started)))
             yield raw
         self._done()
+        if self._cut is not None:
+            raise self._cut
 
     def close(self) -> None:
         self._done()
