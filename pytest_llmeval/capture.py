@@ -8,7 +8,7 @@ cost even if prices change later, and spends nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import Inference
@@ -79,9 +79,16 @@ def _unreadable(interaction: Interaction | None, summary: CallSummary) -> str | 
 
 
 def build_inference(
-    exchange: Exchange, nodeid: str, overrides: Mapping[str, ModelPrice] | None = None
+    exchange: Exchange,
+    nodeid: str,
+    overrides: Mapping[str, ModelPrice] | None = None,
+    redact: Callable[[str], str] = str,
 ) -> Inference:
-    """The Inference record of one exchange (unpriced calls are named by the rollups)."""
+    """The Inference record of one exchange (unpriced calls are named by the rollups).
+
+    The texts are redacted once more as a whole: a secret split across stream events
+    survives the per-event redaction of the cassette, not this one.
+    """
     interaction = exchange.interaction
     summary = summarize(exchange.request, interaction)
     price = price_call(summary, overrides=overrides)
@@ -100,8 +107,8 @@ def build_inference(
         api=summary.api,
         model=summary.model,
         params=dict(summary.params),
-        input_text=summary.input_text,
-        output_text=summary.output_text,
+        input_text=None if summary.input_text is None else redact(summary.input_text),
+        output_text=None if summary.output_text is None else redact(summary.output_text),
         input_tokens=summary.input_tokens,
         output_tokens=summary.output_tokens,
         cache_read_tokens=summary.cache_read_tokens,
@@ -112,7 +119,7 @@ def build_inference(
         latency_s=exchange.latency_s,
         ttft_s=exchange.ttft_s,
         status=status,
-        error=error,
+        error=None if error is None else redact(error),
         replayed=exchange.replayed,
         stream=interaction is not None and interaction.is_stream,
     )

@@ -31,8 +31,10 @@ def _check_unit_interval(what: str, value: object) -> float:
 class EvalRecorder:
     """Records the scores, metadata and model calls of one llm_eval test."""
 
-    def __init__(self, nodeid: str) -> None:
+    def __init__(self, nodeid: str, redact: Callable[[Any], Any] | None = None) -> None:
         self.nodeid = nodeid
+        # what log() keeps ends up in reports: it gets the cassettes' secret redaction
+        self._redact = redact
         self._scores: dict[str, Score] = {}
         self._metadata: dict[str, Any] = {}
         self._inferences: list[Inference] = []
@@ -89,7 +91,7 @@ class EvalRecorder:
                     f"llm_eval.log({key}=...): the value must be JSON-serialisable "
                     f"(str, number, bool, None, list, dict), got {type(value).__name__}: {error}"
                 ) from None
-            self._metadata[key] = value
+            self._metadata[key] = value if self._redact is None else self._redact(value)
 
     @property
     def scores(self) -> Mapping[str, Score]:

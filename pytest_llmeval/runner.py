@@ -62,7 +62,7 @@ class ItemRun:
     _started: float = 0.0
 
     def __post_init__(self) -> None:
-        self.recorder = EvalRecorder(self.identity.nodeid)
+        self.recorder = EvalRecorder(self.identity.nodeid, redact=self.runtime.redactor.value)
 
     def start_capture(self, test_file: Path) -> None:
         """Open this item's cassette and start intercepting its HTTP calls."""
@@ -78,7 +78,10 @@ class ItemRun:
     def _record(self, exchange: Exchange) -> None:
         from pytest_llmeval.capture import build_inference
 
-        inference = build_inference(exchange, self.identity.nodeid, self.runtime.price_overrides)
+        runtime = self.runtime
+        inference = build_inference(
+            exchange, self.identity.nodeid, runtime.price_overrides, runtime.redactor.text
+        )
         if self.runtime.budget is not None and inference.spent_usd:
             self.runtime.budget.add(inference.spent_usd)
         self.recorder.add_inference(inference)

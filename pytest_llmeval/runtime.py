@@ -16,6 +16,7 @@ from pytest_llmeval.settings import OPTIONS_BY_DEST, Settings
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.cache import ResponseCache
+    from pytest_llmeval.cassettes.redact import Redactor
     from pytest_llmeval.pricing import ModelPrice
 
 CACHE_DIR = ".llmeval_cache"
@@ -29,6 +30,7 @@ class Runtime:
     price_overrides: dict[str, ModelPrice] = field(default_factory=dict)
     budget: SessionBudget | None = None
     _cache: ResponseCache | None = None
+    _redactor: Redactor | None = None
 
     @classmethod
     def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
@@ -46,6 +48,15 @@ class Runtime:
         if settings.max_cost is not None and ledger is not None:
             budget = SessionBudget(settings.max_cost, Path(ledger))
         return cls(settings, overrides, budget)
+
+    @property
+    def redactor(self) -> Redactor:
+        """The built-in and configured secret patterns (--llmeval-redact)."""
+        if self._redactor is None:
+            from pytest_llmeval.cassettes.redact import Redactor
+
+            self._redactor = Redactor(self.settings.redact)
+        return self._redactor
 
     @property
     def cache(self) -> ResponseCache | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,15 @@ def _text(text: str) -> str:
     value = str(text).strip()
     if not value:
         raise ValueError("an empty value is not allowed")
+    return value
+
+
+def _regex(text: str) -> str:
+    value = _text(text)
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"{value!r} is not a valid regular expression ({error})") from None
     return value
 
 
@@ -247,7 +257,7 @@ OPTIONS: tuple[Option, ...] = (
         "LLMEVAL_REDACT",
         "Extra regular expressions whose matches are redacted from cassettes and reports "
         "(ini: one per line; environment: separated by newlines).",
-        _text,
+        _regex,
         default=(),
         metavar="REGEX",
         linelist=True,

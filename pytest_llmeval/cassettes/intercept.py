@@ -260,7 +260,7 @@ class Recording:
         interaction = received_interaction(
             self.request, self.status, self.headers, bytes(self._body), events,
             role=self.call.role, latency=latency, error=error, truncated=truncated,
-            redact=self.session.redactor.text,
+            redact=self.session.redactor,
         )  # fmt: skip
         self.session.recording_done(self, interaction)
 

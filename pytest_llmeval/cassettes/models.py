@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.redact import Redactor
 
 #: The cassette schema version this code writes, and the newest one it can read.
 SCHEMA_VERSION = 1
@@ -201,7 +203,7 @@ def received_interaction(
     latency: float,
     error: str | None,
     truncated: bool,
-    redact: Callable[[str], str],
+    redact: Redactor,
 ) -> Interaction:
     """Build the stored form of a live response: `body`, or SSE `events` with offsets."""
     stored_events: list[SSEEvent] | None = None
@@ -210,12 +212,12 @@ def received_interaction(
     encoding: Literal["utf-8", "base64"] = "utf-8"
     if events is not None:
         stored_events = [
-            sse_event(redact(raw.decode("utf-8", "replace")), round(offset, 4))
+            sse_event(redact.text(raw.decode("utf-8", "replace")), round(offset, 4))
             for raw, offset in events
         ]
     else:
         try:
-            body_text = redact(body.decode("utf-8"))
+            body_text = redact.text(body.decode("utf-8"))
         except UnicodeDecodeError:
             body_text, encoding = base64.b64encode(body).decode("ascii"), "base64"
         else:
@@ -223,6 +225,12 @@ def received_interaction(
                 parsed = parse_json(body_text)
             except ValueError:
                 parsed = None
+            if parsed is not None and "\\" in body_text:
+                # a JSON escape inside a secret (Bearer\\t...) hides it from the text
+                # patterns; then the body is stored re-serialised, without the secret
+                cleaned = redact.value(parsed)
+                if cleaned != parsed:
+                    parsed, body_text = cleaned, json.dumps(cleaned, ensure_ascii=False)
     model = request.body.get("model") if isinstance(request.body, dict) else None
     meta = InteractionMeta(
         role=role,
@@ -231,7 +239,7 @@ def received_interaction(
         ttft_s=stored_events[0].offset_s if stored_events else None,
         recorded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         truncated=truncated,
-        error=redact(error) if error else None,
+        error=redact.text(error) if error else None,
     )
     response = RecordedResponse(
         status=status,

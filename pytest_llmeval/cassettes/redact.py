@@ -64,18 +64,19 @@ class Redactor:
     """Applies the built-in and configured secret patterns to text, URLs, headers and JSON."""
 
     def __init__(self, extra_patterns: Sequence[str] = ()) -> None:
-        patterns = (*BUILTIN_PATTERNS, *extra_patterns)
-        self._regex = re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
+        # compiled one by one: a user's pattern may carry inline flags such as (?i)
+        self._regexes = tuple(re.compile(p) for p in (*BUILTIN_PATTERNS, *extra_patterns))
 
     def text(self, text: str) -> str:
         """Replace every secret in `text` by `<redacted>`."""
-        if self._regex.search(text) is None:
-            return text
-        return self._regex.sub(REDACTED, text)
+        for regex in self._regexes:
+            if regex.search(text) is not None:
+                text = regex.sub(REDACTED, text)
+        return text
 
     def contains_secret(self, text: str) -> bool:
         """Whether `text` holds anything the patterns would redact."""
-        return self._regex.search(text) is not None
+        return any(regex.search(text) is not None for regex in self._regexes)
 
     def value(self, value: Any) -> Any:
         """Redact every string inside a parsed JSON value (returns a new value if changed)."""
@@ -94,8 +95,11 @@ class Redactor:
             query, hash_mark, fragment = rest.partition("#")
             parts = []
             for part in query.split("&"):
-                name, equals, _ = part.partition("=")
-                if equals and _SECRET_QUERY_NAME.search(unquote_plus(name)):
+                name, equals, value = part.partition("=")
+                secret_name = _SECRET_QUERY_NAME.search(unquote_plus(name)) is not None
+                # a percent-encoded secret (Bearer%20..., base64 with %2F) hides from the
+                # patterns until decoded
+                if equals and (secret_name or self.contains_secret(unquote_plus(value))):
                     part = f"{name}={REDACTED}"
                 parts.append(part)
             url = f"{base}?{'&'.join(parts)}{hash_mark}{fragment}"

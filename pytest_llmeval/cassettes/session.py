@@ -21,8 +21,9 @@ from pytest_llmeval.cassettes import intercept
 from pytest_llmeval.cassettes.match import LiveRequest, Matcher, Normalizer, miss_message
 from pytest_llmeval.cassettes.models import Cassette, Interaction, InteractionMeta, RecordedRequest
 from pytest_llmeval.cassettes.redact import Redactor
-from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, load_cassette, write_cassette
-from pytest_llmeval.errors import CassetteMiss, LLMEvalError
+from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, dump_cassette, load_cassette
+from pytest_llmeval.errors import CassetteMiss, FileFormatError, LLMEvalError
+from pytest_llmeval.files import write_text_atomic
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.cache import ResponseCache
@@ -209,8 +210,16 @@ class CassetteSession:
             unplayed = tuple(e.interaction for e in self._index if id(e) in played)
         written = None
         if self._recorded:
-            cassette = Cassette(interactions=self.interactions)
-            write_cassette(self._path, cassette)
+            text = dump_cassette(Cassette(interactions=self.interactions))
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if size > self._max_bytes:
+                # written, the next run would refuse to load it: refuse it now instead
+                raise FileFormatError(
+                    f"{self._path}: the recording of {self.nodeid} is {size:,} bytes, over "
+                    f"the {self._max_bytes:,}-byte cassette limit; nothing was written. "
+                    "Make the test's calls smaller or split the test."
+                )
+            write_text_atomic(self._path, text)
             written = self._path
         return CassetteOutcome(
             path=self._path,

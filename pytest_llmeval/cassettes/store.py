@@ -70,8 +70,7 @@ def load_cassette(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Cassette
     if size > max_bytes:
         raise FileFormatError(
             f"{path}: cassette is {size:,} bytes, over the {max_bytes:,}-byte limit. "
-            "A test this chatty is better split; or raise the limit (the max_bytes of the "
-            "cassette session), or delete the file and re-record it."
+            "A test this chatty is better split; delete the file and re-record it."
         )
     return load_model(path, Cassette, what="cassette", remedy=_REMEDY)
 

@@ -134,7 +134,7 @@ def _interaction(item: dict[str, Any], redactor: Redactor) -> Interaction:
         latency=0.0,
         error=None,
         truncated=False,
-        redact=redactor.text,
+        redact=redactor,
     )
     # Nothing about timing or the recording moment survives in a vcrpy cassette.
     meta = InteractionMeta.model_validate(

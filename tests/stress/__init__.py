@@ -1,0 +1,1 @@
+"""Helpers of the hardening tests (faults, secrets, stress): shared inner pytest runs."""
