@@ -51,6 +51,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     settings = config.stash[settings_key] = resolve_settings(config)
+    if settings.concurrency > 1:
+        from pytest_llmeval.concurrency import start_concurrency
+
+        start_concurrency(config, settings.concurrency)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         ledger = workerinput.get("llmeval_ledger")

@@ -173,6 +173,17 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "concurrency",
+        "--llmeval-concurrency",
+        "llmeval_concurrency",
+        "LLMEVAL_CONCURRENCY",
+        "Experimental: run up to N async llm_eval tests (anyio, asyncio backend) at once on "
+        "one event loop in each process; other tests run one at a time as usual. Default: 1.",
+        _positive_int,
+        default=1,
+        metavar="N",
+    ),
+    Option(
         "cassette_dir",
         "--llmeval-cassette-dir",
         "llmeval_cassette_dir",
@@ -392,6 +403,7 @@ class Settings:
 
     record_mode: str = "once"
     repeat: int | None = None
+    concurrency: int = 1
     cassette_dir: Path | None = None
     judge_model: str = "openai:gpt-4.1-mini"
     judge_fallback: tuple[str, ...] = ()
