@@ -232,9 +232,11 @@ def pytest_runtest_makereport(
         run.finish_setup_failure(report.skipped, report.longreprtext)
     elif report.when == "teardown" and report.failed:
         run.mark_teardown_error(report.longreprtext)
-    elif report.when != "call":
-        return report
-    setattr(report, REPORT_ATTRIBUTE, run.wire())
+    if report.when == "call" or report.failed or (report.when == "setup" and report.skipped):
+        setattr(report, REPORT_ATTRIBUTE, run.wire())
+    if report.when == "teardown":
+        # the item is done: release its recorder and cassette (10,000 items add up)
+        del item.stash[run_key]
     return report
 
 
