@@ -88,6 +88,7 @@ def _markers(node: pytest.Item | Any) -> list[tuple[tuple[Any, ...], dict[str, A
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker(MARKER) is None:
         return
+    _use_item_hooks(metafunc.config)
     spec = _spec(metafunc.definition)
     repeat = metafunc.config.stash[settings_key].repeat or spec.repeat
     if repeat > 1:
@@ -98,6 +99,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ids=[f"r{i}" for i in range(1, repeat + 1)],
             indirect=True,
         )
+
+
+def _use_item_hooks(config: pytest.Config) -> None:
+    """Register the per-item hooks (once): this session has eval tests."""
+    if not config.pluginmanager.has_plugin("llmeval-items"):
+        config.pluginmanager.register(ItemHooks(), "llmeval-items")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # markers added after parametrization (by a conftest's own collection hook) count too
+    if config.pluginmanager.has_plugin("llmeval-items"):
+        return
+    if any(item.get_closest_marker(MARKER) is not None for item in items):
+        _use_item_hooks(config)
 
 
 @pytest.fixture
@@ -150,32 +166,75 @@ def _start_run(item: pytest.Item) -> ItemRun:
     return ItemRun(identity, spec, _runtime(item.config))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    # A plain hook, not a wrapper: failing here must not skip the setup wrappers of
-    # other plugins (whose teardown would then break). tryfirst: before any fixture.
-    if item.get_closest_marker(MARKER) is None:
-        return
-    from pytest_llmeval.errors import LLMEvalError
+class ItemHooks:
+    """The per-item hooks of eval tests, registered once collection finds an llm_eval
+    test: a session without eval tests never calls them (STYLE convention 0)."""
 
-    run = item.stash[run_key] = _start_run(item)
-    problem = None
-    try:
-        run.start_capture(item.path)
-    except LLMEvalError as error:
-        problem = str(error)
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        # A plain hook, not a wrapper: failing here must not skip the setup wrappers of
+        # other plugins (whose teardown would then break). tryfirst: before any fixture.
+        if item.get_closest_marker(MARKER) is None:
+            return
+        from pytest_llmeval.errors import LLMEvalError
 
+        run = item.stash[run_key] = _start_run(item)
+        problem = None
+        try:
+            run.start_capture(item.path)
+        except LLMEvalError as error:
+            problem = str(error)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    try:
-        return (yield)
-    finally:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            run = item.stash.get(run_key, None)
+            if run is not None:
+                _stop_capture(item, run)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         run = item.stash.get(run_key, None)
-        if run is not None:
-            _stop_capture(item, run)
+        if run is None:
+            return (yield)
+        run.start_call()
+        try:
+            result = yield
+        except pytest.skip.Exception:
+            run.finish_call(None, skipped=True)
+            raise
+        except BaseException as error:
+            run.finish_call(error, skipped=False)
+            raise
+        failure = run.finish_call(None, skipped=False)
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        run = item.stash.get(run_key, None)
+        if run is None:
+            return report
+        if call.excinfo is not None and report.failed:
+            _shorten_plugin_error(report, call.excinfo)
+        if report.when == "setup" and not report.passed:
+            run.finish_setup_failure(report.skipped, report.longreprtext)
+        elif report.when == "teardown" and report.failed:
+            run.mark_teardown_error(report.longreprtext)
+        if report.when == "call" or report.failed or (report.when == "setup" and report.skipped):
+            setattr(report, REPORT_ATTRIBUTE, run.wire())
+        if report.when == "teardown":
+            # the item is done: release its recorder and cassette (10,000 items add up)
+            del item.stash[run_key]
+        return report
 
 
 def _stop_capture(item: pytest.Item, run: ItemRun) -> None:
@@ -196,48 +255,6 @@ def _warn_unplayed(item: pytest.Item, outcome: CassetteOutcome) -> None:
                 "--llmeval-record=all to drop them"
             )
         )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    run = item.stash.get(run_key, None)
-    if run is None:
-        return (yield)
-    run.start_call()
-    try:
-        result = yield
-    except pytest.skip.Exception:
-        run.finish_call(None, skipped=True)
-        raise
-    except BaseException as error:
-        run.finish_call(error, skipped=False)
-        raise
-    failure = run.finish_call(None, skipped=False)
-    if failure is not None:
-        pytest.fail(failure, pytrace=False)
-    return result
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    run = item.stash.get(run_key, None)
-    if run is None:
-        return report
-    if call.excinfo is not None and report.failed:
-        _shorten_plugin_error(report, call.excinfo)
-    if report.when == "setup" and not report.passed:
-        run.finish_setup_failure(report.skipped, report.longreprtext)
-    elif report.when == "teardown" and report.failed:
-        run.mark_teardown_error(report.longreprtext)
-    if report.when == "call" or report.failed or (report.when == "setup" and report.skipped):
-        setattr(report, REPORT_ATTRIBUTE, run.wire())
-    if report.when == "teardown":
-        # the item is done: release its recorder and cassette (10,000 items add up)
-        del item.stash[run_key]
-    return report
 
 
 def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[Any]) -> None:
