@@ -69,7 +69,7 @@ class _Interception:
 
     def _patch(self) -> None:
         for module in _http_modules():
-            adapter = _Adapter(module)
+            adapter = _adapter_for(module)
             for cls, name, make in (
                 (module.HTTPTransport, _SYNC, _sync_handler),
                 (module.AsyncHTTPTransport, _ASYNC, _async_handler),
@@ -165,6 +165,12 @@ def _async_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any
 
     handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
     return handle_async_request
+
+
+@cache
+def _adapter_for(module: ModuleType) -> _Adapter:
+    """One adapter per HTTP library (it builds three classes): not one per test."""
+    return _Adapter(module)
 
 
 class _Adapter:
