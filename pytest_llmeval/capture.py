@@ -91,13 +91,19 @@ def build_inference(
     """
     interaction = exchange.interaction
     summary = summarize(exchange.request, interaction)
-    price = price_call(summary, overrides=overrides)
-    cost = price.usd
-    priced = price.priced
+    meta: dict[str, Any] = {}
     if exchange.replayed and interaction is not None:
-        recorded = getattr(interaction.meta, "cost_usd", None)
-        if isinstance(recorded, (int, float)):
-            cost, priced = float(recorded), True
+        meta = interaction.meta.model_extra or {}
+    recorded = meta.get("cost_usd")
+    cost: float | None
+    if isinstance(recorded, (int, float)):
+        cost, priced = float(recorded), True
+    else:
+        # A replay the recording left unpriced (cost_usd null) is priced by overrides
+        # only: the catalogue said no then, and loading it costs a replay-only session
+        # ~50 ms. Imported cassettes carry no cost_usd and are priced now.
+        price = price_call(summary, overrides=overrides, catalog="cost_usd" not in meta)
+        cost, priced = price.usd, price.priced
     status = interaction.response.status if interaction is not None else None
     error = exchange.error or summary.error or _unreadable(interaction, summary)
     return Inference(

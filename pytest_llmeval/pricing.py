@@ -90,8 +90,14 @@ class _Tokens:
         return self.uncached + self.cache_read + self.cache_write
 
 
-def price_call(summary: CallSummary, *, overrides: Mapping[str, ModelPrice] | None = None) -> Price:
-    """Price a call: an override keyed `provider:model` or `model` wins over genai-prices.
+def price_call(
+    summary: CallSummary,
+    *,
+    overrides: Mapping[str, ModelPrice] | None = None,
+    catalog: bool = True,
+) -> Price:
+    """Price a call: an override keyed `provider:model` or `model` wins over genai-prices
+    (consulted only when `catalog` is true).
 
     Never a silent zero: a call without usage, or with a model nobody prices, gets
     `usd=None` and a note saying how to fix it. A failed call that reports no usage is
@@ -120,7 +126,7 @@ def price_call(summary: CallSummary, *, overrides: Mapping[str, ModelPrice] | No
                     return Price(usd=usd, priced=True, source="override")
     provider_id = summary.provider if summary.provider in _PROVIDER_IDS else None
     api_url = None if provider_id else summary.api_url
-    if provider_id or api_url:
+    if catalog and (provider_id or api_url):
         for name in names:
             card = _rate_card(provider_id, api_url, name)
             if card is not None:

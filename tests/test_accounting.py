@@ -215,3 +215,48 @@ def test_within_limits(llm_eval):
             "*llm_eval latency limit exceeded: the slowest call took 0.3? s, over max_latency_s=0.1 s."
         ]
     )
+
+
+def test_replay_of_an_unpriced_recording_uses_overrides_not_the_catalogue(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A recording genai-prices could not price (cost_usd null) replays unpriced, or at
+    an override set since; the replay-only session never loads the price catalogue."""
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_bot=SUITE)
+    pytester_env.makeconftest(
+        """
+        import sys
+
+        def pytest_terminal_summary(terminalreporter):
+            terminalreporter.write_line(f"catalogue loaded: {'genai_prices' in sys.modules}")
+        """
+    )
+    pytester_env.runpytest("--llmeval-record=once").assert_outcomes(passed=3)
+    monkeypatch.setenv("FAKE_URL", closed_port_url())
+
+    plain = pytester_env.runpytest_subprocess("--llmeval-record=none", "--llmeval-trace=a.jsonl")
+    plain.assert_outcomes(passed=3)
+    plain.stdout.fnmatch_lines(["catalogue loaded: False"])
+    assert all(call["cost_usd"] is None for call in read_trace(pytester_env.path / "a.jsonl"))
+
+    pytester_env.makeini(
+        """
+        [pytest]
+        llmeval_prices =
+            gpt-4o-mini = 1.0 / 2.0
+        """
+    )
+    priced = pytester_env.runpytest_subprocess("--llmeval-record=none", "--llmeval-trace=b.jsonl")
+    priced.assert_outcomes(passed=3)
+    priced.stdout.fnmatch_lines(["catalogue loaded: False"])
+    calls = read_trace(pytester_env.path / "b.jsonl")
+    openai_calls = [call for call in calls if call["model"] == "gpt-4o-mini"]
+    assert len(openai_calls) == 2
+    for call in openai_calls:
+        expected = (call["input_tokens"] * 1.0 + call["output_tokens"] * 2.0) / 1e6
+        assert call["cost_usd"] == pytest.approx(expected) and call["priced"] is True
+        assert call["spent_usd"] == 0.0
+    assert [call["cost_usd"] for call in calls if call["model"] != "gpt-4o-mini"] == [None]
