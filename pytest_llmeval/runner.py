@@ -173,6 +173,7 @@ def open_cassette(
     settings = runtime.settings
     overrides = runtime.price_overrides
     budget = runtime.budget
+    runtime.hold_interception()
     return CassetteSession(
         path=cassette_path(test_file, nodeid, settings.cassette_dir),
         mode=settings.record_mode,  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ class Runtime:
     budget: SessionBudget | None = None
     _cache: ResponseCache | None = None
     _redactor: Redactor | None = None
+    _holding: bool = False
 
     @classmethod
     def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
@@ -69,8 +70,21 @@ class Runtime:
             self._cache = ResponseCache(Path(self.settings.rootdir) / CACHE_DIR)
         return self._cache
 
+    def hold_interception(self) -> None:
+        """Keep the HTTP transports patched until `close`: not patched and restored per test."""
+        if not self._holding:
+            from pytest_llmeval.cassettes import intercept
+
+            intercept.hold()
+            self._holding = True
+
     def close(self) -> None:
-        """Release the cache's files."""
+        """Restore the HTTP transports and release the cache's files."""
+        if self._holding:
+            from pytest_llmeval.cassettes import intercept
+
+            intercept.release()
+            self._holding = False
         if self._cache is not None:
             close = getattr(self._cache, "close", None)
             if close is not None:

@@ -439,3 +439,48 @@ def test_rerecording_identical_traffic_changes_only_timings(raw_server: RawServe
     first = record()
     assert first == record()
     assert '"provider": "raw"' in first and '"é"' in first and '"status": 200' in first
+
+
+def test_a_hold_keeps_the_patches_between_sessions(cassette: Path, tmp_path: Path) -> None:
+    original = httpx2.HTTPTransport.__dict__["handle_request"]
+    intercept.hold()
+    try:
+        patched = httpx2.HTTPTransport.__dict__["handle_request"]
+        assert patched is not original
+        for name in ("a.json", "b.json"):
+            one = session(tmp_path / name)
+            one.start()
+            one.stop()
+            # the session came and went; the patch stayed, the very same function
+            assert httpx2.HTTPTransport.__dict__["handle_request"] is patched
+    finally:
+        intercept.release()
+    assert not intercept.is_installed()
+    assert httpx2.HTTPTransport.__dict__["handle_request"] is original
+
+
+LATE_HTTPX = """
+import sys
+
+import pytest
+
+from pytest_llmeval.errors import CassetteMiss
+
+pytestmark = pytest.mark.llm_eval
+
+def test_imports_httpx_inside_the_test():
+    assert "httpx" not in sys.modules  # nothing, the plugin included, imported it yet
+    import httpx
+
+    with pytest.raises(CassetteMiss):
+        httpx.post(URL + "/v1/chat/completions", json={"model": "m", "messages": []})
+"""
+
+
+def test_legacy_httpx_imported_during_a_test_is_intercepted(pytester_env: pytest.Pytester) -> None:
+    """Legacy httpx is patched when first imported, not up front (with click and rich
+    installed, importing it costs every session ~60 ms); a call through it is still
+    refused in `none` mode rather than sent (here: to a closed port, a ConnectError)."""
+    pytester_env.makepyfile(test_late=f"URL = {closed_port_url()!r}\n" + LATE_HTTPX)
+    result = pytester_env.runpytest_subprocess("--llmeval-record=none", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -26,6 +27,7 @@ _WINDOWS_RESERVED = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # the module part repeats for every test of a file
 def safe_name(name: str) -> str:
     """A file-name-safe, stable, collision-free form of a test or module name.
 
