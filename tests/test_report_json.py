@@ -96,12 +96,18 @@ def test_two_builds_differ_only_in_volatile_fields() -> None:
         )
     )
     assert first != second
-    changed = {
-        line.split(":")[0].strip()
+    changed = [
+        (old, line)
         for old, line in zip(first.splitlines(), second.splitlines(), strict=True)
         if old != line
+    ]
+    # the two top-level fields, and each result's line (one line per result)
+    assert {old.split(":")[0].strip() for old, _ in changed[:2]} == {
+        '"created_at"',
+        '"duration_s"',
     }
-    assert changed == {'"created_at"', '"duration_s"'}
+    assert len(changed) == 2 + len(RESULTS)
+    assert all('"nodeid"' in old and '"duration_s": 9.0' in line for old, line in changed[2:])
     stripped = [
         json.dumps(without_volatile(json.loads(text)), sort_keys=True) for text in (first, second)
     ]

@@ -24,12 +24,12 @@ in the report's volatile fields (`created_at`, durations).
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Iterator
 from importlib import resources
 
 from pytest_llmeval.errors import LLMEvalError
-from pytest_llmeval.files import write_text_atomic
+from pytest_llmeval.files import iter_model_text, write_text_atomic
 from pytest_llmeval.reporting.json import Report
 
 _TEMPLATE = "report.html"
@@ -58,32 +58,26 @@ def embed_json(text: str) -> str:
     return text
 
 
-def report_data_json(report: Report) -> str:
-    """The report's data as compact JSON: schema_version first, keys sorted, NaN as null.
-
-    The same data as the JSON report (`files.dump_model`), without its indentation.
-    """
-    # model_dump_json writes NaN/inf as null; the json module then sorts the keys in C,
-    # which keeps 5,000 cases well under a second.
-    data = json.loads(report.model_dump_json())
-    version = json.dumps(data.pop("schema_version"))
-    rest = json.dumps(
-        data, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-    )
-    return f'{{"schema_version":{version},{rest[1:]}' if data else f'{{"schema_version":{version}}}'
-
-
-def render_html(report: Report) -> str:
-    """The self-contained HTML report of a session's report."""
-    template = _template()
-    if template.count(_PLACEHOLDER) != 1:
+def iter_html(report: Report) -> Iterator[str]:
+    """The self-contained HTML report of a session's report, in pieces."""
+    before, placeholder, after = _template().partition(_PLACEHOLDER)
+    if not placeholder or _PLACEHOLDER in after:
         raise LLMEvalError(
             f"the HTML report template {_TEMPLATE} is damaged (no single {_PLACEHOLDER} "
             "slot); reinstall pytest-llm-eval"
         )
-    return template.replace(_PLACEHOLDER, embed_json(report_data_json(report)), 1)
+    yield before
+    # the JSON report's own serialisation, compact: schema_version first, keys sorted
+    for piece in iter_model_text(report, spread=False):
+        yield embed_json(piece)
+    yield after
+
+
+def render_html(report: Report) -> str:
+    """The self-contained HTML report of a session's report."""
+    return "".join(iter_html(report))
 
 
 def write_html(path: str | os.PathLike[str], report: Report) -> None:
-    """Write the HTML report atomically."""
-    write_text_atomic(path, render_html(report))
+    """Write the HTML report atomically, piece by piece."""
+    write_text_atomic(path, iter_html(report))
