@@ -127,6 +127,22 @@ def test_write_and_load_round_trip(tmp_path: Path) -> None:
     assert "ünïcode ✓" in path.read_text(encoding="utf-8")
 
 
+def test_half_an_emoji_and_nan_are_written_and_read_back(tmp_path: Path) -> None:
+    """A lone surrogate (half an emoji in a reply) is escaped; NaN is written as null."""
+    broken = result("d", 0.9)
+    inference = broken.inferences[0].model_copy(update={"output_text": "cut \ud83d here"})
+    score = broken.scores[0].model_copy(update={"reason": "nan below"})
+    item = broken.model_copy(update={"inferences": [inference], "scores": [score]})
+    report = build([item]).model_copy(update={"duration_s": float("nan")})
+    path = tmp_path / "report.json"
+    write_report(path, report)
+    text = path.read_text(encoding="utf-8")
+    assert "\\ud83d" in text and '"duration_s": null' in text
+    loaded = load_report(path)
+    assert loaded.results[0].inferences[0].output_text == "cut \ud83d here"
+    assert loaded.duration_s is None
+
+
 def test_a_corrupt_report_is_an_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "report.json"
     path.write_text('{"schema_version": 1, "created_at": 5}')
