@@ -22,8 +22,12 @@ so setups and teardowns stay one after the other, in collection order; only the 
      - a function-scoped fixture it uses has teardown code (a `yield` fixture, or
        `request.addfinalizer` / `request.node.addfinalizer`), this plugin's own excepted,
        or the test takes `request`; its body then starts in its call phase;
-     - its teardown would finalize a class, module, package or session (the next item
-       lives elsewhere, or it is the last one), which other bodies may still use.
+     - its teardown would run teardown code of a class, module or package (a wider
+       `yield` fixture, `request.addfinalizer`, an xunit teardown, a node finalizer),
+       which other bodies may still use, or finalize the session (the last item).
+       Finalizing a collector whose fixtures are plain (no teardown code) only drops
+       their cached values, so the last test of such a module detaches as usual and
+       the next module's tests start while its body runs.
 3. finish, in collection order once the body is done: the call phase runs through the
    normal hooks with `item.runtest` replaced by one that returns or raises the body's
    outcome (so the plugin's call wrapper scores it as usual), then the teardown report is
@@ -186,6 +190,8 @@ class ConcurrentRunner:
         self.scopes: dict[str, str] = {}  # fixture name -> scope, as seen at setup
         self.async_fixtures: set[str] = set()
         self.params: dict[str, object] = {}  # parameter -> value it last had
+        # wider-scoped FixtureDefs (by id) whose finalization runs teardown code
+        self.teardown_fixtures: set[int] = set()
 
     # -- hooks --------------------------------------------------------------------------
 
@@ -224,7 +230,9 @@ class ConcurrentRunner:
         if is_async:
             self.async_fixtures.add(name)
         watch = self.watch
-        if watch is None or fixturedef.scope != "function":
+        if fixturedef.scope != "function":
+            return (yield from self._watch_wider(fixturedef, request))
+        if watch is None:
             return (yield)
         if is_async:
             watch.async_fixtures.append(name)
@@ -234,6 +242,27 @@ class ConcurrentRunner:
 
         def addfinalizer(finalizer: Callable[[], object]) -> None:
             watch.teardown.append(f"{name} (request.addfinalizer)")
+            original(finalizer)
+
+        request.addfinalizer = addfinalizer  # type: ignore[method-assign]
+        try:
+            return (yield)
+        finally:
+            del request.addfinalizer
+
+    def _watch_wider(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        """Note a class, module, package or session fixture with teardown code."""
+        func = fixturedef.func
+        if (inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)) and not (
+            _is_ours(func)
+        ):
+            self.teardown_fixtures.add(id(fixturedef))
+        original = request.addfinalizer
+
+        def addfinalizer(finalizer: Callable[[], object]) -> None:
+            self.teardown_fixtures.add(id(fixturedef))
             original(finalizer)
 
         request.addfinalizer = addfinalizer  # type: ignore[method-assign]
@@ -305,7 +334,7 @@ class ConcurrentRunner:
         entry = _Entry(item, nextitem, context, setup, report)
         self.pending.append(entry)
         if not entry.setup_report.passed:
-            if not _pops_collectors(item, nextitem):
+            if not self._finalizes_in_use(item, nextitem):
                 self._teardown_now(entry)
             return entry
         arguments = _arguments(item)
@@ -323,11 +352,44 @@ class ConcurrentRunner:
         session = item.session
         if watch.teardown or "request" in (arguments or {}):
             entry.start_early = False
-        elif not (session.shouldfail or session.shouldstop or _pops_collectors(item, nextitem)):
+        elif not (
+            session.shouldfail or session.shouldstop or self._finalizes_in_use(item, nextitem)
+        ):
             self._teardown_now(entry)
         if entry.start_early:
             self._start(entry)
         return entry
+
+    def _finalizes_in_use(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+        """Whether item's teardown runs teardown code that running bodies may rely on.
+
+        Finalizing a collector (the last test of a class or module) is safe under running
+        bodies when all it does is drop plain fixture values from pytest's cache (the
+        bodies hold those values already): every finalizer on the collectors it pops is
+        pytest's own FixtureDef.finish, of a fixture without teardown code, or a
+        collector's `teardown` method that no subclass overrides. Anything else
+        (a yield fixture, request.addfinalizer, an xunit teardown, a finalizer a plugin
+        put on the node) or a pytest whose setup state looks different keeps the item
+        attached: the running bodies end first. The session is never finalized early.
+        """
+        if nextitem is None:
+            return True
+        needed = set(nextitem.listchain())
+        popped = [node for node in item.listchain()[:-1] if node not in needed]
+        if not popped:
+            return False
+        try:
+            stack = item.session._setupstate.stack
+            finalizers = [finalizer for node in popped for finalizer in stack[node][0]]
+        except (AttributeError, KeyError, TypeError, IndexError):
+            return True
+        for finalizer in finalizers:
+            if getattr(finalizer, "__func__", None) is pytest.Collector.teardown:
+                continue  # the collector's own teardown, not overridden: does nothing
+            owner = getattr(getattr(finalizer, "func", None), "__self__", None)
+            if not isinstance(owner, pytest.FixtureDef) or id(owner) in self.teardown_fixtures:
+                return True
+        return False
 
     def _teardown_now(self, entry: _Entry) -> None:
         """Run the item's teardown before its body ends.
@@ -730,14 +792,6 @@ def _arguments(item: pytest.Function) -> dict[str, Any] | None:
             return None
         arguments[name] = item.funcargs[name]
     return arguments
-
-
-def _pops_collectors(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
-    """Whether item's teardown finalizes a collector (class, module, package, session)."""
-    if nextitem is None:
-        return True
-    needed = set(nextitem.listchain())
-    return any(node not in needed for node in item.listchain()[:-1])
 
 
 def _is_plain_asyncio(backend: object) -> bool:

@@ -376,6 +376,65 @@ def test_fixtures_are_set_up_and_torn_down_once_per_test(
     assert most_in_flight(teardown_requests) == 1
 
 
+BOUNDARY_CONFTEST = """
+import pytest
+
+
+@pytest.fixture(scope="module")
+def plain_module(request):
+    return request.module.__name__
+
+
+@pytest.fixture(scope="module")
+def closing_module(request):
+    yield request.module.__name__
+"""
+
+BOUNDARY_TESTS = """
+import pytest
+from helpers import ask
+
+
+@pytest.mark.anyio
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("case", range(4))
+async def test_{name}(case, {fixture}):
+    await ask(f"{name} {{case}}")
+"""
+
+
+def overlap(first: list[RecordedRequest], second: list[RecordedRequest]) -> bool:
+    """Whether a request of `second` arrived while one of `first` was being answered."""
+    last = max(request.received_at for request in first)
+    return min(request.received_at for request in second) < last + LATENCY
+
+
+@pytest.mark.parametrize(
+    ("fixture", "crosses"),
+    [("plain_module", True), ("closing_module", False)],
+    ids=["plain-module-fixture", "module-fixture-with-teardown"],
+)
+def test_bodies_run_on_across_a_module_boundary_unless_it_tears_something_down(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer, fixture: str, crosses: bool
+) -> None:
+    """The last test of a module whose wider fixtures are plain detaches: the next
+    module's tests start while its body runs. A module fixture with teardown code keeps
+    it attached, so that teardown runs after every body of its module."""
+    suite.makeconftest(BOUNDARY_CONFTEST)
+    suite.makepyfile(helpers=CLIENT)
+    suite.makepyfile(
+        test_a=BOUNDARY_TESTS.format(name="first", fixture=fixture),
+        test_b=BOUNDARY_TESTS.format(name="second", fixture=fixture),
+    )
+    # eight slots for eight tests: only the module boundary can keep them apart
+    result = suite.runpytest(f"{FLAG}=8", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8)
+    first = [r for r in fake_provider.requests if "first" in r.text]
+    second = [r for r in fake_provider.requests if "second" in r.text]
+    assert len(first) == len(second) == 4
+    assert overlap(first, second) is crosses
+
+
 PARAMETRIZED = """
 import pytest
 from conftest import note
