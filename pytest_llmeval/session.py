@@ -63,18 +63,23 @@ class EvalSession:
 
     def _judge_baseline(self, aggregate: SessionAggregate) -> None:
         """Write the baseline (--llmeval-update-baseline) or compare with it."""
+        s = self.settings
+        if s.baseline is None:
+            return
+        from pytest_llmeval.reporting import regression
+
+        shown = self._display(s.baseline)
+        if not s.update_baseline and not s.baseline.exists():
+            self.baseline_lines = [regression.missing_baseline_line(shown)]
+            return
+        # the baseline module (and its models) only when there is a baseline to use
         from pytest_llmeval.baseline import (
             baseline_from_aggregate,
             compare_to_baseline,
             load_baseline,
             write_baseline,
         )
-        from pytest_llmeval.reporting import regression
 
-        s = self.settings
-        if s.baseline is None:
-            return
-        shown = self._display(s.baseline)
         if s.update_baseline:
             baseline = baseline_from_aggregate(aggregate)
             write_baseline(s.baseline, baseline)
@@ -94,8 +99,6 @@ class EvalSession:
             )
             self.baseline_lines = regression.summary_lines(self.comparison, fail_on=s.fail_on)
             self.regression_lines = regression.regression_lines(self.comparison, fail_on=s.fail_on)
-        else:
-            self.baseline_lines = [regression.missing_baseline_line(shown)]
 
     def _write_reports(self, aggregate: SessionAggregate, pytest_version: str | None) -> None:
         """Write the trace, the JSON report and the HTML report that were asked for."""

@@ -7,8 +7,10 @@ Pure functions returning lines (no pytest, no colour): the terminal reporter and
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from pytest_llmeval.baseline import BaselineComparison, GroupComparison
+if TYPE_CHECKING:  # the baseline module is loaded only when a baseline is compared
+    from pytest_llmeval.baseline import BaselineComparison, GroupComparison
 
 #: Title of the section printed when the comparison fails the session.
 SECTION_TITLE = "REGRESSION"
