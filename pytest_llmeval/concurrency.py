@@ -57,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import bdb
 import contextvars
+import functools
 import inspect
 import sys
 import time
@@ -229,40 +230,27 @@ class ConcurrentRunner:
         is_async = inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
         if is_async:
             self.async_fixtures.add(name)
+        yields = inspect.isgeneratorfunction(func) and not _is_ours(func)
         watch = self.watch
+        note: Callable[[], None]
         if fixturedef.scope != "function":
-            return (yield from self._watch_wider(fixturedef, request))
-        if watch is None:
+            # a class, module, package or session fixture with teardown code
+            key = id(fixturedef)
+            if yields or inspect.isasyncgenfunction(func):
+                self.teardown_fixtures.add(key)
+            note = functools.partial(self.teardown_fixtures.add, key)
+        elif watch is None:
             return (yield)
-        if is_async:
-            watch.async_fixtures.append(name)
-        elif inspect.isgeneratorfunction(func) and not _is_ours(func):
-            watch.teardown.append(name)
+        else:
+            if is_async:
+                watch.async_fixtures.append(name)
+            elif yields:
+                watch.teardown.append(name)
+            note = functools.partial(watch.teardown.append, f"{name} (request.addfinalizer)")
         original = request.addfinalizer
 
         def addfinalizer(finalizer: Callable[[], object]) -> None:
-            watch.teardown.append(f"{name} (request.addfinalizer)")
-            original(finalizer)
-
-        request.addfinalizer = addfinalizer  # type: ignore[method-assign]
-        try:
-            return (yield)
-        finally:
-            del request.addfinalizer
-
-    def _watch_wider(
-        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-    ) -> Generator[None, object, object]:
-        """Note a class, module, package or session fixture with teardown code."""
-        func = fixturedef.func
-        if (inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)) and not (
-            _is_ours(func)
-        ):
-            self.teardown_fixtures.add(id(fixturedef))
-        original = request.addfinalizer
-
-        def addfinalizer(finalizer: Callable[[], object]) -> None:
-            self.teardown_fixtures.add(id(fixturedef))
+            note()
             original(finalizer)
 
         request.addfinalizer = addfinalizer  # type: ignore[method-assign]
