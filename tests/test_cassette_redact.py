@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from pytest_llmeval.cassettes import intercept
+from pytest_llmeval.cassettes.models import redact_across_events
 from pytest_llmeval.cassettes.redact import REDACTED, Redactor, is_secret_header
 from pytest_llmeval.cassettes.session import CassetteSession
 from tests.fakeprovider import FakeProviderServer
@@ -149,3 +150,47 @@ def test_planted_key_never_reaches_disk(fake_provider: FakeProviderServer, tmp_p
     replay.start()
     calls()  # still matches: both sides are compared redacted
     assert replay.stop().replayed == 3
+
+
+def _openai_chunk(text: str) -> str:
+    data = {"id": "chatcmpl-1", "model": "gpt-4o-mini", "choices": [{"delta": {"content": text}}]}
+    return f"data: {json.dumps(data)}\n\n"
+
+
+def test_a_secret_split_across_stream_events_is_redacted() -> None:
+    token = "Zq81xLmN0pRsTuVw2yAbCdEf"
+    raws = [
+        _openai_chunk("Sure: Authorization: Bear"),
+        _openai_chunk("er "),
+        _openai_chunk(token[:10]),
+        _openai_chunk(token[10:] + " done"),
+        "data: [DONE]\n\n",
+    ]
+    redactor = Redactor()
+    out = redact_across_events([redactor.text(raw) for raw in raws], redactor)
+    assert token[:10] not in "".join(out) and token[10:] not in "".join(out)
+    texts = [json.loads(raw[len("data: ") :])["choices"][0]["delta"]["content"] for raw in out[:4]]
+    # the first piece of the match carries the marker; the later pieces lose theirs
+    assert "".join(texts) == f"Sure: Authorization: {REDACTED} done"
+    assert out[4] == raws[4], "an event without a secret keeps its exact bytes"
+    assert all(raw.endswith("\n\n") for raw in out)
+
+
+def _anthropic_delta(text: str) -> str:
+    data = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+    return f"event: content_block_delta\ndata: {json.dumps(data)}\n\n"
+
+
+def test_repeated_fields_and_events_without_secrets_are_left_alone() -> None:
+    raws = [_anthropic_delta(word) for word in ("sk-", "not", "a", "key", "but words")]
+    assert redact_across_events(raws, Redactor()) == raws
+
+
+def test_an_anthropic_key_sent_in_three_pieces_is_found() -> None:
+    key = "sk-ant-" + "a1B2c3D4e5F6g7H8i9J0k"
+    raws = [_anthropic_delta(piece) for piece in ("key: " + key[:5], key[5:14], key[14:] + ".")]
+    out = redact_across_events(raws, Redactor())
+    assert key[5:14] not in "".join(out) and key[14:] not in "".join(out)
+    texts = [json.loads(raw.split("data: ", 1)[1])["delta"]["text"] for raw in out]
+    assert "".join(texts) == f"key: {REDACTED}."
+    assert all(raw.startswith("event: content_block_delta\ndata: ") for raw in out)

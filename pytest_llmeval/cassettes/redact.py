@@ -74,6 +74,17 @@ class Redactor:
                 text = regex.sub(REDACTED, text)
         return text
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the patterns match in `text`: sorted (start, end) spans, overlaps merged."""
+        found = sorted(match.span() for regex in self._regexes for match in regex.finditer(text))
+        merged: list[tuple[int, int]] = []
+        for start, end in found:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            elif end > start:
+                merged.append((start, end))
+        return merged
+
     def contains_secret(self, text: str) -> bool:
         """Whether `text` holds anything the patterns would redact."""
         return any(regex.search(text) is not None for regex in self._regexes)
