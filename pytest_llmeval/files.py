@@ -223,6 +223,41 @@ def write_text_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    _remove_stale_temporaries(target)
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete the temp files that writers of `target` killed mid-write left beside it.
+
+    A temp file is stale when the process its name carries is gone; files of running
+    processes (xdist workers, CI shards writing now) are left alone, and so is every
+    file where that cannot be told (not POSIX).
+    """
+    if os.name != "posix":
+        return
+    prefix = f".{target.name}."
+    try:
+        names = [
+            entry.name
+            for entry in os.scandir(target.parent)
+            if entry.name.startswith(prefix) and entry.name.endswith(".tmp")
+        ]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix) : -len(".tmp")].partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            (target.parent / name).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
 
 
 def write_model(path: str | os.PathLike[str], model: BaseModel) -> None:

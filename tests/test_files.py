@@ -232,3 +232,17 @@ def test_baselines_round_trip_byte_for_byte(tmp_path: Path, baseline: Baseline) 
     assert loaded == baseline
     write_model(path, loaded)
     assert path.read_text(encoding="utf-8") == dump_model(baseline)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="whether a pid runs is only told on POSIX")
+def test_a_write_removes_temp_files_of_dead_writers_only(tmp_path: Path) -> None:
+    target = tmp_path / "baseline.json"
+    dead = tmp_path / f".{target.name}.4194303-140000000000000.tmp"  # above Linux's pid_max
+    alive = tmp_path / f".{target.name}.{os.getppid()}-1.tmp"  # a writer still running
+    other = tmp_path / ".other.json.4194303-1.tmp"  # another file's
+    for path in (dead, alive, other):
+        path.write_text("{", encoding="utf-8")
+    write_model(target, Sample(name="x"))
+    assert not dead.exists()
+    assert alive.exists() and other.exists()
+    assert load_model(target, Sample).name == "x"

@@ -275,15 +275,6 @@ def test_sigkill_mid_write_leaves_no_partial_file_100_times(
     assert loop.leftover_temp_files >= 1  # some kills did land inside a write
 
 
-STALE_TEMP_GAP = (
-    "GAP: a temp file left by a write that was killed (.<name>.<pid>-<thread>.tmp next to "
-    "the cassette) stays forever, in a folder that is committed to git; write_text_atomic "
-    "could remove the target's stale siblings (.<name>.*.tmp whose pid is not running) "
-    "after its os.replace"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=STALE_TEMP_GAP)
 def test_a_stale_temp_file_is_cleaned_up(
     pytester_env: pytest.Pytester,
     fake_provider: FakeProviderServer,
