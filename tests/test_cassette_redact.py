@@ -12,7 +12,11 @@ import openai
 import pytest
 
 from pytest_llmeval.cassettes import intercept
-from pytest_llmeval.cassettes.models import redact_across_events
+from pytest_llmeval.cassettes.models import (
+    RecordedRequest,
+    received_interaction,
+    redact_across_events,
+)
 from pytest_llmeval.cassettes.redact import REDACTED, Redactor, is_secret_header
 from pytest_llmeval.cassettes.session import CassetteSession
 from tests.fakeprovider import FakeProviderServer
@@ -167,13 +171,31 @@ def test_a_secret_split_across_stream_events_is_redacted() -> None:
         "data: [DONE]\n\n",
     ]
     redactor = Redactor()
-    out = redact_across_events([redactor.text(raw) for raw in raws], redactor)
+    out = [redactor.text(raw) for raw in redact_across_events(raws, redactor)]
     assert token[:10] not in "".join(out) and token[10:] not in "".join(out)
     texts = [json.loads(raw[len("data: ") :])["choices"][0]["delta"]["content"] for raw in out[:4]]
     # the first piece of the match carries the marker; the later pieces lose theirs
     assert "".join(texts) == f"Sure: Authorization: {REDACTED} done"
     assert out[4] == raws[4], "an event without a secret keeps its exact bytes"
     assert all(raw.endswith("\n\n") for raw in out)
+
+
+def test_a_token_cut_in_the_middle_leaves_no_tail() -> None:
+    """Split inside the token: the first piece alone matches the pattern, so redacting
+    event by event first would leave the rest of the token in the next event."""
+    token = "Zq81xLmN0pRsTuVw2yAbCdEf"
+    raws = [_openai_chunk("Bearer " + token[:6]), _openai_chunk(token[6:] + " ok")]
+    request = RecordedRequest(method="POST", url="http://x/v1/chat/completions", body={})
+    interaction = received_interaction(
+        request, 200, {"content-type": "text/event-stream"}, b"",
+        [(raw.encode(), 0.1) for raw in raws],
+        role="app", latency=0.2, error=None, truncated=False, redact=Redactor(),
+    )  # fmt: skip
+    assert interaction.response.events is not None
+    out = [event.raw for event in interaction.response.events]
+    assert token[6:] not in "".join(out)
+    texts = [json.loads(raw[len("data: ") :])["choices"][0]["delta"]["content"] for raw in out]
+    assert "".join(texts) == f"{REDACTED} ok"
 
 
 def _anthropic_delta(text: str) -> str:

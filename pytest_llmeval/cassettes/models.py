@@ -214,9 +214,10 @@ def received_interaction(
     parsed: Any = None
     encoding: Literal["utf-8", "base64"] = "utf-8"
     if events is not None:
-        raws = redact_across_events(
-            [redact.text(raw.decode("utf-8", "replace")) for raw, _ in events], redact
-        )
+        # across events first: per-event redaction of a token's first piece would hide
+        # the match its remaining pieces belong to
+        joined = redact_across_events([raw.decode("utf-8", "replace") for raw, _ in events], redact)
+        raws = [redact.text(raw) for raw in joined]
         stored_events = [
             sse_event(raw, round(offset, 4)) for raw, (_, offset) in zip(raws, events, strict=True)
         ]
