@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
@@ -148,17 +149,13 @@ class EvalRecorder:
         from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
 
         judge = self._judge()
-        name = self._reserve_name(name, self._default_judge_name(criteria, scale, samples))
-        start = len(self._inferences)
-        try:
-            self._check_options(name, weight, threshold)
+        default = self._default_judge_name(criteria, scale, samples)
+        with self._judge_call(name, default, weight, threshold) as (name, start):
             options = _judge_options(input, reference, context, scale, model, samples, threshold)
             with judge_role():
                 result = call_with_accepted(judge, output, criteria=criteria, **options)
             verdict = verdict_from(result, threshold, judge)
             return self._record_verdict(verdict, name, start, weight, threshold)
-        finally:
-            self._reserved_names.discard(name)
 
     async def ajudge(
         self,
@@ -181,10 +178,8 @@ class EvalRecorder:
         from pytest_llmeval.judges.custom import call_with_accepted, resolve, verdict_from
 
         judge = self._judge()
-        name = self._reserve_name(name, self._default_judge_name(criteria, scale, samples))
-        start = len(self._inferences)
-        try:
-            self._check_options(name, weight, threshold)
+        default = self._default_judge_name(criteria, scale, samples)
+        with self._judge_call(name, default, weight, threshold) as (name, start):
             options = _judge_options(input, reference, context, scale, model, samples, threshold)
             method = getattr(judge, "ajudge", None)
             with judge_role():
@@ -194,8 +189,6 @@ class EvalRecorder:
                 result = await resolve(call)
             verdict = verdict_from(result, threshold, judge)
             return self._record_verdict(verdict, name, start, weight, threshold)
-        finally:
-            self._reserved_names.discard(name)
 
     def compare(
         self,
@@ -219,16 +212,12 @@ class EvalRecorder:
 
         judge = self._judge()
         method = self._compare_method(judge, "compare")
-        name = self._reserve_name(name, _default_pairwise_name(criteria))
-        start = len(self._inferences)
-        try:
-            self._check_options(name, weight, None)
+        default = _default_pairwise_name(criteria)
+        with self._judge_call(name, default, weight, None) as (name, start):
             with judge_role():
                 options = _given(input=input, model=model)
                 result = call_with_accepted(method, a, b, criteria=criteria, **options)
             return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
-        finally:
-            self._reserved_names.discard(name)
 
     async def acompare(
         self,
@@ -250,17 +239,27 @@ class EvalRecorder:
         method = getattr(judge, "acompare", None)
         if not callable(method):
             method = self._compare_method(judge, "compare")
-        name = self._reserve_name(name, _default_pairwise_name(criteria))
-        start = len(self._inferences)
-        try:
-            self._check_options(name, weight, None)
+        default = _default_pairwise_name(criteria)
+        with self._judge_call(name, default, weight, None) as (name, start):
             with judge_role():
                 options = _given(input=input, model=model)
                 call = call_with_accepted(method, a, b, criteria=criteria, **options)
                 result = await resolve(call)
             return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
+
+    @contextmanager
+    def _judge_call(
+        self, name: str | None, default: str, weight: float, threshold: float | None
+    ) -> Iterator[tuple[str, int]]:
+        """One judge call: its score name (reserved until it is recorded) and the number
+        of inferences before it (its own calls come after), options checked first."""
+        __tracebackhide__ = True
+        chosen = self._reserve_name(name, default)
+        try:
+            self._check_options(chosen, weight, threshold)
+            yield chosen, len(self._inferences)
         finally:
-            self._reserved_names.discard(name)
+            self._reserved_names.discard(chosen)
 
     def _judge(self) -> Any:
         """The llm_judge fixture's judge."""
