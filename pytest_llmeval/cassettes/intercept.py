@@ -198,24 +198,16 @@ def _sync_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any]
         session = _INTERCEPTION.session_for_call()
         if session is None:
             return original(transport, request)
-        content_type = request.headers.get("content-type")
-        call = session.begin(request.method, str(request.url), request.read(), content_type)
-        if call.refusal is not None:
-            raise sdk_passthrough(call.refusal)
-        if call.replay is not None:
-            return adapter.replay(session, call, call.replay)
+        call, replayed = adapter.begin(session, request, request.read())
+        if replayed is not None:
+            return replayed
         started = time.perf_counter()
         try:
             upstream = original(transport, request)
         except BaseException as error:
             session.live_failed(call, error, started)
             raise
-        recording = session.open_recording(
-            call, upstream.status_code, upstream.headers.multi_items(),
-            request.headers.multi_items(), started,
-        )  # fmt: skip
-        stream = adapter.tee_sync(upstream, recording)
-        return adapter.live(upstream, stream)
+        return adapter.record(session, call, request, upstream, started, adapter.tee_sync)
 
     handle_request.__wrapped__ = original  # type: ignore[attr-defined]
     return handle_request
@@ -226,25 +218,16 @@ def _async_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any
         session = _INTERCEPTION.session_for_call()
         if session is None:
             return await original(transport, request)
-        content_type = request.headers.get("content-type")
-        content = await request.aread()
-        call = session.begin(request.method, str(request.url), content, content_type)
-        if call.refusal is not None:
-            raise sdk_passthrough(call.refusal)
-        if call.replay is not None:
-            return adapter.replay(session, call, call.replay)
+        call, replayed = adapter.begin(session, request, await request.aread())
+        if replayed is not None:
+            return replayed
         started = time.perf_counter()
         try:
             upstream = await original(transport, request)
         except BaseException as error:
             session.live_failed(call, error, started)
             raise
-        recording = session.open_recording(
-            call, upstream.status_code, upstream.headers.multi_items(),
-            request.headers.multi_items(), started,
-        )  # fmt: skip
-        stream = adapter.tee_async(upstream, recording)
-        return adapter.live(upstream, stream)
+        return adapter.record(session, call, request, upstream, started, adapter.tee_async)
 
     handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
     return handle_async_request
@@ -266,6 +249,33 @@ class _Adapter:
         bases = (_ReplayStream, module.SyncByteStream, module.AsyncByteStream)
         self.replay_stream: Any = type("ReplayStream", bases, {})
         self.cut_error: type[Exception] = module.RemoteProtocolError
+
+    def begin(self, session: CassetteSession, request: Any, content: bytes) -> tuple[Call, Any]:
+        """Match a request: raise a refusal, or return the call and its replayed response
+        (None when it goes live)."""
+        content_type = request.headers.get("content-type")
+        call = session.begin(request.method, str(request.url), content, content_type)
+        if call.refusal is not None:
+            raise sdk_passthrough(call.refusal)
+        if call.replay is None:
+            return call, None
+        return call, self.replay(session, call, call.replay)
+
+    def record(
+        self,
+        session: CassetteSession,
+        call: Call,
+        request: Any,
+        upstream: Any,
+        started: float,
+        tee: Callable[[Any, Recording], Any],
+    ) -> Any:
+        """The live response, its body teed into a new recording as it is read."""
+        recording = session.open_recording(
+            call, upstream.status_code, upstream.headers.multi_items(),
+            request.headers.multi_items(), started,
+        )  # fmt: skip
+        return self.live(upstream, tee(upstream, recording))
 
     def replay(self, session: CassetteSession, call: Call, entry: Replayable) -> Any:
         if entry.events is None:
