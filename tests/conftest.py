@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 # pytester's in-process runs drop the modules they import when they end; imported once
 # here, the HTTP stack keeps a single identity (httpx2 maps errors by class identity).
@@ -27,6 +28,17 @@ def pytester_env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
             monkeypatch.delenv(name)
     monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning")
     return pytester
+
+
+@pytest.fixture
+def stop_leaked_cassette_sessions() -> Iterator[None]:
+    """Stop the cassette sessions a test left started (it failed between start() and
+    stop()), so interception does not stay on for the tests after it."""
+    yield
+    from pytest_llmeval.cassettes import intercept
+
+    for leaked in list(intercept._INTERCEPTION.sessions):
+        leaked.stop()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmeval.cassettes import intercept
 from pytest_llmeval.cassettes.match import (
     MISSING,
     Matcher,
@@ -34,15 +32,8 @@ from pytest_llmeval.cassettes.session import CassetteSession
 from pytest_llmeval.errors import CassetteMiss
 from tests.fakeprovider import FakeProviderServer
 
-pytest_plugins = ["tests.fakeprovider.fixtures"]
-
-
-@pytest.fixture(autouse=True)
-def _stop_leaked_sessions() -> Iterator[None]:
-    """A test that fails between start() and stop() must not leave interception on."""
-    yield
-    for leaked in list(intercept._INTERCEPTION.sessions):
-        leaked.stop()
+# a test that fails between start() and stop() must not leave interception on
+pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")
 
 
 URL = "https://api.example.test/v1/messages"

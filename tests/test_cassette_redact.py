@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -11,7 +10,6 @@ import httpx
 import openai
 import pytest
 
-from pytest_llmeval.cassettes import intercept
 from pytest_llmeval.cassettes.models import (
     RecordedRequest,
     received_interaction,
@@ -21,15 +19,8 @@ from pytest_llmeval.cassettes.redact import REDACTED, Redactor, is_secret_header
 from pytest_llmeval.cassettes.session import CassetteSession
 from tests.fakeprovider import FakeProviderServer
 
-pytest_plugins = ["tests.fakeprovider.fixtures"]
-
-
-@pytest.fixture(autouse=True)
-def _stop_leaked_sessions() -> Iterator[None]:
-    """A test that fails between start() and stop() must not leave interception on."""
-    yield
-    for leaked in list(intercept._INTERCEPTION.sessions):
-        leaked.stop()
+# a test that fails between start() and stop() must not leave interception on
+pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")
 
 PLANTED = "sk-test-PLANTED0123456789abcdef"
 

@@ -28,15 +28,8 @@ from pytest_llmeval.cassettes.session import CassetteSession, Exchange
 from pytest_llmeval.errors import CassetteMiss
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
-pytest_plugins = ["tests.fakeprovider.fixtures"]
-
-
-@pytest.fixture(autouse=True)
-def _stop_leaked_sessions() -> Iterator[None]:
-    """A test that fails between start() and stop() must not leave interception on."""
-    yield
-    for leaked in list(intercept._INTERCEPTION.sessions):
-        leaked.stop()
+# a test that fails between start() and stop() must not leave interception on
+pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")
 
 PLANTED = "sk-test-PLANTED0123456789abcdef"
 EXACT = b'{"a": 1.0, "b": 1e5, "c": 0.1000000000000000055511151231257827, "d": "\xc3\xa9"}'

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -36,15 +35,8 @@ from pytest_llmeval.cassettes.store import (
 from pytest_llmeval.errors import CassetteMiss, FileFormatError
 from tests.fakeprovider import FakeProviderServer
 
-pytest_plugins = ["tests.fakeprovider.fixtures"]
-
-
-@pytest.fixture(autouse=True)
-def _stop_leaked_sessions() -> Iterator[None]:
-    """A test that fails between start() and stop() must not leave interception on."""
-    yield
-    for leaked in list(intercept._INTERCEPTION.sessions):
-        leaked.stop()
+# a test that fails between start() and stop() must not leave interception on
+pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")
 
 SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 

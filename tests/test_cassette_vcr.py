@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -20,20 +19,14 @@ from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 
-from pytest_llmeval.cassettes import intercept
 from pytest_llmeval.cassettes.models import Cassette, Interaction
 from pytest_llmeval.cassettes.session import CassetteSession
 from pytest_llmeval.cassettes.store import load_cassette, write_cassette
 from pytest_llmeval.cassettes.vcr import import_vcr, import_vcr_tree, vcr_destination
 from pytest_llmeval.errors import FileFormatError
 
-
-@pytest.fixture(autouse=True)
-def _stop_leaked_sessions() -> Iterator[None]:
-    """A test that fails between start() and stop() must not leave interception on."""
-    yield
-    for leaked in list(intercept._INTERCEPTION.sessions):
-        leaked.stop()
+# a test that fails between start() and stop() must not leave interception on
+pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")
 
 REALWORLD = Path("/work/shared/realworld/cassettes")
 FILES = sorted(REALWORLD.rglob("*.yaml")) if REALWORLD.is_dir() else []
