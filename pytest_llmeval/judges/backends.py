@@ -113,28 +113,28 @@ class _SDKBackend:
     def complete(self, prompt: Prompt, retries: Sequence[Retry] = ()) -> Reply:
         """Ask the model through the synchronous SDK client."""
         client = self._clients.client(self.spec)
-        with judge_role():
-            try:
-                response = self._send(client, prompt, retries)
-            except Exception as error:
-                failure = self._failure(error)
-                if failure is error:
-                    raise
-                raise failure from None  # its message says what the SDK error said
+        with self._judge_request():
+            response = self._send(client, prompt, retries)
         return self._reply(response)
 
     async def acomplete(self, prompt: Prompt, retries: Sequence[Retry] = ()) -> Reply:
         """Ask the model through the asynchronous SDK client."""
         client = self._clients.async_client(self.spec)
+        with self._judge_request():
+            response = await self._send(client, prompt, retries)
+        return self._reply(response)
+
+    @contextmanager
+    def _judge_request(self) -> Iterator[None]:
+        """A request in the judge role; an SDK error raised as the judge failure it means."""
         with judge_role():
             try:
-                response = await self._send(client, prompt, retries)
+                yield
             except Exception as error:
                 failure = self._failure(error)
                 if failure is error:
                     raise
                 raise failure from None  # its message says what the SDK error said
-        return self._reply(response)
 
     def _send(self, client: Any, prompt: Prompt, retries: Sequence[Retry]) -> Any:
         raise NotImplementedError
