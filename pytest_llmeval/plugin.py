@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_llmeval.lifecycle import (
+    REPORT_ATTRIBUTE,
+    own_fixture,
+    run_key,
+    stop_capture,
+    warn_unplayed,
+)
 from pytest_llmeval.settings import (
     MARKER,
     MARKER_HELP,
@@ -24,24 +31,18 @@ from pytest_llmeval.settings import (
 )
 
 if TYPE_CHECKING:
-    from pytest_llmeval.cassettes.session import CassetteOutcome, CassetteSession
+    from pytest_llmeval.cassettes.session import CassetteSession
     from pytest_llmeval.recorder import EvalRecorder
     from pytest_llmeval.runner import ItemRun
     from pytest_llmeval.runtime import Runtime
     from pytest_llmeval.session import EvalSession
     from pytest_llmeval.spec import EvalSpec
 
-run_key = pytest.StashKey["ItemRun"]()
 runtime_key = pytest.StashKey["Runtime"]()
 ledger_key = pytest.StashKey[str]()
-controller_key = pytest.StashKey["Controller"]()
 
 #: Hidden fixture parametrized with 1..N to make the repeats of a case.
 REPEAT_FIXTURE = "_llmeval_repeat"
-
-#: Attribute of a TestReport carrying the item's EvalResult as JSON-able data.
-#: pytest's report serialisation copies report.__dict__, so it travels with xdist.
-REPORT_ATTRIBUTE = "llm_eval"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.concurrency > 1:
         from pytest_llmeval.concurrency import start_concurrency
 
-        start_concurrency(config, settings.concurrency)
+        start_concurrency(config, settings)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         ledger = workerinput.get("llmeval_ledger")
@@ -64,7 +65,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.max_cost is not None:
         _start_budget_ledger(config)
     controller = Controller(config)
-    config.stash[controller_key] = controller
     config.pluginmanager.register(controller, "llmeval-controller")
 
 
@@ -194,7 +194,7 @@ class ItemHooks:
         finally:
             run = item.stash.get(run_key, None)
             if run is not None:
-                _stop_capture(item, run)
+                stop_capture(item, run)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -235,26 +235,6 @@ class ItemHooks:
             # the item is done: release its recorder and cassette (10,000 items add up)
             del item.stash[run_key]
         return report
-
-
-def _stop_capture(item: pytest.Item, run: ItemRun) -> None:
-    outcome = run.stop_capture()
-    if outcome is not None:
-        _warn_unplayed(item, outcome)
-
-
-def _warn_unplayed(item: pytest.Item, outcome: CassetteOutcome) -> None:
-    """Recorded calls the test no longer makes are a warning (a miss says it already)."""
-    if outcome.unplayed and not outcome.misses:
-        from pytest_llmeval.errors import UnplayedInteractionsWarning
-
-        item.warn(
-            UnplayedInteractionsWarning(
-                f"{len(outcome.unplayed)} recorded interaction(s) in {outcome.path} were not "
-                "requested by the test; if the test no longer makes them, re-record with "
-                "--llmeval-record=all to drop them"
-            )
-        )
 
 
 def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[Any]) -> None:
@@ -307,6 +287,7 @@ def llm_eval(request: pytest.FixtureRequest) -> EvalRecorder:
 
 
 @pytest.fixture
+@own_fixture
 def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, None, None]:
     """The test's cassette (path, mode, interactions); in a test without the llm_eval
     marker, requesting it records and replays that test's HTTP calls too."""
@@ -329,7 +310,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
         yield cassette
     finally:
         outcome = cassette.stop()
-    _warn_unplayed(request.node, outcome)
+    warn_unplayed(request.node, outcome)
 
 
 @pytest.fixture

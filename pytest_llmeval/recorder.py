@@ -46,6 +46,27 @@ class EvalRecorder:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
         self._judge_resolver = resolver
 
+    def pin_judge(self) -> None:
+        """Resolve the judge now and keep it, or the error resolving it raised.
+
+        For a test body that runs after its setup is over (--llmeval-concurrency), when
+        the llm_judge fixture can no longer be requested.
+        """
+        resolver = self._judge_resolver
+        if resolver is None:
+            return
+        try:
+            judge = resolver()
+        except Exception as error:
+            failure = error
+
+            def fail() -> Any:
+                raise failure
+
+            self._judge_resolver = fail
+            return
+        self._judge_resolver = lambda: judge
+
     def score(
         self,
         name: str,

@@ -184,6 +184,18 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "concurrency_safe_fixtures",
+        "--llmeval-concurrency-safe-fixture",
+        "llmeval_concurrency_safe_fixtures",
+        "LLMEVAL_CONCURRENCY_SAFE_FIXTURES",
+        "With --llmeval-concurrency: a function-scoped fixture whose teardown keeps no "
+        "per-test state, so tests using it may still overlap (one name per line).",
+        _text,
+        default=(),
+        metavar="NAME",
+        linelist=True,
+    ),
+    Option(
         "cassette_dir",
         "--llmeval-cassette-dir",
         "llmeval_cassette_dir",
@@ -404,6 +416,7 @@ class Settings:
     record_mode: str = "once"
     repeat: int | None = None
     concurrency: int = 1
+    concurrency_safe_fixtures: tuple[str, ...] = ()
     cassette_dir: Path | None = None
     judge_model: str = "openai:gpt-4.1-mini"
     judge_fallback: tuple[str, ...] = ()

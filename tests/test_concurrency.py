@@ -646,3 +646,79 @@ def pytest_sessionfinish(session):
     assert "LOADED []" in pytester_env.runpytest_subprocess("-s").stdout.str()
     asked = pytester_env.runpytest_subprocess("-s", f"{FLAG}=2").stdout.str()
     assert "LOADED ['pytest_llmeval.concurrency']" in asked
+
+
+# -- never fall back silently ---------------------------------------------------------
+
+GUARD_PLUGIN = """
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def network_guard():
+    # like pytest-recording's block_network: a yield fixture with nothing per test
+    yield
+"""
+
+
+def test_a_teardown_fixture_that_serialises_tests_is_named_once(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    suite.makepyfile(guardplugin=GUARD_PLUGIN, test_cases=SUITE)
+    suite.syspathinsert()
+    result = suite.runpytest("-p", "guardplugin", f"{FLAG}=4", "-q")
+    result.assert_outcomes(passed=12)
+    assert most_in_flight(fake_provider.requests) == 1
+    result.stdout.fnmatch_lines(
+        [
+            f"llm_eval: {FLAG}=4: 12 of 12 eval tests ran one at a time:",
+            "  12 test(s): fixture 'network_guard' (plugin 'guardplugin') has teardown code*",
+            "*llmeval_concurrency_safe_fixtures = NAME*",
+        ]
+    )
+    assert result.stdout.str().count("ran one at a time") == 1
+
+    # declared safe, the same tests overlap and nothing is said
+    fake_provider.clear()
+    suite.makeini("[pytest]\nllmeval_concurrency_safe_fixtures = network_guard\n")
+    declared = suite.runpytest("-p", "guardplugin", f"{FLAG}=4", "--llmeval-record=all")
+    declared.assert_outcomes(passed=12)
+    assert most_in_flight(fake_provider.requests) == 4
+    assert "ran one at a time" not in declared.stdout.str()
+
+
+def test_serial_tests_are_counted_on_the_xdist_controller(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    suite.makeconftest(GUARD_PLUGIN)
+    suite.makepyfile(test_cases=SUITE)
+    result = suite.runpytest_subprocess("-n", "2", f"{FLAG}=4", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(
+        [
+            f"llm_eval: {FLAG}=4: 12 of 12 eval tests ran one at a time:",
+            "  12 test(s): fixture 'network_guard' (conftest conftest.py) has teardown code*",
+        ]
+    )
+
+
+def test_sync_eval_tests_are_counted_with_their_reason(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    suite.makepyfile(
+        test_mixed=SUITE
+        + """
+
+@pytest.mark.llm_eval
+def test_sync(llm_eval):
+    llm_eval.score("ok", 1.0)
+"""
+    )
+    result = suite.runpytest(f"{FLAG}=4")
+    result.assert_outcomes(passed=13)
+    result.stdout.fnmatch_lines(
+        [
+            f"llm_eval: {FLAG}=4: 1 of 13 eval tests ran one at a time:",
+            "  1 test(s): not an async def test marked @pytest.mark.anyio",
+        ]
+    )

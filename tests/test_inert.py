@@ -7,7 +7,14 @@ import json
 import pytest
 
 HEAVY = ("pydantic", "httpx", "httpx2", "openai", "anthropic", "diskcache", "genai_prices", "yaml")
-ALLOWED_OWN = {"pytest_llmeval", "pytest_llmeval.plugin", "pytest_llmeval.settings"}
+# lifecycle: the item lifecycle pieces plugin.py shares with the concurrent runner
+# (stdlib and pytest only, like plugin.py and settings.py)
+ALLOWED_OWN = {
+    "pytest_llmeval",
+    "pytest_llmeval.plugin",
+    "pytest_llmeval.settings",
+    "pytest_llmeval.lifecycle",
+}
 
 RECORD_MODULES = """
 import json, sys

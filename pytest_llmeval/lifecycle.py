@@ -1,0 +1,63 @@
+"""The item lifecycle pieces shared by the plugin's hooks and the concurrent runner.
+
+Where an eval item keeps its run (`run_key`), how its capture stops, and which fixtures
+are the plugin's own. plugin.py and concurrency/ both import this module, so neither
+imports the other. Like plugin.py it is loaded in every pytest session: stdlib and
+pytest only, heavy modules inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.session import CassetteOutcome
+    from pytest_llmeval.runner import ItemRun
+
+#: An eval item's ItemRun, from its setup until its teardown report.
+run_key = pytest.StashKey["ItemRun"]()
+
+#: Attribute of a TestReport carrying the item's EvalResult as JSON-able data.
+#: pytest's report serialisation copies report.__dict__, so it travels with xdist.
+REPORT_ATTRIBUTE = "llm_eval"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The plugin's own fixture functions (their teardown only stops capture, which the
+#: concurrent runner does itself once a body ends).
+_OWN_FIXTURES: set[Callable[..., Any]] = set()
+
+
+def own_fixture(func: F) -> F:
+    """Mark a fixture function as the plugin's own (apply below `@pytest.fixture`)."""
+    _OWN_FIXTURES.add(func)
+    return func
+
+
+def is_own_fixture(func: object) -> bool:
+    """Whether a FixtureDef's function is one of the plugin's own."""
+    return func in _OWN_FIXTURES
+
+
+def stop_capture(item: pytest.Item, run: ItemRun) -> None:
+    """Stop the item's cassette and warn about recorded calls it did not make."""
+    outcome = run.stop_capture()
+    if outcome is not None:
+        warn_unplayed(item, outcome)
+
+
+def warn_unplayed(item: pytest.Item, outcome: CassetteOutcome) -> None:
+    """Recorded calls the test no longer makes are a warning (a miss says it already)."""
+    if outcome.unplayed and not outcome.misses:
+        from pytest_llmeval.errors import UnplayedInteractionsWarning
+
+        item.warn(
+            UnplayedInteractionsWarning(
+                f"{len(outcome.unplayed)} recorded interaction(s) in {outcome.path} were not "
+                "requested by the test; if the test no longer makes them, re-record with "
+                "--llmeval-record=all to drop them"
+            )
+        )
