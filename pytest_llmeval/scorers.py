@@ -1,6 +1,7 @@
 """Deterministic scorers: pure functions that return a float in [0, 1] (1 is best).
 
-Only the standard library is imported here; `pydantic_valid` imports pydantic when called.
+Only the standard library is imported here; `pydantic_valid` imports pydantic and
+`json_schema_valid` jsonschema when called.
 A wrong argument (a non-string where text is needed, a bad pattern or schema) raises
 TypeError or ValueError naming the scorer and the argument; a poor output scores 0.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 import re
 import string
 import unicodedata
@@ -115,187 +115,59 @@ def json_valid(output: str | bytes | bytearray) -> float:
     return 1.0 if _parse_json("json_valid", output)[0] else 0.0
 
 
-# A subset of JSON Schema (draft 2020-12 semantics), enough for hand-written schemas and for
-# what pydantic's model_json_schema() emits. Any other keyword is refused, not ignored.
-_ASSERTIONS = {
-    "type", "enum", "const", "properties", "required", "additionalProperties", "items",
-    "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "minLength", "maxLength", "pattern", "anyOf", "allOf", "oneOf", "not", "$ref",
-}  # fmt: skip
-_ANNOTATIONS = {
-    "$schema", "$id", "$comment", "$defs", "definitions", "title", "description", "default",
-    "examples", "deprecated", "readOnly", "writeOnly", "format",
-}  # fmt: skip
-_BOUNDS = (
-    ("minimum", operator.ge),
-    ("maximum", operator.le),
-    ("exclusiveMinimum", operator.gt),
-    ("exclusiveMaximum", operator.lt),
-)
-_NUMERIC_KEYWORDS = [key for key, _ in _BOUNDS] + ["minLength", "maxLength", "minItems", "maxItems"]
-_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
-
-
-def json_schema_valid(output: object, schema: Mapping[str, Any]) -> float:
+def json_schema_valid(output: object, schema: Mapping[str, Any] | bool) -> float:
     """1.0 if output (JSON text, or an already parsed value) satisfies the schema, else 0.0.
 
-    Supported keywords: type, enum, const, properties, required, additionalProperties,
-    items (one schema), minItems, maxItems, minimum, maximum, exclusiveMinimum,
-    exclusiveMaximum, minLength, maxLength, pattern, anyOf, allOf, oneOf, not, and $ref to
-    "#/..." in the same schema ($defs); pattern is a Python regular expression, searched.
-    Annotations (title, description, default, format,
-    ...) are ignored, as the 2020-12 draft says; any other keyword raises ValueError.
+    Validated by the `jsonschema` library, with the draft the schema's `$schema` names
+    (2020-12 when it names none), imported on the first call. `format` is an annotation,
+    as the drafts say; `pattern` is a regular expression, searched. A schema that is not
+    valid for its draft, or a `$ref` outside the schema, raises ValueError naming where.
     """
     if not isinstance(schema, (Mapping, bool)):
         raise TypeError(f"json_schema_valid: schema must be a dict, got {type(schema).__name__}")
-    _check_schema(schema, schema, "#")
+    validator = _validator(schema)
     if isinstance(output, (str, bytes, bytearray)):
         parsed, output = _parse_json("json_schema_valid", output)
         if not parsed:
             return 0.0
-    return 1.0 if _schema_error(output, schema, schema, "$") is None else 0.0
+    return 1.0 if _first_schema_error(validator, output) is None else 0.0
 
 
-def _check_schema(schema: Any, root: Any, where: str) -> None:
-    def fail(problem: str) -> ValueError:
-        return ValueError(f"json_schema_valid: schema at {where} {problem}")
+def _validator(schema: Any) -> Any:
+    """A jsonschema validator for the schema, which is checked against its draft first."""
+    import jsonschema
 
-    if isinstance(schema, bool):
-        return
-    if not isinstance(schema, Mapping):
-        raise fail(f"must be an object or a boolean, got {type(schema).__name__}")
-    unknown = sorted(set(schema) - _ASSERTIONS - _ANNOTATIONS)
-    if unknown:
-        raise fail(f"uses {unknown[0]!r}, which is not supported; supported: {sorted(_ASSERTIONS)}")
-    types = schema.get("type", [])
-    names = [types] if isinstance(types, str) else types
-    if not isinstance(names, list) or not all(name in _TYPES for name in map(str, names)):
-        raise fail(f"has an unknown type {types!r}; use one or a list of {sorted(_TYPES)}")
-    for key in _NUMERIC_KEYWORDS:
-        if key in schema and not _is_number(schema[key]):
-            raise fail(f"has {key!r} that is not a number: {schema[key]!r}")
-    if "items" in schema and not isinstance(schema["items"], (Mapping, bool)):
-        raise fail("has 'items' as a list (tuple validation), which is not supported")
-    if "$ref" in schema:
-        _resolve_ref(schema["$ref"], root)
-    for key in ("properties", "$defs", "definitions"):
-        if not isinstance(schema.get(key, {}), Mapping):
-            raise fail(f"has {key!r} that is not an object")
-    for key in ("anyOf", "allOf", "oneOf", "required", "enum"):
-        if not isinstance(schema.get(key, []), list):
-            raise fail(f"has {key!r} that is not a list")
-    if "pattern" in schema:
-        try:
-            re.compile(schema["pattern"])
-        except (re.error, TypeError) as exc:
-            raise fail(f"has an invalid pattern {schema['pattern']!r}: {exc}") from exc
-    children: list[tuple[str, Any]] = []
-    for key in ("properties", "$defs", "definitions"):
-        children += [(f"{key}/{name}", sub) for name, sub in schema.get(key, {}).items()]
-    for key in ("additionalProperties", "items", "not"):
-        if key in schema:
-            children.append((key, schema[key]))
-    for key in ("anyOf", "allOf", "oneOf"):
-        children += [(f"{key}/{index}", sub) for index, sub in enumerate(schema.get(key, []))]
-    for path, sub in children:
-        _check_schema(sub, root, f"{where}/{path}")
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        where = "#" + "".join(f"/{part}" for part in error.absolute_path)
+        draft = cls.__name__.removesuffix("Validator")
+        raise ValueError(
+            f"json_schema_valid: schema at {where} is not valid {draft} JSON Schema: "
+            f"{error.message}"
+        ) from None
+    return cls(schema)
 
 
-def _resolve_ref(ref: Any, root: Any) -> Any:
-    if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")):
-        raise ValueError(f"json_schema_valid: $ref {ref!r} is not supported; only '#/...' refs")
-    target = root
-    for part in ref[2:].split("/") if ref != "#" else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        if not isinstance(target, Mapping) or part not in target:
-            raise ValueError(f"json_schema_valid: $ref {ref!r} points to nothing in the schema")
-        target = target[part]
-    return target
+def _first_schema_error(validator: Any, value: Any) -> str | None:
+    """Where and why value breaks the schema (the best match), or None if it conforms."""
+    import jsonschema
+    import referencing.exceptions
 
-
-def _json_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(map(_json_equal, a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    return (type(a) is type(b) or (_is_number(a) and _is_number(b))) and a == b
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _has_type(value: Any, name: str) -> bool:
-    if name == "integer":
-        return _is_number(value) and float(value).is_integer()
-    return {
-        "object": isinstance(value, Mapping),
-        "array": isinstance(value, (list, tuple)),
-        "string": isinstance(value, str),
-        "number": _is_number(value),
-        "boolean": isinstance(value, bool),
-        "null": value is None,
-    }[name]
-
-
-def _schema_error(value: Any, schema: Any, root: Any, at: str) -> str | None:
-    """Where and why value breaks schema (the first problem found), or None if it conforms."""
-    if isinstance(schema, bool):
-        return None if schema else f"{at}: no value is allowed here"
-    if "$ref" in schema:
-        problem = _schema_error(value, _resolve_ref(schema["$ref"], root), root, at)
-        if problem:
-            return problem
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else types
-        if not any(_has_type(value, name) for name in names):
-            return f"{at}: expected {' or '.join(names)}"
-    if "const" in schema and not _json_equal(value, schema["const"]):
-        return f"{at}: expected {schema['const']!r}"
-    if "enum" in schema and not any(_json_equal(value, option) for option in schema["enum"]):
-        return f"{at}: expected one of {schema['enum']!r}"
-    for key, check in (("allOf", all), ("anyOf", any)):
-        if key in schema and not check(
-            _schema_error(value, sub, root, at) is None for sub in schema[key]
-        ):
-            return f"{at}: does not match {key}"
-    if "oneOf" in schema:
-        matches = sum(_schema_error(value, sub, root, at) is None for sub in schema["oneOf"])
-        if matches != 1:
-            return f"{at}: matches {matches} of the oneOf schemas, not exactly 1"
-    if "not" in schema and _schema_error(value, schema["not"], root, at) is None:
-        return f"{at}: matches the 'not' schema"
-    if _is_number(value):
-        for key, within in _BOUNDS:
-            if key in schema and not within(value, schema[key]):
-                return f"{at}: {value!r} breaks {key} {schema[key]!r}"
-    if isinstance(value, str):
-        length = len(value)
-        if length < schema.get("minLength", 0) or length > schema.get("maxLength", math.inf):
-            return f"{at}: length {length} is outside minLength/maxLength"
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            return f"{at}: does not match pattern {schema['pattern']!r}"
-    if isinstance(value, (list, tuple)):
-        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", math.inf):
-            return f"{at}: {len(value)} items is outside minItems/maxItems"
-        for index, item in enumerate(value):
-            problem = _schema_error(item, schema.get("items", True), root, f"{at}[{index}]")
-            if problem:
-                return problem
-    if isinstance(value, Mapping):
-        missing = [name for name in schema.get("required", []) if name not in value]
-        if missing:
-            return f"{at}: missing required {missing[0]!r}"
-        properties = schema.get("properties", {})
-        for name, item in value.items():
-            sub = properties.get(name, schema.get("additionalProperties", True))
-            problem = _schema_error(item, sub, root, f"{at}.{name}")
-            if problem:
-                return problem
-    return None
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    except referencing.exceptions.Unresolvable as unresolvable:
+        raise ValueError(
+            f"json_schema_valid: $ref {unresolvable.ref!r} cannot be resolved: only refs "
+            "within the schema (#/...) are followed, nothing is fetched"
+        ) from None
+    if error is None:
+        return None
+    at = "$" + "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
+    )
+    return f"{at}: {error.message}"
 
 
 def pydantic_valid(
