@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from pytest_llmeval.vocabulary import Aggregate
+
 Status = Literal["passed", "below", "failed", "error", "skipped"]
 
 
@@ -109,7 +111,7 @@ class EvalResult(_Model):
     group: str = Field(description="Group key: group= of the marker, or the test function.")
     repeat_index: int | None = Field(default=None, description="1..N under repeat, else None.")
     threshold: float = Field(description="The marker's threshold.")
-    aggregate: Literal["mean", "min"] = Field(description="How scores combine.")
+    aggregate: Aggregate = Field(description="How scores combine.")
     min_pass_rate: float | None = Field(default=None, description="The group's pass-rate floor.")
     scores: list[Score] = Field(default_factory=list, description="Scores in recorded order.")
     score: float | None = Field(description="The test score; None when skipped.")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pytest_llmeval.models import Score, Status
 from pytest_llmeval.spec import EvalSpec
+from pytest_llmeval.vocabulary import Aggregate
 
 _REASON_WIDTH = 100
 
@@ -28,7 +29,7 @@ class Evaluation:
     message: str | None
 
 
-def combine_scores(scores: Sequence[Score], aggregate: str) -> float:
+def combine_scores(scores: Sequence[Score], aggregate: Aggregate) -> float:
     """Combine the recorded scores of a test whose body passed (see the module docstring)."""
     weighted = [s for s in scores if s.weight > 0]
     if not weighted:

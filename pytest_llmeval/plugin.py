@@ -32,6 +32,7 @@ from pytest_llmeval.settings import (
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.session import CassetteSession
+    from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.recorder import EvalRecorder
     from pytest_llmeval.runner import ItemRun
     from pytest_llmeval.runtime import Runtime
@@ -314,14 +315,19 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
 
 
 @pytest.fixture
-def llm_judge(request: pytest.FixtureRequest) -> Any:
+def llm_judge(request: pytest.FixtureRequest) -> Judge:
     """The session's configured judge (override this fixture to plug in your own)."""
-    from pytest_llmeval.judges import default_judge
+    from pytest_llmeval.judges import LLMJudge
 
     settings = request.config.stash[settings_key]
     run = request.node.stash.get(run_key, None)
     model = (run.spec.judge_model if run is not None else None) or settings.judge_model
-    return default_judge(model, settings)
+    return LLMJudge(
+        model,
+        fallback=settings.judge_fallback,
+        retries=settings.judge_retries,
+        base_url=settings.judge_base_url,
+    )
 
 
 class Controller:

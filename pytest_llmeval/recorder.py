@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
 
 if TYPE_CHECKING:
+    from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
 
 
@@ -39,10 +40,10 @@ class EvalRecorder:
         self._scores: dict[str, Score] = {}
         self._metadata: dict[str, Any] = {}
         self._inferences: list[Inference] = []
-        self._judge_resolver: Callable[[], Any] | None = None
+        self._judge_resolver: Callable[[], Judge] | None = None
         self._reserved_names: set[str] = set()  # names of judge calls still running
 
-    def bind_judge(self, resolver: Callable[[], Any]) -> None:
+    def bind_judge(self, resolver: Callable[[], Judge]) -> None:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
         self._judge_resolver = resolver
 
@@ -60,7 +61,7 @@ class EvalRecorder:
         except Exception as error:
             failure = error
 
-            def fail() -> Any:
+            def fail() -> Judge:
                 raise failure
 
             self._judge_resolver = fail
@@ -282,7 +283,7 @@ class EvalRecorder:
         finally:
             self._reserved_names.discard(chosen)
 
-    def _judge(self) -> Any:
+    def _judge(self) -> Judge:
         """The llm_judge fixture's judge."""
         if self._judge_resolver is None:
             raise RuntimeError(

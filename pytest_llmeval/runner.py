@@ -146,7 +146,7 @@ class ItemRun:
             group=ident.group,
             repeat_index=ident.repeat_index,
             threshold=self.spec.threshold,
-            aggregate=self.spec.aggregate,  # type: ignore[arg-type]
+            aggregate=self.spec.aggregate,
             min_pass_rate=self.spec.min_pass_rate,
             scores=list(self.recorder.scores.values()),
             score=score,
@@ -176,7 +176,7 @@ def open_cassette(
     runtime.hold_interception()
     return CassetteSession(
         path=cassette_path(test_file, nodeid, settings.cassette_dir),
-        mode=settings.record_mode,  # type: ignore[arg-type]
+        mode=settings.record_mode,
         nodeid=nodeid,
         ignore_paths=settings.match_ignore,
         redact_patterns=settings.redact,

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-RECORD_MODES = ("none", "once", "new", "all")
+from pytest_llmeval.vocabulary import RECORD_MODES, RecordMode
 
 MARKER = "llm_eval"
 
@@ -413,7 +413,7 @@ PATH_OPTIONS = ("cassette_dir", "trace", "report", "html", "baseline")
 class Settings:
     """The resolved configuration of one pytest session."""
 
-    record_mode: str = "once"
+    record_mode: RecordMode = "once"
     repeat: int | None = None
     concurrency: int = 1
     concurrency_safe_fixtures: tuple[str, ...] = ()

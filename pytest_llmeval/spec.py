@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmeval.errors import LLMEvalError
+from pytest_llmeval.vocabulary import AGGREGATES, Aggregate
 
 
 class SpecError(LLMEvalError):
@@ -24,7 +25,7 @@ class EvalSpec:
     """What the llm_eval marker asks of one test."""
 
     threshold: float = 0.5
-    aggregate: str = "mean"
+    aggregate: Aggregate = "mean"
     min_pass_rate: float | None = None
     repeat: int = 1
     group: str | None = None
@@ -58,7 +59,7 @@ def _check(name: str, value: Any) -> Any:
             raise ValueError
         return float(value)
     if name == "aggregate":
-        if value not in ("mean", "min"):
+        if value not in AGGREGATES:
             raise ValueError
         return value
     if name == "repeat":

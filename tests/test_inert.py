@@ -7,9 +7,10 @@ import json
 import pytest
 
 HEAVY = ("pydantic", "httpx", "httpx2", "openai", "anthropic", "diskcache", "genai_prices", "yaml")
-# lifecycle: the item lifecycle pieces plugin.py shares with the concurrent runner
-# (stdlib and pytest only, like plugin.py and settings.py)
+# lifecycle: the item lifecycle pieces plugin.py shares with the concurrent runner;
+# vocabulary: the Literal types settings.py uses (stdlib and pytest only, like plugin.py)
 ALLOWED_OWN = {
+    "pytest_llmeval.vocabulary",
     "pytest_llmeval",
     "pytest_llmeval.plugin",
     "pytest_llmeval.settings",

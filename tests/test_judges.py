@@ -7,6 +7,8 @@ returns scripted reply texts, or raises `ModelCallFailed` as an SDK error would.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +23,6 @@ from pytest_llmeval.judges import (
     Relevance,
     Rubric,
     SelfConsistency,
-    default_judge,
 )
 from pytest_llmeval.judges.answers import InvalidAnswer, normalize_score, score_spec, winner_spec
 from pytest_llmeval.judges.backends import ModelCallFailed, Reply, Retry
@@ -30,7 +31,6 @@ from pytest_llmeval.judges.kinds import Material, slug
 from pytest_llmeval.judges.prompts import Prompt
 from pytest_llmeval.models import PairwiseVerdict, Verdict
 from pytest_llmeval.recorder import EvalRecorder
-from pytest_llmeval.settings import Settings
 
 
 def answer(score: int | str, reasoning: str = "because") -> str:
@@ -304,13 +304,13 @@ async def test_async_twins() -> None:
 # -- models, settings ---------------------------------------------------------------------
 
 
-def test_default_judge_follows_settings_and_base_url_stays_with_its_provider() -> None:
-    settings = Settings(
-        judge_fallback=("anthropic:claude-haiku-4-5", "openai:gpt-4.1"),
-        judge_retries=5,
-        judge_base_url="http://localhost:8000/v1",
+def test_fallbacks_and_retries_apply_and_base_url_stays_with_its_provider() -> None:
+    judge = LLMJudge(
+        "openai:gpt-4.1-mini",
+        fallback=("anthropic:claude-haiku-4-5", "openai:gpt-4.1"),
+        retries=5,
+        base_url="http://localhost:8000/v1",
     )
-    judge = default_judge("openai:gpt-4.1-mini", settings)
     backends = judge._backends(None)
     assert [b.model for b in backends] == [
         "openai:gpt-4.1-mini",
@@ -442,3 +442,14 @@ async def test_recorder_async_twins_use_the_judges_async_methods() -> None:
 
     recorder = recorder_with(async_judge)
     assert (await recorder.ajudge("x", "Polite")).score == 0.25
+
+
+def test_importing_the_judges_does_not_import_pytest() -> None:
+    code = (
+        "import sys; import pytest_llmeval.judges.api, pytest_llmeval.judges.backends; "
+        "print('pytest' in sys.modules, 'pytest_llmeval.settings' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False"]

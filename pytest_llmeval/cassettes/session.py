@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval import context
 from pytest_llmeval.cassettes import intercept
@@ -24,11 +24,11 @@ from pytest_llmeval.cassettes.redact import Redactor
 from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, dump_cassette, load_cassette
 from pytest_llmeval.errors import CassetteMiss, FileFormatError, LLMEvalError
 from pytest_llmeval.files import write_text_atomic
+from pytest_llmeval.vocabulary import RecordMode
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.cache import ResponseCache
 
-RecordMode = Literal["none", "once", "new", "all"]
 _MODES = ("none", "once", "new", "all")
 
 

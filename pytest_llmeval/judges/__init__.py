@@ -27,7 +27,6 @@ __all__ = [
     "Relevance",
     "Rubric",
     "SelfConsistency",
-    "default_judge",
 ]
 
 # public name -> module that defines it
@@ -44,11 +43,10 @@ _EXPORTS = {
     "SelfConsistency": "pytest_llmeval.judges.kinds",
     "Judge": "pytest_llmeval.judges.api",
     "LLMJudge": "pytest_llmeval.judges.api",
-    "default_judge": "pytest_llmeval.judges.api",
 }
 
 if TYPE_CHECKING:
-    from pytest_llmeval.judges.api import Judge, LLMJudge, default_judge
+    from pytest_llmeval.judges.api import Judge, LLMJudge
     from pytest_llmeval.judges.backends import AnthropicBackend, Backend, OpenAIBackend
     from pytest_llmeval.judges.kinds import (
         Correctness,

@@ -28,7 +28,6 @@ from pytest_llmeval.judges.kinds import (
 )
 from pytest_llmeval.judges.prompts import Prompt
 from pytest_llmeval.models import PairwiseVerdict, Verdict
-from pytest_llmeval.settings import Settings
 
 #: How many times an unusable reply is followed by a re-ask before the model is given up.
 REASKS = 1
@@ -50,16 +49,6 @@ class Judge(Protocol):
     """
 
     def __call__(self, output: str, /, *args: Any, **kwargs: Any) -> Verdict | float: ...
-
-
-def default_judge(model: str, settings: Settings) -> LLMJudge:
-    """The session's judge: `model` with the fallbacks, retries and base URL of settings."""
-    return LLMJudge(
-        model,
-        fallback=settings.judge_fallback,
-        retries=settings.judge_retries,
-        base_url=settings.judge_base_url,
-    )
 
 
 def plan_kind(

@@ -1,0 +1,14 @@
+"""The closed vocabularies shared across layers, as `Literal` types (stdlib only, so
+settings.py can use them at plugin load and the lower layers without importing pytest)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+#: Cassette record modes (--llmeval-record).
+RecordMode = Literal["none", "once", "new", "all"]
+RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
+
+#: How a test's scores combine into its score (the marker's aggregate=).
+Aggregate = Literal["mean", "min"]
+AGGREGATES: tuple[Aggregate, ...] = get_args(Aggregate)
