@@ -257,6 +257,17 @@ def student_t_quantile(probability: float, df: float) -> float:
     return -_t_upper_quantile(probability, df)
 
 
+def student_t_upper_tail(t: float, df: float) -> float:
+    """P(T > t) under Student's t with df degrees of freedom (one-sided p of a t test)."""
+    if not math.isfinite(df) or df <= 0:
+        raise ValueError(f"student_t_upper_tail: df must be positive, got {df!r}")
+    if math.isnan(t):
+        raise ValueError("student_t_upper_tail: t is NaN")
+    if t >= 0:
+        return _t_upper_tail(t, df)
+    return 1.0 - _t_upper_tail(-t, df)
+
+
 def mean_confidence_interval(
     values: Iterable[float],
     level: float = 0.95,
