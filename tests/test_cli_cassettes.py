@@ -71,6 +71,73 @@ def test_stats_and_prune(
     assert len(kept) == 2 and all(name.startswith("test_kept") for name in kept)
 
 
+MODULE = """
+import os
+import openai
+import pytest
+
+def ask(question):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": question}])
+
+@pytest.mark.llm_eval
+def test_one(llm_eval):
+    ask("one")
+
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("q", ["x", "y"])
+def test_two(q, llm_eval):
+    ask(q)
+"""
+
+
+def test_prune_acts_only_inside_the_scope_it_was_given(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reliability: a prune of a module, a test or a -k selection never lists (or
+    removes) the cassettes of sibling modules, sibling tests or deselected tests."""
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_a=MODULE, test_b=MODULE, test_c=MODULE)
+    pytester_env.runpytest().assert_outcomes(passed=9)
+    root = pytester_env.path / "cassettes"
+    recorded = sorted(root.rglob("*.json"))
+    assert len(recorded) == 9
+    pytester_env.path.joinpath("test_c.py").unlink()  # a module deleted from the folder
+
+    outputs: list[str] = []
+
+    def listed(*args: str) -> list[str]:
+        result = llmeval(pytester_env.path, "cassettes", "prune", "--apply", *args)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+        return [line for line in result.stdout.splitlines() if line.startswith("removed")]
+
+    for scope in (
+        ["test_a.py"],
+        ["test_a.py::test_one"],
+        ["--", "-k", "test_one"],
+        ["--", "--ignore=test_b.py", "test_a.py"],
+    ):
+        assert listed(*scope) == [], scope
+    assert sorted(root.rglob("*.json")) == recorded
+
+    # test_one is renamed: only a scope holding test_a.py sees its old cassette
+    pytester_env.makepyfile(test_a=MODULE.replace("def test_one", "def test_uno"))
+    old = root / "test_a" / "test_one.json"
+    assert listed("test_b.py") == [] and listed("test_a.py::test_two") == []
+    assert old.exists()
+    assert listed("test_a.py") == [f"removed {old}"]
+    assert not old.exists()
+    # the folder owns the cassettes of the module deleted from it
+    gone = sorted(str(p) for p in (root / "test_c").glob("*.json"))
+    assert len(gone) == 3
+    assert listed(".") == [f"removed {path}" for path in gone]
+    assert len(sorted(root.rglob("*.json"))) == 5
+    assert not any("::test_" in output for output in outputs)  # no list of collected ids
+
+
 def test_stats_names_a_corrupt_cassette(pytester_env: pytest.Pytester) -> None:
     broken = pytester_env.path / "cassettes" / "m" / "t.json"
     broken.parent.mkdir(parents=True)
