@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -77,9 +78,12 @@ def test_record_once_then_replay_offline(
     second.assert_outcomes(passed=3)
     assert cassettes(suite.path) == files  # replay rewrote nothing
     assert len(fake_provider.requests) == sent
+
     def scores(result: pytest.RunResult) -> list[str]:
         # the totals up to the money part: cases, statuses and the mean score
-        return [line.split(" · $")[0] for line in result.stdout.lines if line.startswith("llm_eval:")]
+        return [
+            line.split(" · $")[0] for line in result.stdout.lines if line.startswith("llm_eval:")
+        ]
 
     assert scores(second) == scores(first) == ["llm_eval: 2 cases, 2 passed · mean 1.00"]
     second.stdout.fnmatch_lines(["llm_eval: * · $0.0000 recorded / $0.0000 spent (2/2 replayed)*"])
@@ -162,3 +166,80 @@ def test_unplayed_interactions_are_reported(suite: pytest.Pytester) -> None:
             "*UnplayedInteractionsWarning: 1 recorded interaction(s) in *test_plain_with_cassette.json were not requested*"
         ]
     )
+
+
+KEYLESS = """
+import os
+import anthropic
+import openai
+import pytest
+
+@pytest.mark.llm_eval
+def test_openai(llm_eval):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", max_retries=0)
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content
+
+@pytest.mark.llm_eval
+def test_anthropic(llm_eval):
+    client = anthropic.Anthropic(base_url=os.environ["FAKE_URL"], max_retries=0)
+    reply = client.messages.create(
+        model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.content[0].text
+"""
+
+KEY_NAMES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+
+
+def test_replay_needs_no_api_key(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK clients read their keys from the environment: recorded with keys, the
+    cassettes replay in a fresh checkout that has none, in `none` and in `once`."""
+    suite.makepyfile(test_keyless=KEYLESS)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-recording-key-1")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-recording-key-1")
+    suite.runpytest("test_keyless.py").assert_outcomes(passed=2)
+    assert len(fake_provider.requests) == 2
+
+    for name in KEY_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FAKE_URL", closed_port_url())
+    for mode in ("none", "once"):
+        result = suite.runpytest("test_keyless.py", f"--llmeval-record={mode}", "-W", "error")
+        result.assert_outcomes(passed=2)
+        assert not [name for name in KEY_NAMES if name in os.environ]  # restored after
+    assert len(fake_provider.requests) == 2
+
+
+@pytest.mark.parametrize("mode", ["once", "all"])
+def test_recording_without_a_key_names_the_variable_and_sends_nothing(
+    suite: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
+    suite.makepyfile(test_keyless=KEYLESS)
+    for name in KEY_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    result = suite.runpytest("test_keyless.py", f"--llmeval-record={mode}")
+    result.assert_outcomes(failed=2)
+    for test, variable, path in (
+        ("test_openai", "OPENAI_API_KEY", "/v1/chat/completions"),
+        ("test_anthropic", "ANTHROPIC_API_KEY", "/v1/messages"),
+    ):
+        result.stdout.fnmatch_lines(
+            [
+                f"{variable} is not set, so POST {path} cannot be recorded: it carried the "
+                "plugin's placeholder key and was not sent.",
+                f"  test:     test_keyless.py::{test}",
+                f"  cassette: *cassettes/test_keyless/{test}.json (record mode '{mode}')",
+                f"Set {variable} to record it; replaying the recording needs no key.",
+            ]
+        )
+    result.stdout.no_fnmatch_line("*re-record*")
+    assert fake_provider.requests == []
+    assert not (suite.path / "cassettes" / "test_keyless").exists()

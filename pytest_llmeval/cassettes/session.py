@@ -24,6 +24,7 @@ from pytest_llmeval.cassettes.redact import Redactor
 from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, dump_cassette, load_cassette
 from pytest_llmeval.errors import CassetteMiss, FileFormatError, LLMEvalError
 from pytest_llmeval.files import write_text_atomic
+from pytest_llmeval.keys import PLACEHOLDER_KEYS, placeholder_variable
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.cache import ResponseCache
@@ -187,6 +188,7 @@ class CassetteSession:
             entry = Replayable(interaction, canonical.key, canonical.parsed)
             self._index.append(entry)
             self._queues.setdefault(canonical.key, deque()).append(entry)
+        PLACEHOLDER_KEYS.acquire()  # replays need no key (see pytest_llmeval.keys)
         intercept.install(self)
         self.active = True
         self._token = context.current_cassette.set(self)
@@ -197,6 +199,7 @@ class CassetteSession:
             raise LLMEvalError(f"cassette session for {self.nodeid} is not started")
         self.active = False
         intercept.uninstall(self)
+        PLACEHOLDER_KEYS.release()
         try:
             context.current_cassette.reset(self._token)
         except ValueError:  # stopped from another context than the one that started it
@@ -234,7 +237,14 @@ class CassetteSession:
 
     # -- called by intercept ------------------------------------------------------------
 
-    def begin(self, method: str, url: str, content: bytes, content_type: str | None) -> Call:
+    def begin(
+        self,
+        method: str,
+        url: str,
+        content: bytes,
+        content_type: str | None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> Call:
         """Internal: decide what to do with a request (replay, cache, live, or miss)."""
         live = self._matcher.live(method, url, content, content_type)
         call = Call(live, context.current_role.get(), time.time())
@@ -258,6 +268,11 @@ class CassetteSession:
                 call.replay = Replayable(hit)
                 call.cached = True
                 return call
+        if call.refusal is None and call.role != "judge":
+            # judges keep their own rule for the placeholder (pytest_llmeval.judges.clients)
+            variable = placeholder_variable(headers)
+            if variable is not None:
+                call.refusal = CassetteMiss(self._describe_missing_key(call.live, variable))
         if call.refusal is None and self._before_live is not None:
             try:
                 self._before_live()
@@ -351,6 +366,15 @@ class CassetteSession:
                 error=error,
                 started_at=call.started_at,
             )
+        )
+
+    def _describe_missing_key(self, live: LiveRequest, variable: str) -> str:
+        return (
+            f"{variable} is not set, so {live.canonical.method} {live.canonical.path} cannot "
+            "be recorded: it carried the plugin's placeholder key and was not sent.\n"
+            f"  test:     {self.nodeid}\n"
+            f"  cassette: {self._path} (record mode {self._mode!r})\n"
+            f"Set {variable} to record it; replaying the recording needs no key."
         )
 
     def _describe_miss(self, live: LiveRequest, key: tuple[str, str, str]) -> str:
