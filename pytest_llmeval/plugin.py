@@ -240,21 +240,18 @@ class ItemHooks:
 def _stop_capture(item: pytest.Item, run: ItemRun) -> None:
     outcome = run.stop_capture()
     if outcome is not None:
-        _warn_unplayed(item, outcome)
+        failed = run.result is None or run.result.status in ("failed", "error")
+        _warn_unplayed(item, outcome, failed)
 
 
-def _warn_unplayed(item: pytest.Item, outcome: CassetteOutcome) -> None:
+def _warn_unplayed(item: pytest.Item, outcome: CassetteOutcome, failed: bool | None) -> None:
     """Recorded calls the test no longer makes are a warning (a miss says it already)."""
     if outcome.unplayed and not outcome.misses:
+        from pytest_llmeval.cassettes.session import unplayed_message
         from pytest_llmeval.errors import UnplayedInteractionsWarning
 
-        item.warn(
-            UnplayedInteractionsWarning(
-                f"{len(outcome.unplayed)} recorded interaction(s) in {outcome.path} were not "
-                "requested by the test; if the test no longer makes them, re-record with "
-                "--llmeval-record=all to drop them"
-            )
-        )
+        message = unplayed_message(outcome, item.nodeid, test_failed=failed)
+        item.warn(UnplayedInteractionsWarning(message))
 
 
 def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[Any]) -> None:
@@ -329,7 +326,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
         yield cassette
     finally:
         outcome = cassette.stop()
-    _warn_unplayed(request.node, outcome)
+    _warn_unplayed(request.node, outcome, None)  # a fixture cannot see the test's outcome
 
 
 @pytest.fixture

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.fakeprovider import FakeProviderServer
+from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 SUITE = """
 import os
@@ -136,6 +137,70 @@ def test_prune_acts_only_inside_the_scope_it_was_given(
     assert listed(".") == [f"removed {path}" for path in gone]
     assert len(sorted(root.rglob("*.json"))) == 5
     assert not any("::test_" in output for output in outputs)  # no list of collected ids
+
+
+UNPLAYED = """
+import os
+import openai
+import pytest
+
+def ask(question):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": question}])
+
+@pytest.mark.llm_eval
+def test_edited(llm_eval):
+    ask("first")
+    ask("second")
+
+@pytest.mark.llm_eval
+def test_broken(llm_eval):
+    ask("third")
+    ask("fourth")
+"""
+
+EDITED = UNPLAYED.replace('    ask("second")\n', "").replace(
+    '    ask("fourth")', "    assert False"
+)
+
+
+def test_prune_unplayed_drops_what_a_passing_replay_did_not_request(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_u=UNPLAYED, test_other=UNPLAYED)
+    pytester_env.runpytest().assert_outcomes(passed=4)
+    pytester_env.makepyfile(test_u=EDITED, test_other=EDITED)
+    folder = pytester_env.path / "cassettes"
+    before = {p: p.read_bytes() for p in folder.rglob("*.json")}
+    edited = folder / "test_u" / "test_edited.json"
+    monkeypatch.setenv("FAKE_URL", closed_port_url())  # offline: nothing is re-recorded
+
+    dry = llmeval(pytester_env.path, "cassettes", "prune", "--unplayed", "test_u.py")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        f"kept {folder / 'test_u' / 'test_broken.json'}: test_u.py::test_broken did not pass "
+        "its replay, so its unplayed interactions may still be needed; fix the test first",
+        f"would drop 1 of 2 interaction(s) from {edited}: #2 POST /v1/chat/completions",
+        "1 unplayed interaction(s) in 1 cassette(s); rerun with --apply to drop them",
+    ]
+    assert {p: p.read_bytes() for p in folder.rglob("*.json")} == before  # a dry run
+
+    applied = llmeval(pytester_env.path, "cassettes", "prune", "--unplayed", "--apply", "test_u.py")
+    assert applied.returncode == 0, applied.stderr
+    assert f"dropped 1 of 2 interaction(s) from {edited}" in applied.stdout
+    kept = json.loads(edited.read_text())["interactions"]
+    assert [i["request"]["body"]["messages"][0]["content"] for i in kept] == ["first"]
+    # only that file changed: the failing test's and the other module's are untouched
+    after = {p: p.read_bytes() for p in folder.rglob("*.json")}
+    assert [p for p in after if after[p] != before[p]] == [edited]
+    replay = pytester_env.runpytest(
+        "test_u.py::test_edited", "--llmeval-record=none", "-W", "error"
+    )
+    replay.assert_outcomes(passed=1)
+    assert len(fake_provider.requests) == 8  # all from the first recording
 
 
 def test_stats_names_a_corrupt_cassette(pytester_env: pytest.Pytester) -> None:

@@ -168,6 +168,38 @@ def test_unplayed_interactions_are_reported(suite: pytest.Pytester) -> None:
     )
 
 
+def test_unplayed_advice_after_a_failure_never_suggests_re_recording(
+    suite: pytest.Pytester,
+) -> None:
+    """A test that fails before making its calls (not a mismatch) leaves its cassette
+    unplayed; the advice is to fix the failure, never to re-record."""
+    suite.runpytest("-k", "refunds").assert_outcomes(passed=1)
+    failing = SUITE.replace("    answer = ask(question)", "    raise RuntimeError('setup broke')")
+    suite.makepyfile(test_bot=failing)
+    result = suite.runpytest("-k", "refunds", "--llmeval-record=none")
+    result.assert_outcomes(failed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*UnplayedInteractionsWarning: 1 recorded interaction(s) in *test_answers*.json were"
+            " not played: test_bot.py::test_answers?refunds?? failed before requesting them."
+            " That is not a mismatch; fix the failure, the cassette needs no re-recording"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*--llmeval-record=all*")
+
+    # after a pass, the advice drops them without re-recording, for this test only
+    suite.makepyfile(test_bot=SUITE.replace("    answer = ask(question)", "    answer = question"))
+    passed = suite.runpytest("-k", "refunds", "--llmeval-record=none")
+    passed.assert_outcomes(passed=1, warnings=1)
+    passed.stdout.fnmatch_lines(
+        [
+            "*were not requested by the test; if it no longer makes them, drop them without"
+            " re-recording: llmeval cassettes prune --unplayed --apply 'test_bot.py::test_answers?refunds??'"
+        ]
+    )
+    passed.stdout.no_fnmatch_line("*--llmeval-record=all*")
+
+
 KEYLESS = """
 import os
 import anthropic

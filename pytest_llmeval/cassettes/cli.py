@@ -181,8 +181,10 @@ def orphan_cassettes(collector: _Collector) -> list[Path]:
     return sorted(p for p in scoped_cassettes(collector) if p not in expected)
 
 
-def _collect(pytest_args: Sequence[str], plugin: Any, *extra: str) -> int | None:
-    """Run pytest with `plugin`; its usual output is shown only when it fails."""
+def _collect(
+    pytest_args: Sequence[str], plugin: Any, *extra: str, tests_may_fail: bool = False
+) -> int | None:
+    """Run pytest with `plugin`; its usual output is shown only when it cannot run."""
     import contextlib
     import io
 
@@ -192,6 +194,8 @@ def _collect(pytest_args: Sequence[str], plugin: Any, *extra: str) -> int | None
     with contextlib.redirect_stdout(output):
         status = pytest.main([*extra, *pytest_args], plugins=[plugin])
     if status in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return None
+    if tests_may_fail and status == pytest.ExitCode.TESTS_FAILED:
         return None
     sys.stderr.write(output.getvalue())
     return int(status)
@@ -203,6 +207,8 @@ def _pytest_args(args: argparse.Namespace) -> list[str]:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    if args.unplayed:
+        return _prune_unplayed(args)
     collector = _Collector()
     status = _collect(_pytest_args(args), collector, "--collect-only", "-q")
     if status is not None:
@@ -225,6 +231,92 @@ def _prune(args: argparse.Namespace) -> int:
     print(
         f"{len(orphans)} cassette(s) of tests that no longer exist"
         + ("" if args.apply or not orphans else "; rerun with --apply to remove them")
+    )
+    return EXIT_OK
+
+
+class _Replay:
+    """A pytest plugin keeping each test's cassette session and whether the test passed."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Any] = {}
+        self.failed: set[str] = set()
+        self.passed: set[str] = set()
+
+    def pytest_runtest_call(self, item: Any) -> None:
+        from pytest_llmeval import context
+
+        session = context.current_cassette.get()
+        if session is not None:
+            self.sessions[item.nodeid] = session
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.failed or report.skipped:
+            self.failed.add(report.nodeid)
+        elif report.when == "call":
+            self.passed.add(report.nodeid)
+
+
+def _describe_interactions(interactions: Sequence[Any], positions: Sequence[int]) -> str:
+    from pytest_llmeval.cassettes.match import canonical_path
+
+    shown = [
+        f"#{n + 1} {interactions[n].request.method} {canonical_path(interactions[n].request.url)}"
+        for n in positions[:5]
+    ]
+    return ", ".join(shown) + (f", ... ({len(positions)} in all)" if len(positions) > 5 else "")
+
+
+def _prune_unplayed(args: argparse.Namespace) -> int:
+    """Replay the scope offline; drop the interactions its passing tests did not request."""
+    from pytest_llmeval.cassettes.models import Cassette
+    from pytest_llmeval.cassettes.store import load_cassette, write_cassette
+    from pytest_llmeval.settings import OPTIONS_BY_DEST
+
+    replay = _Replay()
+    record = f"{OPTIONS_BY_DEST['record_mode'].flag}=none"  # the command line wins
+    extra = (
+        "-p",
+        "no:xdist",
+        "-q",
+        "-W",
+        "ignore::pytest_llmeval.errors.UnplayedInteractionsWarning",
+    )
+    # tests that fail their replay keep their cassettes whole (below)
+    status = _collect([*_pytest_args(args), record], replay, *extra, tests_may_fail=True)
+    if status is not None:
+        print(
+            f"llmeval cassettes prune: the replay could not run (pytest exit status {status}); "
+            "fix it first, nothing was changed",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    verb = "dropped" if args.apply else "would drop"
+    dropped = changed = 0
+    for nodeid, session in sorted(replay.sessions.items()):
+        positions = session.unplayed_positions()
+        if not positions:
+            continue
+        path = session.path
+        if nodeid not in replay.passed or nodeid in replay.failed or session.refused_calls():
+            print(f"kept {path}: {nodeid} did not pass its replay, so its unplayed "
+                  "interactions may still be needed; fix the test first")  # fmt: skip
+            continue
+        cassette = load_cassette(path)
+        loaded = session.interactions
+        if cassette.interactions != loaded:
+            print(f"kept {path}: it changed during the replay")
+            continue
+        described = _describe_interactions(loaded, positions)
+        print(f"{verb} {len(positions)} of {len(loaded)} interaction(s) from {path}: {described}")
+        if args.apply:
+            kept = [item for n, item in enumerate(loaded) if n not in set(positions)]
+            write_cassette(path, Cassette(interactions=kept))
+        dropped += len(positions)
+        changed += 1
+    print(
+        f"{dropped} unplayed interaction(s) in {changed} cassette(s)"
+        + ("" if args.apply or not dropped else "; rerun with --apply to drop them")
     )
     return EXIT_OK
 
@@ -262,6 +354,12 @@ def add_cassettes_command(commands: Any) -> None:
         help="List (or, with --apply, remove) cassettes of tests that no longer exist.",
     )
     prune.add_argument("--apply", action="store_true", help="Remove them (default: dry run).")
+    prune.add_argument(
+        "--unplayed",
+        action="store_true",
+        help="Instead, replay the tests offline and drop the recorded interactions that "
+        "passing tests no longer request, without re-recording.",
+    )
     prune.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="Arguments for pytest's collection."
     )

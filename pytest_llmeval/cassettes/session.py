@@ -8,6 +8,7 @@ httpx2 request through `begin()` of the session that owns the call.
 from __future__ import annotations
 
 import itertools
+import shlex
 import threading
 import time
 from collections import deque
@@ -171,6 +172,20 @@ class CassetteSession:
         with self._lock:
             recorded = [item for _, item in sorted(self._recorded, key=lambda pair: pair[0])]
         return [*self._loaded, *recorded]
+
+    def unplayed_positions(self) -> tuple[int, ...]:
+        """Positions (0-based) in the loaded cassette of the interactions no request has
+        replayed so far; after `stop()`, those the test never requested."""
+        with self._lock:
+            waiting = {id(entry) for queue in self._queues.values() for entry in queue}
+        if not self._replay_on:
+            return ()
+        return tuple(n for n, entry in enumerate(self._index) if id(entry) in waiting)
+
+    def refused_calls(self) -> int:
+        """How many requests were refused (misses, live calls refused), swallowed or not."""
+        with self._lock:
+            return len(self._misses)
 
     def start(self) -> None:
         """Load the cassette, install interception and make this the current cassette."""
@@ -388,6 +403,29 @@ class CassetteSession:
             file_exists=self._file_exists,
             already_replayed=exhausted,
         )
+
+
+def unplayed_message(outcome: CassetteOutcome, nodeid: str, *, test_failed: bool | None) -> str:
+    """The warning for recorded interactions a replay did not request.
+
+    After a failure that was not a mismatch (the test stopped before making the calls),
+    the cassette is fine and re-recording it would be wrong, so the advice is to fix the
+    failure. Otherwise it is to drop them with `llmeval cassettes prune --unplayed`,
+    which replays the test first and never re-records. `test_failed` is None when the
+    caller cannot see the test's outcome.
+    """
+    count = len(outcome.unplayed)
+    if test_failed:
+        return (
+            f"{count} recorded interaction(s) in {outcome.path} were not played: "
+            f"{nodeid} failed before requesting them. That is not a mismatch; fix the "
+            "failure, the cassette needs no re-recording"
+        )
+    return (
+        f"{count} recorded interaction(s) in {outcome.path} were not requested by the "
+        f"test; if it no longer makes them, drop them without re-recording: "
+        f"llmeval cassettes prune --unplayed --apply {shlex.quote(nodeid)}"
+    )
 
 
 def _request_of(live: LiveRequest) -> RecordedRequest:
