@@ -275,3 +275,39 @@ def test_recording_without_a_key_names_the_variable_and_sends_nothing(
     result.stdout.no_fnmatch_line("*re-record*")
     assert fake_provider.requests == []
     assert not (suite.path / "cassettes" / "test_keyless").exists()
+
+
+LONG_PROMPT = """
+import os
+import openai
+import pytest
+
+PROMPT = "You are the support agent of a shoe shop. " * 12 + "Answer in English."
+
+@pytest.mark.llm_eval
+def test_long(llm_eval):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
+"""
+
+
+def test_a_miss_on_a_long_prompt_shows_the_edit_and_scopes_the_fix(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_long=LONG_PROMPT)
+    suite.runpytest("test_long.py").assert_outcomes(passed=1)
+    suite.makepyfile(test_long=LONG_PROMPT.replace("in English", "in French"))
+    at = len("You are the support agent of a shoe shop. " * 12) + len("Answer in ")
+    result = suite.runpytest("test_long.py", "--llmeval-record=none")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"  first difference at messages[0].content, character {at}:",
+            '    recorded:  ...*shoe shop. Answer in English."',
+            '    this call: ...*shoe shop. Answer in French."',
+            "To re-record this test's cassette (and no other): "
+            "pytest test_long.py::test_long --llmeval-record=all",
+        ]
+    )
+    whole = suite.runpytest("test_long.py", "--llmeval-record=none", "-vv")
+    whole.stdout.fnmatch_lines(
+        ['    recorded:  "You are the support agent of a shoe shop. You are*Answer in English."']
+    )

@@ -128,6 +128,7 @@ class CassetteSession:
         normalize: Normalizer | None = None,
         realtime: bool = False,
         before_live: Callable[[], None] | None = None,
+        verbosity: int = 0,
     ) -> None:
         if mode not in _MODES:
             raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
@@ -141,6 +142,7 @@ class CassetteSession:
         self._on_exchange = on_exchange
         self._annotate = annotate
         self._before_live = before_live
+        self._verbosity = verbosity  # -vv: a miss shows the differing values whole
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
         self._loaded: list[Interaction] = []
@@ -402,6 +404,7 @@ class CassetteSession:
             mode=self._mode,
             file_exists=self._file_exists,
             already_replayed=exhausted,
+            verbosity=self._verbosity,
         )
 
 
