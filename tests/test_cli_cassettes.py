@@ -212,6 +212,50 @@ def test_stats_names_a_corrupt_cassette(pytester_env: pytest.Pytester) -> None:
     assert "cassettes/m/t.json: not valid JSON (line 1, column 40" in result.stderr
 
 
+def vcr_interaction(uri: str, request: dict[str, object], reply: dict[str, object]) -> object:
+    return {
+        "request": {"method": "POST", "uri": uri, "body": json.dumps(request),
+                    "headers": {"Content-Type": ["application/json"]}},
+        "response": {"status": {"code": 200, "message": "OK"}, "body": {"string": json.dumps(reply)},
+                     "headers": {"Content-Type": ["application/json"]}},
+    }  # fmt: skip
+
+
+def test_stats_names_the_provider_of_imported_cassettes_by_host(tmp_path: Path) -> None:
+    import yaml
+
+    usage = {"input_tokens": 3, "output_tokens": 2}
+    interactions = [
+        vcr_interaction(
+            "https://api.openai.com/v1/chat/completions",
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            {"id": "c", "object": "chat.completion", "model": "gpt-4o-mini", "choices": []},
+        ),
+        vcr_interaction(
+            "https://api.anthropic.com/v1/messages",
+            {"model": "claude-sonnet-4-0", "max_tokens": 5, "messages": []},
+            {"id": "m", "type": "message", "model": "claude-sonnet-4-0", "usage": usage},
+        ),
+        vcr_interaction(
+            "http://localhost:11434/v1/chat/completions",
+            {"model": "llama3.1", "messages": []},
+            {"id": "l", "object": "chat.completion", "model": "llama3.1", "choices": []},
+        ),
+    ]
+    source = tmp_path / "vcr" / "test_m" / "test_x.yaml"
+    source.parent.mkdir(parents=True)
+    source.write_text(yaml.safe_dump({"interactions": interactions, "version": 1}))
+    imported = llmeval(tmp_path, "cassettes", "import-vcr", "vcr", "cassettes")
+    assert imported.returncode == 0, imported.stderr
+    stats = llmeval(tmp_path, "cassettes", "stats", "cassettes")
+    assert stats.returncode == 0, stats.stderr
+    assert stats.stdout.splitlines()[1:] == [
+        "       1  anthropic:claude-sonnet-4-0",
+        "       1  openai-compatible:llama3.1",
+        "       1  openai:gpt-4o-mini",
+    ]
+
+
 REALWORLD = Path("/work/shared/realworld/cassettes/crewAI")
 
 

@@ -27,6 +27,7 @@ def _cassette_files(roots: Iterable[Path]) -> list[Path]:
 
 def _stats(args: argparse.Namespace) -> int:
     from pytest_llmeval.cassettes.store import load_cassette
+    from pytest_llmeval.providers import provider_of
 
     files = _cassette_files(Path(p) for p in args.paths)
     models: Counter[str] = Counter()
@@ -44,7 +45,10 @@ def _stats(args: argparse.Namespace) -> int:
             interactions += 1
             streamed += interaction.is_stream
             meta = interaction.meta
-            provider = getattr(meta, "provider", None) or "unknown"
+            # imported (vcrpy) and older cassettes carry no provider: read it off the URL
+            provider = getattr(meta, "provider", None) or provider_of(
+                interaction.request.method, interaction.request.url
+            )
             models[f"{provider}:{meta.model or 'unknown'}"] += 1
             recorded = getattr(meta, "cost_usd", None)
             if isinstance(recorded, (int, float)):
