@@ -178,7 +178,8 @@ def test_prune_unplayed_drops_what_a_passing_replay_did_not_request(
     edited = folder / "test_u" / "test_edited.json"
     monkeypatch.setenv("FAKE_URL", closed_port_url())  # offline: nothing is re-recorded
 
-    dry = llmeval(pytester_env.path, "cassettes", "prune", "--unplayed", "test_u.py")
+    # -n 2: the replay still runs in one process, where prune sees each test's session
+    dry = llmeval(pytester_env.path, "cassettes", "prune", "--unplayed", "test_u.py", "-n", "2")
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines() == [
         f"kept {folder / 'test_u' / 'test_broken.json'}: test_u.py::test_broken did not pass "

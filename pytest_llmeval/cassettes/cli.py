@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -278,16 +279,14 @@ def _prune_unplayed(args: argparse.Namespace) -> int:
     from pytest_llmeval.settings import OPTIONS_BY_DEST
 
     replay = _Replay()
-    record = f"{OPTIONS_BY_DEST['record_mode'].flag}=none"  # the command line wins
-    extra = (
-        "-p",
-        "no:xdist",
-        "-q",
-        "-W",
-        "ignore::pytest_llmeval.errors.UnplayedInteractionsWarning",
-    )
+    # after the user's arguments, so they win: offline, and in this process (the plugin
+    # reads each test's session here, which xdist workers would keep to themselves)
+    forced = [f"{OPTIONS_BY_DEST['record_mode'].flag}=none"]
+    if importlib.util.find_spec("xdist") is not None:
+        forced += ["-n", "0"]
+    quiet = ("-q", "-W", "ignore::pytest_llmeval.errors.UnplayedInteractionsWarning")
     # tests that fail their replay keep their cassettes whole (below)
-    status = _collect([*_pytest_args(args), record], replay, *extra, tests_may_fail=True)
+    status = _collect([*_pytest_args(args), *forced], replay, *quiet, tests_may_fail=True)
     if status is not None:
         print(
             f"llmeval cassettes prune: the replay could not run (pytest exit status {status}); "
