@@ -139,6 +139,29 @@ def test_prune_acts_only_inside_the_scope_it_was_given(
     assert not any("::test_" in output for output in outputs)  # no list of collected ids
 
 
+def test_prune_with_a_shared_cassette_dir_stays_in_scope(pytester_env: pytest.Pytester) -> None:
+    """With llmeval_cassette_dir every module's cassettes share one folder: a module's
+    prune reaches only its own subfolder, and a deleted module's is never guessed at."""
+    pytester_env.makeini("[pytest]\nllmeval_cassette_dir = tapes\n")
+    test = "import pytest\n\n@pytest.mark.llm_eval\ndef test_one(llm_eval):\n    pass\n"
+    pytester_env.makepyfile(test_a=test, test_b=test)
+    tapes = pytester_env.path / "tapes"
+    files = [tapes / name for name in ("test_a/test_one.json", "test_a/test_gone.json",
+                                       "test_b/test_gone.json", "test_deleted/test_one.json")]  # fmt: skip
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('{"schema_version": 1, "interactions": []}\n')
+    module = llmeval(pytester_env.path, "cassettes", "prune", "test_a.py")
+    assert module.returncode == 0, module.stderr
+    assert module.stdout.splitlines()[1:-1] == [f"would remove {files[1]}"]
+    folder = llmeval(pytester_env.path, "cassettes", "prune")
+    assert folder.stdout.splitlines()[1:-1] == [
+        f"would remove {files[1]}",
+        f"would remove {files[2]}",
+    ]
+    assert all(path.exists() for path in files)
+
+
 UNPLAYED = """
 import os
 import openai
