@@ -181,8 +181,9 @@ def test_unplayed_advice_after_a_failure_never_suggests_re_recording(
     result.stdout.fnmatch_lines(
         [
             "*UnplayedInteractionsWarning: 1 recorded interaction(s) in *test_answers*.json were"
-            " not played: test_bot.py::test_answers?refunds?? failed before requesting them."
-            " That is not a mismatch; fix the failure, the cassette needs no re-recording"
+            " not played, and test_bot.py::test_answers?refunds?? failed: it may have stopped"
+            " before requesting them. That is not a mismatch; fix the failure first (the"
+            " cassette needs no re-recording)"
         ]
     )
     result.stdout.no_fnmatch_line("*--llmeval-record=all*")

@@ -420,9 +420,9 @@ def unplayed_message(outcome: CassetteOutcome, nodeid: str, *, test_failed: bool
     count = len(outcome.unplayed)
     if test_failed:
         return (
-            f"{count} recorded interaction(s) in {outcome.path} were not played: "
-            f"{nodeid} failed before requesting them. That is not a mismatch; fix the "
-            "failure, the cassette needs no re-recording"
+            f"{count} recorded interaction(s) in {outcome.path} were not played, and "
+            f"{nodeid} failed: it may have stopped before requesting them. That is not a "
+            "mismatch; fix the failure first (the cassette needs no re-recording)"
         )
     return (
         f"{count} recorded interaction(s) in {outcome.path} were not requested by the "
