@@ -46,18 +46,15 @@ def stop_capture(item: pytest.Item, run: ItemRun) -> None:
     """Stop the item's cassette and warn about recorded calls it did not make."""
     outcome = run.stop_capture()
     if outcome is not None:
-        warn_unplayed(item, outcome)
+        failed = run.result is None or run.result.status in ("failed", "error")
+        warn_unplayed(item, outcome, failed)
 
 
-def warn_unplayed(item: pytest.Item, outcome: CassetteOutcome) -> None:
+def warn_unplayed(item: pytest.Item, outcome: CassetteOutcome, failed: bool | None) -> None:
     """Recorded calls the test no longer makes are a warning (a miss says it already)."""
     if outcome.unplayed and not outcome.misses:
+        from pytest_llmeval.cassettes.session import unplayed_message
         from pytest_llmeval.errors import UnplayedInteractionsWarning
 
-        item.warn(
-            UnplayedInteractionsWarning(
-                f"{len(outcome.unplayed)} recorded interaction(s) in {outcome.path} were not "
-                "requested by the test; if the test no longer makes them, re-record with "
-                "--llmeval-record=all to drop them"
-            )
-        )
+        message = unplayed_message(outcome, item.nodeid, test_failed=failed)
+        item.warn(UnplayedInteractionsWarning(message))

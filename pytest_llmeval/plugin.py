@@ -311,7 +311,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
         yield cassette
     finally:
         outcome = cassette.stop()
-    warn_unplayed(request.node, outcome)
+    warn_unplayed(request.node, outcome, None)  # a fixture cannot see the test's outcome
 
 
 @pytest.fixture

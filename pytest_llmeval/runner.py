@@ -184,4 +184,5 @@ def open_cassette(
         on_exchange=on_exchange,
         annotate=lambda interaction: annotate_interaction(interaction, overrides),
         before_live=None if budget is None else lambda: budget.check(nodeid),
+        verbosity=settings.verbosity,
     )

@@ -439,6 +439,7 @@ class Settings:
     fail_on: tuple[str, ...] = ("score",)
     rootdir: Path = field(default_factory=Path.cwd)
     is_ci: bool = False
+    verbosity: int = 0  # pytest's -v count (-q counts down): how much a miss shows
 
 
 settings_key = pytest.StashKey[Settings]()
@@ -533,4 +534,5 @@ def resolve_settings(config: pytest.Config, environ: dict[str, str] | None = Non
             base = rootdir if dest in from_ini else invocation_dir
             values[dest] = base / values[dest]
     values.setdefault("baseline", rootdir / DEFAULT_BASELINE)
-    return Settings(rootdir=rootdir, is_ci=is_ci, **values)
+    verbosity = int(config.getoption("verbose", 0) or 0)
+    return Settings(rootdir=rootdir, is_ci=is_ci, verbosity=verbosity, **values)

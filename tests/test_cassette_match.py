@@ -20,6 +20,7 @@ from pytest_llmeval.cassettes.match import (
     canonical_path,
     count_differences,
     describe_value,
+    difference_window,
     first_difference,
     miss_message,
     parse_ignore_path,
@@ -227,8 +228,10 @@ def test_miss_message_reaches_the_test_unwrapped_and_unretried(
         "  first difference at messages[0].content:\n"
         '    recorded:  "What is the refund window?"\n'
         '    this call: "What is the refund policy?"\n'
-        "To record it, rerun with --llmeval-record=new (record the requests missing from the "
-        "cassette) or --llmeval-record=all (re-record the whole cassette)."
+        "To re-record this test's cassette (and no other): "
+        "pytest tests/test_mod.py::test_x --llmeval-record=all\n"
+        "(--llmeval-record=new would add this call but keep the recordings it replaces; "
+        "drop those with: llmeval cassettes prune --unplayed --apply tests/test_mod.py::test_x)"
     )
     with pytest.raises(CassetteMiss) as info:
         an.messages.create(model="claude-x", max_tokens=6, messages=MESSAGES)
@@ -264,12 +267,48 @@ def test_miss_text_for_text_bodies_and_missing_file(tmp_path: Path) -> None:
     message = miss_message(live_request, [(recorded, None)], nodeid="t", path=tmp_path, mode="none",
                            file_exists=True, already_replayed=0)  # fmt: skip
     assert (
-        '  bodies differ from character 6:\n    recorded:  "world"\n    this call: "there"'
-        in message
-    )
+        '  bodies differ from character 6:\n    recorded:  "hello world"\n'
+        '    this call: "hello there"'
+    ) in message
     message = miss_message(live_request, [], nodeid="t", path=tmp_path, mode="none", file_exists=False,
                            already_replayed=0)  # fmt: skip
     assert "The cassette file does not exist yet." in message
+
+
+def test_a_long_value_is_shown_around_its_first_difference() -> None:
+    prefix = "You are a support agent. " * 20
+    recorded_body = {"messages": [{"content": prefix + "Answer in English, briefly."}]}
+    live_request = live({"messages": [{"content": prefix + "Answer in French, briefly."}]})
+    recorded = RecordedRequest(method="POST", url=URL, body_format="json", body=recorded_body)
+    arguments: Any = dict(nodeid="t.py::test_a[x y]", path="c.json", mode="none",
+                          file_exists=True, already_replayed=0)  # fmt: skip
+    lines = miss_message(live_request, [(recorded, recorded_body)], **arguments).splitlines()
+    at = len(prefix) + len("Answer in ")
+    assert lines[4] == f"  first difference at messages[0].content, character {at}:"
+    shown_recorded, shown_live = lines[5], lines[6]
+    assert 'in English, briefly."' in shown_recorded and shown_recorded.endswith('."')
+    assert 'in French, briefly."' in shown_live
+    assert shown_recorded.startswith("    recorded:  ...") and len(shown_recorded) < 110
+    assert lines[-2].endswith("pytest 't.py::test_a[x y]' --llmeval-record=all")
+    whole = miss_message(live_request, [(recorded, recorded_body)], verbosity=2, **arguments)
+    assert f"    recorded:  {json.dumps(recorded_body['messages'][0]['content'])}" in whole
+    assert f'    this call: "{prefix}Answer in French, briefly."' in whole
+
+
+TEXT = st.text(alphabet="ab é\n", max_size=300)
+
+
+@given(TEXT, TEXT, TEXT)
+def test_difference_window_holds_the_first_difference(common: str, a: str, b: str) -> None:
+    recorded, current = common + a, common + b
+    position, *shown = difference_window(recorded, current)
+    assert recorded[:position] == current[:position]
+    assert position == min(len(recorded), len(current)) or recorded[position] != current[position]
+    for text, window in zip((recorded, current), shown, strict=True):
+        piece = window.removeprefix("...").removesuffix("...")
+        assert len(window) <= max(80, len(text)) + 3
+        starts = [i for i in range(len(text) + 1) if text.startswith(piece, i)]
+        assert any(i <= position <= i + len(piece) for i in starts), (text, window, position)
 
 
 # -- replay order and the hot path -------------------------------------------------------

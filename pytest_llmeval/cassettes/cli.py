@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,7 @@ def _cassette_files(roots: Iterable[Path]) -> list[Path]:
 
 def _stats(args: argparse.Namespace) -> int:
     from pytest_llmeval.cassettes.store import load_cassette
+    from pytest_llmeval.providers import provider_of
 
     files = _cassette_files(Path(p) for p in args.paths)
     models: Counter[str] = Counter()
@@ -44,7 +46,10 @@ def _stats(args: argparse.Namespace) -> int:
             interactions += 1
             streamed += interaction.is_stream
             meta = interaction.meta
-            provider = getattr(meta, "provider", None) or "unknown"
+            # imported (vcrpy) and older cassettes carry no provider: read it off the URL
+            provider = getattr(meta, "provider", None) or provider_of(
+                interaction.request.method, interaction.request.url
+            )
             models[f"{provider}:{meta.model or 'unknown'}"] += 1
             recorded = getattr(meta, "cost_usd", None)
             if isinstance(recorded, (int, float)):
@@ -61,17 +66,35 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 class _Collector:
-    """A pytest plugin that notes every collected item and the session's cassette folder."""
+    """A pytest plugin noting what a collection covered: its tests (deselected ones too),
+    the modules it looked into (empty ones too), its arguments and the cassette folder."""
 
     def __init__(self) -> None:
         self.items: list[tuple[Path, str]] = []
+        self.deselected: list[tuple[Path, str]] = []
+        self.modules: set[Path] = set()
+        self.args: list[tuple[Path, str | None]] = []
         self.cassette_dir: Path | None = None
 
-    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+    def pytest_collectstart(self, collector: Any) -> None:
+        import pytest
+
+        if isinstance(collector, pytest.Module):
+            self.modules.add(Path(collector.path).resolve())
+
+    def pytest_deselected(self, items: Sequence[Any]) -> None:
+        self.deselected.extend((Path(item.path), item.nodeid) for item in items)
+
+    def pytest_collection_finish(self, session: Any) -> None:
         from pytest_llmeval.settings import settings_key
 
+        config = session.config
         self.cassette_dir = config.stash[settings_key].cassette_dir
-        self.items = [(Path(item.path), item.nodeid) for item in items]
+        self.items = [(Path(item.path), item.nodeid) for item in session.items]
+        base = Path(config.invocation_params.dir)
+        for arg in config.args:
+            path, separator, test = str(arg).partition("::")
+            self.args.append(((base / path).resolve(), test if separator else None))
 
 
 def expected_cassettes(items: Sequence[tuple[Path, str]], cassette_dir: Path | None) -> set[Path]:
@@ -81,28 +104,130 @@ def expected_cassettes(items: Sequence[tuple[Path, str]], cassette_dir: Path | N
     return {cassette_path(path, nodeid, cassette_dir).resolve() for path, nodeid in items}
 
 
-def orphan_cassettes(items: Sequence[tuple[Path, str]], cassette_dir: Path | None) -> list[Path]:
-    """Cassettes in the folders of the collected tests that belong to no collected test."""
-    expected = expected_cassettes(items, cassette_dir)
-    roots = {path.parent / "cassettes" for path, _ in items}
-    if cassette_dir is not None:
-        roots.add(cassette_dir)
-    return [p for p in _cassette_files(roots) if p.resolve() not in expected]
+def _owns(test: str, cassette: Path) -> bool:
+    """Whether the cassette belongs to the test (or class) part `test` of a node id:
+    its own cassette, or one of its parametrisations' or methods' (`test.<...>`)."""
+    from pytest_llmeval.cassettes.store import safe_name
+
+    name = safe_name(test)
+    return cassette.stem == name or ("[" not in test and cassette.stem.startswith(name + "."))
+
+
+def _module_folder(module: Path, cassette_dir: Path | None) -> Path:
+    from pytest_llmeval.cassettes.store import safe_name
+
+    root = cassette_dir if cassette_dir is not None else module.parent / "cassettes"
+    return root / safe_name(module.stem)
+
+
+def _json_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def _in_folder(folder: Path, scope: Path) -> bool:
+    return folder == scope or scope in folder.parents
+
+
+def scoped_cassettes(collector: _Collector) -> set[Path]:
+    """The cassettes a prune may consider: only those the collected scope owns.
+
+    A folder argument owns the cassettes of the modules collected under it and, with
+    cassettes beside the tests, those of modules deleted from it; a module argument owns
+    its module's cassettes; a node id owns its test's. A selection (`-k`, `-m`) narrows
+    that to the selected tests. A module that exists but was not collected (`--ignore`,
+    `collect_ignore`) owns nothing here, and nothing outside the arguments is ever
+    considered (STYLE lesson 17).
+    """
+    from pytest_llmeval.cassettes.store import safe_name
+
+    cassette_dir = None if collector.cassette_dir is None else collector.cassette_dir.resolve()
+    found: set[Path] = set()
+    for target, test in collector.args:
+        if target.is_file():
+            if target not in collector.modules:
+                continue
+            folder = _module_folder(target, cassette_dir)
+            found.update(p for p in _json_files(folder) if test is None or _owns(test, p))
+            continue
+        if not target.is_dir() or test is not None:
+            continue
+        for module in collector.modules:
+            if _in_folder(module.parent, target):
+                found.update(_json_files(_module_folder(module, cassette_dir)))
+        if cassette_dir is not None:
+            continue  # a shared folder: a deleted module's tests cannot be placed
+        for path in _cassette_files([target]):
+            folder = path.parent
+            if folder.parent.name != "cassettes":
+                continue
+            beside = folder.parent.parent
+            owners = [m for m in beside.glob("*.py") if safe_name(m.stem) == folder.name]
+            if not owners:  # the module was deleted from the folder in scope
+                found.add(path)
+    if collector.deselected:
+        # -k, -m and the like narrow the scope to the selected tests (and their old
+        # parametrisations): a deleted module or a deselected sibling is outside it
+        selected = {
+            (_module_folder(path.resolve(), cassette_dir), nodeid.partition("::")[2])
+            for path, nodeid in collector.items
+        }
+        found = {
+            p
+            for p in found
+            if any(folder == p.parent and _owns(test.partition("[")[0], p)
+                   for folder, test in selected)
+        }  # fmt: skip
+    return {path.resolve() for path in found}
+
+
+def orphan_cassettes(collector: _Collector) -> list[Path]:
+    """Cassettes in the collected scope that belong to no collected (or deselected) test."""
+    expected = expected_cassettes([*collector.items, *collector.deselected], collector.cassette_dir)
+    return sorted(p for p in scoped_cassettes(collector) if p not in expected)
+
+
+def _collect(
+    pytest_args: Sequence[str], plugin: Any, *extra: str, tests_may_fail: bool = False
+) -> int | None:
+    """Run pytest with `plugin`; its usual output is shown only when it cannot run."""
+    import contextlib
+    import io
+
+    import pytest
+
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        status = pytest.main([*extra, *pytest_args], plugins=[plugin])
+    if status in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return None
+    if tests_may_fail and status == pytest.ExitCode.TESTS_FAILED:
+        return None
+    sys.stderr.write(output.getvalue())
+    return int(status)
+
+
+def _pytest_args(args: argparse.Namespace) -> list[str]:
+    given = list(args.pytest_args)
+    return given[1:] if given[:1] == ["--"] else given
 
 
 def _prune(args: argparse.Namespace) -> int:
-    import pytest
-
+    if args.unplayed:
+        return _prune_unplayed(args)
     collector = _Collector()
-    status = pytest.main(["--collect-only", "-q", *args.pytest_args], plugins=[collector])
-    if status not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+    status = _collect(_pytest_args(args), collector, "--collect-only", "-q")
+    if status is not None:
         print(
-            f"llmeval cassettes prune: collection failed (pytest exit status {int(status)}); "
+            f"llmeval cassettes prune: collection failed (pytest exit status {status}); "
             "fix it first, nothing was removed",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    orphans = orphan_cassettes(collector.items, collector.cassette_dir)
+    orphans = orphan_cassettes(collector)
+    print(
+        f"scope: {len(collector.items) + len(collector.deselected)} test(s) in "
+        f"{len(collector.modules)} module(s)"
+    )
     verb = "removed" if args.apply else "would remove"
     for path in orphans:
         print(f"{verb} {path}")
@@ -111,6 +236,90 @@ def _prune(args: argparse.Namespace) -> int:
     print(
         f"{len(orphans)} cassette(s) of tests that no longer exist"
         + ("" if args.apply or not orphans else "; rerun with --apply to remove them")
+    )
+    return EXIT_OK
+
+
+class _Replay:
+    """A pytest plugin keeping each test's cassette session and whether the test passed."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Any] = {}
+        self.failed: set[str] = set()
+        self.passed: set[str] = set()
+
+    def pytest_runtest_call(self, item: Any) -> None:
+        from pytest_llmeval import context
+
+        session = context.current_cassette.get()
+        if session is not None:
+            self.sessions[item.nodeid] = session
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.failed or report.skipped:
+            self.failed.add(report.nodeid)
+        elif report.when == "call":
+            self.passed.add(report.nodeid)
+
+
+def _describe_interactions(interactions: Sequence[Any], positions: Sequence[int]) -> str:
+    from pytest_llmeval.cassettes.match import canonical_path
+
+    shown = [
+        f"#{n + 1} {interactions[n].request.method} {canonical_path(interactions[n].request.url)}"
+        for n in positions[:5]
+    ]
+    return ", ".join(shown) + (f", ... ({len(positions)} in all)" if len(positions) > 5 else "")
+
+
+def _prune_unplayed(args: argparse.Namespace) -> int:
+    """Replay the scope offline; drop the interactions its passing tests did not request."""
+    from pytest_llmeval.cassettes.models import Cassette
+    from pytest_llmeval.cassettes.store import load_cassette, write_cassette
+    from pytest_llmeval.settings import OPTIONS_BY_DEST
+
+    replay = _Replay()
+    # after the user's arguments, so they win: offline, and in this process (the plugin
+    # reads each test's session here, which xdist workers would keep to themselves)
+    forced = [f"{OPTIONS_BY_DEST['record_mode'].flag}=none"]
+    if importlib.util.find_spec("xdist") is not None:
+        forced += ["-n", "0"]
+    quiet = ("-q", "-W", "ignore::pytest_llmeval.errors.UnplayedInteractionsWarning")
+    # tests that fail their replay keep their cassettes whole (below)
+    status = _collect([*_pytest_args(args), *forced], replay, *quiet, tests_may_fail=True)
+    if status is not None:
+        print(
+            f"llmeval cassettes prune: the replay could not run (pytest exit status {status}); "
+            "fix it first, nothing was changed",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    verb = "dropped" if args.apply else "would drop"
+    dropped = changed = 0
+    for nodeid, session in sorted(replay.sessions.items()):
+        positions = session.unplayed_positions()
+        if not positions:
+            continue
+        path = session.path
+        if nodeid not in replay.passed or nodeid in replay.failed or session.refused_calls():
+            print(f"kept {path}: {nodeid} did not pass its replay, so its unplayed "
+                  "interactions may still be needed; fix the test first")  # fmt: skip
+            continue
+        cassette = load_cassette(path)
+        loaded = session.interactions
+        if cassette.interactions != loaded:
+            print(f"kept {path}: it changed during the replay")
+            continue
+        described = _describe_interactions(loaded, positions)
+        print(f"{verb} {len(positions)} of {len(loaded)} interaction(s) from {path}: {described}")
+        if args.apply:
+            kept = [item for n, item in enumerate(loaded) if n not in set(positions)]
+            write_cassette(path, Cassette(interactions=kept))
+        dropped += len(positions)
+        changed += 1
+    print(
+        f"{dropped} unplayed interaction(s) in {changed} cassette(s)"
+        + ("" if args.apply or not dropped else "; rerun with --apply to drop them")
     )
     return EXIT_OK
 
@@ -148,6 +357,12 @@ def add_cassettes_command(commands: Any) -> None:
         help="List (or, with --apply, remove) cassettes of tests that no longer exist.",
     )
     prune.add_argument("--apply", action="store_true", help="Remove them (default: dry run).")
+    prune.add_argument(
+        "--unplayed",
+        action="store_true",
+        help="Instead, replay the tests offline and drop the recorded interactions that "
+        "passing tests no longer request, without re-recording.",
+    )
     prune.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="Arguments for pytest's collection."
     )

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import re
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,6 +31,9 @@ from pytest_llmeval.cassettes.redact import Redactor
 
 #: A function applied to request body text before matching (see the module docstring).
 Normalizer = Callable[[str], str]
+
+# How much of a differing value a miss message shows (all of it with -vv).
+_WIDTH = 80
 
 _PATH_TOKEN = re.compile(r"\[(\*|\d+)\]|([^.\[\]]+)")
 
@@ -277,6 +281,33 @@ def describe_value(value: Any, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def difference_window(
+    recorded: str, live: str, *, width: int = 80, before: int = 24
+) -> tuple[int, str, str]:
+    """Where two texts first differ, and both cut to the same window around that place.
+
+    The window starts up to `before` characters ahead of the difference and is about
+    `width` characters wide; `...` marks text cut off at either end. Texts that fit
+    in `width` are returned whole.
+    """
+    position = next(
+        (i for i, (a, b) in enumerate(zip(recorded, live, strict=False)) if a != b),
+        min(len(recorded), len(live)),
+    )
+    if len(recorded) <= width and len(live) <= width:
+        return position, recorded, live
+    start = max(0, position - before)
+    if start <= 3:
+        start = 0
+    inner = width - (3 if start else 0)
+
+    def cut(text: str) -> str:
+        piece = text[start : start + inner]
+        return ("..." if start else "") + piece + ("..." if start + inner < len(text) else "")
+
+    return position, cut(recorded), cut(live)
+
+
 def miss_message(
     live: LiveRequest,
     recorded: Sequence[tuple[RecordedRequest, Any]],
@@ -286,10 +317,13 @@ def miss_message(
     mode: str,
     file_exists: bool,
     already_replayed: int,
+    verbosity: int = 0,
 ) -> str:
     """The CassetteMiss text: what was asked, where we looked, the nearest miss, the fix.
 
     `recorded` pairs every stored request with its canonical parsed body, in file order.
+    The differing values are shown around their first differing character; with
+    `verbosity` 2 (`-vv`) they are shown whole.
     """
     method, request_path = live.canonical.method, live.canonical.path
     lines = [
@@ -315,38 +349,63 @@ def miss_message(
         )
         lines.append(f"Closest recorded request: interaction #{number} of {len(recorded)}, "
                      f"{request.method} {canonical_path(request.url)}")  # fmt: skip
-        lines.extend(_body_difference(live, request, parsed))
+        lines.extend(_body_difference(live, request, parsed, whole=verbosity >= 2))
     elif recorded:
         seen = sorted({f"{r.method.upper()} {canonical_path(r.url)}" for r, _ in recorded})
         shown = ", ".join(seen[:5]) + (f", ... ({len(seen)} in all)" if len(seen) > 5 else "")
         lines.append(f"No recorded request has this method and path. Recorded: {shown}.")
     else:
         lines.append("The cassette has no interactions.")
+    command = f"pytest {shlex.quote(nodeid)} --llmeval-record=all"
     lines.append(
-        "To record it, rerun with --llmeval-record=new (record the requests missing from "
-        "the cassette) or --llmeval-record=all (re-record the whole cassette)."
+        f"To re-record this test's cassette (and no other): {command}\n"
+        "(--llmeval-record=new would add this call but keep the recordings it replaces; "
+        f"drop those with: llmeval cassettes prune --unplayed --apply {shlex.quote(nodeid)})"
     )
     return "\n".join(lines)
 
 
-def _body_difference(live: LiveRequest, request: RecordedRequest, parsed: Any) -> list[str]:
+def _body_difference(
+    live: LiveRequest, request: RecordedRequest, parsed: Any, *, whole: bool = False
+) -> list[str]:
     if live.canonical.parsed is not None and parsed is not None:
         found = first_difference(parsed, live.canonical.parsed)
         if found is not None:
             where, recorded_value, live_value = found
+            recorded_text, live_text = _rendered(recorded_value), _rendered(live_value)
             return [
-                f"  first difference at {where or '(the whole body)'}:",
-                f"    recorded:  {describe_value(recorded_value)}",
-                f"    this call: {describe_value(live_value)}",
+                f"  first difference at {where or '(the whole body)'}"
+                + _at_character(recorded_value, live_value, recorded_text, live_text, whole)
+                + ":",
+                *_pair(recorded_text, live_text, whole),
             ]
     recorded_text = "" if request.body is None else str(request.body)
     live_text = "" if live.body is None else str(live.body)
-    position = next(
-        (i for i, (a, b) in enumerate(zip(recorded_text, live_text, strict=False)) if a != b),
-        min(len(recorded_text), len(live_text)),
-    )
+    position, _, _ = difference_window(recorded_text, live_text)
     return [
         f"  bodies differ from character {position}:",
-        f"    recorded:  {describe_value(recorded_text[position:])}",
-        f"    this call: {describe_value(live_text[position:])}",
-    ]
+        *_pair(json.dumps(recorded_text, ensure_ascii=False),
+               json.dumps(live_text, ensure_ascii=False), whole),
+    ]  # fmt: skip
+
+
+def _rendered(value: Any) -> str:
+    return repr(value) if value is MISSING else dump_canonical(value)
+
+
+def _at_character(
+    recorded_value: Any, live_value: Any, recorded_text: str, live_text: str, whole: bool
+) -> str:
+    """`, character N` when two strings are too long to show whole."""
+    if not (isinstance(recorded_value, str) and isinstance(live_value, str)):
+        return ""
+    if not whole and max(len(recorded_text), len(live_text)) <= _WIDTH:
+        return ""
+    position, _, _ = difference_window(recorded_value, live_value)
+    return f", character {position}"
+
+
+def _pair(recorded_text: str, live_text: str, whole: bool) -> list[str]:
+    if not whole:
+        _, recorded_text, live_text = difference_window(recorded_text, live_text, width=_WIDTH)
+    return [f"    recorded:  {recorded_text}", f"    this call: {live_text}"]

@@ -8,6 +8,7 @@ httpx2 request through `begin()` of the session that owns the call.
 from __future__ import annotations
 
 import itertools
+import shlex
 import threading
 import time
 from collections import deque
@@ -24,6 +25,7 @@ from pytest_llmeval.cassettes.redact import Redactor
 from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, dump_cassette, load_cassette
 from pytest_llmeval.errors import CassetteMiss, FileFormatError, LLMEvalError
 from pytest_llmeval.files import write_text_atomic
+from pytest_llmeval.keys import PLACEHOLDER_KEYS, placeholder_variable
 from pytest_llmeval.vocabulary import RecordMode
 
 if TYPE_CHECKING:
@@ -126,6 +128,7 @@ class CassetteSession:
         normalize: Normalizer | None = None,
         realtime: bool = False,
         before_live: Callable[[], None] | None = None,
+        verbosity: int = 0,
     ) -> None:
         if mode not in _MODES:
             raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
@@ -139,6 +142,7 @@ class CassetteSession:
         self._on_exchange = on_exchange
         self._annotate = annotate
         self._before_live = before_live
+        self._verbosity = verbosity  # -vv: a miss shows the differing values whole
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
         self._loaded: list[Interaction] = []
@@ -171,6 +175,20 @@ class CassetteSession:
             recorded = [item for _, item in sorted(self._recorded, key=lambda pair: pair[0])]
         return [*self._loaded, *recorded]
 
+    def unplayed_positions(self) -> tuple[int, ...]:
+        """Positions (0-based) in the loaded cassette of the interactions no request has
+        replayed so far; after `stop()`, those the test never requested."""
+        with self._lock:
+            waiting = {id(entry) for queue in self._queues.values() for entry in queue}
+        if not self._replay_on:
+            return ()
+        return tuple(n for n, entry in enumerate(self._index) if id(entry) in waiting)
+
+    def refused_calls(self) -> int:
+        """How many requests were refused (misses, live calls refused), swallowed or not."""
+        with self._lock:
+            return len(self._misses)
+
     def start(self) -> None:
         """Load the cassette, install interception and make this the current cassette."""
         if self.active:
@@ -187,6 +205,7 @@ class CassetteSession:
             entry = Replayable(interaction, canonical.key, canonical.parsed)
             self._index.append(entry)
             self._queues.setdefault(canonical.key, deque()).append(entry)
+        PLACEHOLDER_KEYS.acquire()  # replays need no key (see pytest_llmeval.keys)
         intercept.install(self)
         self.active = True
         self._token = context.current_cassette.set(self)
@@ -197,6 +216,7 @@ class CassetteSession:
             raise LLMEvalError(f"cassette session for {self.nodeid} is not started")
         self.active = False
         intercept.uninstall(self)
+        PLACEHOLDER_KEYS.release()
         try:
             context.current_cassette.reset(self._token)
         except ValueError:  # stopped from another context than the one that started it
@@ -234,7 +254,14 @@ class CassetteSession:
 
     # -- called by intercept ------------------------------------------------------------
 
-    def begin(self, method: str, url: str, content: bytes, content_type: str | None) -> Call:
+    def begin(
+        self,
+        method: str,
+        url: str,
+        content: bytes,
+        content_type: str | None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> Call:
         """Internal: decide what to do with a request (replay, cache, live, or miss)."""
         live = self._matcher.live(method, url, content, content_type)
         call = Call(live, context.current_role.get(), time.time())
@@ -258,6 +285,11 @@ class CassetteSession:
                 call.replay = Replayable(hit)
                 call.cached = True
                 return call
+        if call.refusal is None and call.role != "judge":
+            # judges keep their own rule for the placeholder (pytest_llmeval.judges.clients)
+            variable = placeholder_variable(headers)
+            if variable is not None:
+                call.refusal = CassetteMiss(self._describe_missing_key(call.live, variable))
         if call.refusal is None and self._before_live is not None:
             try:
                 self._before_live()
@@ -353,6 +385,15 @@ class CassetteSession:
             )
         )
 
+    def _describe_missing_key(self, live: LiveRequest, variable: str) -> str:
+        return (
+            f"{variable} is not set, so {live.canonical.method} {live.canonical.path} cannot "
+            "be recorded: it carried the plugin's placeholder key and was not sent.\n"
+            f"  test:     {self.nodeid}\n"
+            f"  cassette: {self._path} (record mode {self._mode!r})\n"
+            f"Set {variable} to record it; replaying the recording needs no key."
+        )
+
     def _describe_miss(self, live: LiveRequest, key: tuple[str, str, str]) -> str:
         exhausted = sum(1 for entry in self._index if entry.key == key)
         return miss_message(
@@ -363,7 +404,31 @@ class CassetteSession:
             mode=self._mode,
             file_exists=self._file_exists,
             already_replayed=exhausted,
+            verbosity=self._verbosity,
         )
+
+
+def unplayed_message(outcome: CassetteOutcome, nodeid: str, *, test_failed: bool | None) -> str:
+    """The warning for recorded interactions a replay did not request.
+
+    After a failure that was not a mismatch (the test stopped before making the calls),
+    the cassette is fine and re-recording it would be wrong, so the advice is to fix the
+    failure. Otherwise it is to drop them with `llmeval cassettes prune --unplayed`,
+    which replays the test first and never re-records. `test_failed` is None when the
+    caller cannot see the test's outcome.
+    """
+    count = len(outcome.unplayed)
+    if test_failed:
+        return (
+            f"{count} recorded interaction(s) in {outcome.path} were not played, and "
+            f"{nodeid} failed: it may have stopped before requesting them. That is not a "
+            "mismatch; fix the failure first (the cassette needs no re-recording)"
+        )
+    return (
+        f"{count} recorded interaction(s) in {outcome.path} were not requested by the "
+        f"test; if it no longer makes them, drop them without re-recording: "
+        f"llmeval cassettes prune --unplayed --apply {shlex.quote(nodeid)}"
+    )
 
 
 def _request_of(live: LiveRequest) -> RecordedRequest:

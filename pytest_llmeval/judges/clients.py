@@ -3,7 +3,8 @@
 Clients are created on first use and kept for the process, one per provider, base URL,
 API key and retry count (creating one is slow). A client is built even when its API key
 is not set, so that a judge call can replay from a cassette without a key; such a client
-carries a placeholder key and, when it would talk to the provider's own API, a
+carries the placeholder key of `pytest_llmeval.keys` (the same one cassette sessions
+supply to the code under test) and, when it would talk to the provider's own API, a
 transport that cannot connect anywhere, so the placeholder never reaches the network.
 The backend turns the resulting connection error into a message that says how to record.
 """
@@ -19,18 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmeval.errors import JudgeError
-
-#: The API key of a client built without one (see the module docstring).
-PLACEHOLDER_API_KEY = "llmeval-placeholder-key-not-set"
+from pytest_llmeval.keys import KEY_VARIABLES as KEY_VARIABLES
+from pytest_llmeval.keys import PLACEHOLDER_API_KEY as PLACEHOLDER_API_KEY
 
 # A Unix socket path nobody listens on: the transport of placeholder-key clients.
 _NOWHERE_SOCKET = "/nonexistent/pytest-llmeval/no-api-key.sock"
 
 #: Providers a judge model can name, and the SDK that talks to each.
 PROVIDERS = {"openai": "openai", "openai-compatible": "openai", "anthropic": "anthropic"}
-
-#: The environment variable holding each SDK's API key.
-KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 #: The environment variable each SDK reads its base URL from.
 BASE_URL_VARIABLES = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-__all__ = ["Api", "CallSummary", "SSEEvent", "describe_call", "parse_sse"]
+__all__ = ["Api", "CallSummary", "SSEEvent", "describe_call", "parse_sse", "provider_of"]
 
 #: The model APIs the adapters understand.
 Api = Literal["chat", "responses", "embeddings", "messages", "unknown"]
@@ -133,6 +133,11 @@ def describe_call(
     if api == "messages":
         return anthropic.describe_messages(**arguments)
     return generic.describe_unknown(**arguments)
+
+
+def provider_of(method: str, url: str) -> str:
+    """Who bills a request, from its method and URL alone (the table in the module doc)."""
+    return _route(method, url)[0]
 
 
 def _route(method: object, url: object) -> tuple[str, Api, str | None]:
