@@ -312,3 +312,31 @@ def test_a_miss_on_a_long_prompt_shows_the_edit_and_scopes_the_fix(suite: pytest
     whole.stdout.fnmatch_lines(
         ['    recorded:  "You are the support agent of a shoe shop. You are*Answer in English."']
     )
+
+
+SWALLOWING = """
+import os
+import openai
+import pytest
+
+@pytest.mark.llm_eval(threshold=0.5)
+def test_falls_back(llm_eval):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="sk-test-key", max_retries=0)
+    try:
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "refunds?"}]
+        ).choices[0].message.content
+    except openai.APIError:
+        reply = "Sorry, try again later."  # the app swallows every provider error
+    llm_eval.score("answered", 1.0)
+"""
+
+
+def test_a_miss_the_code_under_test_swallows_still_fails_the_test(
+    pytester_env: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_URL", closed_port_url())
+    pytester_env.makepyfile(test_swallow=SWALLOWING)
+    result = pytester_env.runpytest("--llmeval-record=none")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*FAILED test_swallow.py::test_falls_back - No recorded response*"])

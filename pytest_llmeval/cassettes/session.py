@@ -184,6 +184,12 @@ class CassetteSession:
             return ()
         return tuple(n for n, entry in enumerate(self._index) if id(entry) in waiting)
 
+    def misses(self) -> tuple[str, ...]:
+        """The messages of the requests refused so far (misses, refused live calls),
+        whether or not the code under test swallowed the error."""
+        with self._lock:
+            return tuple(self._misses)
+
     def refused_calls(self) -> int:
         """How many requests were refused (misses, live calls refused), swallowed or not."""
         with self._lock:
