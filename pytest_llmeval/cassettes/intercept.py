@@ -254,7 +254,8 @@ class _Adapter:
         """Match a request: raise a refusal, or return the call and its replayed response
         (None when it goes live)."""
         content_type = request.headers.get("content-type")
-        call = session.begin(request.method, str(request.url), content, content_type)
+        headers = request.headers.multi_items()
+        call = session.begin(request.method, str(request.url), content, content_type, headers)
         if call.refusal is not None:
             raise sdk_passthrough(call.refusal)
         if call.replay is None:
