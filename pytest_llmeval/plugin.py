@@ -241,6 +241,11 @@ def _stop_capture(item: pytest.Item, run: ItemRun) -> None:
     outcome = run.stop_capture()
     if outcome is not None:
         _warn_unplayed(item, outcome)
+    if run.budget_warnings:
+        from pytest_llmeval.errors import UnpricedCallWarning
+
+        for message in run.budget_warnings:
+            item.warn(UnpricedCallWarning(message))
 
 
 def _warn_unplayed(item: pytest.Item, outcome: CassetteOutcome) -> None:

@@ -127,7 +127,7 @@ class CassetteSession:
         max_bytes: int = DEFAULT_MAX_BYTES,
         normalize: Normalizer | None = None,
         realtime: bool = False,
-        before_live: Callable[[], None] | None = None,
+        before_live: Callable[[LiveRequest], None] | None = None,
     ) -> None:
         if mode not in _MODES:
             raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
@@ -274,7 +274,7 @@ class CassetteSession:
                 return call
         if call.refusal is None and self._before_live is not None:
             try:
-                self._before_live()
+                self._before_live(call.live)
             except LLMEvalError as error:
                 call.refusal = error
         if call.refusal is not None:
