@@ -194,6 +194,25 @@ def charge_budget(
     )
 
 
+class BudgetMeter:
+    """Charges the session budget with the live calls of a test that records through the
+    llm_cassette fixture alone (no llm_eval marker, so no ItemRun records them)."""
+
+    def __init__(self, runtime: Runtime, nodeid: str) -> None:
+        self.runtime = runtime
+        self.nodeid = nodeid
+        self.warnings: list[str] = []
+
+    def __call__(self, exchange: Exchange) -> None:
+        """Price one exchange and charge it (the `on_exchange` of its cassette)."""
+        from pytest_llmeval.capture import build_inference
+
+        inference = build_inference(exchange, self.nodeid, self.runtime.price_overrides)
+        warning = charge_budget(self.runtime, self.nodeid, exchange, inference)
+        if warning is not None:
+            self.warnings.append(warning)
+
+
 def open_cassette(
     nodeid: str, test_file: Path, runtime: Runtime, on_exchange: Any = None
 ) -> CassetteSession:

@@ -255,3 +255,46 @@ def test_strict_without_a_budget_is_a_usage_error(pytester_env: pytest.Pytester)
             "llmeval_max_cost), or drop --llmeval-max-cost-strict."
         ]
     )
+
+
+CASSETTE_ONLY = """
+import os
+import openai
+import pytest
+
+@pytest.mark.parametrize("n", range(8))
+def test_live(n, llm_cassette):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
+    client.chat.completions.create(
+        model=os.environ["MODEL"], messages=[{"role": "user", "content": f"question number {n}"}]
+    )
+"""
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "mystery-model"])
+def test_calls_of_tests_that_only_use_llm_cassette_count_too(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    model: str,
+) -> None:
+    """A test without the llm_eval marker that records through the llm_cassette fixture
+    spends against the budget (priced) or is named by it (unpriced) like any other."""
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    monkeypatch.setenv("MODEL", model)
+    pytester_env.makeini(PRICES)
+    pytester_env.makepyfile(test_spend=CASSETTE_ONLY)
+    result = pytester_env.runpytest_subprocess("--llmeval-max-cost=0.02")
+    if model == "gpt-4o-mini":
+        outcomes = result.parseoutcomes()
+        assert outcomes.get("passed", 0) >= 2 and outcomes.get("failed", 0) >= 1
+        assert len(fake_provider.requests) == outcomes["passed"]
+        result.stdout.fnmatch_lines(["*llm_eval session budget used up*"])
+    else:
+        result.assert_outcomes(passed=8, warnings=1)
+        result.stdout.fnmatch_lines(
+            [
+                "*UnpricedCallWarning: *test_spend.py::test_live[[]?[]]: "
+                "openai-compatible:mystery-model at *: no known price.*",
+            ]
+        )
