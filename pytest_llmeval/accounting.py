@@ -76,4 +76,22 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
         app_models=sorted({_model_name(i) for i in calls if i.role == "app"}),
         judge_models=sorted({_model_name(i) for i in calls if i.role == "judge"}),
         unpriced_models=sorted({_model_name(i) for i in calls if not i.priced and not _failed(i)}),
+        unpriced_reasons=_unpriced_reasons(calls),
     )
+
+
+def unpriced_reason(inference: Inference) -> str | None:
+    """Why a call is not in the cost (None when it is): records written before reasons
+    were kept had only one, no known price."""
+    if inference.priced or _failed(inference):
+        return None
+    return inference.unpriced_reason or "no known price"
+
+
+def _unpriced_reasons(calls: Iterable[Inference]) -> dict[str, list[str]]:
+    models: dict[str, set[str]] = {}
+    for call in calls:
+        reason = unpriced_reason(call)
+        if reason is not None:
+            models.setdefault(reason, set()).add(_model_name(call))
+    return {reason: sorted(names) for reason, names in sorted(models.items())}

@@ -16,6 +16,7 @@ from pytest_llmeval.pricing import ModelPrice, price_call
 from pytest_llmeval.providers import CallSummary, SSEEvent, describe_call, parse_sse
 
 if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.match import LiveRequest
     from pytest_llmeval.cassettes.models import Interaction, RecordedRequest
     from pytest_llmeval.cassettes.session import Exchange
 
@@ -96,6 +97,7 @@ def build_inference(
         meta = interaction.meta.model_extra or {}
     recorded = meta.get("cost_usd")
     cost: float | None
+    reason = None
     if isinstance(recorded, (int, float)):
         cost, priced = float(recorded), True
     else:
@@ -103,7 +105,7 @@ def build_inference(
         # only: the catalogue said no then, and loading it costs a replay-only session
         # ~50 ms. Imported cassettes carry no cost_usd and are priced now.
         price = price_call(summary, overrides=overrides, catalog="cost_usd" not in meta)
-        cost, priced = price.usd, price.priced
+        cost, priced, reason = price.usd, price.priced, price.reason
     status = interaction.response.status if interaction is not None else None
     error = exchange.error or summary.error or _unreadable(interaction, summary)
     return Inference(
@@ -121,6 +123,7 @@ def build_inference(
         cache_write_tokens=summary.cache_write_tokens,
         cost_usd=cost,
         priced=priced,
+        unpriced_reason=reason,
         spent_usd=0.0 if exchange.replayed or cost is None else cost,
         latency_s=exchange.latency_s,
         ttft_s=exchange.ttft_s,
@@ -129,3 +132,54 @@ def build_inference(
         replayed=exchange.replayed,
         stream=interaction is not None and interaction.is_stream,
     )
+
+
+def unpriced_cause(inference: Inference, url: str) -> str | None:
+    """Why a call is not in the cost, as `provider:model at host: reason`; None if it is."""
+    from pytest_llmeval.accounting import unpriced_reason
+
+    reason = unpriced_reason(inference)
+    if reason is None:
+        return None
+    return f"{inference.provider}:{inference.model or '?'} at {_host(url)}: {reason}"
+
+
+def unpriceable_request(
+    live: LiveRequest, overrides: Mapping[str, ModelPrice] | None = None
+) -> str | None:
+    """Why a live request, not sent yet, will not be priceable (as `unpriced_cause` says
+    it); None when it will be, or when it is no model call (not a POST).
+
+    It is priced as if its response reported usage, by the same rules as every call;
+    what the request itself decides is checked first: a chat stream that does not ask
+    for usage never reports it.
+    """
+    from dataclasses import replace
+
+    from pytest_llmeval.pricing import REASON_NO_USAGE_STREAM
+
+    if live.canonical.method != "POST":
+        return None
+    body = live.body if live.body_format == "json" else None
+    summary = describe_call(
+        method="POST", url=live.url, request_body=body, status=0, response_body=None, events=None
+    )
+    name = f"{summary.provider}:{summary.requested_model or '?'} at {_host(live.url)}"
+    if summary.api == "unknown":
+        return f"{name}: not a model API the plugin can price"
+    reasons = []
+    if summary.api == "chat" and summary.params.get("stream") is True:
+        options = body.get("stream_options") if isinstance(body, dict) else None
+        if not (isinstance(options, dict) and options.get("include_usage") is True):
+            reasons.append(REASON_NO_USAGE_STREAM)
+    sent = replace(summary, input_tokens=0, output_tokens=0, error=None)
+    price = price_call(sent, overrides=overrides)
+    if not price.priced and price.reason is not None:
+        reasons.append(price.reason)
+    return f"{name}: {', and '.join(reasons)}" if reasons else None
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc.rpartition("@")[2] or url

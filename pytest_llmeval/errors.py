@@ -23,12 +23,20 @@ class BudgetExceeded(LLMEvalError):
     """A live call was refused because a cost budget was used up."""
 
 
+class UnpricedCallRefused(BudgetExceeded):
+    """A live call was refused because the session budget could not price it (strict)."""
+
+
 class JudgeError(LLMEvalError):
     """A judge could not produce a valid verdict."""
 
 
 class UnplayedInteractionsWarning(UserWarning):
     """A test finished without requesting some interactions its cassette recorded."""
+
+
+class UnpricedCallWarning(UserWarning):
+    """A live call went out that --llmeval-max-cost could not price, so could not count."""
 
 
 def find_cause(error: BaseException | None, kind: type[E]) -> E | None:

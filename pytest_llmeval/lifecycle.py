@@ -48,6 +48,11 @@ def stop_capture(item: pytest.Item, run: ItemRun) -> None:
     if outcome is not None:
         failed = run.result is None or run.result.status in ("failed", "error")
         warn_unplayed(item, outcome, failed)
+    if run.budget_warnings:
+        from pytest_llmeval.errors import UnpricedCallWarning
+
+        for message in run.budget_warnings:
+            item.warn(UnpricedCallWarning(message))
 
 
 def warn_unplayed(item: pytest.Item, outcome: CassetteOutcome, failed: bool | None) -> None:

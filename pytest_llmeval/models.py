@@ -59,6 +59,11 @@ class Inference(_Model):
         default=None, description="Price of the call in USD (the recorded price on replay)."
     )
     priced: bool = Field(default=False, description="False when no price is known for the model.")
+    unpriced_reason: str | None = Field(
+        default=None,
+        description="Why an unpriced call is not in the cost: no known price, usage not "
+        "reported (stream without include_usage), usage not reported, or no model named.",
+    )
     spent_usd: float = Field(default=0.0, description="Money actually spent now: 0 on replay.")
     latency_s: float | None = Field(default=None, description="Request to last byte, seconds.")
     ttft_s: float | None = Field(default=None, description="Time to first streamed event.")
@@ -100,6 +105,10 @@ class UsageRollup(_Model):
     )
     unpriced_models: list[str] = Field(
         default_factory=list, description="provider:model of calls with no known price."
+    )
+    unpriced_reasons: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="For each reason calls are unpriced, the provider:model of those calls.",
     )
 
 

@@ -297,9 +297,12 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
         yield run.cassette
         return
     from pytest_llmeval.errors import LLMEvalError
-    from pytest_llmeval.runner import open_cassette
+    from pytest_llmeval.runner import BudgetMeter, open_cassette
 
-    cassette = open_cassette(request.node.nodeid, request.node.path, _runtime(request.config))
+    runtime = _runtime(request.config)
+    # no ItemRun records this test's calls: the budget must still see them
+    meter = None if runtime.budget is None else BudgetMeter(runtime, request.node.nodeid)
+    cassette = open_cassette(request.node.nodeid, request.node.path, runtime, meter)
     problem = None
     try:
         cassette.start()
@@ -312,6 +315,11 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
     finally:
         outcome = cassette.stop()
     warn_unplayed(request.node, outcome, None)  # a fixture cannot see the test's outcome
+    if meter is not None and meter.warnings:
+        from pytest_llmeval.errors import UnpricedCallWarning
+
+        for message in meter.warnings:
+            request.node.warn(UnpricedCallWarning(message))
 
 
 @pytest.fixture

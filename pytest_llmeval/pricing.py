@@ -22,7 +22,7 @@ import math
 import re
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -76,6 +76,18 @@ class Price:
     source: Literal["genai-prices", "override"] | None
     note: str | None = None
     """Why the call is unpriced (and how to fix it), or why it cost nothing."""
+    reason: str | None = None
+    """Why the call is unpriced, in a few words (one of the `REASON_*` texts); else None."""
+
+
+#: Why a call is unpriced: nobody prices its model (an override would).
+REASON_NO_PRICE = "no known price"
+#: Why a call is unpriced: its response reported no token usage.
+REASON_NO_USAGE = "usage not reported"
+#: The same for a chat completion streamed without `stream_options={"include_usage": True}`.
+REASON_NO_USAGE_STREAM = "usage not reported (stream without include_usage)"
+#: Why a call is unpriced: neither its request nor its response names a model.
+REASON_NO_MODEL = "no model named"
 
 
 @dataclass(frozen=True)
@@ -112,12 +124,18 @@ def price_call(
     if all(count is None for count in counts):
         if summary.error is not None:
             return Price(usd=0.0, priced=True, source=None, note="failed call: not billed")
-        return Price(usd=None, priced=False, source=None, note=_no_usage_note(summary))
+        reason = REASON_NO_USAGE_STREAM if _is_chat_stream(summary) else REASON_NO_USAGE
+        # a price for the model is still worth knowing: the fix is then usage alone
+        zero = replace(summary, input_tokens=0, output_tokens=0)
+        if not price_call(zero, overrides=overrides, catalog=catalog).priced:
+            reason = f"{reason}, and {REASON_NO_PRICE}"
+        note = _no_usage_note(summary)
+        return Price(usd=None, priced=False, source=None, note=note, reason=reason)
     tokens = _Tokens(*(count or 0 for count in counts))
     names = [name for name in (summary.model, summary.requested_model) if name]
     if not names:
         note = f"the {summary.provider} call names no model, so it cannot be priced"
-        return Price(usd=None, priced=False, source=None, note=note)
+        return Price(usd=None, priced=False, source=None, note=note, reason=REASON_NO_MODEL)
     if overrides:
         for name in names:
             for key in (f"{summary.provider}:{name}", name):
@@ -131,7 +149,8 @@ def price_call(
             card = _rate_card(provider_id, api_url, name)
             if card is not None:
                 return Price(usd=card.usd(tokens), priced=True, source="genai-prices")
-    return Price(usd=None, priced=False, source=None, note=_unpriced_note(summary, names[0]))
+    note = _unpriced_note(summary, names[0])
+    return Price(usd=None, priced=False, source=None, note=note, reason=REASON_NO_PRICE)
 
 
 def parse_price_overrides(
@@ -330,9 +349,13 @@ def _unpriced_note(summary: CallSummary, model: str) -> str:
     )
 
 
+def _is_chat_stream(summary: CallSummary) -> bool:
+    return summary.api == "chat" and summary.params.get("stream") is True
+
+
 def _no_usage_note(summary: CallSummary) -> str:
     name = f"{summary.provider}:{summary.model or summary.requested_model or '?'}"
-    if summary.api == "chat" and summary.params.get("stream") is True:
+    if _is_chat_stream(summary):
         return (
             f"the streamed {name} call reported no token usage, so its cost is unknown; "
             "pass stream_options={'include_usage': True} to get it"

@@ -11,14 +11,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.errors import JudgeError, find_cause
-from pytest_llmeval.models import EvalResult, Status
+from pytest_llmeval.models import EvalResult, Inference, Status
 from pytest_llmeval.outcome import evaluate, limit_breaches
 from pytest_llmeval.recorder import EvalRecorder
 from pytest_llmeval.runtime import Runtime
 from pytest_llmeval.spec import EvalSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from pytest_llmeval.budget import SessionBudget
+    from pytest_llmeval.cassettes.match import LiveRequest
     from pytest_llmeval.cassettes.session import CassetteOutcome, CassetteSession, Exchange
+    from pytest_llmeval.pricing import ModelPrice
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class ItemRun:
     recorder: EvalRecorder = field(init=False)
     result: EvalResult | None = None
     cassette: CassetteSession | None = None
+    budget_warnings: list[str] = field(default_factory=list)
+    """Live calls the session budget could not price, first of their cause: to warn about."""
     _started: float = 0.0
 
     def __post_init__(self) -> None:
@@ -82,8 +89,9 @@ class ItemRun:
         inference = build_inference(
             exchange, self.identity.nodeid, runtime.price_overrides, runtime.redactor.text
         )
-        if self.runtime.budget is not None and inference.spent_usd:
-            self.runtime.budget.add(inference.spent_usd)
+        warning = charge_budget(runtime, self.identity.nodeid, exchange, inference)
+        if warning is not None:
+            self.budget_warnings.append(warning)
         self.recorder.add_inference(inference)
 
     def cassette_misses(self) -> tuple[str, ...]:
@@ -162,6 +170,49 @@ class ItemRun:
         return None if self.result is None else self.result.model_dump(mode="json")
 
 
+def charge_budget(
+    runtime: Runtime, nodeid: str, exchange: Exchange, inference: Inference
+) -> str | None:
+    """Add a live call to the session budget; a call the budget cannot price is noted,
+    and the first of its cause in the session returns the warning to give."""
+    budget = runtime.budget
+    if budget is None or inference.replayed:
+        return None
+    if inference.spent_usd:
+        budget.add(inference.spent_usd)
+    from pytest_llmeval.budget import fix_for, usd
+    from pytest_llmeval.capture import unpriced_cause
+
+    cause = unpriced_cause(inference, exchange.request.url)
+    if cause is None or not budget.note_unpriced(cause):
+        return None
+    return (
+        f"--llmeval-max-cost={usd(budget.limit_usd)} cannot count a live call of {nodeid}: "
+        f"{cause}. The call went out and its cost is not in the budget. {fix_for(cause)} "
+        "--llmeval-max-cost-strict refuses such calls instead. Later calls for this reason "
+        "are counted in the llm_eval summary, not warned about again."
+    )
+
+
+class BudgetMeter:
+    """Charges the session budget with the live calls of a test that records through the
+    llm_cassette fixture alone (no llm_eval marker, so no ItemRun records them)."""
+
+    def __init__(self, runtime: Runtime, nodeid: str) -> None:
+        self.runtime = runtime
+        self.nodeid = nodeid
+        self.warnings: list[str] = []
+
+    def __call__(self, exchange: Exchange) -> None:
+        """Price one exchange and charge it (the `on_exchange` of its cassette)."""
+        from pytest_llmeval.capture import build_inference
+
+        inference = build_inference(exchange, self.nodeid, self.runtime.price_overrides)
+        warning = charge_budget(self.runtime, self.nodeid, exchange, inference)
+        if warning is not None:
+            self.warnings.append(warning)
+
+
 def open_cassette(
     nodeid: str, test_file: Path, runtime: Runtime, on_exchange: Any = None
 ) -> CassetteSession:
@@ -183,6 +234,24 @@ def open_cassette(
         cache=runtime.cache,
         on_exchange=on_exchange,
         annotate=lambda interaction: annotate_interaction(interaction, overrides),
-        before_live=None if budget is None else lambda: budget.check(nodeid),
+        before_live=None if budget is None else _budget_gate(budget, nodeid, overrides),
         verbosity=settings.verbosity,
     )
+
+
+def _budget_gate(
+    budget: SessionBudget, nodeid: str, overrides: Mapping[str, ModelPrice]
+) -> Callable[[LiveRequest], None]:
+    """What runs before each live call: the budget must have room and, in strict mode,
+    be able to price the call."""
+
+    def gate(live: LiveRequest) -> None:
+        budget.check(nodeid)
+        if budget.strict:
+            from pytest_llmeval.capture import unpriceable_request
+
+            cause = unpriceable_request(live, overrides)
+            if cause is not None:
+                raise budget.refuse_unpriceable(nodeid, cause)
+
+    return gate

@@ -47,7 +47,7 @@ class Runtime:
             ) from None
         budget = None
         if settings.max_cost is not None and ledger is not None:
-            budget = SessionBudget(settings.max_cost, Path(ledger))
+            budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
         return cls(settings, overrides, budget)
 
     @property

@@ -34,8 +34,10 @@ class EvalSession:
         self.started = time.perf_counter()
         self.budget: SessionBudget | None = None
         if settings.max_cost is not None and ledger is not None:
-            self.budget = SessionBudget(settings.max_cost, Path(ledger))
+            self.budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
         self.budget_spent: float | None = None
+        #: Live calls the budget could not price, by cause (`provider:model at host: why`).
+        self.budget_unpriced: dict[str, int] = {}
 
     def add(self, data: dict[str, Any]) -> None:
         """Take one item's result off a report; a later phase's result replaces an earlier."""
@@ -52,6 +54,7 @@ class EvalSession:
             self.file_error = f"pytest-llm-eval: {error}"
         if self.budget is not None:
             self.budget_spent = self.budget.spent()
+            self.budget_unpriced = self.budget.unpriced()
 
     def _display(self, path: os.PathLike[str]) -> str:
         """A path as shown to the user: relative to the rootdir when inside it."""

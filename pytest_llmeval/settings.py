@@ -265,6 +265,18 @@ OPTIONS: tuple[Option, ...] = (
         metavar="USD",
     ),
     Option(
+        "max_cost_strict",
+        "--llmeval-max-cost-strict",
+        "llmeval_max_cost_strict",
+        "LLMEVAL_MAX_COST_STRICT",
+        "Refuse, before it is sent, every live call the --llmeval-max-cost budget could not "
+        "price (no known price, a chat stream without include_usage); without it such calls "
+        "go out with a warning.",
+        _bool,
+        default=False,
+        is_flag=True,
+    ),
+    Option(
         "trace",
         "--llmeval-trace",
         "llmeval_trace",
@@ -424,6 +436,7 @@ class Settings:
     judge_base_url: str | None = None
     cache: bool = False
     max_cost: float | None = None
+    max_cost_strict: bool = False
     trace: Path | None = None
     redact: tuple[str, ...] = ()
     match_ignore: tuple[str, ...] = ()
@@ -524,6 +537,13 @@ def resolve_settings(config: pytest.Config, environ: dict[str, str] | None = Non
                 f"pytest-llm-eval: bad value for {source}: {error}.\n  {option.flag}: {option.help}"
             ) from None
         values[option.dest] = value
+    if values.get("max_cost_strict") and values.get("max_cost") is None:
+        strict, budget = OPTIONS_BY_DEST["max_cost_strict"], OPTIONS_BY_DEST["max_cost"]
+        raise pytest.UsageError(
+            f"pytest-llm-eval: {strict.flag} refuses the live calls the session budget cannot "
+            f"price, but no budget is set: add {budget.flag}=USD (ini {budget.ini}), or drop "
+            f"{strict.flag}."
+        )
     is_ci = bool(env.get("CI", "").strip())
     if "record_mode" not in values:
         values["record_mode"] = "none" if is_ci else "once"

@@ -172,6 +172,24 @@ def test_stream_without_usage_is_unpriced_not_free() -> None:
     )
 
 
+def test_an_unpriced_call_says_why_and_a_priced_model_is_not_called_unpriced() -> None:
+    override = {"openai-compatible:llama3": ModelPrice(input=1, output=1)}
+    stream = summary("openai-compatible", "llama3", params={"stream": True})
+    assert price_call(stream, overrides=override).reason == (
+        "usage not reported (stream without include_usage)"
+    )
+    assert price_call(stream).reason == (
+        "usage not reported (stream without include_usage), and no known price"
+    )
+    plain = summary("openai-compatible", "llama3")
+    assert price_call(plain, overrides=override).reason == "usage not reported"
+    counted = summary("openai-compatible", "llama3", input_tokens=3, output_tokens=4)
+    assert price_call(counted).reason == "no known price"
+    assert price_call(counted, overrides=override).reason is None
+    nameless = summary("unknown", None, api="unknown", input_tokens=5)
+    assert price_call(nameless).reason == "no model named"
+
+
 def test_failed_call_without_usage_is_not_billed() -> None:
     price = price_call(summary(model="nonexistent", error="The model does not exist"))
     assert price == Price(usd=0.0, priced=True, source=None, note="failed call: not billed")

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from pytest_llmeval.baseline import load_baseline
-from pytest_llmeval.cassettes.cache import ResponseCache
-from pytest_llmeval.cassettes.match import Matcher
+from pytest_llmeval.cassettes.cache import ResponseCache, request_key
+from pytest_llmeval.cassettes.match import LiveRequest, Matcher
 from pytest_llmeval.cassettes.models import Interaction
 from pytest_llmeval.cassettes.redact import Redactor
 from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, cassette_path, load_cassette
@@ -90,9 +90,11 @@ def test_parallel_recording_with_the_cache_loses_nothing(
                 f"asked by group {n % 10}",
             ]
             for interaction in interactions:
-                canonical = matcher.recorded(interaction.request)
+                request = interaction.request
+                canonical = matcher.recorded(request)
                 distinct.add(canonical.key)
-                cached = cache.get(canonical)
+                live = LiveRequest(canonical, request.url, request.body_format, request.body)
+                cached = cache.get(request_key(live, request.headers.items()))
                 assert cached is not None
                 assert cached.response.body_text == interaction.response.body_text
                 assert [e.raw for e in cached.response.events or []] == [

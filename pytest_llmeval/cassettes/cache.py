@@ -1,7 +1,12 @@
 """The optional cross-test response cache (`--llmeval-cache`), over `diskcache`.
 
-Entries are addressed by a sha256 of the canonical request (method, path, canonical
-body), so any test sending the same request reuses the response. diskcache keeps its
+Entries are addressed by a sha256 of everything that selects a response: the method,
+the scheme, host and port (the same request to two providers is two requests), the path
+with its sorted query, the canonical body, and the request headers that pick an API
+version, beta features or an account (`SELECTING_HEADERS`). Any test sending that
+request reuses the response. Credentials are left out: no secret, not even hashed,
+reaches the cache. The key carries `KEY_VERSION`, so entries stored under an older
+key are never found (and never served) again. diskcache keeps its
 data in SQLite with proper locking, which makes one folder safe to share between
 processes (pytest-xdist workers). The folder is marked like pytest's `.pytest_cache`:
 a `.gitignore` of `*` and a `CACHEDIR.TAG`, so neither git nor backups pick it up.
@@ -9,12 +14,29 @@ a `.gitignore` of `*` and a `CACHEDIR.TAG`, so neither git nor backups pick it u
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from pytest_llmeval.cassettes.match import CanonicalRequest
+    from pytest_llmeval.cassettes.match import LiveRequest
     from pytest_llmeval.cassettes.models import Interaction
+
+#: Bumped whenever what `request_key` covers changes (version 1 was method, path and body).
+KEY_VERSION = 2
+
+#: Request headers whose value selects the response: the API version and beta features
+#: (a different response shape) and the organization or project (a different account,
+#: which may not reach the same models). Headers the SDKs vary per attempt (retry
+#: counts, timeouts, user agents) and credentials are not part of the key.
+SELECTING_HEADERS = frozenset(
+    {"anthropic-beta", "anthropic-version", "openai-beta", "openai-organization", "openai-project"}
+)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -37,11 +59,11 @@ class ResponseCache:
             _create_once(self.directory / name, text)
         self._cache: Any = diskcache.Cache(str(self.directory / "responses"))
 
-    def get(self, canonical: CanonicalRequest | str) -> Interaction | None:
-        """The cached interaction for this request, or None."""
+    def get(self, key: str) -> Interaction | None:
+        """The cached interaction stored under this key (see `request_key`), or None."""
         from pytest_llmeval.cassettes.models import Interaction
 
-        text = self._cache.get(_address(canonical))
+        text = self._cache.get(_address(key))
         if not isinstance(text, str):
             return None
         try:
@@ -49,9 +71,9 @@ class ResponseCache:
         except ValueError:  # written by another version: treat as absent
             return None
 
-    def put(self, canonical: CanonicalRequest | str, interaction: Interaction) -> None:
-        """Store a response for this request (last writer wins)."""
-        self._cache.set(_address(canonical), interaction.model_dump_json())
+    def put(self, key: str, interaction: Interaction) -> None:
+        """Store a response under this key (last writer wins)."""
+        self._cache.set(_address(key), interaction.model_dump_json())
 
     def close(self) -> None:
         """Release the SQLite connection."""
@@ -61,12 +83,34 @@ class ResponseCache:
         return len(self._cache)
 
 
-def _address(canonical: CanonicalRequest | str) -> str:
-    if isinstance(canonical, str):
-        import hashlib
+def request_key(live: LiveRequest, headers: Iterable[tuple[str, str]] = ()) -> str:
+    """The cache key of a live request: everything that selects its response, versioned."""
+    parts = urlsplit(live.url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a port number: keep the text, it still tells hosts apart
+        port = None
+    netloc = parts.netloc.rpartition("@")[2].lower()
+    host = parts.hostname or netloc
+    selected = sorted(
+        (name.lower(), value) for name, value in headers if name.lower() in SELECTING_HEADERS
+    )
+    fields = [
+        f"llmeval-cache-v{KEY_VERSION}",
+        live.canonical.method,
+        scheme,
+        host,
+        port if port is not None else _DEFAULT_PORTS.get(scheme, netloc),
+        live.canonical.path,
+        selected,
+        live.canonical.body,
+    ]
+    return json.dumps(fields, ensure_ascii=True, separators=(",", ":"))
 
-        return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
-    return canonical.digest()
+
+def _address(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _create_once(path: Path, text: str) -> None:

@@ -72,7 +72,7 @@ class CanonicalRequest:
         return (self.method, self.path, self.body)
 
     def digest(self) -> str:
-        """A sha256 of the whole canonical request (the response cache's address)."""
+        """A sha256 of the whole canonical request (method, path, body)."""
         text = f"{self.method} {self.path}\n{self.body}"
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -107,6 +107,8 @@ class Call:
     replay: Replayable | None = None
     cached: bool = False
     refusal: LLMEvalError | None = None  # a miss, or a live call the plugin refused
+    cache_key: str | None = None  # the response cache's key, when the cache is on
+    headers: tuple[tuple[str, str], ...] = ()
     done: bool = field(default=False, repr=False)
 
 
@@ -127,7 +129,7 @@ class CassetteSession:
         max_bytes: int = DEFAULT_MAX_BYTES,
         normalize: Normalizer | None = None,
         realtime: bool = False,
-        before_live: Callable[[], None] | None = None,
+        before_live: Callable[[LiveRequest], None] | None = None,
         verbosity: int = 0,
     ) -> None:
         if mode not in _MODES:
@@ -270,7 +272,7 @@ class CassetteSession:
     ) -> Call:
         """Internal: decide what to do with a request (replay, cache, live, or miss)."""
         live = self._matcher.live(method, url, content, content_type)
-        call = Call(live, context.current_role.get(), time.time())
+        call = Call(live, context.current_role.get(), time.time(), headers=tuple(headers))
         key = call.live.canonical.key
         with self._lock:
             if self._replay_on:
@@ -283,8 +285,13 @@ class CassetteSession:
                 call.refusal = CassetteMiss(self._describe_miss(call.live, key))
             call.seq = next(self._seq)
         if call.refusal is None and self._cache is not None:
-            hit = self._cache.get(call.live.canonical)
+            from pytest_llmeval.cassettes.cache import request_key
+
+            call.cache_key = request_key(call.live, call.headers)
+            hit = self._cache.get(call.cache_key)
             if hit is not None:
+                # the cassette holds this test's own request, not the one that filled the cache
+                hit = hit.model_copy(update={"request": self._stored_request(call)})
                 with self._lock:
                     self._recorded.append((call.seq, hit))
                     self._cached += 1
@@ -298,7 +305,7 @@ class CassetteSession:
                 call.refusal = CassetteMiss(self._describe_missing_key(call.live, variable))
         if call.refusal is None and self._before_live is not None:
             try:
-                self._before_live()
+                self._before_live(call.live)
             except LLMEvalError as error:
                 call.refusal = error
         if call.refusal is not None:
@@ -329,14 +336,7 @@ class CassetteSession:
         started: float,
     ) -> intercept.Recording:
         """Internal: a live response arrived; tee its body into a new interaction."""
-        live = call.live
-        request = RecordedRequest(
-            method=live.canonical.method,
-            url=live.url,
-            headers=self.redactor.headers(request_headers, response=False),
-            body_format=live.body_format,
-            body=live.body,
-        )
+        request = self._stored_request(call, request_headers)
         headers = self.redactor.headers(response_headers, response=True)
         recording = intercept.Recording(self, call, request, status, headers, started)
         with self._lock:
@@ -358,12 +358,28 @@ class CassetteSession:
             self._cache is not None
             and not meta.truncated
             and 200 <= interaction.response.status < 300
+            and recording.call.cache_key is not None
         ):
-            self._cache.put(recording.call.live.canonical, interaction)
+            self._cache.put(recording.call.cache_key, interaction)
         latency, ttft = meta.latency_s, meta.ttft_s
         self._emit(recording.call, interaction, error=failed, latency=latency, ttft=ttft)
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _stored_request(
+        self, call: Call, headers: Iterable[tuple[str, str]] | None = None
+    ) -> RecordedRequest:
+        """The request as stored: this call's URL, redacted headers and body."""
+        live = call.live
+        return RecordedRequest(
+            method=live.canonical.method,
+            url=live.url,
+            headers=self.redactor.headers(
+                call.headers if headers is None else headers, response=False
+            ),
+            body_format=live.body_format,
+            body=live.body,
+        )
 
     def _emit(
         self,

@@ -115,10 +115,10 @@ def usage_lines(usage: UsageRollup) -> list[str]:
             f"{models}, ${usage.judge_cost_usd:.4f}"
         )
     if usage.unpriced:
+        reasons = usage.unpriced_reasons or {"no known price": usage.unpriced_models}
         lines.append(
-            f"* {usage.unpriced} call{'s' if usage.unpriced != 1 else ''} not in the cost: no "
-            f"known price for {', '.join(usage.unpriced_models)}; set prices with the "
-            "llmeval_prices ini option ('provider:model = input / output', USD per Mtok)"
+            f"* {usage.unpriced} call{'s' if usage.unpriced != 1 else ''} not in the cost: "
+            + "; ".join(_unpriced_text(reason, models) for reason, models in reasons.items())
         )
     if usage.errors:
         lines.append(
@@ -126,6 +126,19 @@ def usage_lines(usage: UsageRollup) -> list[str]:
             f" ({usage.retries} retried)"
         )
     return lines
+
+
+def _unpriced_text(reason: str, models: list[str]) -> str:
+    """One reason calls are unpriced, their models, and the fix."""
+    text = f"{reason} for {', '.join(models)}"
+    if "include_usage" in reason:
+        text += "; pass stream_options={'include_usage': True}"
+    if "no known price" in reason:
+        text += (
+            "; set prices with the llmeval_prices ini option "
+            "('provider:model = input / output', USD per Mtok)"
+        )
+    return text
 
 
 def _case_line(case: CaseAggregate, with_scores: bool) -> str:
@@ -160,6 +173,22 @@ def summary_line(session: EvalSession) -> str:
         if usage.latency_p95_s is not None:
             text += f" · p95 {usage.latency_p95_s:.2f} s"
     return text
+
+
+def budget_blind_lines(session: EvalSession) -> list[str]:
+    """Live calls --llmeval-max-cost could not count, by cause: shown at every verbosity."""
+    if session.budget is None or not session.budget_unpriced:
+        return []
+    from pytest_llmeval.budget import usd
+
+    total = sum(session.budget_unpriced.values())
+    lines = [
+        f"BUDGET INCOMPLETE: {total} live call{'s' if total != 1 else ''} could not be priced, "
+        f"so --llmeval-max-cost={usd(session.budget.limit_usd)} did not count "
+        f"{'them' if total != 1 else 'it'} (--llmeval-max-cost-strict refuses such calls):"
+    ]
+    lines += [f"  {count} x {cause}" for cause, count in session.budget_unpriced.items()]
+    return lines
 
 
 def write_summary(terminal: Any, session: EvalSession) -> None:
@@ -208,6 +237,8 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
             red=True,
             bold=True,
         )
+    for line in budget_blind_lines(session):
+        terminal.write_line(line, yellow=True, bold=True)
     terminal.write_line(summary_line(session), bold=True)
     if session.regression_lines and session.regressed:
         terminal.write_sep("=", "REGRESSION", red=True, bold=True)
