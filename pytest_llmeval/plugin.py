@@ -225,6 +225,8 @@ class ItemHooks:
             return report
         if call.excinfo is not None and report.failed:
             _shorten_plugin_error(report, call.excinfo)
+        if report.failed:
+            run.redact_failure(report)
         if report.when == "setup" and not report.passed:
             run.finish_setup_failure(report.skipped, report.longreprtext)
         elif report.when == "teardown" and report.failed:
@@ -364,7 +366,9 @@ class Controller:
             from pytest_llmeval.session import EvalSession
 
             ledger = self.config.stash.get(ledger_key, None)
-            self.session = EvalSession(self.config.stash[settings_key], ledger)
+            runtime = self.config.stash.get(runtime_key, None)
+            redactor = runtime.redactor if runtime is not None else None
+            self.session = EvalSession(self.config.stash[settings_key], ledger, redactor)
         self.session.add(data)
         self._add_testcase_properties(report)
 

@@ -10,12 +10,13 @@ import httpx
 import openai
 import pytest
 
-from pytest_llmeval.cassettes.models import (
-    RecordedRequest,
-    received_interaction,
+from pytest_llmeval.cassettes.models import RecordedRequest, received_interaction
+from pytest_llmeval.cassettes.redact import (
+    REDACTED,
+    Redactor,
+    is_secret_header,
     redact_across_events,
 )
-from pytest_llmeval.cassettes.redact import REDACTED, Redactor, is_secret_header
 from pytest_llmeval.cassettes.session import CassetteSession
 from tests.fakeprovider import FakeProviderServer
 

@@ -5,6 +5,7 @@ body), so any test sending the same request reuses the response. diskcache keeps
 data in SQLite with proper locking, which makes one folder safe to share between
 processes (pytest-xdist workers). The folder is marked like pytest's `.pytest_cache`:
 a `.gitignore` of `*` and a `CACHEDIR.TAG`, so neither git nor backups pick it up.
+Every stored entry goes through the session's redactor, as every file written does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.match import CanonicalRequest
     from pytest_llmeval.cassettes.models import Interaction
+    from pytest_llmeval.cassettes.redact import Redactor
 
 _CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -28,14 +30,18 @@ _GITIGNORE = "# Created by pytest-llm-eval automatically.\n*\n"
 class ResponseCache:
     """Recorded responses shared across tests and runs, keyed by canonical request."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, redactor: Redactor | None = None) -> None:
         import diskcache  # type: ignore[import-untyped]
+
+        from pytest_llmeval.cassettes.redact import Redactor
 
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         for name, text in ((".gitignore", _GITIGNORE), ("CACHEDIR.TAG", _CACHEDIR_TAG)):
             _create_once(self.directory / name, text)
         self._cache: Any = diskcache.Cache(str(self.directory / "responses"))
+        #: What every stored entry goes through, as every file the plugin writes does.
+        self.redactor = redactor if redactor is not None else Redactor()
 
     def get(self, canonical: CanonicalRequest | str) -> Interaction | None:
         """The cached interaction for this request, or None."""
@@ -50,8 +56,8 @@ class ResponseCache:
             return None
 
     def put(self, canonical: CanonicalRequest | str, interaction: Interaction) -> None:
-        """Store a response for this request (last writer wins)."""
-        self._cache.set(_address(canonical), interaction.model_dump_json())
+        """Store a response for this request (last writer wins), redacted."""
+        self._cache.set(_address(canonical), self.redactor.text(interaction.model_dump_json()))
 
     def close(self) -> None:
         """Release the SQLite connection."""
