@@ -145,7 +145,10 @@ class ItemRun:
         text = getattr(report, "longreprtext", "")
         clean = self._redact(text)
         if clean != text:
-            report.longrepr = clean
+            # the crash line first: pytest's short summary shows a text's first line
+            crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", None)
+            head = f"{self._redact(crash.splitlines()[0])}\n\n" if crash else ""
+            report.longrepr = head + (clean or "")
 
     def _redact(self, text: str | None) -> str | None:
         return None if text is None else self.runtime.redactor.text(text)
