@@ -20,15 +20,33 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import re
 import secrets
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pytest_llmeval.cassettes.redact import REDACTED
+from pytest_llmeval.aggregate import aggregate_session
+from pytest_llmeval.baseline import baseline_from_aggregate, write_baseline
+from pytest_llmeval.cassettes.cache import ResponseCache
+from pytest_llmeval.cassettes.models import (
+    Cassette,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    SSEEvent,
+)
+from pytest_llmeval.cassettes.redact import REDACTED, Redactor
+from pytest_llmeval.cassettes.store import dump_cassette
+from pytest_llmeval.files import write_text_atomic
+from pytest_llmeval.models import EvalResult, Inference, Score
+from pytest_llmeval.reporting.html import write_html
+from pytest_llmeval.reporting.json import build_report, load_report, write_report
+from pytest_llmeval.reporting.trace import write_trace
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 from tests.stress.runs import inner_environment, run_once, run_pytest, shared_root
 
@@ -491,3 +509,121 @@ def test_an_invalid_redaction_pattern_is_a_usage_error(pytester_env: pytest.Pyte
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llmeval-redact*"])
+
+
+# -- the choke point: every writer, every field ----------------------------------------------
+
+
+def secret_formats() -> list[tuple[str, list[str]]]:
+    """One fresh secret of each kind the redaction knows: (the text planted, the random
+    parts that must not reach disk)."""
+    parts = [token() for _ in range(9)]
+    return [
+        (f"sk-proj-{parts[0]}", [parts[0]]),
+        (f"sk-ant-api03-{parts[1]}", [parts[1]]),
+        (f"Bearer {parts[2]}", [parts[2]]),
+        (f"Bearer\t{parts[3]}", [parts[3]]),
+        (f"ACME-{parts[4]}", [parts[4]]),  # the custom pattern
+        (f"http://user:{parts[5]}@h.test/v1", [parts[5]]),
+        (f"https://h.test/v1?accessToken={parts[6]}", [parts[6]]),
+        (f"https://h.test/v1?clientSecret={parts[7]}&sessionToken={parts[8]}", parts[7:9]),
+    ]
+
+
+def every_field_result() -> EvalResult:
+    """A result with every field set: scores with reasons, metadata, calls with errors."""
+    inference = Inference(
+        nodeid="t.py::test_x[case]", role="app", provider="openai", api="chat",
+        model="gpt-4o-mini", params={"temperature": 0, "user": "someone"},
+        input_text="the prompt", output_text="the answer", error="HTTP 401: bad key",
+    )  # fmt: skip
+    return EvalResult(
+        nodeid="t.py::test_x[case]", case_id="t.py::test_x[case]", group="t.py::test_x",
+        threshold=0.5, aggregate="mean", score=0.2, status="below", message="why it failed",
+        scores=[Score(name="safety", value=0.2, reason="a reason")],
+        metadata={"note": "a note", "nested": {"deep": ["a list item"]}}, inferences=[inference],
+    )  # fmt: skip
+
+
+def string_places(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every string in JSON data: its path, and for a dict key the path ending in ("key",)."""
+    if isinstance(data, str):
+        return [path]
+    places: list[tuple[Any, ...]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            places += [(*path, (key,)), *string_places(value, (*path, key))]
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            places += string_places(item, (*path, index))
+    return places
+
+
+def planted_at(data: Any, place: tuple[Any, ...], secret: str) -> Any:
+    """A copy of `data` with `secret` inside the string (or key) at `place`."""
+    data = copy.deepcopy(data)
+    *parents, last = place
+    holder = data
+    for step in parents:
+        holder = holder[step]
+    if isinstance(last, tuple):
+        holder[f"{last[0]} {secret} end"] = holder.pop(last[0])
+    else:
+        holder[last] = f"{holder[last]} {secret} end"
+    return data
+
+
+def test_every_writer_redacts_every_field(tmp_path: Path) -> None:
+    """STYLE lesson 18: plant a secret in every string field (and key) of a result, write
+    every file the plugin writes from it, and grep every byte."""
+    data = every_field_result().model_dump(mode="json")
+    planted: dict[str, list[str]] = {}
+    places = string_places(data)
+    # values first, then keys from the deepest up: a renamed key leaves the paths to plant
+    values = [place for place in places if not isinstance(place[-1], tuple)]
+    keys = sorted((place for place in places if isinstance(place[-1], tuple)), key=len)[::-1]
+    for number, place in enumerate(values + keys):
+        secret, parts = secret_formats()[number % 8]
+        candidate = planted_at(data, place, secret)
+        try:  # a Literal field (status, role) takes no planted text: it cannot hold one
+            EvalResult.model_validate(candidate)
+        except ValueError:
+            continue
+        data, planted[repr(place)] = candidate, parts
+    result = EvalResult.model_validate(data)
+    assert len(planted) >= 15 and result.message and result.scores[0].reason
+    redactor = Redactor([CUSTOM_PATTERN])
+    report = build_report([result], settings={"redact": [CUSTOM_PATTERN]})
+    write_report(tmp_path / "report.json", report, redactor=redactor)
+    write_html(tmp_path / "report.html", report, redactor=redactor)
+    write_trace(tmp_path / "trace.jsonl", [result], redactor=redactor)
+    write_baseline(
+        tmp_path / "baseline.json",
+        baseline_from_aggregate(aggregate_session([result])),
+        redactor=redactor,
+    )
+    # a cassette and the cache, holding the same texts in requests, responses and events
+    formats = secret_formats()
+    texts = [secret for secret, _ in formats]
+    planted.update({f"cassette and cache [{i}]": parts for i, (_, parts) in enumerate(formats)})
+    interaction = Interaction(
+        request=RecordedRequest(method="POST", url="https://h.test/v1", body={"t": texts}),
+        response=RecordedResponse(status=200, body_text=json.dumps(texts), events=[
+            SSEEvent(offset_s=0.1, raw=f"data: {json.dumps({'t': text})}\n\n") for text in texts
+        ]),
+    )  # fmt: skip
+    write_text_atomic(
+        tmp_path / "cassette.json",
+        dump_cassette(Cassette(interactions=[interaction])),
+        redactor=redactor,
+    )
+    cache = ResponseCache(tmp_path / "cache", redactor=redactor)
+    cache.put("POST /v1", interaction)
+    cache.close()
+    assert len(written_files(tmp_path)) >= 6
+    found = {field: [leaks(tmp_path, part) for part in parts] for field, parts in planted.items()}
+    assert found == {field: [[] for _ in parts] for field, parts in planted.items()}
+    # what is left is the redacted data: the files still read back as their models
+    message = load_report(tmp_path / "report.json").results[0].message
+    assert message is not None and message.startswith("why it failed ") and REDACTED in message
+    assert json.loads((tmp_path / "cassette.json").read_text())["interactions"]
