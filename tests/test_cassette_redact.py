@@ -43,6 +43,11 @@ def test_builtin_patterns(text: str, expected: str) -> None:
     assert Redactor().text(text) == expected
 
 
+def test_a_pattern_with_a_secret_group_replaces_only_the_group() -> None:
+    redactor = Redactor([r"pin=(?P<secret>\d+)"])
+    assert redactor.text('{"note": "pin=123456, ok"}') == '{"note": "pin=<redacted>, ok"}'
+
+
 def test_patterns_keep_raw_json_valid() -> None:
     raw = json.dumps({"a": f"Bearer {PLANTED}", "b": "x"}, separators=(",", ":"))
     redacted = Redactor().text(raw)
