@@ -18,6 +18,10 @@ The text is ``schema_version`` first, then every object's keys sorted; objects a
 spread over lines with a 2-space indent and each array item is written compactly on its
 own line; UTF-8 without escaping (``ensure_ascii=False``), one trailing newline.
 
+Redaction: ``write_text_atomic`` (and so ``write_model``) passes every piece it writes
+through the session's ``Redactor`` (the built-in patterns when none is given), the one
+choke point every file the plugin writes goes through (cassettes/redact.py).
+
 NaN policy: JSON has no NaN or infinity, so every non-finite float (a confidence
 interval over one case, an undefined ratio) is written as ``null``. Fields that may
 hold such a value are therefore typed ``float | None`` and read back as ``None``.

@@ -37,8 +37,12 @@ BUILTIN_PATTERNS: tuple[str, ...] = (
     r"sk-[A-Za-z0-9_-]{16,}",
     r"Bearer\s+[^\s\"'\\]+",
     # the userinfo of a URL (http://user:password@host/): everything between :// and @
-    r"(?<=://)[^/?#@\s\"'\\<>]+(?=@)",
+    r"://(?P<secret>[^/?#@\s\"'\\<>]+)@",
 )
+# A text each built-in pattern needs: without it, the pattern is not run (a fast skip).
+_BUILTIN_NEEDLES = ("sk-ant-", "sk-", "Bearer", "://")
+# What a text must hold for an escape in it to hide a built-in match (see _may_hide).
+_ESCAPE_TRIGGERS = ("\\u", "\\/", "Bearer", "://", "=")
 
 #: Headers never written, whatever their value.
 SECRET_HEADERS = frozenset(
@@ -73,10 +77,10 @@ _SECRET_QUERY_NAME = re.compile(
     re.IGNORECASE,
 )
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-# `name=value` in a query string or a form body; the name decides (is_secret_name).
-_QUERY_PAIR = re.compile(
-    r"(?:^|(?<=[?&]))(?P<name>[A-Za-z0-9_.~%\[\]-]+)=(?P<secret>[^=&#\s\"'\\<>][^&#\s\"'\\<>]*)"
-)
+# `name=value` in a query string, or at the start of a form body; the name decides
+# (is_secret_name). Two patterns: an alternation with ^ would scan several times slower.
+_PAIR = r"(?P<name>[A-Za-z0-9_.~%\[\]-]+)=(?P<secret>[^=&#\s\"'\\<>][^&#\s\"'\\<>]*)"
+_QUERY_PAIRS = (re.compile(r"[?&]" + _PAIR), re.compile(r"\A" + _PAIR))
 # One JSON string escape; a backslash before anything else is an ordinary character.
 _ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|[\"\\/bfnrt])")
 _SIMPLE_ESCAPES = {
@@ -87,6 +91,27 @@ _SIMPLE_ESCAPES = {
 _ESCAPE_DEPTH = 3
 
 Span = tuple[int, int]
+
+_SIMPLE_ESCAPE_PAIRS = tuple(
+    (f"\\{code}", char) for code, char in _SIMPLE_ESCAPES.items() if code != "\\"
+)
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _unescape_quickly(text: str) -> str | None:
+    """`text` with its JSON escapes decoded, by str.replace (None if it holds a NUL,
+    the stand-in for an escaped backslash). The same as `_Unescaped(text).text`: once
+    escaped backslashes are set aside, every backslash left starts an escape."""
+    pairs = "\\\\" in text
+    if pairs:
+        if "\0" in text:
+            return None
+        text = text.replace("\\\\", "\0")
+    for escape, char in _SIMPLE_ESCAPE_PAIRS:
+        text = text.replace(escape, char)
+    if "\\u" in text:
+        text = _UNICODE_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text)
+    return text.replace("\0", "\\") if pairs else text
 
 
 def is_secret_header(name: str) -> bool:
@@ -102,6 +127,10 @@ def is_secret_name(name: str) -> bool:
     return _SECRET_QUERY_NAME.search(words) is not None
 
 
+def _names_a_secret(match: re.Match[str]) -> bool:
+    return is_secret_name(match.group("name"))
+
+
 @dataclass(frozen=True)
 class _Rule:
     """A pattern, and optionally a test a match must pass; a `secret` group, when the
@@ -109,8 +138,11 @@ class _Rule:
 
     regex: re.Pattern[str]
     accept: Callable[[re.Match[str]], bool] | None = None
+    needle: str | None = None
 
     def spans(self, text: str) -> Iterator[Span]:
+        if self.needle is not None and self.needle not in text:
+            return
         group = "secret" if "secret" in self.regex.groupindex else 0
         for match in self.regex.finditer(text):
             if self.accept is None or self.accept(match):
@@ -177,8 +209,12 @@ class Redactor:
         # compiled one by one: a user's pattern may carry inline flags such as (?i)
         self.patterns = tuple(extra_patterns)
         self._rules = (
-            *(_Rule(re.compile(p)) for p in (*BUILTIN_PATTERNS, *extra_patterns)),
-            _Rule(_QUERY_PAIR, lambda match: is_secret_name(match.group("name"))),
+            *(
+                _Rule(re.compile(p), None, needle)
+                for p, needle in zip(BUILTIN_PATTERNS, _BUILTIN_NEEDLES, strict=True)
+            ),
+            *(_Rule(re.compile(p)) for p in extra_patterns),
+            *(_Rule(pair, _names_a_secret, "=") for pair in _QUERY_PAIRS),
         )
 
     def _plain_spans(self, text: str) -> Iterator[Span]:
@@ -189,6 +225,37 @@ class Redactor:
         """Where secrets are in `text`: sorted (start, end) spans, overlaps merged; found
         in the text as it stands and with its JSON escapes decoded."""
         found = list(self._plain_spans(text))
+        if "\\" in text and self._may_hide(text) and self._hides_a_match(text):
+            found += self._escaped_spans(text)
+        return _merge(found)
+
+    def _may_hide(self, text: str) -> bool:
+        """Whether an escape in `text` could hide a match. Encoders escape no ASCII letter,
+        digit, `-` or `_`, so a built-in match can only hide behind `\\uXXXX`, an escaped
+        slash, or in a text that has `Bearer` (whitespace, slashes in the token), a URL or
+        an `=`; your own patterns may match anything, so with them it always could."""
+        return bool(self.patterns) or any(trigger in text for trigger in _ESCAPE_TRIGGERS)
+
+    def _hides_a_match(self, text: str) -> bool:
+        """Whether the text with its escapes decoded (each level) shows any match: the
+        quick test, at C speed, before the exact search that maps spans back."""
+        view = text
+        for _ in range(_ESCAPE_DEPTH):
+            if "\\" not in view:
+                return False
+            decoded = _unescape_quickly(view)
+            if decoded is None:
+                return True  # cannot tell quickly: search exactly
+            if decoded == view:
+                return False
+            if any(True for _ in self._plain_spans(decoded)):
+                return True
+            view = decoded
+        return False
+
+    def _escaped_spans(self, text: str) -> list[Span]:
+        """The spans, in `text`, of the matches its decoded views show."""
+        found: list[Span] = []
         views: list[_Unescaped] = []
         current = text
         while "\\" in current and len(views) < _ESCAPE_DEPTH:
@@ -201,7 +268,7 @@ class Redactor:
                 for outer in reversed(views):
                     span = outer.original(span)
                 found.append(span)
-        return _merge(found)
+        return found
 
     def text(self, text: str) -> str:
         """Replace every secret in `text` by `<redacted>`."""
