@@ -627,3 +627,43 @@ def test_every_writer_redacts_every_field(tmp_path: Path) -> None:
     message = load_report(tmp_path / "report.json").results[0].message
     assert message is not None and message.startswith("why it failed ") and REDACTED in message
     assert json.loads((tmp_path / "cassette.json").read_text())["interactions"]
+
+
+PROVIDER_ERROR = """
+import os
+
+import openai
+import pytest
+
+
+@pytest.mark.llm_eval(threshold=0.5)
+def test_eval(llm_eval):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+"""
+
+
+def test_a_provider_error_echoing_a_key_fails_the_test_without_it(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Item 3 on its own: the 401 body echoes the key, the test fails with the SDK's
+    error; the failure is shown and written (report, HTML, JUnit) with the key redacted."""
+    key = f"sk-proj-{token()}"
+    fake_provider.enqueue_fault(401, message=f"Incorrect API key provided: {key}.")
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_error=PROVIDER_ERROR)
+    result = pytester_env.runpytest(
+        "-p", "no:cacheprovider", "--llmeval-report=out/r.json", "--llmeval-html=out/r.html",
+        "--junitxml=out/j.xml", "--llmeval-trace=out/t.jsonl",
+    )  # fmt: skip
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*AuthenticationError: Error code: 401*<redacted>*"])
+    assert key not in result.stdout.str() and key[-16:] not in result.stdout.str()
+    written = written_files(pytester_env.path / "out")
+    assert written == {"r.json", "r.html", "j.xml", "t.jsonl"}
+    assert leaks(pytester_env.path / "out", key) == []
+    report = json.loads((pytester_env.path / "out" / "r.json").read_text())
+    assert REDACTED in report["results"][0]["message"]
+    assert "AuthenticationError" in (pytester_env.path / "out" / "j.xml").read_text()
