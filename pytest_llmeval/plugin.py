@@ -386,7 +386,9 @@ class Controller:
         if result is not None:
             from pytest_llmeval.reporting.junit import testcase_properties
 
-            report.user_properties.extend(testcase_properties(result))
+            redact = self.session.redactor.text
+            properties = testcase_properties(result)
+            report.user_properties.extend((redact(n), redact(v)) for n, v in properties)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -404,9 +406,11 @@ class Controller:
             # Before junitxml's own sessionfinish writes the file (this hook is tryfirst).
             from pytest_llmeval.reporting.junit import add_suite_properties, suite_properties
 
+            redact = self.session.redactor.text
+            properties = suite_properties(self.session.aggregate, self.session.comparison)
             add_suite_properties(
                 self.config.pluginmanager.get_plugins(),
-                suite_properties(self.session.aggregate, self.session.comparison),
+                [(redact(name), redact(value)) for name, value in properties],
             )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -640,6 +640,12 @@ import pytest
 def test_eval(llm_eval):
     client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+
+
+# a key in a group label and a score name: the JUnit properties carry both
+@pytest.mark.llm_eval(threshold=0.5, group="team " + os.environ["PLANTED"])
+def test_named(llm_eval):
+    llm_eval.score("check " + os.environ["PLANTED"], 1.0)
 """
 
 
@@ -649,21 +655,27 @@ def test_a_provider_error_echoing_a_key_fails_the_test_without_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Item 3 on its own: the 401 body echoes the key, the test fails with the SDK's
-    error; the failure is shown and written (report, HTML, JUnit) with the key redacted."""
-    key = f"sk-proj-{token()}"
+    error; the failure is shown and written (report, HTML, JUnit) with the key redacted.
+    A key in a group label or score name leaves no trace in the JUnit properties either."""
+    key, named = f"sk-proj-{token()}", f"sk-{token()}"
     fake_provider.enqueue_fault(401, message=f"Incorrect API key provided: {key}.")
     monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    monkeypatch.setenv("PLANTED", named)
     pytester_env.makepyfile(test_error=PROVIDER_ERROR)
     result = pytester_env.runpytest(
         "-p", "no:cacheprovider", "--llmeval-report=out/r.json", "--llmeval-html=out/r.html",
         "--junitxml=out/j.xml", "--llmeval-trace=out/t.jsonl",
     )  # fmt: skip
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines(["*AuthenticationError: Error code: 401*<redacted>*"])
     assert key not in result.stdout.str() and key[-16:] not in result.stdout.str()
     written = written_files(pytester_env.path / "out")
     assert written == {"r.json", "r.html", "j.xml", "t.jsonl"}
     assert leaks(pytester_env.path / "out", key) == []
+    assert leaks(pytester_env.path / "out", named) == []
+    junit = (pytester_env.path / "out" / "j.xml").read_text()
+    assert 'name="llm_eval.score.check &lt;redacted&gt;"' in junit
+    assert 'name="llm_eval.group.team &lt;redacted&gt;.n"' in junit
     report = json.loads((pytester_env.path / "out" / "r.json").read_text())
     assert REDACTED in report["results"][0]["message"]
     assert "AuthenticationError" in (pytester_env.path / "out" / "j.xml").read_text()
