@@ -20,6 +20,7 @@ it stands, escapes included, by `<redacted>`; nothing else changes, so JSON stay
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -187,8 +188,6 @@ class _Unescaped:
         self._starts = [segment[0] for segment in self._segments]
 
     def _segment(self, offset: int) -> tuple[int, int, int, bool]:
-        import bisect
-
         return self._segments[bisect.bisect_right(self._starts, offset) - 1]
 
     def original(self, span: Span) -> Span:
