@@ -51,12 +51,16 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_llmeval import stats
 from pytest_llmeval.files import load_model, write_model
 from pytest_llmeval.models import GroupAggregate, SessionAggregate
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.redact import Redactor
 
 #: The baseline schema version this code writes, and the newest one it reads.
 BASELINE_SCHEMA_VERSION = 1
@@ -229,9 +233,11 @@ def load_baseline(path: str | os.PathLike[str]) -> Baseline:
     return load_model(path, Baseline, what="baseline")
 
 
-def write_baseline(path: str | os.PathLike[str], baseline: Baseline) -> None:
+def write_baseline(
+    path: str | os.PathLike[str], baseline: Baseline, *, redactor: Redactor | None = None
+) -> None:
     """Write a baseline file atomically, in its stable form."""
-    write_model(path, baseline)
+    write_model(path, baseline, redactor=redactor)
 
 
 def _increase(old: float | None, new: float | None) -> tuple[float | None, bool]:

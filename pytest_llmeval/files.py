@@ -18,6 +18,10 @@ The text is ``schema_version`` first, then every object's keys sorted; objects a
 spread over lines with a 2-space indent and each array item is written compactly on its
 own line; UTF-8 without escaping (``ensure_ascii=False``), one trailing newline.
 
+Redaction: ``write_text_atomic`` (and so ``write_model``) passes every piece it writes
+through the session's ``Redactor`` (the built-in patterns when none is given), the one
+choke point every file the plugin writes goes through (cassettes/redact.py).
+
 NaN policy: JSON has no NaN or infinity, so every non-finite float (a confidence
 interval over one case, an undefined ratio) is written as ``null``. Fields that may
 hold such a value are therefore typed ``float | None`` and read back as ``None``.
@@ -31,12 +35,15 @@ import re
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
 from pytest_llmeval.errors import FileFormatError
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.redact import Redactor
 
 ModelType = TypeVar("ModelType", bound=BaseModel)
 
@@ -203,22 +210,37 @@ def _escape_surrogate(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> None:
+def write_text_atomic(
+    path: str | os.PathLike[str],
+    text: str | Iterable[str],
+    *,
+    redactor: Redactor | None = None,
+) -> None:
     """Write text (or its pieces, as they come) through a per-process temp file in the
     same folder and os.replace.
+
+    Every piece goes through `redactor.text` first (the session's redactor; without one,
+    the built-in patterns): the one choke point no written byte bypasses. A piece must
+    hold whole JSON strings (our writers cut at values), so a secret is never split
+    between two pieces.
 
     Lone surrogates (half an emoji in a model's reply, JSON-escaped on the wire) cannot
     be encoded as UTF-8; in our JSON text they only occur inside strings, where the
     `\\udXXX` escape written instead reads back as the same string.
     """
     pieces = [text] if isinstance(text, str) else text
+    if redactor is None:
+        from pytest_llmeval.cassettes.redact import Redactor
+
+        redactor = Redactor()
+    redact = redactor.text
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
             for piece in pieces:
-                handle.write(_LONE_SURROGATE.sub(_escape_surrogate, piece))
+                handle.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -260,6 +282,9 @@ def _running(pid: int) -> bool:
     return True
 
 
-def write_model(path: str | os.PathLike[str], model: BaseModel) -> None:
-    """Serialise a model (see dump_model) and write it atomically, piece by piece."""
-    write_text_atomic(path, iter_model_text(model))
+def write_model(
+    path: str | os.PathLike[str], model: BaseModel, *, redactor: Redactor | None = None
+) -> None:
+    """Serialise a model (see dump_model) and write it atomically and redacted, piece by
+    piece."""
+    write_text_atomic(path, iter_model_text(model), redactor=redactor)

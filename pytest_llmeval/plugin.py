@@ -226,6 +226,8 @@ class ItemHooks:
             return report
         if call.excinfo is not None and report.failed:
             _shorten_plugin_error(report, call.excinfo)
+        if report.failed:
+            run.redact_failure(report)
         if report.when == "setup" and not report.passed:
             run.finish_setup_failure(report.skipped, report.longreprtext)
         elif report.when == "teardown" and report.failed:
@@ -359,7 +361,9 @@ class Controller:
             from pytest_llmeval.session import EvalSession
 
             ledger = self.config.stash.get(ledger_key, None)
-            self.session = EvalSession(self.config.stash[settings_key], ledger)
+            runtime = self.config.stash.get(runtime_key, None)
+            redactor = runtime.redactor if runtime is not None else None
+            self.session = EvalSession(self.config.stash[settings_key], ledger, redactor)
         self.session.add(data)
         self._add_testcase_properties(report)
 
@@ -377,7 +381,9 @@ class Controller:
         if result is not None:
             from pytest_llmeval.reporting.junit import testcase_properties
 
-            report.user_properties.extend(testcase_properties(result))
+            redact = self.session.redactor.text
+            properties = testcase_properties(result)
+            report.user_properties.extend((redact(n), redact(v)) for n, v in properties)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -395,9 +401,11 @@ class Controller:
             # Before junitxml's own sessionfinish writes the file (this hook is tryfirst).
             from pytest_llmeval.reporting.junit import add_suite_properties, suite_properties
 
+            redact = self.session.redactor.text
+            properties = suite_properties(self.session.aggregate, self.session.comparison)
             add_suite_properties(
                 self.config.pluginmanager.get_plugins(),
-                suite_properties(self.session.aggregate, self.session.comparison),
+                [(redact(name), redact(value)) for name, value in properties],
             )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.errors import JudgeError, find_cause
-from pytest_llmeval.models import EvalResult, Inference, Status
+from pytest_llmeval.models import EvalResult, Inference, Score, Status
 from pytest_llmeval.outcome import evaluate, limit_breaches
 from pytest_llmeval.recorder import EvalRecorder
 from pytest_llmeval.runtime import Runtime
@@ -105,7 +105,7 @@ class ItemRun:
     def finish_call(self, error: BaseException | None, skipped: bool) -> str | None:
         """Evaluate the body's outcome; return a failure message when the test must fail."""
         duration = time.perf_counter() - self._started if self._started else 0.0
-        scores = list(self.recorder.scores.values())
+        scores = self._scores()
         if skipped:
             self.result = self._result("skipped", None, None, duration)
             return None
@@ -128,6 +128,7 @@ class ItemRun:
             message = f"{type(error).__name__}: {error}".strip()
             if find_cause(error, JudgeError) is not None:
                 status = "error"
+        message = self._redact(message)
         self.result = self._result(status, evaluation.score, message, duration)
         if status == "failed" and error is None:
             return message
@@ -137,12 +138,37 @@ class ItemRun:
 
     def finish_setup_failure(self, skipped: bool, message: str) -> None:
         """Record that the item never reached its body (setup error or skip)."""
+        message = self._redact(message) or ""
         self.result = self._result("skipped" if skipped else "error", None, message, 0.0)
 
     def mark_teardown_error(self, message: str) -> None:
         """A teardown error turns the item's result into an error."""
         if self.result is not None and self.result.status != "skipped":
+            message = self._redact(message) or ""
             self.result = self.result.model_copy(update={"status": "error", "message": message})
+
+    def redact_failure(self, report: Any) -> None:
+        """Redact the failure text of one of the item's reports (a provider error echoing
+        a key, a judge's reason), which pytest shows and writes to the JUnit XML."""
+        text = getattr(report, "longreprtext", "")
+        clean = self._redact(text)
+        if clean != text:
+            # the crash line first: pytest's short summary shows a text's first line
+            crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", None)
+            head = f"{self._redact(crash.splitlines()[0])}\n\n" if crash else ""
+            report.longrepr = head + (clean or "")
+
+    def _redact(self, text: str | None) -> str | None:
+        return None if text is None else self.runtime.redactor.text(text)
+
+    def _scores(self) -> list[Score]:
+        """The recorded scores, their reasons redacted (a judge may echo a key)."""
+        return [
+            score.model_copy(update={"reason": self._redact(score.reason)})
+            if score.reason
+            else score
+            for score in self.recorder.scores.values()
+        ]
 
     def _result(
         self, status: Status, score: float | None, message: str | None, duration: float
@@ -156,7 +182,7 @@ class ItemRun:
             threshold=self.spec.threshold,
             aggregate=self.spec.aggregate,
             min_pass_rate=self.spec.min_pass_rate,
-            scores=list(self.recorder.scores.values()),
+            scores=self._scores(),
             score=score,
             status=status,
             message=message,
@@ -230,7 +256,7 @@ def open_cassette(
         mode=settings.record_mode,
         nodeid=nodeid,
         ignore_paths=settings.match_ignore,
-        redact_patterns=settings.redact,
+        redactor=runtime.redactor,
         cache=runtime.cache,
         on_exchange=on_exchange,
         annotate=lambda interaction: annotate_interaction(interaction, overrides),

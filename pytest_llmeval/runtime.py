@@ -67,7 +67,9 @@ class Runtime:
         if self._cache is None:
             from pytest_llmeval.cassettes.cache import ResponseCache
 
-            self._cache = ResponseCache(Path(self.settings.rootdir) / CACHE_DIR)
+            self._cache = ResponseCache(
+                Path(self.settings.rootdir) / CACHE_DIR, redactor=self.redactor
+            )
         return self._cache
 
     def hold_interception(self) -> None:

@@ -15,13 +15,21 @@ from pytest_llmeval.settings import Settings
 
 if TYPE_CHECKING:
     from pytest_llmeval.baseline import BaselineComparison
+    from pytest_llmeval.cassettes.redact import Redactor
 
 
 class EvalSession:
     """Collects EvalResults (from this process or xdist workers) and adds them up once."""
 
-    def __init__(self, settings: Settings, ledger: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, ledger: str | None = None, redactor: Redactor | None = None
+    ) -> None:
+        from pytest_llmeval.cassettes.redact import Redactor
+
         self.settings = settings
+        #: The process's one redactor (the runtime's, when this process runs eval items):
+        #: every file written below goes through it.
+        self.redactor = redactor if redactor is not None else Redactor(settings.redact)
         self.results: dict[str, EvalResult] = {}
         self.aggregate: SessionAggregate | None = None
         self.comparison: BaselineComparison | None = None
@@ -85,7 +93,7 @@ class EvalSession:
 
         if s.update_baseline:
             baseline = baseline_from_aggregate(aggregate)
-            write_baseline(s.baseline, baseline)
+            write_baseline(s.baseline, baseline, redactor=self.redactor)
             cases = sum(len(g.cases) for g in baseline.groups.values())
             self.baseline_lines = [
                 regression.baseline_written_line(shown, len(baseline.groups), cases)
@@ -109,7 +117,7 @@ class EvalSession:
         if s.trace is not None:
             from pytest_llmeval.reporting.trace import write_trace
 
-            write_trace(s.trace, self.results.values())
+            write_trace(s.trace, self.results.values(), redactor=self.redactor)
         if s.report is None and s.html is None:
             return
         from pytest_llmeval.reporting.json import build_report, report_settings, write_report
@@ -123,11 +131,11 @@ class EvalSession:
             pytest_version=pytest_version,
         )
         if s.report is not None:
-            write_report(s.report, report)
+            write_report(s.report, report, redactor=self.redactor)
         if s.html is not None:
             from pytest_llmeval.reporting.html import write_html
 
-            write_html(s.html, report)
+            write_html(s.html, report, redactor=self.redactor)
 
     @property
     def regressed(self) -> bool:

@@ -528,6 +528,12 @@ SECRET_QUERY_NAMES = [
     "sig",
     "X-Amz-Signature",
     "auth",
+    "accessToken",
+    "authToken",
+    "clientSecret",
+    "sessionToken",
+    "refresh_token",
+    "APIKey",
 ]
 
 
@@ -539,20 +545,25 @@ SECRET_QUERY_NAMES = [
     planted_in_value=st.lists(text_with_secret(url_safe_planted), max_size=2),
     plain=queries,
     fragment=st.booleans(),
+    userinfo=st.none() | st.tuples(st.text(URL_SAFE, max_size=8), random_part(8, 30)),
 )
 def test_redaction_removes_secrets_from_urls(
     secret_query: list[tuple[str, str]],
     planted_in_value: list[tuple[str, str]],
     plain: list[tuple[str, str]],
     fragment: bool,
+    userinfo: tuple[str, str] | None,
 ) -> None:
     query = [(name, quote(value)) for name, value in secret_query]
     query += [(f"q{index}", quote(text)) for index, (text, _) in enumerate(planted_in_value)]
     query += plain
     random.Random(len(query)).shuffle(query)
     url = url_with(query) + ("#section" if fragment else "")
+    if userinfo is not None:  # https://user:password@host/...
+        url = url.replace("://", f"://{userinfo[0]}:{userinfo[1]}@", 1)
     redactor = Redactor(CUSTOM)
     parts = [value for _, value in secret_query] + [part for _, part in planted_in_value]
+    parts += [userinfo[1]] if userinfo is not None else []
     redacted = redactor.url(url)
     assert_gone(parts, redacted)
     # matching redacts the URL the same way, so what is stored and matched is clean
@@ -591,6 +602,40 @@ def test_a_secret_behind_a_json_escape_is_redacted(separator: str) -> None:
         redact=redactor,
     ).response  # fmt: skip
     assert_gone([token], live.body, response.body_text, response.body)
+
+
+@PROPERTY_SETTINGS
+@given(
+    body=body_with_secrets(),
+    ascii_only=st.booleans(),
+    escaped_slashes=st.booleans(),
+    levels=st.integers(1, 3),
+    separator=st.sampled_from([" ", "\t", "\n", "  "]),
+)
+def test_a_secret_behind_any_json_escaping_is_redacted_in_place(
+    body: tuple[Any, list[str]],
+    ascii_only: bool,
+    escaped_slashes: bool,
+    levels: int,
+    separator: str,
+) -> None:
+    """JSON text, JSON inside a JSON string (an SSE event in a cassette), escaped slashes
+    (`\\/`), `\\uXXXX` and `Bearer\\t`: the secrets go, and the text stays the same JSON
+    apart from them."""
+    document, parts = body
+    text = json.dumps(document, ensure_ascii=ascii_only).replace("Bearer ", f"Bearer{separator}")
+    for _ in range(levels - 1):
+        text = json.dumps(text, ensure_ascii=ascii_only)
+    if escaped_slashes:
+        text = text.replace("/", "\\/")
+    redacted = Redactor(CUSTOM).text(text)
+    value: Any = redacted
+    for _ in range(levels):
+        value = json.loads(value)
+    assert_gone(parts, value)
+    for part in parts:
+        assert part not in redacted
+    assert Redactor(CUSTOM).text(redacted) == redacted
 
 
 INLINE_FLAGS_BUG = (

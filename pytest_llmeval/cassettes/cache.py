@@ -10,6 +10,7 @@ key are never found (and never served) again. diskcache keeps its
 data in SQLite with proper locking, which makes one folder safe to share between
 processes (pytest-xdist workers). The folder is marked like pytest's `.pytest_cache`:
 a `.gitignore` of `*` and a `CACHEDIR.TAG`, so neither git nor backups pick it up.
+Every stored entry goes through the session's redactor, as every file written does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.match import LiveRequest
     from pytest_llmeval.cassettes.models import Interaction
+    from pytest_llmeval.cassettes.redact import Redactor
 
 #: Bumped whenever what `request_key` covers changes (version 1 was method, path and body).
 KEY_VERSION = 2
@@ -50,14 +52,18 @@ _GITIGNORE = "# Created by pytest-llm-eval automatically.\n*\n"
 class ResponseCache:
     """Recorded responses shared across tests and runs, keyed by canonical request."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, redactor: Redactor | None = None) -> None:
         import diskcache  # type: ignore[import-untyped]
+
+        from pytest_llmeval.cassettes.redact import Redactor
 
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         for name, text in ((".gitignore", _GITIGNORE), ("CACHEDIR.TAG", _CACHEDIR_TAG)):
             _create_once(self.directory / name, text)
         self._cache: Any = diskcache.Cache(str(self.directory / "responses"))
+        #: What every stored entry goes through, as every file the plugin writes does.
+        self.redactor = redactor if redactor is not None else Redactor()
 
     def get(self, key: str) -> Interaction | None:
         """The cached interaction stored under this key (see `request_key`), or None."""
@@ -72,8 +78,8 @@ class ResponseCache:
             return None
 
     def put(self, key: str, interaction: Interaction) -> None:
-        """Store a response under this key (last writer wins)."""
-        self._cache.set(_address(key), interaction.model_dump_json())
+        """Store a response under this key (last writer wins), redacted."""
+        self._cache.set(_address(key), self.redactor.text(interaction.model_dump_json()))
 
     def close(self) -> None:
         """Release the SQLite connection."""

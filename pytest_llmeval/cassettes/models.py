@@ -8,16 +8,12 @@ a diff can read them, and replay never looks at them.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from pytest_llmeval.cassettes.redact import REDACTED
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.redact import Redactor
@@ -214,29 +210,17 @@ def received_interaction(
     parsed: Any = None
     encoding: Literal["utf-8", "base64"] = "utf-8"
     if events is not None:
-        # across events first: per-event redaction of a token's first piece would hide
-        # the match its remaining pieces belong to
-        joined = redact_across_events([raw.decode("utf-8", "replace") for raw, _ in events], redact)
-        raws = [redact.text(raw) for raw in joined]
+        raws = redact.events([raw.decode("utf-8", "replace") for raw, _ in events])
         stored_events = [
             sse_event(raw, round(offset, 4)) for raw, (_, offset) in zip(raws, events, strict=True)
         ]
     else:
-        try:
-            body_text = redact.text(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            body_text, encoding = base64.b64encode(body).decode("ascii"), "base64"
-        else:
+        body_text, encoding = redact.body(body)
+        if encoding == "utf-8":
             try:
                 parsed = parse_json(body_text)
             except ValueError:
                 parsed = None
-            if parsed is not None and "\\" in body_text:
-                # a JSON escape inside a secret (Bearer\\t...) hides it from the text
-                # patterns; then the body is stored re-serialised, without the secret
-                cleaned = redact.value(parsed)
-                if cleaned != parsed:
-                    parsed, body_text = cleaned, json.dumps(cleaned, ensure_ascii=False)
     model = request.body.get("model") if isinstance(request.body, dict) else None
     meta = InteractionMeta(
         role=role,
@@ -256,82 +240,6 @@ def received_interaction(
         events=stored_events,
     )
     return Interaction(request=request, response=response, meta=meta)
-
-
-def redact_across_events(raws: list[str], redact: Redactor) -> list[str]:
-    """Redact secrets a stream sends in pieces (`Bearer ` in one delta, the token in the
-    next), which the per-event redaction cannot see.
-
-    The string values found at the same JSON path in the events' data (a delta's text,
-    say) are joined in order, unless they are all equal (repeated ids and model names);
-    a match of the patterns in the joined text is replaced by `<redacted>` in the first
-    event holding part of it and removed from the others. Events that change are written
-    again with their data re-serialised; the others keep their exact bytes.
-    """
-    pieces: dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...], str]]] = {}
-    parsed: dict[int, Any] = {}
-    for index, raw in enumerate(raws):
-        _, data = parse_sse_event(raw)
-        if isinstance(data, (dict, list)):
-            parsed[index] = data
-            for path, text in _string_leaves(data, ()):
-                pieces.setdefault(path, []).append((index, path, text))
-    edits: dict[tuple[int, tuple[Any, ...]], str] = {}
-    for found in pieces.values():
-        if len(found) < 2 or len({text for _, _, text in found}) == 1:
-            continue
-        joined = "".join(text for _, _, text in found)
-        spans = redact.spans(joined)
-        if not spans:
-            continue
-        position, replaced = 0, []
-        for index, path, text in found:
-            start, end, kept = position, position + len(text), []
-            for low, high in spans:
-                if high <= start or low >= end:
-                    continue
-                kept.append((max(low, start) - start, min(high, end) - start, low >= start))
-            new = text
-            for low, high, first in reversed(kept):
-                new = new[:low] + (REDACTED if first else "") + new[high:]
-            if new != text:
-                replaced.append(((index, path), new))
-            position = end
-        edits.update(replaced)
-    if not edits:
-        return raws
-    result = list(raws)
-    for (index, path), text in edits.items():
-        _set_leaf(parsed[index], path, text)
-    for index in {index for index, _ in edits}:
-        result[index] = _with_data(raws[index], parsed[index])
-    return result
-
-
-def _string_leaves(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _string_leaves(item, (*path, key))
-    elif isinstance(value, list):
-        for position, item in enumerate(value):
-            yield from _string_leaves(item, (*path, position))
-
-
-def _set_leaf(value: Any, path: tuple[Any, ...], text: str) -> None:
-    for step in path[:-1]:
-        value = value[step]
-    value[path[-1]] = text
-
-
-def _with_data(raw: str, data: Any) -> str:
-    """The event `raw` with its data line(s) replaced by one line of `data` as JSON."""
-    lines = _LINE_END.split(raw)
-    ending = raw[len(raw.rstrip("\r\n")) :]
-    kept = [line for line in lines if line and not line.startswith("data:")]
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return "\n".join([*kept, f"data: {payload}"]) + ending
 
 
 def sse_event(raw: str, offset_s: float) -> SSEEvent:

@@ -123,6 +123,7 @@ class CassetteSession:
         nodeid: str,
         ignore_paths: Sequence[str] = (),
         redact_patterns: Sequence[str] = (),
+        redactor: Redactor | None = None,
         cache: ResponseCache | None = None,
         on_exchange: Callable[[Exchange], None] | None = None,
         annotate: Callable[[Interaction], dict[str, Any]] | None = None,
@@ -138,7 +139,8 @@ class CassetteSession:
         self._mode: RecordMode = mode
         self.nodeid = nodeid
         self.realtime = realtime
-        self.redactor = Redactor(redact_patterns)
+        # the session's one redactor when given (redact_patterns is then not used)
+        self.redactor = redactor if redactor is not None else Redactor(redact_patterns)
         self._matcher = Matcher(self.redactor, ignore_paths, normalize)
         self._cache = cache
         self._on_exchange = on_exchange
@@ -247,7 +249,7 @@ class CassetteSession:
                     f"the {self._max_bytes:,}-byte cassette limit; nothing was written. "
                     "Make the test's calls smaller or split the test."
                 )
-            write_text_atomic(self._path, text)
+            write_text_atomic(self._path, text, redactor=self.redactor)
             written = self._path
         return CassetteOutcome(
             path=self._path,

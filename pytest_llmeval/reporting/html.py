@@ -27,10 +27,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.files import iter_model_text, write_text_atomic
 from pytest_llmeval.reporting.json import Report
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.redact import Redactor
 
 _TEMPLATE = "report.html"
 _PLACEHOLDER = "__LLMEVAL_DATA__"
@@ -78,6 +82,8 @@ def render_html(report: Report) -> str:
     return "".join(iter_html(report))
 
 
-def write_html(path: str | os.PathLike[str], report: Report) -> None:
-    """Write the HTML report atomically, piece by piece."""
-    write_text_atomic(path, iter_html(report))
+def write_html(
+    path: str | os.PathLike[str], report: Report, *, redactor: Redactor | None = None
+) -> None:
+    """Write the HTML report atomically and redacted, piece by piece."""
+    write_text_atomic(path, iter_html(report), redactor=redactor)

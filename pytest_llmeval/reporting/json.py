@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,9 @@ from pytest_llmeval.aggregate import aggregate_session
 from pytest_llmeval.baseline import BaselineComparison
 from pytest_llmeval.files import load_model, write_model
 from pytest_llmeval.models import EvalResult, SessionAggregate
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.redact import Redactor
 
 #: The report schema version this code writes, and the newest one it reads.
 REPORT_SCHEMA_VERSION = 1
@@ -139,9 +142,11 @@ def build_report(
     )
 
 
-def write_report(path: str | os.PathLike[str], report: Report) -> None:
-    """Write a report atomically in its stable JSON form."""
-    write_model(path, report)
+def write_report(
+    path: str | os.PathLike[str], report: Report, *, redactor: Redactor | None = None
+) -> None:
+    """Write a report atomically and redacted, in its stable JSON form."""
+    write_model(path, report, redactor=redactor)
 
 
 def load_report(path: str | os.PathLike[str]) -> Report:

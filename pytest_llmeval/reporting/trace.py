@@ -1,8 +1,9 @@
 """`--llmeval-trace=PATH`: one JSON line per model call, for per-inference observability.
 
 Each line is an `Inference` (prompt and response already redacted by the cassette
-layer) with `schema_version` first. Lines are ordered by test node id, then by call
-order within the test, so serial and xdist runs write the same file.
+layer, and the line again by the writer) with `schema_version` first. Lines are
+ordered by test node id, then by call order within the test, so serial and xdist runs
+write the same file.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from pytest_llmeval.files import write_text_atomic
 from pytest_llmeval.models import EvalResult
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.redact import Redactor
 
 TRACE_SCHEMA_VERSION = 1
 
@@ -33,8 +38,14 @@ def trace_lines(results: Iterable[EvalResult]) -> list[str]:
     return lines
 
 
-def write_trace(path: str | os.PathLike[str], results: Iterable[EvalResult]) -> int:
-    """Write the trace atomically; return the number of calls written."""
+def write_trace(
+    path: str | os.PathLike[str],
+    results: Iterable[EvalResult],
+    *,
+    redactor: Redactor | None = None,
+) -> int:
+    """Write the trace atomically and redacted, one line per piece; return the number of
+    calls written."""
     lines = trace_lines(results)
-    write_text_atomic(path, "".join(line + "\n" for line in lines))
+    write_text_atomic(path, (line + "\n" for line in lines), redactor=redactor)
     return len(lines)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import select
 import socket
 import threading
@@ -216,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_raw(200, b"", "application/json")
         elif fault.kind == "wrong_content_type":
             self._send_raw(200, _HTML, "text/html; charset=utf-8")
+        elif fault.kind == "raw":
+            self._send_exact(fault.code, base64.b64decode(fault.payload or ""), fault.content_type)
 
     def _hang(self, seconds: float) -> None:
         """Never answer: wait until the client hangs up, the server stops, or `seconds` pass."""
@@ -276,6 +280,21 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             document = openai_api.error_body(status, message)
         self._send_raw(status, json.dumps(document).encode(), "application/json", headers)
+
+    def _send_exact(self, status: int, payload: bytes, content_type: str) -> None:
+        """Send `payload` as it is; an event stream one event per flushed chunk."""
+        if not content_type.startswith("text/event-stream"):
+            self._send_raw(status, payload, content_type)
+            return
+        self.send_response(status)
+        self._common_headers(content_type)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for frame in re.findall(rb".*?(?:\n\n|$)", payload, re.DOTALL):
+            if frame:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+                self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
     def _send_events(self, events: list[SseEvent], *, cut_after: int | None = None) -> None:
         """Write an SSE stream in chunked encoding, one flushed chunk per event."""

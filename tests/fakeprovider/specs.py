@@ -23,8 +23,13 @@ __all__ = [
 FAULT_HEADER = "x-fake-fault"
 """Request header that triggers a fault for that request: `<kind>[;key=value...]`."""
 
-FAULT_KINDS = frozenset({"slow", "timeout", "malformed", "empty", "wrong_content_type", "cut"})
-"""Named fault kinds; any HTTP error status from 400 to 599 (e.g. "429") is a kind too."""
+FAULT_KINDS = frozenset(
+    {"slow", "timeout", "malformed", "empty", "wrong_content_type", "cut", "raw"}
+)
+"""Named fault kinds; any HTTP error status from 400 to 599 (e.g. "429") is a kind too.
+
+`raw` answers with exact bytes: `payload` (base64), `content_type` and status `code`
+(200 unless given); a `text/event-stream` payload is sent one event per chunk."""
 
 _USAGE_KEYS = frozenset(
     {"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"}
@@ -93,6 +98,9 @@ class Fault:
     seconds: float | None = None
     after: int = 1
     message: str | None = None
+    payload: str | None = None
+    content_type: str = "application/json"
+    code: int = 200
 
     @property
     def status(self) -> int | None:
@@ -116,6 +124,9 @@ def make_fault(kind: str | int, **options: Any) -> Fault:
         "delay": float,
         "after": int,
         "message": str,
+        "payload": str,
+        "content_type": str,
+        "code": int,
     }
     values: dict[str, Any] = {}
     for key, value in options.items():
