@@ -112,7 +112,7 @@ def file_signature(path: Path) -> Signature:
     signature means someone wrote the file (every atomic write makes a new inode)."""
     try:
         stat = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a file where a folder should be
         return None
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
