@@ -16,6 +16,9 @@ import sys
 
 import pytest
 
+# imported here, not first inside an in-process run: pytester drops what a run imports,
+# and a later run must not mix the classes of two imports of the cassette models
+import pytest_llmeval.cassettes.session  # noqa: F401
 from pytest_llmeval.cassettes.store import load_cassette
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
@@ -169,3 +172,35 @@ def test_a_full_disk_is_one_line_per_file_and_leaves_no_partial_file(
     # no partial file: nothing half written is left anywhere
     leftovers = [p for p in pytester_env.path.rglob("*") if p.is_file() and p.suffix != ".py"]
     assert leftovers == []
+
+
+def test_llmeval_cassettes_adopt_writes_the_pending_calls_after_a_dry_run(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_paid=PAID)
+    blocked = pytester_env.path / "blocked"
+    blocked.write_text("a file where the cassette folder should be", encoding="utf-8")
+    options = ("--llmeval-cassette-dir=blocked/cassettes", "-p", "no:cacheprovider")
+    pytester_env.runpytest(*options).assert_outcomes(passed=3, errors=3)
+    blocked.unlink()
+
+    def adopt(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pytest_llmeval.cli", "cassettes", "adopt", *args]
+        return subprocess.run(
+            command, cwd=pytester_env.path, capture_output=True, text=True, timeout=120
+        )
+
+    dry = adopt()
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("would adopt ") == 3
+    assert "3 pending recording(s); rerun with --apply to adopt them" in dry.stdout
+    assert not blocked.exists()
+    applied = adopt("--apply")
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.count("(1 interaction(s) added)") == 3
+    assert list((pytester_env.path / ".llmeval_cache" / "pending").glob("*.json")) == []
+    monkeypatch.setenv("FAKE_URL", closed_port_url())
+    pytester_env.runpytest(*options, "--llmeval-record=none").assert_outcomes(passed=3)
