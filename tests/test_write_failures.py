@@ -113,18 +113,22 @@ def test_a_report_path_in_the_way_is_named_not_its_temp_file(
 ) -> None:
     pytester_env.makepyfile(test_scored=NO_CALLS)
     (pytester_env.path / "out").mkdir()
+    (pytester_env.path / "base").mkdir()
     result = pytester_env.runpytest(
-        "-p", "no:cacheprovider", "--llmeval-report=out",
-        "--llmeval-html=report.html", "--llmeval-trace=trace.jsonl",
+        "-p", "no:cacheprovider", "--llmeval-report=out", "--llmeval-html=report.html",
+        "--llmeval-trace=trace.jsonl", "--llmeval-baseline=base", "--llmeval-update-baseline",
     )  # fmt: skip
     output = result.stdout.str()
     assert result.ret != pytest.ExitCode.OK
     result.assert_outcomes(passed=1)
-    assert error_lines(output) == ["pytest-llm-eval: cannot write out: Is a directory [EISDIR]"]
+    assert error_lines(output) == [
+        "pytest-llm-eval: cannot write base: Is a directory [EISDIR]",
+        "pytest-llm-eval: cannot write out: Is a directory [EISDIR]",
+    ]
     assert ".tmp" not in output and "Traceback" not in output
     assert (pytester_env.path / "report.html").is_file()
     assert (pytester_env.path / "trace.jsonl").is_file()
-    assert sorted(os.listdir(pytester_env.path / "out")) == []
+    assert os.listdir(pytester_env.path / "out") == os.listdir(pytester_env.path / "base") == []
 
 
 LIMIT_FILE_SIZE = """
