@@ -436,8 +436,8 @@ def test_a_save_merges_what_another_process_wrote_since_the_start(tmp_path: Path
     loaded = load_cassette(path).interactions
     # another process appends its call while this one records
     write_cassette(path, Cassette(interactions=[said("old"), said("theirs")]))
-    options = {"base": loaded, "base_signature": signature, "key": by_request}
-    save_recording(path, [*loaded, said("mine")], **options)
+    mine = [*loaded, said("mine")]
+    save_recording(path, mine, base=loaded, base_signature=signature, key=by_request)
     assert spoken(load_cassette(path).interactions) == ["old", "theirs", "mine"]
 
 

@@ -181,9 +181,10 @@ def save_recording(
     """Merge a recording into its cassette under the cassette lock; return what was written.
 
     `base` is what the recording started from (the interactions loaded, or none when
-    re-recording) and `base_signature` the file's signature then. If the file is still
-    that one, `wanted` is written as it is; if another process wrote it meanwhile, it is
-    re-read and `wanted` merged into it (`merge_interactions`), so neither loses calls.
+    re-recording) and `base_signature` the file's signature then; `wanted` starts with
+    `base`. If the file is still that one, `wanted` is written as it is; if another
+    process wrote it meanwhile, it is re-read and `wanted` merged into it
+    (`merge_interactions`), so neither loses calls.
     A file that became unreadable meanwhile is a FileFormatError and is not overwritten;
     a failed write is a FileWriteError naming the cassette.
     """
@@ -193,12 +194,14 @@ def save_recording(
     with cassette_lock(path):
         signature = file_signature(path)
         if signature == base_signature:
-            on_disk: Sequence[Interaction] = base
-        elif signature is None:
-            on_disk = []
+            # nobody wrote it meanwhile: `wanted` is `base` plus this run's recording
+            merged = list(wanted)
         else:
-            on_disk = load_cassette(path, max_bytes=max_bytes).interactions
-        merged = merge_interactions(on_disk, wanted, key)
-        if len(merged) != len(on_disk) or signature is None or signature == base_signature:
-            write_text_atomic(path, dump_cassette(Cassette(interactions=merged)))
+            on_disk: Sequence[Interaction] = []
+            if signature is not None:
+                on_disk = load_cassette(path, max_bytes=max_bytes).interactions
+            merged = merge_interactions(on_disk, wanted, key)
+            if signature is not None and len(merged) == len(on_disk):
+                return merged  # it already holds everything this run recorded
+        write_text_atomic(path, dump_cassette(Cassette(interactions=merged)))
         return merged
