@@ -143,6 +143,7 @@ def test_a_full_disk_is_one_line_per_file_and_leaves_no_partial_file(
     pytester_env: pytest.Pytester, fake_provider: FakeProviderServer
 ) -> None:
     pytester_env.makepyfile(test_paid=PAID)
+    (pytester_env.path / "tmp").mkdir()  # the temp folder the pending file falls back to
     environment = {
         **os.environ,
         "FAKE_URL": fake_provider.url,
@@ -176,6 +177,7 @@ def test_a_full_disk_is_one_line_per_file_and_leaves_no_partial_file(
     # no partial file: nothing half written is left anywhere
     leftovers = [p for p in pytester_env.path.rglob("*") if p.is_file() and p.suffix != ".py"]
     assert leftovers == []
+    assert os.listdir(pytester_env.path / "tmp" / f"llmeval-pending-{os.getuid()}") == []
 
 
 def test_llmeval_cassettes_adopt_writes_the_pending_calls_after_a_dry_run(
