@@ -49,3 +49,24 @@ def find_cause(error: BaseException | None, kind: type[E]) -> E | None:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
+
+
+class FileWriteError(LLMEvalError, OSError):
+    """A file the plugin writes could not be written: `cannot write PATH: REASON`.
+
+    An OSError too, so callers that handle OSError keep working.
+    """
+
+    def __init__(self, path: str, reason: str, errno: int | None = None) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.errno = errno
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CassetteWriteError(LLMEvalError):
+    """A test's recording could not be saved to its cassette (where it went instead is
+    in the message)."""

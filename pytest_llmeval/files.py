@@ -29,6 +29,7 @@ hold such a value are therefore typed ``float | None`` and read back as ``None``
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
-from pytest_llmeval.errors import FileFormatError
+from pytest_llmeval.errors import FileFormatError, FileWriteError
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.redact import Redactor
@@ -224,6 +225,11 @@ def write_text_atomic(
     hold whole JSON strings (our writers cut at values), so a secret is never split
     between two pieces.
 
+    Any OSError on the way (no folder, a read-only or full disk, a folder in the way)
+    becomes one FileWriteError naming `path` (never the temp file) and the reason; the
+    temp file is removed, and a failure to remove it (a read-only file system) is not a
+    second error.
+
     Lone surrogates (half an emoji in a model's reply, JSON-escaped on the wire) cannot
     be encoded as UTF-8; in our JSON text they only occur inside strings, where the
     `\\udXXX` escape written instead reads back as the same string.
@@ -235,17 +241,51 @@ def write_text_atomic(
         redactor = Redactor()
     redact = redactor.text
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
+        make_folder(target.parent)
         with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
             for piece in pieces:
                 handle.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
         os.replace(temporary, target)
+    except OSError as error:
+        _discard(temporary)
+        raise write_error(target, error) from None
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        _discard(temporary)
         raise
     _remove_stale_temporaries(target)
+
+
+def write_error(target: str | os.PathLike[str], error: OSError) -> FileWriteError:
+    """The FileWriteError for a failed write of `target`: its path and the reason only
+    (the OSError's own text names whichever temp file or folder the call touched)."""
+    if isinstance(error, FileWriteError):
+        return error
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.errno is not None:
+        reason = f"{reason} [{errno.errorcode.get(error.errno, error.errno)}]"
+    return FileWriteError(os.fspath(target), reason, error.errno)
+
+
+def make_folder(folder: Path) -> None:
+    """Create a folder and its parents; a file in the way is NotADirectoryError naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a file is in the way
+        blocker = next(
+            (p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None
+        )
+        if blocker is None:
+            raise
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a folder") from None
+
+
+def _discard(temporary: Path) -> None:
+    try:
+        temporary.unlink(missing_ok=True)
+    except OSError:  # a read-only file system: nothing was written there either
+        pass
 
 
 def _remove_stale_temporaries(target: Path) -> None:

@@ -246,6 +246,7 @@ def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionIn
     from pytest_llmeval.errors import (
         BudgetExceeded,
         CassetteMiss,
+        CassetteWriteError,
         JudgeError,
         LLMEvalError,
         find_cause,
@@ -254,7 +255,7 @@ def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionIn
     error = find_cause(excinfo.value, LLMEvalError)
     if isinstance(error, JudgeError):
         report.longrepr = f"{type(error).__name__}: {error}"
-    elif isinstance(error, (CassetteMiss, BudgetExceeded)):
+    elif isinstance(error, (CassetteMiss, BudgetExceeded, CassetteWriteError)):
         report.longrepr = str(error)
 
 

@@ -244,6 +244,7 @@ def open_cassette(
 ) -> CassetteSession:
     """The cassette session of one test, configured from the session's settings."""
     from pytest_llmeval.capture import annotate_interaction
+    from pytest_llmeval.cassettes.pending import pending_folders
     from pytest_llmeval.cassettes.session import CassetteSession
     from pytest_llmeval.cassettes.store import cassette_path
 
@@ -262,6 +263,7 @@ def open_cassette(
         annotate=lambda interaction: annotate_interaction(interaction, overrides),
         before_live=None if budget is None else _budget_gate(budget, nodeid, overrides),
         verbosity=settings.verbosity,
+        pending_folders=pending_folders(Path(settings.rootdir)),
     )
 
 

@@ -39,6 +39,8 @@ class EvalSession:
         self.regression_lines: list[str] = []
         #: A bad baseline file or an unwritable report: shown, and the exit status is 4.
         self.file_error: str | None = None
+        #: One line per file that could not be read or written (file_error joins them).
+        self.file_errors: list[str] = []
         self.started = time.perf_counter()
         self.budget: SessionBudget | None = None
         if settings.max_cost is not None and ledger is not None:
@@ -57,12 +59,27 @@ class EvalSession:
         self.aggregate = aggregate_session(self.results.values())
         try:
             self._judge_baseline(self.aggregate)
-            self._write_reports(self.aggregate, pytest_version)
         except (LLMEvalError, OSError) as error:
-            self.file_error = f"pytest-llm-eval: {error}"
+            self._file_failed(error)
+        # each output on its own: one that fails does not keep the others from being written
+        self._write_reports(self.aggregate, pytest_version)
+        if self.file_errors:
+            self.file_error = "\n".join(self.file_errors)
         if self.budget is not None:
             self.budget_spent = self.budget.spent()
             self.budget_unpriced = self.budget.unpriced()
+
+    def _file_failed(self, error: Exception) -> None:
+        """One line for a file that could not be read or written, naming the path given."""
+        from pytest_llmeval.errors import FileWriteError
+
+        if isinstance(error, FileWriteError):
+            text = f"cannot write {self._display(Path(error.path))}: {error.reason}"
+        elif isinstance(error, OSError) and error.filename is not None:
+            text = f"{self._display(Path(os.fsdecode(error.filename)))}: {error.strerror or error}"
+        else:
+            text = str(error)
+        self.file_errors.append(f"pytest-llm-eval: {text}")
 
     def _display(self, path: os.PathLike[str]) -> str:
         """A path as shown to the user: relative to the rootdir when inside it."""
@@ -112,30 +129,44 @@ class EvalSession:
             self.regression_lines = regression.regression_lines(self.comparison, fail_on=s.fail_on)
 
     def _write_reports(self, aggregate: SessionAggregate, pytest_version: str | None) -> None:
-        """Write the trace, the JSON report and the HTML report that were asked for."""
+        """Write the trace, the JSON report and the HTML report that were asked for; a
+        file that cannot be written is one line in file_errors, and the rest still are."""
         s = self.settings
         if s.trace is not None:
             from pytest_llmeval.reporting.trace import write_trace
 
-            write_trace(s.trace, self.results.values(), redactor=self.redactor)
+            try:
+                write_trace(s.trace, self.results.values(), redactor=self.redactor)
+            except (LLMEvalError, OSError) as error:
+                self._file_failed(error)
         if s.report is None and s.html is None:
             return
         from pytest_llmeval.reporting.json import build_report, report_settings, write_report
 
-        report = build_report(
-            self.results.values(),
-            aggregate=aggregate,
-            comparison=self.comparison,
-            settings=report_settings(self.settings),
-            duration_s=time.perf_counter() - self.started,
-            pytest_version=pytest_version,
-        )
+        try:
+            report = build_report(
+                self.results.values(),
+                aggregate=aggregate,
+                comparison=self.comparison,
+                settings=report_settings(self.settings),
+                duration_s=time.perf_counter() - self.started,
+                pytest_version=pytest_version,
+            )
+        except LLMEvalError as error:
+            self._file_failed(error)
+            return
         if s.report is not None:
-            write_report(s.report, report, redactor=self.redactor)
+            try:
+                write_report(s.report, report, redactor=self.redactor)
+            except (LLMEvalError, OSError) as error:
+                self._file_failed(error)
         if s.html is not None:
             from pytest_llmeval.reporting.html import write_html
 
-            write_html(s.html, report, redactor=self.redactor)
+            try:
+                write_html(s.html, report, redactor=self.redactor)
+            except (LLMEvalError, OSError) as error:
+                self._file_failed(error)
 
     @property
     def regressed(self) -> bool:

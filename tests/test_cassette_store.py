@@ -206,7 +206,9 @@ def test_oversized_cassette_is_refused(tmp_path: Path) -> None:
 
 @settings(max_examples=200)
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
-def test_loader_raises_only_file_format_errors(tmp_path_factory: pytest.TempPathFactory, raw: bytes) -> None:
+def test_loader_raises_only_file_format_errors(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
+) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "c.json"
     path.write_bytes(raw)
     try:
@@ -232,7 +234,7 @@ def test_loader_on_json_values(tmp_path_factory: pytest.TempPathFactory, value: 
 
 EVENTS = [
     b'event: message_start\ndata: {"type":"message_start"}\n\n',
-    b"data: {\"x\": 1}\r\n\r\n",
+    b'data: {"x": 1}\r\n\r\n',
     b": comment\ndata: a\ndata: b\n\n",
     b"data: [DONE]\r\r",
 ]
@@ -283,7 +285,9 @@ def cache_worker(directory: str, worker: int, count: int) -> list[int]:
     interaction = make_cassette().interactions[0]
     for number in range(count):
         status = 200 + worker * 10 + number % 10
-        stored = interaction.model_copy(update={"response": interaction.response.model_copy(update={"status": status})})
+        stored = interaction.model_copy(
+            update={"response": interaction.response.model_copy(update={"status": status})}
+        )
         cache.put(f"w{worker}-{number}", stored)
         assert cache.get(f"w{worker}-{number}") == stored
     seen = []
@@ -302,8 +306,10 @@ def test_response_cache_is_marked_and_round_trips(tmp_path: Path) -> None:
 
     cache = ResponseCache(tmp_path / ".llmeval_cache")
     assert (tmp_path / ".llmeval_cache" / ".gitignore").read_text().endswith("*\n")
-    assert (tmp_path / ".llmeval_cache" / "CACHEDIR.TAG").read_text().startswith(
-        "Signature: 8a477f597d28d172789f06886806bc55"
+    assert (
+        (tmp_path / ".llmeval_cache" / "CACHEDIR.TAG")
+        .read_text()
+        .startswith("Signature: 8a477f597d28d172789f06886806bc55")
     )
     assert cache.get("nothing") is None
     interaction = make_cassette().interactions[0]
@@ -337,13 +343,20 @@ def test_response_cache_with_four_processes(tmp_path: Path) -> None:
 
 def chat(url: str) -> str:
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="k", max_retries=0)
-    reply = client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "hello"}])
+    reply = client.chat.completions.create(
+        model="gpt-x", messages=[{"role": "user", "content": "hello"}]
+    )
     return reply.choices[0].message.content or ""
 
 
-def test_corrupt_cassette_fails_start_and_is_left_alone(fake_provider: FakeProviderServer, tmp_path: Path) -> None:
+def test_corrupt_cassette_fails_start_and_is_left_alone(
+    fake_provider: FakeProviderServer, tmp_path: Path
+) -> None:
     cassette = tmp_path / "c.json"
-    for content in (b'{"schema_version": 1, "interactions": [', b'{"schema_version": 99, "interactions": []}'):
+    for content in (
+        b'{"schema_version": 1, "interactions": [',
+        b'{"schema_version": 99, "interactions": []}',
+    ):
         cassette.write_bytes(content)
         for mode in ("none", "once", "new"):
             with pytest.raises(FileFormatError) as info:
@@ -382,3 +395,103 @@ def test_response_cache_serves_other_tests(tmp_path: Path) -> None:
         chat(url)
     blocked.stop()
     cache.close()
+
+
+# -- saving a recording: lock, re-read, merge ------------------------------------------
+
+
+def said(text: str) -> Interaction:
+    """An interaction whose request says `text` (its canonical request differs by text)."""
+    base = make_cassette().interactions[0]
+    body = {"model": "m", "messages": [{"role": "user", "content": text}]}
+    return base.model_copy(update={"request": base.request.model_copy(update={"body": body})})
+
+
+def spoken(interactions: list[Interaction]) -> list[str]:
+    return [i.request.body["messages"][0]["content"] for i in interactions]
+
+
+def by_request(interaction: Interaction) -> tuple[str, str, str]:
+    from pytest_llmeval.cassettes.match import Matcher
+    from pytest_llmeval.cassettes.redact import Redactor
+
+    return Matcher(Redactor()).recorded(interaction.request).key
+
+
+def test_merge_adds_what_the_file_lacks_by_request_and_order() -> None:
+    from pytest_llmeval.cassettes.store import merge_interactions
+
+    on_disk = [said("x"), said("y")]
+    wanted = [said("x"), said("x"), said("z")]  # the test asks x twice: the file has one
+    assert spoken(merge_interactions(on_disk, wanted, by_request)) == ["x", "y", "x", "z"]
+    assert spoken(merge_interactions(on_disk, on_disk, by_request)) == ["x", "y"]
+
+
+def test_a_save_merges_what_another_process_wrote_since_the_start(tmp_path: Path) -> None:
+    from pytest_llmeval.cassettes.store import file_signature, save_recording
+
+    path = tmp_path / "c.json"
+    write_cassette(path, Cassette(interactions=[said("old")]))
+    signature = file_signature(path)
+    loaded = load_cassette(path).interactions
+    # another process appends its call while this one records
+    write_cassette(path, Cassette(interactions=[said("old"), said("theirs")]))
+    mine = [*loaded, said("mine")]
+    save_recording(path, mine, base=loaded, base_signature=signature, key=by_request)
+    assert spoken(load_cassette(path).interactions) == ["old", "theirs", "mine"]
+
+
+def test_a_rerecording_replaces_the_file_unless_someone_wrote_it_meanwhile(tmp_path: Path) -> None:
+    from pytest_llmeval.cassettes.store import file_signature, save_recording
+
+    path = tmp_path / "c.json"
+    write_cassette(path, Cassette(interactions=[said("stale")]))
+    signature = file_signature(path)
+    save_recording(path, [said("fresh")], base=[], base_signature=signature, key=by_request)
+    assert spoken(load_cassette(path).interactions) == ["fresh"]
+    # --llmeval-record=all in two processes: the second keeps the first's recording
+    save_recording(path, [said("second")], base=[], base_signature=signature, key=by_request)
+    assert spoken(load_cassette(path).interactions) == ["fresh", "second"]
+
+
+def test_a_save_never_overwrites_a_file_that_became_corrupt(tmp_path: Path) -> None:
+    from pytest_llmeval.cassettes.store import save_recording
+
+    path = tmp_path / "c.json"
+    path.write_text("{half a cass", encoding="utf-8")
+    with pytest.raises(FileFormatError, match="not valid JSON"):
+        save_recording(path, [said("mine")], base=[], base_signature=None, key=by_request)
+    assert path.read_text(encoding="utf-8") == "{half a cass"
+
+
+LOCK_THEN_WRITE = """
+import sys
+from pathlib import Path
+from pytest_llmeval.cassettes.store import cassette_lock
+Path(sys.argv[2]).write_text("trying")
+with cassette_lock(Path(sys.argv[1])):
+    Path(sys.argv[2]).write_text("got the lock")
+"""
+
+
+def test_the_cassette_lock_excludes_another_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from pytest_llmeval.cassettes.store import cassette_lock
+
+    cassette = tmp_path / "cassettes" / "test_x" / "test_y.json"
+    marker = tmp_path / "marker"
+    command = [sys.executable, "-c", LOCK_THEN_WRITE, str(cassette), str(marker)]
+    with cassette_lock(cassette):
+        other = subprocess.Popen(command)
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the other process is at the lock now: it must wait there
+        assert marker.read_text() == "trying"
+        assert other.poll() is None
+    assert other.wait(timeout=60) == 0
+    assert marker.read_text() == "got the lock"
+    assert os.listdir(cassette.parent) == []  # no lock file among the cassettes

@@ -246,3 +246,41 @@ def test_a_write_removes_temp_files_of_dead_writers_only(tmp_path: Path) -> None
     assert not dead.exists()
     assert alive.exists() and other.exists()
     assert load_model(target, Sample).name == "x"
+
+
+def test_a_failed_write_names_the_target_never_its_temp_file(tmp_path: Path) -> None:
+    from pytest_llmeval.errors import FileWriteError
+
+    folder = tmp_path / "report.json"
+    folder.mkdir()  # a folder where the file should go: os.replace fails (EISDIR)
+    with pytest.raises(FileWriteError) as info:
+        write_model(folder, Sample(name="x"))
+    assert str(info.value) == f"cannot write {folder}: Is a directory [EISDIR]"
+    assert isinstance(info.value, OSError)  # callers handling OSError still do
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(FileWriteError) as info:
+        write_model(blocker / "deeper" / "report.json", Sample(name="x"))
+    assert str(info.value) == (
+        f"cannot write {blocker}/deeper/report.json: {blocker} is a file, not a folder [ENOTDIR]"
+    )
+
+
+def test_a_failed_clean_up_on_a_read_only_disk_is_not_a_second_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_llmeval.errors import FileWriteError
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    # root ignores permissions: the read-only file system is the OS calls failing as EROFS
+    monkeypatch.setattr(os, "replace", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(FileWriteError) as info:
+        write_model(tmp_path / "file.json", Sample(name="x"))
+    assert (
+        str(info.value) == f"cannot write {tmp_path / 'file.json'}: Read-only file system [EROFS]"
+    )
+    assert info.value.__cause__ is None and info.value.__suppress_context__

@@ -29,7 +29,7 @@ from pytest_llmeval.cassettes.match import LiveRequest, Matcher
 from pytest_llmeval.cassettes.models import Interaction
 from pytest_llmeval.cassettes.redact import Redactor
 from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, cassette_path, load_cassette
-from tests.fakeprovider import FakeProviderServer
+from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 PARALLEL = """
 import os
@@ -369,3 +369,122 @@ def test_a_live_response_over_the_size_limit_is_refused(
         with pytest.raises(LLMEvalError, match="limit"):
             session.stop()
     assert not path.exists()
+
+
+# -- two recorders, one cassette ------------------------------------------------------------
+
+SHARED = """
+import os
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+URL = os.environ["FAKE_URL"]
+
+
+def wait_for_the_other_run():
+    # both runs have loaded the cassette (at setup) before either records a call
+    barrier = Path(os.environ["BARRIER"])
+    (barrier / Path(__file__).parent.name).touch()
+    deadline = time.monotonic() + 60
+    while len(list(barrier.iterdir())) < 2:
+        if time.monotonic() > deadline:
+            pytest.fail("the other run never reached the barrier")
+        time.sleep(0.01)
+
+
+@pytest.mark.llm_eval(threshold=0.5)
+def test_shared(llm_eval):
+    if os.environ.get("BARRIER"):
+        wait_for_the_other_run()
+    client = openai.OpenAI(base_url=URL + "/v1", api_key="sk-test", max_retries=0)
+    runs = os.environ.get("RUNS", Path(__file__).parent.name).split(",")
+    asked = [f"{run} {i}" for run in runs for i in range(3)] + ["asked by every run"]
+    answers = [
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+        ).choices[0].message.content
+        for text in asked
+    ]
+    llm_eval.score("answered", all(answers))
+"""
+
+
+def _shared_project(pytester: pytest.Pytester) -> Path:
+    """Two test files with the same name in folders a/ and b/: with --llmeval-cassette-dir
+    they record into the same cassette, cassettes/test_same/test_shared.json."""
+    for run in ("a", "b"):
+        (pytester.path / run).mkdir()
+        (pytester.path / run / "test_same.py").write_text(SHARED, encoding="utf-8")
+    (pytester.path / "barrier").mkdir()
+    return pytester.path / "cassettes" / "test_same" / "test_shared.json"
+
+
+_SHARED_OPTIONS = (
+    "-p",
+    "no:cacheprovider",
+    "--import-mode=importlib",
+    "--llmeval-cassette-dir=cassettes",
+)
+
+
+def _replay_every_call(pytester: pytest.Pytester, cassette: Path) -> None:
+    """One test asking every call of both runs, replayed with the network closed."""
+    interactions = load_cassette(cassette).interactions
+    asked = sorted(prompts(i.request.body) for i in interactions)
+    assert asked == sorted(
+        [f"{run} {i}" for run in "ab" for i in range(3)] + ["asked by every run"]
+    )
+    result = pytester.runpytest_subprocess(
+        *_SHARED_OPTIONS, "-p", "no:xdist", "--llmeval-record=none", "-W",
+        "error::pytest_llmeval.errors.UnplayedInteractionsWarning", "a/test_same.py",
+        timeout=60,
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+
+
+def test_two_pytest_processes_recording_new_into_one_cassette_lose_nothing(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cassette = _shared_project(pytester_env)
+    environment = {**os.environ, "FAKE_URL": fake_provider.url}
+    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", *_SHARED_OPTIONS]
+    runs = [
+        subprocess.Popen(
+            [*command, "--llmeval-record=new", f"{run}/test_same.py"],
+            cwd=pytester_env.path,
+            env={**environment, "BARRIER": str(pytester_env.path / "barrier")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for run in ("a", "b")
+    ]
+    for process in runs:
+        output = process.communicate(timeout=60)[0].decode()
+        assert process.returncode == 0, output
+    assert len(fake_provider.requests) == 8  # each run paid for its 4 calls
+    monkeypatch.setenv("FAKE_URL", closed_port_url())
+    monkeypatch.setenv("RUNS", "a,b")
+    _replay_every_call(pytester_env, cassette)
+
+
+def test_two_xdist_workers_recording_into_one_cassette_lose_nothing(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cassette = _shared_project(pytester_env)
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    monkeypatch.setenv("BARRIER", str(pytester_env.path / "barrier"))
+    result = pytester_env.runpytest_subprocess(
+        *_SHARED_OPTIONS, "-n", "2", "--dist=loadfile", "--llmeval-record=once", timeout=60
+    )
+    result.assert_outcomes(passed=2)
+    monkeypatch.delenv("BARRIER")
+    monkeypatch.setenv("FAKE_URL", closed_port_url())
+    monkeypatch.setenv("RUNS", "a,b")
+    _replay_every_call(pytester_env, cassette)

@@ -1,4 +1,4 @@
-"""`llmeval cassettes stats|prune|import-vcr`: look after the cassettes of a test suite."""
+"""`llmeval cassettes stats|prune|import-vcr|adopt`: look after the cassettes of a test suite."""
 
 from __future__ import annotations
 
@@ -343,6 +343,36 @@ def _import_vcr(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _adopt(args: argparse.Namespace) -> int:
+    from pytest_llmeval.cassettes.match import Matcher
+    from pytest_llmeval.cassettes.pending import (
+        adopt_pending,
+        all_pending,
+        load_pending,
+        pending_folders,
+    )
+    from pytest_llmeval.cassettes.redact import Redactor
+
+    root = Path(args.rootdir).resolve()
+    mine = []  # only recordings of cassettes inside this project (the temp folder is shared)
+    for pending_file in all_pending(pending_folders(root)):
+        cassette = Path(load_pending(pending_file).cassette)
+        if cassette.is_relative_to(root):
+            mine.append(pending_file)
+    matcher = Matcher(Redactor())
+    adopted = adopt_pending(
+        mine, lambda item: matcher.recorded(item.request).key, dry_run=not args.apply
+    )
+    verb = "adopted" if args.apply else "would adopt"
+    for pending_file, cassette, added in adopted:
+        print(f"{verb} {pending_file} -> {cassette} ({added} interaction(s) added)")
+    print(
+        f"{len(adopted)} pending recording(s)"
+        + ("" if args.apply or not adopted else "; rerun with --apply to adopt them")
+    )
+    return EXIT_OK
+
+
 def add_cassettes_command(commands: Any) -> None:
     """Add `llmeval cassettes ...` to the llmeval command parser."""
     parser = commands.add_parser("cassettes", help="Cassette statistics, pruning and import.")
@@ -373,3 +403,13 @@ def add_cassettes_command(commands: Any) -> None:
     vcr.add_argument("destination", help="Folder to write the JSON cassettes to.")
     vcr.add_argument("--force", action="store_true", help="Overwrite existing cassettes.")
     vcr.set_defaults(handler=_import_vcr)
+
+    adopt = sub.add_parser(
+        "adopt",
+        help="Merge recordings a run could not write (pending) into their cassettes.",
+    )
+    adopt.add_argument(
+        "rootdir", nargs="?", default=".", help="The project's rootdir (default: .)."
+    )
+    adopt.add_argument("--apply", action="store_true", help="Adopt them (default: dry run).")
+    adopt.set_defaults(handler=_adopt)

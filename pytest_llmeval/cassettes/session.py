@@ -22,9 +22,15 @@ from pytest_llmeval.cassettes import intercept
 from pytest_llmeval.cassettes.match import LiveRequest, Matcher, Normalizer, miss_message
 from pytest_llmeval.cassettes.models import Cassette, Interaction, InteractionMeta, RecordedRequest
 from pytest_llmeval.cassettes.redact import Redactor
-from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, dump_cassette, load_cassette
-from pytest_llmeval.errors import CassetteMiss, FileFormatError, LLMEvalError
-from pytest_llmeval.files import write_text_atomic
+from pytest_llmeval.cassettes.store import (
+    DEFAULT_MAX_BYTES,
+    Signature,
+    dump_cassette,
+    file_signature,
+    load_cassette,
+    save_recording,
+)
+from pytest_llmeval.errors import CassetteMiss, CassetteWriteError, FileFormatError, LLMEvalError
 from pytest_llmeval.keys import PLACEHOLDER_KEYS, placeholder_variable
 from pytest_llmeval.vocabulary import RecordMode
 
@@ -132,6 +138,7 @@ class CassetteSession:
         realtime: bool = False,
         before_live: Callable[[LiveRequest], None] | None = None,
         verbosity: int = 0,
+        pending_folders: Sequence[Path] = (),
     ) -> None:
         if mode not in _MODES:
             raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
@@ -148,6 +155,8 @@ class CassetteSession:
         self._before_live = before_live
         self._verbosity = verbosity  # -vv: a miss shows the differing values whole
         self._max_bytes = max_bytes
+        self._pending_folders = tuple(pending_folders)
+        self._base_signature: Signature = None
         self._lock = threading.Lock()
         self._loaded: list[Interaction] = []
         self._index: list[Replayable] = []
@@ -203,8 +212,11 @@ class CassetteSession:
         """Load the cassette, install interception and make this the current cassette."""
         if self.active:
             raise LLMEvalError(f"cassette session for {self.nodeid} is already started")
-        self._file_exists = self._path.exists()
         mode = self._mode
+        if mode in ("once", "new"):
+            self._adopt_pending()
+        self._base_signature = file_signature(self._path)
+        self._file_exists = self._base_signature is not None
         self._loaded, self._index, self._queues, self._recorded = [], [], {}, []
         if mode != "all" and self._file_exists:
             self._loaded = list(load_cassette(self._path, max_bytes=self._max_bytes).interactions)
@@ -240,16 +252,7 @@ class CassetteSession:
             unplayed = tuple(e.interaction for e in self._index if id(e) in played)
         written = None
         if self._recorded:
-            text = dump_cassette(Cassette(interactions=self.interactions))
-            size = len(text.encode("utf-8", "surrogatepass"))
-            if size > self._max_bytes:
-                # written, the next run would refuse to load it: refuse it now instead
-                raise FileFormatError(
-                    f"{self._path}: the recording of {self.nodeid} is {size:,} bytes, over "
-                    f"the {self._max_bytes:,}-byte cassette limit; nothing was written. "
-                    "Make the test's calls smaller or split the test."
-                )
-            write_text_atomic(self._path, text, redactor=self.redactor)
+            self._save()
             written = self._path
         return CassetteOutcome(
             path=self._path,
@@ -261,6 +264,83 @@ class CassetteSession:
             misses=tuple(self._misses),
             written=written,
         )
+
+    # -- saving -------------------------------------------------------------------------
+
+    def _key(self, interaction: Interaction) -> tuple[str, str, str]:
+        return self._matcher.recorded(interaction.request).key
+
+    def _save(self) -> None:
+        """Merge this recording into the cassette under its lock (see store.save_recording);
+        when that fails, keep it as a pending recording and raise one CassetteWriteError."""
+        wanted = self.interactions
+        text = dump_cassette(Cassette(interactions=wanted))
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > self._max_bytes:
+            # written, the next run would refuse to load it: refuse it now instead
+            raise FileFormatError(
+                f"{self._path}: the recording of {self.nodeid} is {size:,} bytes, over "
+                f"the {self._max_bytes:,}-byte cassette limit; nothing was written. "
+                "Make the test's calls smaller or split the test."
+            )
+        try:
+            save_recording(
+                self._path,
+                wanted,
+                base=[] if self._mode == "all" else self._loaded,
+                base_signature=self._base_signature,
+                key=self._key,
+                max_bytes=self._max_bytes,
+                redactor=self.redactor,
+            )
+        except (OSError, FileFormatError) as error:
+            raise self._keep_pending(wanted, error) from None
+
+    def _keep_pending(self, wanted: list[Interaction], error: Exception) -> CassetteWriteError:
+        """Keep a recording the cassette could not take; the error says where it went."""
+        from pytest_llmeval.cassettes.pending import keep_pending, pending_folders
+
+        problem = str(error).rstrip(".")
+        live = len(self._recorded) - self._cached
+        calls = f"{live} live call{'s' if live != 1 else ''}"
+        folders = self._pending_folders or tuple(pending_folders(None))
+        try:
+            kept = keep_pending(
+                self._path,
+                wanted,
+                nodeid=self.nodeid,
+                reason=problem,
+                folders=folders,
+                redactor=self.redactor,
+            )
+        except OSError as second:
+            return CassetteWriteError(
+                f"{problem}. The recording of {self.nodeid} ({calls}) could not be kept "
+                f"anywhere else either ({second}), so it is lost; make the cassette folder "
+                "writable and record again."
+            )
+        return CassetteWriteError(
+            f"{problem}. The recording of {self.nodeid} ({calls}) was kept in {kept}; once "
+            "the cassette can be written, the next run with --llmeval-record=once or new "
+            "adopts it (or run `llmeval cassettes adopt`)."
+        )
+
+    def _adopt_pending(self) -> None:
+        """Merge recordings an earlier run could not write into this cassette first."""
+        if not any(folder.is_dir() for folder in self._pending_folders):
+            return
+        from pytest_llmeval.cassettes.pending import adopt_pending, find_pending
+
+        found = find_pending(self._path, self._pending_folders)
+        if not found:
+            return
+        try:
+            adopt_pending(found, self._key, redactor=self.redactor)
+        except OSError as error:
+            raise CassetteWriteError(
+                f"{error}. The pending recording {found[0]} for {self.nodeid} could not be "
+                "adopted and is kept; make the cassette folder writable and run again."
+            ) from None
 
     # -- called by intercept ------------------------------------------------------------
 

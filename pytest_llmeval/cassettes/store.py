@@ -1,18 +1,33 @@
-"""Cassette files: where they live, how they are read (strictly) and written (atomically)."""
+"""Cassette files: where they live, how they are read (strictly) and written (atomically).
+
+Saving a recording (`save_recording`) is a read-merge-write under an exclusive lock on
+the cassette's folder, so two processes recording into the same cassette (xdist
+workers, two pytest runs, CI shards on a shared disk) both keep their calls: the one
+that saves second re-reads the file, adds what it recorded that is not there yet, and
+writes the merge atomically. Nothing recorded is ever lost to "last writer wins".
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import os
 import re
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_llmeval.errors import FileFormatError
 
 if TYPE_CHECKING:  # pydantic is imported on first use, not when this module is
-    from pytest_llmeval.cassettes.models import Cassette
+    from pytest_llmeval.cassettes.models import Cassette, Interaction
+    from pytest_llmeval.cassettes.redact import Redactor
+
+#: What a file looked like when it was read: (inode, size, mtime in ns), None if absent.
+Signature = tuple[int, int, int] | None
 
 #: Cassettes bigger than this are refused on load, unless the caller raises the limit.
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -91,3 +106,104 @@ def write_cassette(path: Path, cassette: Cassette) -> None:
     from pytest_llmeval.files import write_text_atomic
 
     write_text_atomic(path, dump_cassette(cassette))
+
+
+def file_signature(path: Path) -> Signature:
+    """(inode, size, mtime_ns) of a file, None when it does not exist: a changed
+    signature means someone wrote the file (every atomic write makes a new inode)."""
+    try:
+        stat = path.stat()
+    except (FileNotFoundError, NotADirectoryError):  # a file where a folder should be
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@contextlib.contextmanager
+def cassette_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the cassette's folder (created if missing) while a
+    recording is merged into the cassette, so concurrent savers take turns.
+
+    The lock is `flock` on the folder itself, so no lock file is left among the
+    cassettes; the kernel releases it when its holder dies, even by SIGKILL. Where
+    there is no `fcntl` (not POSIX) the save is not locked.
+    """
+    from pytest_llmeval.files import make_folder, write_error
+
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: unlocked (see docs/reliability.md, known gaps)
+        yield
+        return
+    try:
+        make_folder(path.parent)
+        descriptor = os.open(path.parent, os.O_RDONLY)
+    except OSError as error:
+        raise write_error(path, error) from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def merge_interactions(
+    on_disk: Sequence[Interaction],
+    wanted: Sequence[Interaction],
+    key: Callable[[Interaction], Hashable],
+) -> list[Interaction]:
+    """The cassette on disk plus each wanted interaction it does not hold yet.
+
+    Interactions are told apart by their canonical request and order: the n-th wanted
+    interaction with a given request is already there when the file holds at least n
+    with that request (a request the test makes twice needs two). The file's own
+    interactions come first and keep their order; the added ones follow in `wanted`
+    order.
+    """
+    present = Counter(key(item) for item in on_disk)
+    seen: Counter[Hashable] = Counter()
+    merged = list(on_disk)
+    for item in wanted:
+        request = key(item)
+        seen[request] += 1
+        if seen[request] > present[request]:
+            merged.append(item)
+    return merged
+
+
+def save_recording(
+    path: Path,
+    wanted: Sequence[Interaction],
+    *,
+    base: Sequence[Interaction],
+    base_signature: Signature,
+    key: Callable[[Interaction], Hashable],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    redactor: Redactor | None = None,
+) -> list[Interaction]:
+    """Merge a recording into its cassette under the cassette lock; return what was written.
+
+    `base` is what the recording started from (the interactions loaded, or none when
+    re-recording) and `base_signature` the file's signature then; `wanted` starts with
+    `base`. If the file is still that one, `wanted` is written as it is; if another
+    process wrote it meanwhile, it is re-read and `wanted` merged into it
+    (`merge_interactions`), so neither loses calls.
+    A file that became unreadable meanwhile is a FileFormatError and is not overwritten;
+    a failed write is a FileWriteError naming the cassette.
+    """
+    from pytest_llmeval.cassettes.models import Cassette
+    from pytest_llmeval.files import write_text_atomic
+
+    with cassette_lock(path):
+        signature = file_signature(path)
+        if signature == base_signature:
+            # nobody wrote it meanwhile: `wanted` is `base` plus this run's recording
+            merged = list(wanted)
+        else:
+            on_disk: Sequence[Interaction] = []
+            if signature is not None:
+                on_disk = load_cassette(path, max_bytes=max_bytes).interactions
+            merged = merge_interactions(on_disk, wanted, key)
+            if signature is not None and len(merged) == len(on_disk):
+                return merged  # it already holds everything this run recorded
+        write_text_atomic(path, dump_cassette(Cassette(interactions=merged)), redactor=redactor)
+        return merged
