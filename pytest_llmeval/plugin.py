@@ -89,7 +89,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker(MARKER) is None:
         return
     _use_item_hooks(metafunc.config)
-    spec = _spec(metafunc.definition)
+    spec = _checked_spec(metafunc.definition)
+    if spec is None:
+        # an invalid marker fails each item of this test at setup, with one message,
+        # and leaves the other tests of the module to run
+        return
     repeat = metafunc.config.stash[settings_key].repeat or spec.repeat
     if repeat > 1:
         metafunc.fixturenames.append(REPEAT_FIXTURE)
@@ -122,14 +126,26 @@ def _llmeval_repeat(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 
 
+def _checked_spec(node: Any) -> EvalSpec | None:
+    """The node's validated EvalSpec, or None when its llm_eval marker is invalid."""
+    from pytest_llmeval.spec import SpecError, build_spec
+
+    try:
+        return build_spec(_markers(node), node.nodeid)
+    except SpecError:
+        return None
+
+
 def _spec(node: Any) -> EvalSpec:
-    """The node's validated EvalSpec; an invalid marker fails collection or setup."""
+    """The node's validated EvalSpec; an invalid marker fails the test with one line."""
     from pytest_llmeval.spec import SpecError, build_spec
 
     try:
         return build_spec(_markers(node), node.nodeid)
     except SpecError as error:
-        pytest.fail(str(error), pytrace=False)
+        problem = str(error)
+    # failed outside the except block: no "During handling of the above exception"
+    pytest.fail(problem, pytrace=False)
 
 
 def _runtime(config: pytest.Config) -> Runtime:
