@@ -70,6 +70,12 @@ class EvalSession:
 
         shown = self._display(s.baseline)
         if not s.update_baseline and not s.baseline.exists():
+            # a path someone typed, or a gate CI demands, must not turn the gate off
+            demanded_by = s.baseline_source or (
+                "--llmeval-require-baseline" if s.require_baseline else None
+            )
+            if demanded_by is not None:
+                raise LLMEvalError(regression.missing_required_baseline(shown, demanded_by))
             self.baseline_lines = [regression.missing_baseline_line(shown)]
             return
         # the baseline module (and its models) only when there is a baseline to use

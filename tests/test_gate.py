@@ -134,3 +134,83 @@ def test_shards_merge_to_the_single_run_and_gate(
     assert aggregate("merged.json") == aggregate("single.json")
     gate = llmeval("gate", "merged.json", "--baseline", "llmeval-baseline.json")
     assert gate.returncode == 0, gate.stdout + gate.stderr
+
+
+# -- the gate cannot be switched off by a typo -----------------------------------------
+
+PLAIN_SUITE = """
+import pytest
+
+@pytest.mark.llm_eval(threshold=0.5)
+@pytest.mark.parametrize("case", ["a", "b"])
+def test_answers(case, llm_eval):
+    llm_eval.score("quality", 0.9)
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "named_by"),
+    [
+        (["--llmeval-baseline=does-not-exist.json"], "--llmeval-baseline"),
+        (["--llmeval-require-baseline"], "--llmeval-require-baseline"),
+        (["-o", "llmeval_baseline=does-not-exist.json"], "ini option llmeval_baseline"),
+        (["-o", "llmeval_require_baseline=true"], "--llmeval-require-baseline"),
+    ],
+    ids=["typo", "required", "ini-path", "ini-required"],
+)
+def test_a_named_or_required_baseline_that_is_missing_is_an_error(
+    pytester_env: pytest.Pytester, how: list[str], named_by: str
+) -> None:
+    pytester_env.makepyfile(test_app=PLAIN_SUITE)
+    result = pytester_env.runpytest(*how)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    shown = "does-not-exist.json" if "does-not-exist" in " ".join(how) else "llmeval-baseline.json"
+    result.stdout.fnmatch_lines(
+        [
+            f"pytest-llm-eval: baseline {shown} (named by {named_by}) does not exist, so the "
+            "regression gate cannot run; fix the path, or create the file with "
+            "--llmeval-update-baseline and commit it"
+        ]
+    )
+    assert "no regression" not in result.stdout.str()
+    assert not (pytester_env.path / shown).exists()
+
+
+def test_a_baseline_named_in_the_environment_that_is_missing_is_an_error(
+    pytester_env: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester_env.makepyfile(test_app=PLAIN_SUITE)
+    monkeypatch.setenv("LLMEVAL_BASELINE", "gone.json")
+    result = pytester_env.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(
+        ["pytest-llm-eval: baseline gone.json (named by environment variable LLMEVAL_BASELINE)*"]
+    )
+
+
+def test_the_default_baseline_may_be_missing_unless_required(pytester_env: pytest.Pytester) -> None:
+    pytester_env.makepyfile(test_app=PLAIN_SUITE)
+    result = pytester_env.runpytest()
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["no baseline at llmeval-baseline.json: run with *"])
+
+
+def test_a_named_baseline_is_created_by_update_and_then_required(
+    pytester_env: pytest.Pytester,
+) -> None:
+    pytester_env.makepyfile(test_app=PLAIN_SUITE)
+    named = ("--llmeval-baseline=gate/base.json", "--llmeval-require-baseline")
+    (pytester_env.path / "gate").mkdir()
+    written = pytester_env.runpytest(*named, "--llmeval-update-baseline")
+    assert written.ret == pytest.ExitCode.OK
+    assert (pytester_env.path / "gate" / "base.json").exists()
+    compared = pytester_env.runpytest(*named)
+    assert compared.ret == pytest.ExitCode.OK
+    compared.stdout.fnmatch_lines(["baseline gate/base.json: no regression*"])
+
+
+def test_require_baseline_is_inert_without_eval_tests(pytester_env: pytest.Pytester) -> None:
+    pytester_env.makepyfile(test_plain="def test_it():\n    pass\n")
+    result = pytester_env.runpytest("--llmeval-require-baseline", "--llmeval-baseline=x.json")
+    assert result.ret == pytest.ExitCode.OK
+    assert "llm_eval" not in result.stdout.str()

@@ -49,6 +49,15 @@ def missing_baseline_line(path: str) -> str:
     return f"no baseline at {path}: run with --llmeval-update-baseline to create one"
 
 
+def missing_required_baseline(path: str, demanded_by: str) -> str:
+    """The error when a baseline that was named or required does not exist."""
+    return (
+        f"baseline {path} (named by {demanded_by}) does not exist, so the regression gate "
+        "cannot run; fix the path, or create the file with --llmeval-update-baseline and "
+        "commit it"
+    )
+
+
 def baseline_written_line(path: str, groups: int, cases: int) -> str:
     """The line shown after --llmeval-update-baseline wrote the file."""
     return (
