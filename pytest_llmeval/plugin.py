@@ -428,6 +428,18 @@ class Controller:
 
         write_summary(terminalreporter, self.session)
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_terminal_summary")
+    def pytest_terminal_summary_verdict(self, terminalreporter: Any) -> Generator[None, None, None]:
+        # the outermost wrapper: its line comes after pytest's short test summary, right
+        # above pytest's last line
+        try:
+            return (yield)
+        finally:
+            if self.session is not None and self.session.aggregate is not None:
+                from pytest_llmeval.reporting.terminal import write_verdict
+
+                write_verdict(terminalreporter, self.session)
+
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         config.pluginmanager.unregister(self)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import random
 import subprocess
@@ -85,6 +86,36 @@ def test_degraded_answers_fail_the_session(
     )
     # the baseline is only ever replaced by --llmeval-update-baseline
     assert (suite.path / "llmeval-baseline.json").read_bytes() == before
+    # every test passed, yet the exit status is 1: pytest's last line and the line right
+    # above it say so, after the REGRESSION section
+    assert result.outlines[-2] == (
+        "llm_eval fails the session (exit status 1): score regression against the "
+        "baseline in test_answers"
+    )
+    assert fnmatch.fnmatch(
+        result.outlines[-1], "=*= 16 passed, 8 below, 1 llm_eval gate failure in *"
+    )
+
+
+def test_fail_on_none_reports_the_regression_it_does_not_fail_on(
+    suite: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    degraded = dict.fromkeys(QUESTIONS, 0.9)
+    for q in QUESTIONS[:8]:
+        degraded[q] = 0.2
+    script(fake_provider, degraded)
+    result = rerecord(suite, "--llmeval-fail-on=none")
+    assert result.ret == pytest.ExitCode.OK
+    out = result.stdout.str()
+    assert "no regression" not in out
+    assert "REGRESSION" not in out and "gate failure" not in out
+    result.stdout.fnmatch_lines(
+        [
+            "baseline llmeval-baseline.json: regression (score) in test_answers, reported "
+            "only: --llmeval-fail-on is none",
+            "  test_answers: mean -0.23 * (reported only: --llmeval-fail-on has no score)",
+        ]
+    )
 
 
 def test_noise_does_not_fail_the_session(

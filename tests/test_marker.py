@@ -97,7 +97,7 @@ def test_invalid_marker_spares_the_other_eval_tests(
             "@pytest.mark.llm_eval got an unknown argument repat=2. Allowed arguments: *"
         )
         assert len(fnmatch.filter(result.outlines, line)) == 1, result.outlines
-    result.stdout.fnmatch_lines(["llm_eval: 1 case, 1 passed*"])
+    result.stdout.fnmatch_lines(["llm_eval: 1 case (2 test items*), 1 passed*"])
     assert "During handling of the above exception" not in result.stdout.str()
 
 

@@ -170,8 +170,22 @@ def summary_lines(
             f"see the {SECTION_TITLE} section"
         )
         return [head]
+    from pytest_llmeval.baseline import REGRESSION_KINDS  # loaded: there is a comparison
+
     dropped = [g for g in comparison.groups if g.drop is not None]
-    if not comparison.groups:
+    found = comparison.failing_kinds(REGRESSION_KINDS)
+    if found:
+        # regressions of kinds --llmeval-fail-on leaves out: found, so never "no regression"
+        regressed = [
+            g.label
+            for g in comparison.groups
+            if g.regressed or g.cost_regressed or g.latency_regressed
+        ]
+        head = (
+            f"baseline {source}: regression ({', '.join(found)}) in {', '.join(regressed)}, "
+            f"reported only: --llmeval-fail-on is {','.join(fail_on) or 'none'}"
+        )
+    elif not comparison.groups:
         head = f"baseline {source}: no regression (no group in common with the baseline)"
     elif not dropped or max(g.drop or 0.0 for g in dropped) <= 0.0:
         head = f"baseline {source}: no regression (no group's mean dropped)"

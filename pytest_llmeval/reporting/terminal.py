@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_llmeval.models import CaseAggregate, GroupAggregate, UsageRollup
+from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregate, UsageRollup
 from pytest_llmeval.session import EvalSession
 
 
@@ -136,12 +136,13 @@ def _case_line(case: CaseAggregate, with_scores: bool) -> str:
     return line
 
 
-def summary_line(session: EvalSession) -> str:
-    """The one-line totals of the session."""
-    agg = session.aggregate
-    if agg is None:
-        return ""
-    parts = [f"{agg.cases} case{'s' if agg.cases != 1 else ''}", f"{agg.passed} passed"]
+def totals_text(agg: SessionAggregate) -> str:
+    """ "llm_eval: N cases, ..." counted in cases; when repeats make the test items more
+    than the cases, it says so, since pytest's own last line counts items."""
+    cases = f"{agg.cases} case{'s' if agg.cases != 1 else ''}"
+    if agg.items != agg.cases + agg.skipped:
+        cases += f" ({agg.items} test items: the runs of a repeated case count as one case)"
+    parts = [cases, f"{agg.passed} passed"]
     if agg.below:
         parts.append(f"{agg.below} below threshold")
     if agg.failed:
@@ -151,6 +152,15 @@ def summary_line(session: EvalSession) -> str:
     text = "llm_eval: " + ", ".join(parts)
     if agg.mean is not None:
         text += f" · mean {agg.mean:.2f}"
+    return text
+
+
+def summary_line(session: EvalSession) -> str:
+    """The one-line totals of the session."""
+    agg = session.aggregate
+    if agg is None:
+        return ""
+    text = totals_text(agg)
     usage = agg.usage
     if usage.calls:
         text += (
@@ -213,3 +223,41 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
         terminal.write_sep("=", "REGRESSION", red=True, bold=True)
         for line in session.regression_lines:
             terminal.write_line(line)
+
+
+def gate_failures(session: EvalSession) -> list[str]:
+    """Why the eval results fail the session (exit status 1), one reason each; empty
+    when they do not."""
+    reasons = []
+    for group in session.failing_groups:
+        reasons.append(
+            f"group {group.label} passed {_fmt_rate(group.pass_rate)} of its cases, "
+            f"under its min_pass_rate {_fmt_rate(group.min_pass_rate)}"
+        )
+    comparison = session.comparison
+    if comparison is not None and session.regressed:
+        kinds = comparison.failing_kinds(session.settings.fail_on)
+        groups = [
+            g.label
+            for g in comparison.groups
+            if (g.regressed and "score" in kinds)
+            or (g.cost_regressed and "cost" in kinds)
+            or (g.latency_regressed and "latency" in kinds)
+        ]
+        reasons.append(f"{'/'.join(kinds)} regression against the baseline in {', '.join(groups)}")
+    if session.budget_exceeded:
+        reasons.append("live spending reached --llmeval-max-cost")
+    return reasons
+
+
+def write_verdict(terminal: Any, session: EvalSession) -> None:
+    """Say, right above pytest's last line, why the eval results fail the session, and
+    count the reasons on that last line (which otherwise counts only test outcomes)."""
+    reasons = gate_failures(session)
+    if not reasons:
+        return
+    terminal.write_line(
+        "llm_eval fails the session (exit status 1): " + "; ".join(reasons), red=True, bold=True
+    )
+    key = "llm_eval gate failure" if len(reasons) == 1 else "llm_eval gate failures"
+    terminal.stats.setdefault(key, []).extend(reasons)
