@@ -8,10 +8,13 @@ each named score.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregate, UsageRollup
 from pytest_llmeval.session import EvalSession
+
+if TYPE_CHECKING:
+    from pytest_llmeval.baseline import BaselineComparison
 
 
 def _fmt_score(value: float | None) -> str:
@@ -136,9 +139,9 @@ def _case_line(case: CaseAggregate, with_scores: bool) -> str:
     return line
 
 
-def totals_text(agg: SessionAggregate) -> str:
-    """ "llm_eval: N cases, ..." counted in cases; when repeats make the test items more
-    than the cases, it says so, since pytest's own last line counts items."""
+def totals_line(agg: SessionAggregate) -> str:
+    """The one-line totals, counted in cases: when repeats make the test items more than
+    the cases it says so (pytest's own last line counts items); then cost and latency."""
     cases = f"{agg.cases} case{'s' if agg.cases != 1 else ''}"
     if agg.items != agg.cases + agg.skipped:
         cases += f" ({agg.items} test items: the runs of a repeated case count as one case)"
@@ -152,15 +155,6 @@ def totals_text(agg: SessionAggregate) -> str:
     text = "llm_eval: " + ", ".join(parts)
     if agg.mean is not None:
         text += f" · mean {agg.mean:.2f}"
-    return text
-
-
-def summary_line(session: EvalSession) -> str:
-    """The one-line totals of the session."""
-    agg = session.aggregate
-    if agg is None:
-        return ""
-    text = totals_text(agg)
     usage = agg.usage
     if usage.calls:
         text += (
@@ -172,6 +166,25 @@ def summary_line(session: EvalSession) -> str:
     return text
 
 
+def summary_line(session: EvalSession) -> str:
+    """The one-line totals of the session."""
+    return "" if session.aggregate is None else totals_line(session.aggregate)
+
+
+def baseline_deltas(comparison: BaselineComparison | None) -> dict[str, float | None] | None:
+    """Group key -> new mean minus baseline mean, for the Δ base column (None: no column)."""
+    if comparison is None:
+        return None
+    return {g.group: None if g.drop is None else 0.0 - g.drop for g in comparison.groups}
+
+
+def table_lines(agg: SessionAggregate, comparison: BaselineComparison | None) -> list[str]:
+    """The group table, with Δ base when compared and usage columns when calls were made."""
+    rows = group_rows(agg.groups, agg.usage.calls > 0, baseline_deltas(comparison))
+    right = {i for i, name in enumerate(rows[0]) if name not in ("group", "score (95% CI)")}
+    return render_table(rows, right=right)
+
+
 def write_summary(terminal: Any, session: EvalSession) -> None:
     """Write the llm_eval section to pytest's terminal reporter."""
     agg = session.aggregate
@@ -179,16 +192,8 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
         return
     verbosity = terminal.config.get_verbosity()
     terminal.write_sep("=", "llm_eval")
-    with_usage = agg.usage.calls > 0
-    deltas = None
-    if session.comparison is not None:
-        deltas = {
-            g.group: None if g.drop is None else 0.0 - g.drop for g in session.comparison.groups
-        }
     if verbosity >= 0:
-        rows = group_rows(agg.groups, with_usage, deltas)
-        right = {i for i, name in enumerate(rows[0]) if name not in ("group", "score (95% CI)")}
-        for line in render_table(rows, right=right):
+        for line in table_lines(agg, session.comparison):
             terminal.write_line(line)
         for line in usage_lines(agg.usage):
             terminal.write_line(line)
