@@ -9,7 +9,8 @@ that first need them.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import os
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.recorder import EvalRecorder
     from pytest_llmeval.runner import ItemRun
     from pytest_llmeval.runtime import Runtime
-    from pytest_llmeval.session import EvalSession
+    from pytest_llmeval.session import EvalSession, RunScope
     from pytest_llmeval.spec import EvalSpec
 
 run_key = pytest.StashKey["ItemRun"]()
@@ -38,6 +39,9 @@ controller_key = pytest.StashKey["Controller"]()
 
 #: Hidden fixture parametrized with 1..N to make the repeats of a case.
 REPEAT_FIXTURE = "_llmeval_repeat"
+
+#: Key of an xdist worker's workeroutput listing the node ids it deselected.
+DESELECTED_OUTPUT = "llmeval_deselected"
 
 #: Attribute of a TestReport carrying the item's EvalResult as JSON-able data.
 #: pytest's report serialisation copies report.__dict__, so it travels with xdist.
@@ -369,6 +373,37 @@ class Controller:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.session: EvalSession | None = None
+        # what the run collected and deselected, so a CI shard's missing groups are not
+        # reported as vanished (node ids: strings, cheap even when no eval test runs)
+        self.collected: set[str] = set()
+        self.deselected: set[str] = set()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected.update(item.nodeid for item in session.items)
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected.update(item.nodeid for item in items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        self.collected.update(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.deselected.update(output.get(DESELECTED_OUTPUT, ()))
+
+    def _scope(self) -> RunScope:
+        from pytest_llmeval.session import RunScope
+
+        invocation = Path(self.config.invocation_params.dir)
+        paths = [invocation / arg.split("::", 1)[0] for arg in self.config.args]
+        return RunScope(
+            rootdir=Path(self.config.rootpath),
+            collected=self.collected,
+            deselected=self.deselected,
+            paths=[Path(os.path.normpath(path)) for path in paths],
+        )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -404,6 +439,7 @@ class Controller:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.session is None:
             return
+        self.session.scope = self._scope()
         self.session.finish(pytest_version=pytest.__version__)
         if self.session.file_error is not None and session.exitstatus in (
             pytest.ExitCode.OK,
@@ -442,6 +478,13 @@ class Controller:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         config.pluginmanager.unregister(self)
+
+
+def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    # on an xdist worker: the controller learns what -k/-m deselected through this
+    workeroutput = getattr(items[0].config, "workeroutput", None) if items else None
+    if workeroutput is not None:
+        workeroutput.setdefault(DESELECTED_OUTPUT, []).extend(item.nodeid for item in items)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

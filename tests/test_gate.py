@@ -245,3 +245,101 @@ def test_require_baseline_is_inert_without_eval_tests(pytester_env: pytest.Pytes
     result = pytester_env.runpytest("--llmeval-require-baseline", "--llmeval-baseline=x.json")
     assert result.ret == pytest.ExitCode.OK
     assert "llm_eval" not in result.stdout.str()
+
+
+# -- shards: groups outside the run are not "vanished" -----------------------------------
+
+SHARD_TEST = """
+import pytest
+
+@pytest.mark.llm_eval(threshold=0.5)
+@pytest.mark.parametrize("case", ["x", "y", "z"])
+def test_{name}(case, llm_eval):
+    llm_eval.score("quality", 0.9)
+
+@pytest.mark.llm_eval(threshold=0.5)
+def test_{name}_single(llm_eval):
+    llm_eval.score("quality", 0.9)
+"""
+
+
+@pytest.fixture
+def sharded(pytester_env: pytest.Pytester) -> pytest.Pytester:
+    for name in ("refunds", "routing"):
+        folder = pytester_env.mkdir(name)
+        (folder / f"test_{name}.py").write_text(SHARD_TEST.format(name=name))
+    assert pytester_env.runpytest("--llmeval-update-baseline").ret == 0
+    return pytester_env
+
+
+XDIST = pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "n2"])
+
+
+@XDIST
+def test_a_shard_by_folder_does_not_report_the_other_folders_groups_as_vanished(
+    sharded: pytest.Pytester, xdist: list[str]
+) -> None:
+    result = sharded.runpytest("refunds", "--llmeval-report=shard-refunds.json", *xdist)
+    assert result.ret == pytest.ExitCode.OK
+    assert "vanished groups" not in result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["  2 baseline groups not collected in this run (another shard's, or deselected): *"]
+    )
+    report = json.loads((sharded.path / "shard-refunds.json").read_text())
+    assert report["baseline"]["vanished_groups"] == []
+    assert report["baseline"]["outside_groups"] == [
+        "routing/test_routing.py::test_routing",
+        "routing/test_routing.py::test_routing_single",
+    ]
+
+
+@XDIST
+def test_a_shard_by_keyword_does_not_report_deselected_groups_as_vanished(
+    sharded: pytest.Pytester, xdist: list[str]
+) -> None:
+    result = sharded.runpytest("-k", "not single", *xdist)
+    assert result.ret == pytest.ExitCode.OK
+    assert "vanished groups" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["  2 baseline groups not collected in this run *"])
+
+
+@XDIST
+def test_a_group_gone_from_a_collected_file_or_folder_is_vanished(
+    sharded: pytest.Pytester, xdist: list[str]
+) -> None:
+    refunds = sharded.path / "refunds" / "test_refunds.py"
+    refunds.write_text(refunds.read_text().replace("def test_refunds_single", "def test_renamed"))
+    (sharded.path / "routing" / "test_routing.py").unlink()
+    result = sharded.runpytest("refunds", "routing", *xdist)
+    result.stdout.fnmatch_lines(
+        [
+            "  vanished groups (in the baseline, not run now): "
+            "refunds/test_refunds.py::test_refunds_single, routing/test_routing.py::test_routing, "
+            "routing/test_routing.py::test_routing_single"
+        ]
+    )
+
+
+def test_merged_shards_gate_against_the_whole_baseline(sharded: pytest.Pytester) -> None:
+    for name in ("refunds", "routing"):
+        shard = sharded.runpytest(name, f"--llmeval-report=shard-{name}.json")
+        assert shard.ret == pytest.ExitCode.OK
+
+    def llmeval(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest_llmeval.cli", *args],
+            cwd=sharded.path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    merged = llmeval("merge", "shard-refunds.json", "shard-routing.json", "-o", "merged.json")
+    assert merged.returncode == 0, merged.stderr
+    gate = llmeval("gate", "merged.json", "--baseline", "llmeval-baseline.json")
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert gate.stdout.startswith("baseline llmeval-baseline.json: no regression")
+    assert "vanished" not in gate.stdout and "not collected" not in gate.stdout
+    # one shard alone, gated against the whole baseline, misses the other's groups
+    alone = llmeval("gate", "shard-refunds.json", "--baseline", "llmeval-baseline.json")
+    assert "vanished groups (in the baseline, not run now): routing/" in alone.stdout

@@ -118,6 +118,12 @@ def _group_lines(comparison: BaselineComparison) -> list[str]:
             "vanished groups (in the baseline, not run now): "
             + ", ".join(comparison.vanished_groups)
         )
+    if comparison.outside_groups:
+        count = len(comparison.outside_groups)
+        lines.append(
+            f"{count} baseline group{'s' if count != 1 else ''} not collected in this run "
+            "(another shard's, or deselected): not compared"
+        )
     return lines
 
 
