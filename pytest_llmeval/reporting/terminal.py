@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregate, UsageRollup
-from pytest_llmeval.session import EvalSession
 
 if TYPE_CHECKING:
     from pytest_llmeval.baseline import BaselineComparison
+    from pytest_llmeval.session import EvalSession
 
 
 def _fmt_score(value: float | None) -> str:
