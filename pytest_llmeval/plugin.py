@@ -374,11 +374,13 @@ class Controller:
         self.config = config
         self.session: EvalSession | None = None
         # what the run collected and deselected, so a CI shard's missing groups are not
-        # reported as vanished (node ids: strings, cheap even when no eval test runs)
+        # reported as vanished
         self.collected: set[str] = set()
         self.deselected: set[str] = set()
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not session.config.pluginmanager.has_plugin("llmeval-items"):
+            return  # no eval test collected: nothing to compare with a baseline
         self.collected.update(item.nodeid for item in session.items)
 
     def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
