@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -171,7 +171,14 @@ class BaselineComparison(_Frozen):
     latency_tolerance: float | None = Field(description="Allowed relative p95 increase.")
     groups: list[GroupComparison] = Field(description="Groups in both runs, by group key.")
     new_groups: list[str] = Field(description="Groups only the new run has.")
-    vanished_groups: list[str] = Field(description="Groups only the baseline has.")
+    vanished_groups: list[str] = Field(
+        description="Groups only the baseline has, whose tests this run would have collected."
+    )
+    outside_groups: list[str] = Field(
+        default_factory=list,
+        description="Baseline groups outside this run (another shard's, or deselected): "
+        "not compared, and not vanished.",
+    )
     regressed: bool = Field(description="Some group's score regressed.")
     cost_regressed: bool = Field(description="Some group's cost rose past its tolerance.")
     latency_regressed: bool = Field(description="Some group's p95 rose past its tolerance.")
@@ -345,9 +352,15 @@ def compare_baselines(
     cost_tolerance: float | None = None,
     latency_tolerance: float | None = None,
     source: str | None = None,
+    outside: Collection[str] = (),
 ) -> BaselineComparison:
-    """Compare two baselines (old first) group by group; see the module docstring."""
+    """Compare two baselines (old first) group by group; see the module docstring.
+
+    `outside` names old groups the new run did not cover (a CI shard runs part of the
+    suite): missing from the new run, they are listed apart instead of as vanished.
+    """
     shared = sorted(set(old.groups) & set(new.groups))
+    missing = set(old.groups) - set(new.groups)
     groups = [
         _compare_group(
             key,
@@ -368,7 +381,8 @@ def compare_baselines(
         latency_tolerance=latency_tolerance,
         groups=groups,
         new_groups=sorted(set(new.groups) - set(old.groups)),
-        vanished_groups=sorted(set(old.groups) - set(new.groups)),
+        vanished_groups=sorted(missing - set(outside)),
+        outside_groups=sorted(missing & set(outside)),
         regressed=any(g.regressed for g in groups),
         cost_regressed=any(g.cost_regressed for g in groups),
         latency_regressed=any(g.latency_regressed for g in groups),
@@ -384,6 +398,7 @@ def compare_to_baseline(
     cost_tolerance: float | None = None,
     latency_tolerance: float | None = None,
     source: str | None = None,
+    outside: Collection[str] = (),
 ) -> BaselineComparison:
     """Judge a session against a baseline: per group drop, p-values, new failures."""
     return compare_baselines(
@@ -394,4 +409,5 @@ def compare_to_baseline(
         cost_tolerance=cost_tolerance,
         latency_tolerance=latency_tolerance,
         source=source,
+        outside=outside,
     )

@@ -124,37 +124,24 @@ def _gate_values(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str
     }
 
 
-def _totals_line(aggregate: Any) -> str:
-    parts = [f"{aggregate.cases} case{'s' if aggregate.cases != 1 else ''}"]
-    parts.append(f"{aggregate.passed} passed")
-    for count, word in (
-        (aggregate.below, "below threshold"),
-        (aggregate.failed, "failed"),
-        (aggregate.skipped, "skipped"),
-    ):
-        if count:
-            parts.append(f"{count} {word}")
-    text = "llm_eval: " + ", ".join(parts)
-    if aggregate.mean is not None:
-        text += f" · mean {aggregate.mean:.2f}"
-    return text
-
-
 def _show(args: argparse.Namespace) -> int:
     from pytest_llmeval.reporting.regression import summary_lines
-    from pytest_llmeval.reporting.terminal import group_rows, render_table
+    from pytest_llmeval.reporting.terminal import table_lines, totals_line, usage_lines
 
     report = _load(args.report, "report")
     aggregate = report.aggregate
     print(f"{args.report}: pytest-llm-eval {report.plugin_version}, created {report.created_at}")
+    # the same table, extra lines and totals as the terminal section of the run
     if aggregate.groups:
-        for line in render_table(group_rows(aggregate.groups), right={1, 2, 3, 4}):
+        for line in table_lines(aggregate, report.baseline):
             print(line)
+    for line in usage_lines(aggregate.usage):
+        print(line)
     if report.baseline is not None:
         fail_on = report.settings.get("fail_on") or ("score",)
         for line in summary_lines(report.baseline, fail_on=fail_on):
             print(line)
-    print(_totals_line(aggregate))
+    print(totals_line(aggregate))
     return EXIT_OK
 
 
@@ -396,11 +383,27 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
 )
 
 
+def _installed_version() -> str:
+    """The version of the installed pytest-llm-eval distribution."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-llm-eval")
+    except PackageNotFoundError:
+        return "unknown (not installed as a distribution)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `llmeval`."""
     parser = argparse.ArgumentParser(
         prog="llmeval",
         description="Inspect, merge and gate pytest-llm-eval reports; look after cassettes.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"llmeval (pytest-llm-eval) {_installed_version()}",
+        help="Print the installed pytest-llm-eval version and exit.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in _COMMANDS:

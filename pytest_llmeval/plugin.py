@@ -9,7 +9,8 @@ that first need them.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import os
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.recorder import EvalRecorder
     from pytest_llmeval.runner import ItemRun
     from pytest_llmeval.runtime import Runtime
-    from pytest_llmeval.session import EvalSession
+    from pytest_llmeval.session import EvalSession, RunScope
     from pytest_llmeval.spec import EvalSpec
 
 runtime_key = pytest.StashKey["Runtime"]()
@@ -44,6 +45,9 @@ ledger_key = pytest.StashKey[str]()
 
 #: Hidden fixture parametrized with 1..N to make the repeats of a case.
 REPEAT_FIXTURE = "_llmeval_repeat"
+
+#: Key of an xdist worker's workeroutput listing the node ids it deselected.
+DESELECTED_OUTPUT = "llmeval_deselected"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,7 +94,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker(MARKER) is None:
         return
     _use_item_hooks(metafunc.config)
-    spec = _spec(metafunc.definition)
+    spec = _checked_spec(metafunc.definition)
+    if spec is None:
+        # an invalid marker fails each item of this test at setup, with one message,
+        # and leaves the other tests of the module to run
+        return
     repeat = metafunc.config.stash[settings_key].repeat or spec.repeat
     if repeat > 1:
         metafunc.fixturenames.append(REPEAT_FIXTURE)
@@ -123,14 +131,26 @@ def _llmeval_repeat(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 
 
+def _checked_spec(node: Any) -> EvalSpec | None:
+    """The node's validated EvalSpec, or None when its llm_eval marker is invalid."""
+    from pytest_llmeval.spec import SpecError, build_spec
+
+    try:
+        return build_spec(_markers(node), node.nodeid)
+    except SpecError:
+        return None
+
+
 def _spec(node: Any) -> EvalSpec:
-    """The node's validated EvalSpec; an invalid marker fails collection or setup."""
+    """The node's validated EvalSpec; an invalid marker fails the test with one line."""
     from pytest_llmeval.spec import SpecError, build_spec
 
     try:
         return build_spec(_markers(node), node.nodeid)
     except SpecError as error:
-        pytest.fail(str(error), pytrace=False)
+        problem = str(error)
+    # failed outside the except block: no "During handling of the above exception"
+    pytest.fail(problem, pytrace=False)
 
 
 def _runtime(config: pytest.Config) -> Runtime:
@@ -351,6 +371,39 @@ class Controller:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.session: EvalSession | None = None
+        # what the run collected and deselected, so a CI shard's missing groups are not
+        # reported as vanished
+        self.collected: set[str] = set()
+        self.deselected: set[str] = set()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not session.config.pluginmanager.has_plugin("llmeval-items"):
+            return  # no eval test collected: nothing to compare with a baseline
+        self.collected.update(item.nodeid for item in session.items)
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected.update(item.nodeid for item in items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        self.collected.update(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.deselected.update(output.get(DESELECTED_OUTPUT, ()))
+
+    def _scope(self) -> RunScope:
+        from pytest_llmeval.session import RunScope
+
+        invocation = Path(self.config.invocation_params.dir)
+        paths = [invocation / arg.split("::", 1)[0] for arg in self.config.args]
+        return RunScope(
+            rootdir=Path(self.config.rootpath),
+            collected=self.collected,
+            deselected=self.deselected,
+            paths=[Path(os.path.normpath(path)) for path in paths],
+        )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -390,6 +443,7 @@ class Controller:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.session is None:
             return
+        self.session.scope = self._scope()
         self.session.finish(pytest_version=pytest.__version__)
         if self.session.file_error is not None and session.exitstatus in (
             pytest.ExitCode.OK,
@@ -416,8 +470,27 @@ class Controller:
 
         write_summary(terminalreporter, self.session)
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_terminal_summary")
+    def pytest_terminal_summary_verdict(self, terminalreporter: Any) -> Generator[None, None, None]:
+        # the outermost wrapper: its line comes after pytest's short test summary, right
+        # above pytest's last line
+        try:
+            return (yield)
+        finally:
+            if self.session is not None and self.session.aggregate is not None:
+                from pytest_llmeval.reporting.terminal import write_verdict
+
+                write_verdict(terminalreporter, self.session)
+
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         config.pluginmanager.unregister(self)
+
+
+def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    # on an xdist worker: the controller learns what -k/-m deselected through this
+    workeroutput = getattr(items[0].config, "workeroutput", None) if items else None
+    if workeroutput is not None:
+        workeroutput.setdefault(DESELECTED_OUTPUT, []).extend(item.nodeid for item in items)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

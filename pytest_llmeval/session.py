@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +16,50 @@ from pytest_llmeval.models import EvalResult, GroupAggregate, SessionAggregate
 from pytest_llmeval.settings import Settings
 
 if TYPE_CHECKING:
-    from pytest_llmeval.baseline import BaselineComparison
+    from pytest_llmeval.baseline import Baseline, BaselineComparison
     from pytest_llmeval.cassettes.redact import Redactor
+
+
+@dataclass
+class RunScope:
+    """Which tests this run took in, to tell a baseline group that vanished from one that
+    is outside the run (a CI shard runs part of the suite; -k/-m deselect).
+
+    A baseline group is covered, so missing from the run means vanished, when the run
+    collected a test file of its cases and deselected none of its test functions, or when
+    such a file no longer exists but lies under a path pytest was asked to collect.
+    """
+
+    rootdir: Path
+    #: Node ids pytest collected (after deselection), on this process or xdist workers.
+    collected: set[str] = field(default_factory=set)
+    #: Node ids -k, -m or another plugin deselected.
+    deselected: set[str] = field(default_factory=set)
+    #: The paths pytest was asked to collect (absolute; a node id keeps its file only).
+    paths: list[Path] = field(default_factory=list)
+
+    def covers(self, case_ids: Iterable[str]) -> bool:
+        """Whether a baseline group with these case ids was within this run."""
+        files = {case.split("::", 1)[0] for case in case_ids}
+        collected_files = {nodeid.split("::", 1)[0] for nodeid in self.collected}
+        deselected_functions = {_function(nodeid) for nodeid in self.deselected}
+        if files & collected_files:
+            return not any(_function(case) in deselected_functions for case in case_ids)
+        return any(self._deleted_in_scope(self.rootdir / file) for file in files)
+
+    def _deleted_in_scope(self, path: Path) -> bool:
+        if path.exists():
+            return False
+        return any(path == root or root in path.parents for root in self.paths)
+
+    def outside(self, baseline: Baseline) -> list[str]:
+        """The baseline's groups this run did not cover."""
+        return [key for key, group in baseline.groups.items() if not self.covers(group.cases)]
+
+
+def _function(nodeid: str) -> str:
+    """The test function of a node id: its parameters and repeat suffix dropped."""
+    return nodeid.split("[", 1)[0]
 
 
 class EvalSession:
@@ -48,6 +92,8 @@ class EvalSession:
         self.budget_spent: float | None = None
         #: Live calls the budget could not price, by cause (`provider:model at host: why`).
         self.budget_unpriced: dict[str, int] = {}
+        #: What the run collected; None (outside pytest) compares with every group.
+        self.scope: RunScope | None = None
 
     def add(self, data: dict[str, Any]) -> None:
         """Take one item's result off a report; a later phase's result replaces an earlier."""
@@ -98,6 +144,12 @@ class EvalSession:
 
         shown = self._display(s.baseline)
         if not s.update_baseline and not s.baseline.exists():
+            # a path someone typed, or a gate CI demands, must not turn the gate off
+            demanded_by = s.baseline_source or (
+                "--llmeval-require-baseline" if s.require_baseline else None
+            )
+            if demanded_by is not None:
+                raise LLMEvalError(regression.missing_required_baseline(shown, demanded_by))
             self.baseline_lines = [regression.missing_baseline_line(shown)]
             return
         # the baseline module (and its models) only when there is a baseline to use
@@ -116,14 +168,16 @@ class EvalSession:
                 regression.baseline_written_line(shown, len(baseline.groups), cases)
             ]
         elif s.baseline.exists():
+            baseline = load_baseline(s.baseline)
             self.comparison = compare_to_baseline(
                 aggregate,
-                load_baseline(s.baseline),
+                baseline,
                 tolerance=s.tolerance,
                 alpha=s.alpha,
                 cost_tolerance=s.cost_tolerance,
                 latency_tolerance=s.latency_tolerance,
                 source=shown,
+                outside=self.scope.outside(baseline) if self.scope is not None else (),
             )
             self.baseline_lines = regression.summary_lines(self.comparison, fail_on=s.fail_on)
             self.regression_lines = regression.regression_lines(self.comparison, fail_on=s.fail_on)

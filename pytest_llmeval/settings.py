@@ -362,6 +362,18 @@ OPTIONS: tuple[Option, ...] = (
         is_flag=True,
     ),
     Option(
+        "require_baseline",
+        "--llmeval-require-baseline",
+        "llmeval_require_baseline",
+        "LLMEVAL_REQUIRE_BASELINE",
+        "Make a missing baseline file an error (exit status 4) instead of a note, so CI "
+        "cannot pass without the gate. A path given with --llmeval-baseline (or its ini "
+        "twin or environment variable) must exist either way.",
+        _bool,
+        default=False,
+        is_flag=True,
+    ),
+    Option(
         "tolerance",
         "--llmeval-tolerance",
         "llmeval_tolerance",
@@ -445,6 +457,10 @@ class Settings:
     html: Path | None = None
     baseline: Path | None = None
     update_baseline: bool = False
+    require_baseline: bool = False
+    #: Where the baseline path came from (a flag, an ini key, an environment variable);
+    #: None for the default, the only baseline whose absence is not an error by itself.
+    baseline_source: str | None = None
     tolerance: float = 0.02
     alpha: float = 0.05
     cost_tolerance: float | None = None
@@ -524,6 +540,8 @@ def resolve_settings(config: pytest.Config, environ: dict[str, str] | None = Non
             continue
         if source.startswith("ini"):
             from_ini.add(option.dest)
+        if option.dest == "baseline":
+            values["baseline_source"] = source
         try:
             if option.is_flag and isinstance(raw, bool):
                 value: Any = raw

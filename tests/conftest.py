@@ -13,7 +13,7 @@ import httpx2  # noqa: F401
 import openai  # noqa: F401
 import pytest
 
-pytest_plugins = ["tests.fakeprovider.fixtures"]
+# The fake provider's fixtures and --run-slow are wired in the repository's conftest.py.
 
 
 @pytest.fixture
@@ -39,22 +39,3 @@ def stop_leaked_cassette_sessions() -> Iterator[None]:
 
     for leaked in list(intercept._INTERCEPTION.sessions):
         leaked.stop()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--run-slow",
-        action="store_true",
-        default=False,
-        dest="run_slow",
-        help="Run the tests marked slow (stress tests; CI runs their bounded versions).",
-    )
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("run_slow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --run-slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)

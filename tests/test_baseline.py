@@ -321,7 +321,10 @@ def test_cost_is_compared_per_case_against_its_tolerance() -> None:
     assert not comparison.fails() and comparison.fails(["score", "cost"])
     assert comparison.failing_kinds(["cost", "latency"]) == ["cost"]
     lines = summary_lines(comparison, "b.json")
-    assert lines[0] == "baseline b.json: no regression (no group's mean dropped)"
+    # found but not failing: reported as a regression, never as "no regression"
+    assert lines[0] == (
+        "baseline b.json: regression (cost) in test_a, reported only: --llmeval-fail-on is score"
+    )
     assert lines[1] == (
         "  cost test_a: +50% per case ($0.0100 -> $0.0150), over the 20% tolerance "
         "(reported only: --llmeval-fail-on has no cost)"

@@ -63,7 +63,10 @@ def test_show_prints_the_group_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert out[1].split() == ["group", "n", "pass", "below", "fail", "score", "(95%", "CI)", "pass", "rate"]
     assert out[2].split()[:5] == ["test_answers", "8", "3", "5", "0"]
     assert out[3].startswith("test_summaries  (2 runs)")
-    assert out[-1] == "llm_eval: 11 cases, 6 passed, 5 below threshold · mean 0.52"
+    assert out[-1] == (
+        "llm_eval: 11 cases (14 test items: the runs of a repeated case count as one case), "
+        "6 passed, 5 below threshold · mean 0.52"
+    )
 
 
 def test_show_prints_the_baseline_verdict_a_report_carries(
@@ -244,3 +247,59 @@ def test_every_help_text_renders(command: list[str], capsys: pytest.CaptureFixtu
         main([*command, "--help"])
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith("usage: llmeval")
+
+
+def test_version_names_the_installed_distribution() -> None:
+    from importlib.metadata import version
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_llmeval.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"llmeval (pytest-llm-eval) {version('pytest-llm-eval')}\n"
+
+
+SHOW_SUITE = """
+import os
+import openai
+import pytest
+
+@pytest.mark.llm_eval(threshold=0.5)
+@pytest.mark.parametrize("q", ["one", "two", "three"])
+def test_answers(q, llm_eval):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": q}])
+    llm_eval.score("quality", 0.9)
+"""
+
+
+def _terminal_section(lines: list[str]) -> list[str]:
+    start = next(i for i, line in enumerate(lines) if line.startswith("=") and " llm_eval " in line)
+    end = next(i for i, line in enumerate(lines) if line.startswith("llm_eval: "))
+    return lines[start + 1 : end + 1]
+
+
+def test_show_prints_the_columns_and_totals_the_terminal_printed(
+    pytester_env: pytest.Pytester, fake_provider: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)  # type: ignore[attr-defined]
+    pytester_env.makepyfile(test_app=SHOW_SUITE)
+    assert pytester_env.runpytest("--llmeval-update-baseline").ret == 0
+    run = pytester_env.runpytest("--llmeval-record=none", "--llmeval-report=report.json")
+    assert run.ret == 0
+    section = _terminal_section(run.outlines)
+    for column in ("Δ base", "p50/p95 s", "tokens", "cost $"):
+        assert column in section[0]
+    shown = subprocess.run(
+        [sys.executable, "-m", "pytest_llmeval.cli", "show", "report.json"],
+        cwd=pytester_env.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    # the same table (latency, tokens, cost, Δ base), verdict and totals as the run printed
+    assert shown.stdout.splitlines()[1:] == section

@@ -330,3 +330,49 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+# -- maintainer notes and the README's commands -----------------------------------------
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda page: page.name)
+def test_pages_carry_no_maintainer_notes(page: Path) -> None:
+    # HTML comments are invisible on the site and stale in the source: notes belong in
+    # issues, not in the pages users read
+    assert re.findall(r"<!--.*?-->", page.read_text(encoding="utf-8"), re.DOTALL) == []
+
+
+README = ROOT / "README.md"
+CI_RUN = ROOT / ".ci" / "run"
+
+
+def _ci_readme_command(marker: str) -> str:
+    """What .ci/run's readme_command prints for a marker (its own function, run by bash)."""
+    function = re.search(
+        r"^readme_command\(\) \{\n.*?^\}\n", CI_RUN.read_text(encoding="utf-8"), re.M | re.S
+    )
+    assert function is not None, ".ci/run has no readme_command function"
+    done = subprocess.run(
+        ["bash", "-c", function.group(0) + 'readme_command "$1"', "bash", marker],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("name", ["examples", "tests"])
+def test_readme_commands_are_fenced_and_are_what_ci_runs(name: str) -> None:
+    marker = f"<!-- ci: {name} -->"
+    text = README.read_text(encoding="utf-8")
+    # the command is a copyable fenced block right under its marker, without a prompt
+    block = re.search(rf"^{re.escape(marker)}\n```(\w*)\n(.*?)\n```$", text, re.M | re.S)
+    assert block is not None, f"README.md has no fenced code block right after {marker}"
+    assert block.group(1) in ("bash", "sh", "shell")
+    command = block.group(2)
+    assert "\n" not in command and not command.startswith("$")
+    assert command.startswith("python3.11 -m venv .venv && ")
+    # .ci/run runs exactly that line
+    assert _ci_readme_command(marker) == command + "\n"

@@ -1,6 +1,8 @@
-"""The llm_eval marker: registration and validation at collection."""
+"""The llm_eval marker: registration and validation (a bad marker errors its own test)."""
 
 from __future__ import annotations
+
+import fnmatch
 
 import pytest
 
@@ -40,7 +42,7 @@ def test_marker_is_registered(pytester_env: pytest.Pytester) -> None:
         ("0.5, 0.6", "*test_bad*at most one positional argument*"),
     ],
 )
-def test_invalid_marker_is_a_collection_error(
+def test_invalid_marker_errors_its_test_once(
     pytester_env: pytest.Pytester, arguments: str, expected: str
 ) -> None:
     pytester_env.makepyfile(
@@ -50,13 +52,53 @@ def test_invalid_marker_is_a_collection_error(
         @pytest.mark.llm_eval({arguments})
         def test_bad():
             pass
+
+        def test_plain():
+            pass
         """
     )
-    result = pytester_env.runpytest()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*ERROR collecting*", expected])
+    # -rN: no short summary, so each line below is counted in the error section alone
+    result = pytester_env.runpytest("-rN")
+    # only the test that carries the bad marker errors; the module's other tests run
+    result.assert_outcomes(errors=1, passed=1)
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_bad*", expected])
+    output = result.stdout.str()
+    # one message, printed once: not chained to the validation error it was made from
+    assert "During handling of the above exception" not in output
+    assert len(fnmatch.filter(result.outlines, expected)) == 1
     # the message is the user's error, not a traceback into the plugin
-    assert "pytest_llmeval/spec.py" not in result.stdout.str()
+    assert "pytest_llmeval/spec.py" not in output
+    assert "pytest_llmeval/plugin.py" not in output
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "0"], ["-n", "2"]], ids=["serial", "n0", "n2"])
+def test_invalid_marker_spares_the_other_eval_tests(
+    pytester_env: pytest.Pytester, xdist: list[str]
+) -> None:
+    pytester_env.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_eval(threshold=0.5, repeat=2)
+        def test_good(llm_eval):
+            llm_eval.score("s", 1.0)
+
+        @pytest.mark.llm_eval(threshold=0.5, repat=2)
+        @pytest.mark.parametrize("case", ["a", "b"])
+        def test_typo(case, llm_eval):
+            llm_eval.score("s", 1.0)
+        """
+    )
+    result = pytester_env.runpytest("-rN", *xdist)
+    result.assert_outcomes(passed=2, errors=2)
+    for case in ("a", "b"):
+        line = (
+            f"test_invalid_marker_spares_the_other_eval_tests.py::test_typo[[]{case}[]]: "
+            "@pytest.mark.llm_eval got an unknown argument repat=2. Allowed arguments: *"
+        )
+        assert len(fnmatch.filter(result.outlines, line)) == 1, result.outlines
+    result.stdout.fnmatch_lines(["llm_eval: 1 case (2 test items*), 1 passed*"])
+    assert "During handling of the above exception" not in result.stdout.str()
 
 
 def test_marker_on_class_and_function_merge(pytester_env: pytest.Pytester) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,90 @@ def test_plugin_writes_the_html_report(pytester_env: pytest.Pytester) -> None:
     assert [r["score"] for r in data["results"]] == [0.25, 1.0]
     assert data["results"][0]["metadata"] == {"note": "</script><b>x</b>"}
     assert "</script><b>" not in html
+
+
+class _Noscript(HTMLParser):
+    """The text of the <noscript> element: its paragraphs and its table's rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = False
+        self.paragraphs: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+        self._text: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "noscript":
+            self.inside = True
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self._cell = []
+        elif self.inside and tag == "p":
+            self._text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "noscript":
+            self.inside = False
+        elif tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "p" and self._text is not None:
+            self.paragraphs.append("".join(self._text))
+            self._text = None
+
+    def handle_data(self, data: str) -> None:
+        for sink in (self._cell, self._text):
+            if sink is not None:
+                sink.append(data)
+
+
+def _noscript(html: str) -> _Noscript:
+    parser = _Noscript()
+    # as a browser without JavaScript reads it: <noscript> content is markup
+    parser.feed(html[: html.index('<script type="application/json"')])
+    return parser
+
+
+def test_without_javascript_the_page_shows_the_summary(report: Report, html: str) -> None:
+    from pytest_llmeval.reporting.regression import summary_lines
+    from pytest_llmeval.reporting.terminal import totals_line
+
+    seen = _noscript(html)
+    assert totals_line(report.aggregate) in seen.paragraphs
+    assert report.baseline is not None
+    assert summary_lines(report.baseline)[0] in seen.paragraphs
+    header, *rows = seen.rows
+    assert header[:3] == ["group", "n", "pass"]
+    for column in ("Δ base", "p50/p95 s", "tokens", "cost $"):
+        assert column in header
+    assert [row[0] for row in rows] == [group.label for group in report.aggregate.groups]
+    assert [row[1] for row in rows] == [str(group.n) for group in report.aggregate.groups]
+
+
+def test_the_noscript_summary_escapes_names(tmp_path: Path) -> None:
+    hostile = "</noscript><script>alert(1)</script>"
+    result = make_result(1).model_copy(update={"group": hostile})
+    page = render_html(build_report([result]))
+    # outside the (escaped) data element, no markup of the name survives
+    assert "<script>alert(1)" not in split_html(page)[0]
+    assert _noscript(page).rows[1][0] == hostile
+
+
+def test_plugin_html_report_reads_without_javascript(pytester_env: pytest.Pytester) -> None:
+    pytester_env.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_eval(threshold=0.5, min_pass_rate=0.5)
+        @pytest.mark.parametrize("v", [1.0, 0.25])
+        def test_answers(v, llm_eval):
+            llm_eval.score("quality", v)
+        """
+    )
+    result = pytester_env.runpytest("--llmeval-html=report.html")
+    assert result.ret == pytest.ExitCode.OK
+    seen = _noscript((pytester_env.path / "report.html").read_text(encoding="utf-8"))
+    assert "llm_eval: 2 cases, 1 passed, 1 below threshold · mean 0.62" in seen.paragraphs
+    assert seen.rows[1][:5] == ["test_answers", "2", "1", "1", "0"]

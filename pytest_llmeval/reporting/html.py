@@ -5,6 +5,8 @@ data embedded in a `<script type="application/json" id="llmeval-data">` element;
 small vanilla script in the template draws everything from that data when the page
 opens: summary cards, the group table with baseline deltas, SVG charts and the
 paginated case list with each case's scores, judge reasons, metadata and transcript.
+Without JavaScript, a `<noscript>` element shows the summary rendered here in Python
+(totals, baseline verdict, group table: the terminal's text, HTML-escaped).
 
 Self-contained by construction: CSS, script and charts are inline, and the page's
 Content-Security-Policy (`default-src 'none'`, inline style and script only, images
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 _TEMPLATE = "report.html"
 _PLACEHOLDER = "__LLMEVAL_DATA__"
+_SUMMARY_PLACEHOLDER = "__LLMEVAL_SUMMARY__"
 
 # Sequences that could end (or change the parsing of) a script element, and the
 # line separators old JavaScript parsers reject; their replacements are JSON escapes.
@@ -62,15 +65,53 @@ def embed_json(text: str) -> str:
     return text
 
 
+def summary_html(report: Report) -> str:
+    """The report's summary as static HTML, for readers without JavaScript: the totals
+    line, the baseline verdict and the group table the terminal printed, all escaped."""
+    from html import escape
+
+    from pytest_llmeval.reporting.regression import summary_lines
+    from pytest_llmeval.reporting.terminal import baseline_deltas, group_rows, totals_line
+
+    aggregate = report.aggregate
+    parts = [f'<p id="noscript-totals">{escape(totals_line(aggregate))}</p>']
+    if report.baseline is not None:
+        fail_on = report.settings.get("fail_on") or ("score",)
+        parts += [
+            f"<p>{escape(line.strip())}</p>"
+            for line in summary_lines(report.baseline, fail_on=fail_on)
+        ]
+    if aggregate.groups:
+        header, *rows = group_rows(
+            aggregate.groups, aggregate.usage.calls > 0, baseline_deltas(report.baseline)
+        )
+        parts.append('<div class="table-wrap"><table id="noscript-groups"><thead><tr>')
+        parts += [f"<th>{escape(cell)}</th>" for cell in header]
+        parts.append("</tr></thead><tbody>")
+        for row in rows:
+            cells = "".join(f"<td>{escape(cell)}</td>" for cell in row)
+            parts.append(f"<tr>{cells}</tr>")
+        parts.append("</tbody></table></div>")
+    return "".join(parts)
+
+
 def iter_html(report: Report) -> Iterator[str]:
     """The self-contained HTML report of a session's report, in pieces."""
     before, placeholder, after = _template().partition(_PLACEHOLDER)
-    if not placeholder or _PLACEHOLDER in after:
+    head, summary_slot, rest = before.partition(_SUMMARY_PLACEHOLDER)
+    if (
+        not placeholder
+        or _PLACEHOLDER in after
+        or not summary_slot
+        or _SUMMARY_PLACEHOLDER in rest + after
+    ):
         raise LLMEvalError(
             f"the HTML report template {_TEMPLATE} is damaged (no single {_PLACEHOLDER} "
-            "slot); reinstall pytest-llm-eval"
+            f"and {_SUMMARY_PLACEHOLDER} slots); reinstall pytest-llm-eval"
         )
-    yield before
+    yield head
+    yield summary_html(report)
+    yield rest
     # the JSON report's own serialisation, compact: schema_version first, keys sorted
     for piece in iter_model_text(report, spread=False):
         yield embed_json(piece)

@@ -49,6 +49,15 @@ def missing_baseline_line(path: str) -> str:
     return f"no baseline at {path}: run with --llmeval-update-baseline to create one"
 
 
+def missing_required_baseline(path: str, demanded_by: str) -> str:
+    """The error when a baseline that was named or required does not exist."""
+    return (
+        f"baseline {path} (named by {demanded_by}) does not exist, so the regression gate "
+        "cannot run; fix the path, or create the file with --llmeval-update-baseline and "
+        "commit it"
+    )
+
+
 def baseline_written_line(path: str, groups: int, cases: int) -> str:
     """The line shown after --llmeval-update-baseline wrote the file."""
     return (
@@ -109,6 +118,12 @@ def _group_lines(comparison: BaselineComparison) -> list[str]:
             "vanished groups (in the baseline, not run now): "
             + ", ".join(comparison.vanished_groups)
         )
+    if comparison.outside_groups:
+        count = len(comparison.outside_groups)
+        lines.append(
+            f"{count} baseline group{'s' if count != 1 else ''} not collected in this run "
+            "(another shard's, or deselected): not compared"
+        )
     return lines
 
 
@@ -161,8 +176,22 @@ def summary_lines(
             f"see the {SECTION_TITLE} section"
         )
         return [head]
+    from pytest_llmeval.baseline import REGRESSION_KINDS  # loaded: there is a comparison
+
     dropped = [g for g in comparison.groups if g.drop is not None]
-    if not comparison.groups:
+    found = comparison.failing_kinds(REGRESSION_KINDS)
+    if found:
+        # regressions of kinds --llmeval-fail-on leaves out: found, so never "no regression"
+        regressed = [
+            g.label
+            for g in comparison.groups
+            if g.regressed or g.cost_regressed or g.latency_regressed
+        ]
+        head = (
+            f"baseline {source}: regression ({', '.join(found)}) in {', '.join(regressed)}, "
+            f"reported only: --llmeval-fail-on is {','.join(fail_on) or 'none'}"
+        )
+    elif not comparison.groups:
         head = f"baseline {source}: no regression (no group in common with the baseline)"
     elif not dropped or max(g.drop or 0.0 for g in dropped) <= 0.0:
         head = f"baseline {source}: no regression (no group's mean dropped)"

@@ -8,10 +8,13 @@ each named score.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.models import CaseAggregate, GroupAggregate, UsageRollup
-from pytest_llmeval.session import EvalSession
+from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregate, UsageRollup
+
+if TYPE_CHECKING:
+    from pytest_llmeval.baseline import BaselineComparison
+    from pytest_llmeval.session import EvalSession
 
 
 def _fmt_score(value: float | None) -> str:
@@ -149,12 +152,13 @@ def _case_line(case: CaseAggregate, with_scores: bool) -> str:
     return line
 
 
-def summary_line(session: EvalSession) -> str:
-    """The one-line totals of the session."""
-    agg = session.aggregate
-    if agg is None:
-        return ""
-    parts = [f"{agg.cases} case{'s' if agg.cases != 1 else ''}", f"{agg.passed} passed"]
+def totals_line(agg: SessionAggregate) -> str:
+    """The one-line totals, counted in cases: when repeats make the test items more than
+    the cases it says so (pytest's own last line counts items); then cost and latency."""
+    cases = f"{agg.cases} case{'s' if agg.cases != 1 else ''}"
+    if agg.items != agg.cases + agg.skipped:
+        cases += f" ({agg.items} test items: the runs of a repeated case count as one case)"
+    parts = [cases, f"{agg.passed} passed"]
     if agg.below:
         parts.append(f"{agg.below} below threshold")
     if agg.failed:
@@ -191,6 +195,25 @@ def budget_blind_lines(session: EvalSession) -> list[str]:
     return lines
 
 
+def summary_line(session: EvalSession) -> str:
+    """The one-line totals of the session."""
+    return "" if session.aggregate is None else totals_line(session.aggregate)
+
+
+def baseline_deltas(comparison: BaselineComparison | None) -> dict[str, float | None] | None:
+    """Group key -> new mean minus baseline mean, for the Δ base column (None: no column)."""
+    if comparison is None:
+        return None
+    return {g.group: None if g.drop is None else 0.0 - g.drop for g in comparison.groups}
+
+
+def table_lines(agg: SessionAggregate, comparison: BaselineComparison | None) -> list[str]:
+    """The group table, with Δ base when compared and usage columns when calls were made."""
+    rows = group_rows(agg.groups, agg.usage.calls > 0, baseline_deltas(comparison))
+    right = {i for i, name in enumerate(rows[0]) if name not in ("group", "score (95% CI)")}
+    return render_table(rows, right=right)
+
+
 def write_summary(terminal: Any, session: EvalSession) -> None:
     """Write the llm_eval section to pytest's terminal reporter."""
     agg = session.aggregate
@@ -198,16 +221,8 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
         return
     verbosity = terminal.config.get_verbosity()
     terminal.write_sep("=", "llm_eval")
-    with_usage = agg.usage.calls > 0
-    deltas = None
-    if session.comparison is not None:
-        deltas = {
-            g.group: None if g.drop is None else 0.0 - g.drop for g in session.comparison.groups
-        }
     if verbosity >= 0:
-        rows = group_rows(agg.groups, with_usage, deltas)
-        right = {i for i, name in enumerate(rows[0]) if name not in ("group", "score (95% CI)")}
-        for line in render_table(rows, right=right):
+        for line in table_lines(agg, session.comparison):
             terminal.write_line(line)
         for line in usage_lines(agg.usage):
             terminal.write_line(line)
@@ -244,3 +259,41 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
         terminal.write_sep("=", "REGRESSION", red=True, bold=True)
         for line in session.regression_lines:
             terminal.write_line(line)
+
+
+def gate_failures(session: EvalSession) -> list[str]:
+    """Why the eval results fail the session (exit status 1), one reason each; empty
+    when they do not."""
+    reasons = []
+    for group in session.failing_groups:
+        reasons.append(
+            f"group {group.label} passed {_fmt_rate(group.pass_rate)} of its cases, "
+            f"under its min_pass_rate {_fmt_rate(group.min_pass_rate)}"
+        )
+    comparison = session.comparison
+    if comparison is not None and session.regressed:
+        kinds = comparison.failing_kinds(session.settings.fail_on)
+        groups = [
+            g.label
+            for g in comparison.groups
+            if (g.regressed and "score" in kinds)
+            or (g.cost_regressed and "cost" in kinds)
+            or (g.latency_regressed and "latency" in kinds)
+        ]
+        reasons.append(f"{'/'.join(kinds)} regression against the baseline in {', '.join(groups)}")
+    if session.budget_exceeded:
+        reasons.append("live spending reached --llmeval-max-cost")
+    return reasons
+
+
+def write_verdict(terminal: Any, session: EvalSession) -> None:
+    """Say, right above pytest's last line, why the eval results fail the session, and
+    count the reasons on that last line (which otherwise counts only test outcomes)."""
+    reasons = gate_failures(session)
+    if not reasons:
+        return
+    terminal.write_line(
+        "llm_eval fails the session (exit status 1): " + "; ".join(reasons), red=True, bold=True
+    )
+    key = "llm_eval gate failure" if len(reasons) == 1 else "llm_eval gate failures"
+    terminal.stats.setdefault(key, []).extend(reasons)
