@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pytest_llmeval import context
 from pytest_llmeval.cassettes import intercept
 from pytest_llmeval.cassettes.match import LiveRequest, Matcher, Normalizer, miss_message
-from pytest_llmeval.cassettes.models import Cassette, Interaction, InteractionMeta, RecordedRequest
+from pytest_llmeval.cassettes.models import (
+    Cassette,
+    Interaction,
+    InteractionMeta,
+    RecordedRequest,
+    failed_interaction,
+    stored_headers,
+)
 from pytest_llmeval.cassettes.redact import Redactor
 from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, dump_cassette, load_cassette
 from pytest_llmeval.errors import CassetteMiss, FileFormatError, LLMEvalError
@@ -62,7 +69,8 @@ class CassetteOutcome:
 
 
 class Replayable:
-    """A recorded interaction with its response bytes prepared once, at load."""
+    """A recorded interaction with its response bytes prepared once, at load (headers as
+    the bytes received; no status, headers or body when the transport failed instead)."""
 
     __slots__ = ("body", "events", "headers", "interaction", "key", "offsets", "parsed", "status")
 
@@ -73,15 +81,17 @@ class Replayable:
         self.interaction = interaction
         self.key = key
         self.parsed = parsed
-        self.status = response.status
+        self.status = response.status if response is not None else 0
         self.headers = [
             (name, value)
-            for name, value in response.headers.items()
-            if name not in ("content-length", "content-encoding", "transfer-encoding")
+            for name, value in (response.header_bytes() if response is not None else ())
+            if name not in (b"content-length", b"content-encoding", b"transfer-encoding")
         ]
         self.events: tuple[bytes, ...] | None = None
         self.offsets: tuple[float, ...] = ()
         self.body = b""
+        if response is None:
+            return
         if response.events is not None:
             self.events = tuple(event.raw.encode("utf-8") for event in response.events)
             self.offsets = tuple(event.offset_s for event in response.events)
@@ -274,33 +284,51 @@ class CassetteSession:
         if call.done or call.replay is None:
             return
         call.done = True
-        meta = call.replay.interaction.meta
-        self._emit(call, call.replay.interaction, latency=meta.latency_s, ttft=meta.ttft_s)
+        interaction = call.replay.interaction
+        meta = interaction.meta
+        if interaction.response is None:  # a recorded transport failure: reported as live
+            self._emit(call, None, error=meta.error, latency=meta.latency_s)
+            return
+        self._emit(call, interaction, latency=meta.latency_s, ttft=meta.ttft_s)
 
-    def live_failed(self, call: Call, error: BaseException, started: float) -> None:
-        """Internal: a live request raised before any response arrived."""
+    def live_failed(
+        self,
+        call: Call,
+        error: BaseException,
+        started: float,
+        *,
+        failure: str | None = None,
+        request_headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Internal: a live request raised before any response arrived; a transport
+        error (`failure`, its class name) is recorded as an interaction without a response,
+        so that replay raises it again."""
         text = self.redactor.text(_describe(error))
-        self._emit(call, None, error=text, latency=time.perf_counter() - started)
+        latency = time.perf_counter() - started
+        if failure is not None:
+            request = self._recorded_request(call.live, request_headers)
+            interaction = failed_interaction(
+                request, role=call.role, latency=latency, error=text, failure=failure,
+                redact=self.redactor,
+            )  # fmt: skip
+            with self._lock:
+                self._recorded.append((call.seq, interaction))
+        self._emit(call, None, error=text, latency=latency)
 
     def open_recording(
         self,
         call: Call,
         status: int,
-        response_headers: Iterable[tuple[str, str]],
-        request_headers: Iterable[tuple[str, str]],
+        response_headers: Iterable[tuple[bytes, bytes]],
+        request_headers: Iterable[tuple[bytes, bytes]],
         started: float,
     ) -> intercept.Recording:
-        """Internal: a live response arrived; tee its body into a new interaction."""
-        live = call.live
-        request = RecordedRequest(
-            method=live.canonical.method,
-            url=live.url,
-            headers=self.redactor.headers(request_headers, response=False),
-            body_format=live.body_format,
-            body=live.body,
-        )
-        headers = self.redactor.headers(response_headers, response=True)
-        recording = intercept.Recording(self, call, request, status, headers, started)
+        """Internal: a live response arrived; tee its body into a new interaction.
+
+        Headers come as the bytes on the wire (`httpx.Headers.raw`), never decoded."""
+        request = self._recorded_request(call.live, request_headers)
+        headers, latin1 = stored_headers(response_headers, self.redactor, response=True)
+        recording = intercept.Recording(self, call, request, status, headers, started, latin1)
         with self._lock:
             self._open.add(recording)
         return recording
@@ -319,6 +347,7 @@ class CassetteSession:
         if (
             self._cache is not None
             and not meta.truncated
+            and interaction.response is not None
             and 200 <= interaction.response.status < 300
         ):
             self._cache.put(recording.call.live.canonical, interaction)
@@ -326,6 +355,19 @@ class CassetteSession:
         self._emit(recording.call, interaction, error=failed, latency=latency, ttft=ttft)
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _recorded_request(
+        self, live: LiveRequest, headers: Iterable[tuple[bytes, bytes]]
+    ) -> RecordedRequest:
+        stored, latin1 = stored_headers(headers, self.redactor, response=False)
+        return RecordedRequest(
+            method=live.canonical.method,
+            url=live.url,
+            headers=stored,
+            headers_latin1=latin1,
+            body_format=live.body_format,
+            body=live.body,
+        )
 
     def _emit(
         self,
