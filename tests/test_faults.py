@@ -80,7 +80,11 @@ ROWS = (
     # 500/502/503 with max_retries=0: the test fails with the SDK's InternalServerError.
     Row("500-fails-InternalServerError", "500", "failed", "*InternalServerError*", 1, 1),
     Row("502-fails-InternalServerError", "502", "failed", "*InternalServerError*", 1, 1),
-    Row("503-fails-InternalServerError", "503", "failed", "*InternalServerError*", 1, 1),
+    Row("503-fails-InternalServerError", "503", "failed", "*InternalServerError*", 1, 1,
+        sdks=("openai",)),
+    # anthropic names its 503 apart (a subclass of its InternalServerError).
+    Row("503-fails-ServiceUnavailableError", "503", "failed", "*ServiceUnavailableError*", 1, 1,
+        sdks=("anthropic",)),
     # Nobody listens: APIConnectionError; the failed connection is recorded, and replayed.
     Row("connection-refused-fails-APIConnectionError", None, "failed", "*APIConnectionError*",
         1, 1, closed=True, failure="ConnectError"),
