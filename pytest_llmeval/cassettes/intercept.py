@@ -194,6 +194,15 @@ def is_installed() -> bool:
     return bool(_INTERCEPTION.originals)
 
 
+def mark_unsendable(transport: Any) -> Any:
+    """Mark a transport whose live calls fail on purpose (a judge client without an API
+    key) and return it: its transport errors are the plugin's refusal, not the provider's
+    failure, so they are not recorded, and a later run with a key goes live instead of
+    replaying the refusal. Replay through it works as through any transport."""
+    transport._llmeval_unsendable = True
+    return transport
+
+
 def _sync_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any]:
     def handle_request(transport: Any, request: Any) -> Any:
         session = _INTERCEPTION.session_for_call()
@@ -206,7 +215,8 @@ def _sync_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any]
         try:
             upstream = original(transport, request)
         except BaseException as error:
-            adapter.failed(session, call, request, error, started)
+            recordable = not getattr(transport, "_llmeval_unsendable", False)
+            adapter.failed(session, call, request, error, started, recordable=recordable)
             raise
         return adapter.record(session, call, request, upstream, started, adapter.tee_sync)
 
@@ -226,7 +236,8 @@ def _async_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any
         try:
             upstream = await original(transport, request)
         except BaseException as error:
-            adapter.failed(session, call, request, error, started)
+            recordable = not getattr(transport, "_llmeval_unsendable", False)
+            adapter.failed(session, call, request, error, started, recordable=recordable)
             raise
         return adapter.record(session, call, request, upstream, started, adapter.tee_async)
 
@@ -285,9 +296,12 @@ class _Adapter:
         request: Any,
         error: BaseException,
         started: float,
+        *,
+        recordable: bool = True,
     ) -> None:
-        """A live request raised before any response: a transport error is recorded."""
-        failure = self.failure_of(error)
+        """A live request raised before any response: a transport error is recorded
+        (unless the transport is `mark_unsendable`)."""
+        failure = self.failure_of(error) if recordable else None
         session.live_failed(
             call, error, started, failure=failure, request_headers=request.headers.raw
         )
