@@ -84,10 +84,7 @@ class RecordedRequest(_Headers):
         default_factory=dict,
         description="Request headers, lower-cased names, secrets and volatile headers dropped.",
     )
-    headers_latin1: list[str] = Field(
-        default_factory=list,
-        description=_LATIN1,
-    )
+    headers_latin1: list[str] = Field(default_factory=list, description=_LATIN1)
     body_format: Literal["empty", "json", "text", "base64"] = Field(
         default="empty",
         description="How `body` is stored: parsed JSON, text, base64 of binary bytes, or none.",
