@@ -30,8 +30,8 @@ def summarize(request: RecordedRequest, interaction: Interaction | None) -> Call
     status = 0
     body: Any = None
     events: list[SSEEvent] | None = None
-    if interaction is not None:
-        response = interaction.response
+    response = interaction.response if interaction is not None else None
+    if response is not None:  # None: the transport failed before any response
         status = response.status
         if response.events is not None:
             events = [event for raw in response.events for event in parse_sse(raw.raw)]
@@ -68,9 +68,9 @@ def annotate_interaction(
 
 def _unreadable(interaction: Interaction | None, summary: CallSummary) -> str | None:
     """Why a successful-looking response of a known API is no answer at all, if it is not."""
-    if interaction is None or summary.api == "unknown":
+    response = interaction.response if interaction is not None else None
+    if interaction is None or response is None or summary.api == "unknown":
         return None
-    response = interaction.response
     if interaction.meta.truncated:
         return interaction.meta.error or "the response was cut short"
     if 200 <= response.status < 300 and response.events is None and response.body is None:
@@ -106,7 +106,8 @@ def build_inference(
         # ~50 ms. Imported cassettes carry no cost_usd and are priced now.
         price = price_call(summary, overrides=overrides, catalog="cost_usd" not in meta)
         cost, priced, reason = price.usd, price.priced, price.reason
-    status = interaction.response.status if interaction is not None else None
+    response = interaction.response if interaction is not None else None
+    status = response.status if response is not None else None
     error = exchange.error or summary.error or _unreadable(interaction, summary)
     return Inference(
         nodeid=nodeid,

@@ -355,7 +355,7 @@ def test_on_exchange_once_per_request_also_for_failures(fake_provider: FakeProvi
     assert [(e.interaction.response.status if e.interaction else None) for e in exchanges] == [500, 500, None]
     assert exchanges[2].error and exchanges[2].error.startswith("ConnectError")
     assert exchanges[2].request.url.endswith("/v1/chat/completions")
-    assert outcome.recorded == 2  # the two 500s are recorded, the refused connection is not
+    assert outcome.recorded == 3  # the two 500s, and the refused connection (replayed as such)
 
 
 def test_truncated_streams_are_recorded_as_such(fake_provider: FakeProviderServer, cassette: Path) -> None:

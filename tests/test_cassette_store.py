@@ -191,8 +191,9 @@ def test_newer_schema_is_refused_with_upgrade_hint(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError) as info:
         load_cassette(path)
     assert str(info.value) == (
-        f"{path}: this cassette has schema_version 2, newer than this pytest-llm-eval reads "
-        "(1); upgrade pytest-llm-eval (pip install -U pytest-llm-eval) to read it."
+        f"{path}: this cassette has schema_version {SCHEMA_VERSION + 1}, newer than this "
+        f"pytest-llm-eval reads ({SCHEMA_VERSION}); upgrade pytest-llm-eval "
+        "(pip install -U pytest-llm-eval) to read it."
     )
     assert path.read_bytes() == before
 

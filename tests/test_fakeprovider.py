@@ -771,3 +771,63 @@ def test_restart_keeps_the_url_and_stopped_server_refuses() -> None:
     with server:
         assert server.url == url
         assert client.chat.completions.create(**chat()).choices[0].message.content
+
+
+def test_hangup_closes_the_connection_without_a_response(
+    openai_client: openai.OpenAI,
+    anthropic_client: anthropic.Anthropic,
+    fake_provider: FakeProviderServer,
+) -> None:
+    fake_provider.enqueue_fault("hangup", times=2)
+    with pytest.raises(openai.APIConnectionError) as openai_info:
+        openai_client.chat.completions.create(**chat())
+    assert isinstance(openai_info.value.__cause__, httpx2.RemoteProtocolError)
+    with pytest.raises(anthropic.APIConnectionError, match="without sending a response"):
+        anthropic_client.messages.create(**message())
+    assert len(fake_provider.requests) == 2
+
+
+def test_stall_sends_some_events_then_times_out_the_client(
+    fake_provider: FakeProviderServer,
+) -> None:
+    client = openai.OpenAI(
+        base_url=fake_provider.openai_base_url, api_key="k", max_retries=0, timeout=0.3
+    )
+    fake_provider.enqueue_fault("stall", after=2, seconds=5)
+    received = []
+    with pytest.raises(openai.APITimeoutError):
+        for chunk in client.chat.completions.create(**chat(), stream=True):
+            received.append(chunk)
+    assert len(received) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "end"),
+    [
+        ("/v1/chat/completions", {**chat(), "stream": True}, b"data: [DONE]"),
+        ("/v1/responses", {"model": GPT, "input": "hi", "stream": True}, b"response.completed"),
+        ("/v1/messages", {**message(), "stream": True}, b"message_stop"),
+    ],
+)
+def test_early_end_ends_a_stream_cleanly_before_its_protocol_end(
+    path: str, body: dict[str, Any], end: bytes, fake_provider: FakeProviderServer
+) -> None:
+    with httpx2.Client(base_url=fake_provider.url) as client:
+        whole = client.post(path, json=body).content
+        fake_provider.enqueue_fault("early_end", after=3)
+        early = client.post(path, json=body)  # read to its end: no transport error
+    assert end in whole
+    events = early.content.split(b"\n\n")
+    assert events[-1] == b"" and len(events) == 4  # three whole events, nothing after
+    assert early.content == b"\n\n".join(whole.split(b"\n\n")[:3]) + b"\n\n"
+    assert end not in early.content
+
+
+def test_latin1_header_sends_a_header_value_that_is_not_ascii(
+    fake_provider: FakeProviderServer,
+) -> None:
+    fake_provider.enqueue_fault("latin1_header")
+    with httpx2.Client(base_url=fake_provider.url) as client:
+        reply = client.post("/v1/chat/completions", json=chat())
+    assert (b"x-region", b"Z\xfcrich") in reply.headers.raw
+    assert reply.json()["choices"][0]["message"]["content"]

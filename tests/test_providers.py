@@ -1083,3 +1083,108 @@ def test_parse_sse_never_raises(text: str) -> None:
     for event in parse_sse(text):
         assert isinstance(event.data, str)
         assert event.event is None or isinstance(event.event, str)
+
+
+# -- protocol-level truncation: a stream that ends before its last event ---------------------
+
+CHAT_URL = "https://api.openai.com/v1/chat/completions"
+RESPONSES_URL = "https://api.openai.com/v1/responses"
+MESSAGES_URL = "https://api.anthropic.com/v1/messages"
+CHAT_STREAM = [
+    'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n',
+    'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+    "data: [DONE]\n\n",
+]
+RESPONSES_STREAM = [
+    'event: response.created\ndata: {"type":"response.created","response":{}}\n\n',
+    'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hi"}\n\n',
+    'event: response.completed\ndata: {"type":"response.completed","response":{}}\n\n',
+]
+MESSAGES_STREAM = [
+    'event: message_start\ndata: {"type":"message_start","message":{}}\n\n',
+    'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"text":"Hi"}}\n\n',
+    'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "events", "missing"),
+    [
+        (CHAT_URL, CHAT_STREAM, "data: [DONE]"),
+        (RESPONSES_URL, RESPONSES_STREAM, "response.completed"),
+        (MESSAGES_URL, MESSAGES_STREAM, "message_stop"),
+        ("http://localhost:8000/v1/chat/completions", CHAT_STREAM, "data: [DONE]"),  # vLLM
+    ],
+)
+def test_a_stream_is_complete_only_with_its_last_event(
+    url: str, events: list[str], missing: str
+) -> None:
+    from pytest_llmeval.providers import missing_stream_end
+
+    assert missing_stream_end("POST", url, events) is None
+    assert missing_stream_end("POST", url, [*events, ": keep-alive\n\n"]) is None
+    for cut in range(len(events)):
+        reason = missing_stream_end("POST", url, events[:cut])
+        assert reason is not None and missing in reason, (cut, reason)
+
+
+@pytest.mark.parametrize(
+    ("url", "error_event"),
+    [
+        (CHAT_URL, 'data: {"error":{"message":"overloaded"}}\n\n'),
+        (RESPONSES_URL, 'event: error\ndata: {"type":"error","message":"overloaded"}\n\n'),
+        (MESSAGES_URL, 'event: error\ndata: {"type":"error","error":{"type":"overloaded"}}\n\n'),
+    ],
+)
+def test_a_stream_ended_by_an_error_event_is_not_cut_short(url: str, error_event: str) -> None:
+    from pytest_llmeval.providers import missing_stream_end
+
+    # the error is the stream's end (the SDKs raise it), not a truncation
+    assert missing_stream_end("POST", url, ['data: {"x":1}\n\n', error_event]) is None
+
+
+def test_streams_of_unknown_apis_have_no_end_to_miss() -> None:
+    from pytest_llmeval.providers import missing_stream_end
+
+    assert missing_stream_end("POST", "https://example.com/v1/generate", ["data: {}\n\n"]) is None
+    assert missing_stream_end("GET", CHAT_URL, ["data: {}\n\n"]) is None
+
+
+@requires_cassettes
+@pytest.mark.parametrize(
+    "name",
+    [
+        "openai_stream_tool",
+        "responses_stream",
+        "anthropic_stream_minimal",
+        "anthropic_stream_thinking",
+        "anthropic_stream_tool_search",
+        "crewai_openai_stream_tool",
+        "crewai_anthropic_stream_tool",
+        "langsmith_chat_stream_tool",
+        "langsmith_responses_stream",
+        "langsmith_anthropic_stream",
+    ],
+)
+def test_real_recorded_streams_are_complete(name: str) -> None:
+    """No false alarm on what the real APIs sent; each one cut anywhere is caught."""
+    from pytest_llmeval.cassettes.models import split_sse
+    from pytest_llmeval.providers import missing_stream_end
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load((CASSETTES / FILES[name]).read_text(encoding="utf-8"), Loader=loader)
+    streams = 0
+    for interaction in data["interactions"]:
+        request, response = interaction["request"], interaction["response"]
+        if "text/event-stream" not in _headers(response).get("content-type", ""):
+            continue
+        text = _body_text(response) or ""
+        complete, rest = split_sse(text.encode("utf-8"), final=True)
+        events = [raw.decode("utf-8") for raw in complete] + ([rest.decode()] if rest else [])
+        assert missing_stream_end(request["method"], request["uri"], events) is None
+        for cut in range(len(events) - 1, 0, -1):
+            if parse_sse(events[cut - 1]):  # the stream as it stood after an event with data
+                assert missing_stream_end(request["method"], request["uri"], events[:cut])
+                break
+        streams += 1
+    assert streams > 0

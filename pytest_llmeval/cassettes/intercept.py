@@ -23,7 +23,7 @@ import importlib.util
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval import context
 from pytest_llmeval.cassettes.models import is_terminal_event, received_interaction, split_sse
 from pytest_llmeval.errors import LLMEvalError
+from pytest_llmeval.providers import missing_stream_end
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.models import RecordedRequest
@@ -193,6 +194,15 @@ def is_installed() -> bool:
     return bool(_INTERCEPTION.originals)
 
 
+def mark_unsendable(transport: Any) -> Any:
+    """Mark a transport whose live calls fail on purpose (a judge client without an API
+    key) and return it: its transport errors are the plugin's refusal, not the provider's
+    failure, so they are not recorded, and a later run with a key goes live instead of
+    replaying the refusal. Replay through it works as through any transport."""
+    transport._llmeval_unsendable = True
+    return transport
+
+
 def _sync_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any]:
     def handle_request(transport: Any, request: Any) -> Any:
         session = _INTERCEPTION.session_for_call()
@@ -205,7 +215,8 @@ def _sync_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any]
         try:
             upstream = original(transport, request)
         except BaseException as error:
-            session.live_failed(call, error, started)
+            recordable = not getattr(transport, "_llmeval_unsendable", False)
+            adapter.failed(session, call, request, error, started, recordable=recordable)
             raise
         return adapter.record(session, call, request, upstream, started, adapter.tee_sync)
 
@@ -225,7 +236,8 @@ def _async_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any
         try:
             upstream = await original(transport, request)
         except BaseException as error:
-            session.live_failed(call, error, started)
+            recordable = not getattr(transport, "_llmeval_unsendable", False)
+            adapter.failed(session, call, request, error, started, recordable=recordable)
             raise
         return adapter.record(session, call, request, upstream, started, adapter.tee_async)
 
@@ -243,18 +255,19 @@ class _Adapter:
     """Builds responses and byte streams of one HTTP library (httpx2 or legacy httpx)."""
 
     def __init__(self, module: ModuleType) -> None:
+        self.module = module
         self.response = module.Response
-        self.tee_sync: Any = type("TeeStream", (_TeeSync, module.SyncByteStream), {})
-        self.tee_async: Any = type("AsyncTeeStream", (_TeeAsync, module.AsyncByteStream), {})
+        tee = {"failure_of": staticmethod(self.failure_of)}
+        self.tee_sync: Any = type("TeeStream", (_TeeSync, module.SyncByteStream), tee)
+        self.tee_async: Any = type("AsyncTeeStream", (_TeeAsync, module.AsyncByteStream), tee)
         bases = (_ReplayStream, module.SyncByteStream, module.AsyncByteStream)
         self.replay_stream: Any = type("ReplayStream", bases, {})
-        self.cut_error: type[Exception] = module.RemoteProtocolError
 
     def begin(self, session: CassetteSession, request: Any, content: bytes) -> tuple[Call, Any]:
         """Match a request: raise a refusal, or return the call and its replayed response
         (None when it goes live)."""
         content_type = request.headers.get("content-type")
-        headers = request.headers.multi_items()
+        headers = request.headers.raw
         call = session.begin(request.method, str(request.url), content, content_type, headers)
         if call.refusal is not None:
             raise sdk_passthrough(call.refusal)
@@ -273,29 +286,73 @@ class _Adapter:
     ) -> Any:
         """The live response, its body teed into a new recording as it is read."""
         recording = session.open_recording(
-            call, upstream.status_code, upstream.headers.multi_items(),
-            request.headers.multi_items(), started,
-        )  # fmt: skip
+            call, upstream.status_code, upstream.headers.raw, request.headers.raw, started
+        )
         return self.live(upstream, tee(upstream, recording))
 
+    def failed(
+        self,
+        session: CassetteSession,
+        call: Call,
+        request: Any,
+        error: BaseException,
+        started: float,
+        *,
+        recordable: bool = True,
+    ) -> None:
+        """A live request raised before any response: a transport error is recorded
+        (unless the transport is `mark_unsendable`)."""
+        failure = self.failure_of(error) if recordable else None
+        session.live_failed(
+            call, error, started, failure=failure, request_headers=request.headers.raw
+        )
+
+    def failure_of(self, error: BaseException) -> str | None:
+        """The name replay raises for `error`: its nearest class this library exports
+        among its request errors (timeouts, connect and protocol errors, ...), or None
+        for anything else (a cancellation, an error of the plugin or of the caller)."""
+        if not isinstance(error, self.module.RequestError):
+            return None
+        for cls in type(error).__mro__:
+            name: str = cls.__name__
+            if getattr(self.module, name, None) is cls:
+                return name
+        return "TransportError"
+
+    def failure(self, name: str, message: str | None) -> Exception:
+        """The exception a recorded failure replays as: the class of that name (any class
+        that is not one of this library's request errors reads as its TransportError)."""
+        cls = getattr(self.module, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, self.module.RequestError)):
+            cls = self.module.TransportError
+        text = message or ""
+        if text.startswith(f"{name}: ") or text == name:  # stored as "ReadTimeout: timed out"
+            text = text[len(name) + 2 :]
+        error: Exception = cls(text)
+        return error
+
     def replay(self, session: CassetteSession, call: Call, entry: Replayable) -> Any:
-        if entry.events is None:
+        meta = entry.interaction.meta
+        if entry.interaction.response is None:
+            session.replay_done(call)
+            raise self.failure(meta.failure or "TransportError", meta.error)
+        # a body recorded as ended by a transport error ends the same way on replay
+        cut = None if meta.failure is None else self.failure(meta.failure, meta.error)
+        if entry.events is None and cut is None:
             response = self.response(entry.status, headers=entry.headers, content=entry.body)
             session.replay_done(call)
             return response
-        meta = entry.interaction.meta
-        cut = None
-        if meta.truncated:
-            cut = self.cut_error(meta.error or "the recorded stream was cut short")
         stream = self.replay_stream(entry, session.realtime, lambda: session.replay_done(call), cut)
         return self.response(entry.status, headers=entry.headers, stream=stream)
 
     def live(self, upstream: Any, stream: Any) -> Any:
         # The tee hands out decoded bytes, so the length and encoding headers no longer apply.
+        # Headers stay the bytes received: decoded and encoded again, a value that is not
+        # ASCII (Latin-1 `Zürich`) would not encode.
         headers = [
             (name, value)
-            for name, value in upstream.headers.multi_items()
-            if name.lower() not in ("content-encoding", "content-length")
+            for name, value in upstream.headers.raw
+            if name.lower() not in (b"content-encoding", b"content-length")
         ]
         return self.response(
             upstream.status_code, headers=headers, stream=stream, extensions=upstream.extensions
@@ -313,12 +370,14 @@ class Recording:
         status: int,
         headers: dict[str, str],
         started: float,
+        headers_latin1: Sequence[str] = (),
     ) -> None:
         self.session = session
         self.call = call
         self.request = request
         self.status = status
         self.headers = headers
+        self.headers_latin1 = headers_latin1
         self.started = started
         self.sse = headers.get("content-type", "").startswith("text/event-stream")
         self.failed = False
@@ -338,8 +397,12 @@ class Recording:
             offset = time.perf_counter() - self.started
             self._events.extend((raw, offset) for raw in complete)
 
-    def finish(self, *, error: str | None = None, exhausted: bool = False) -> None:
-        """Close the recording once: complete, cut short by the consumer, or failed."""
+    def finish(
+        self, *, error: str | None = None, exhausted: bool = False, failure: str | None = None
+    ) -> None:
+        """Close the recording once: complete, cut short (by the consumer, or by a server
+        that ended a stream before its protocol end), or failed (`failure`: the transport
+        error's class name)."""
         with self._lock:
             if self._finished:
                 return
@@ -357,16 +420,26 @@ class Recording:
         truncated = error is not None or not complete
         if truncated and error is None:
             error = "the consumer closed the response before its end"
+        elif not truncated and events is not None and 200 <= self.status < 300:
+            # a clean end of the connection is no proof of a complete answer
+            error = missing_stream_end(
+                self.request.method,
+                self.request.url,
+                [raw.decode("utf-8", "replace") for raw, _ in events],
+            )
+            truncated = error is not None
         interaction = received_interaction(
             self.request, self.status, self.headers, bytes(self._body), events,
             role=self.call.role, latency=latency, error=error, truncated=truncated,
-            redact=self.session.redactor,
+            redact=self.session.redactor, headers_latin1=self.headers_latin1, failure=failure,
         )  # fmt: skip
         self.session.recording_done(self, interaction)
 
 
 class _TeeSync:
     """Passes each decoded chunk to the consumer as it arrives, and to the recording."""
+
+    failure_of: Callable[[BaseException], str | None]  # the adapter's, set per library
 
     def __init__(self, upstream: Any, recording: Recording) -> None:
         self._upstream = upstream
@@ -380,7 +453,8 @@ class _TeeSync:
                 yield chunk
         except Exception as error:
             self._recording.failed = True
-            self._recording.finish(error=f"{type(error).__name__}: {error}")
+            failure = self.failure_of(error) or "TransportError"
+            self._recording.finish(error=f"{type(error).__name__}: {error}", failure=failure)
             raise
         self._recording.finish(exhausted=True)
 
@@ -394,6 +468,8 @@ class _TeeSync:
 class _TeeAsync:
     """The asynchronous tee."""
 
+    failure_of: Callable[[BaseException], str | None]  # the adapter's, set per library
+
     def __init__(self, upstream: Any, recording: Recording) -> None:
         self._upstream = upstream
         self._recording = recording
@@ -406,7 +482,8 @@ class _TeeAsync:
                 yield chunk
         except Exception as error:
             self._recording.failed = True
-            self._recording.finish(error=f"{type(error).__name__}: {error}")
+            failure = self.failure_of(error) or "TransportError"
+            self._recording.finish(error=f"{type(error).__name__}: {error}", failure=failure)
             raise
         self._recording.finish(exhausted=True)
 
@@ -430,8 +507,9 @@ class _ReplayStream:
         done: Callable[[], None],
         cut: Exception | None = None,
     ) -> None:
-        self._events = entry.events or ()
-        self._offsets = entry.offsets
+        # a plain body is served as one chunk (replayed as a stream when it ended early)
+        self._events = entry.events if entry.events is not None else (entry.body,)
+        self._offsets = entry.offsets if entry.events is not None else (0.0,)
         self._realtime = realtime
         self._done = done
         # a stream recorded as cut short ends the same way on replay

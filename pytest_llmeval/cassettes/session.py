@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval import context
 from pytest_llmeval.cassettes import intercept
 from pytest_llmeval.cassettes.match import LiveRequest, Matcher, Normalizer, miss_message
-from pytest_llmeval.cassettes.models import Cassette, Interaction, InteractionMeta, RecordedRequest
+from pytest_llmeval.cassettes.models import (
+    Cassette,
+    Interaction,
+    InteractionMeta,
+    RecordedRequest,
+    failed_interaction,
+    stored_headers,
+)
 from pytest_llmeval.cassettes.redact import Redactor
 from pytest_llmeval.cassettes.store import (
     DEFAULT_MAX_BYTES,
@@ -70,7 +77,8 @@ class CassetteOutcome:
 
 
 class Replayable:
-    """A recorded interaction with its response bytes prepared once, at load."""
+    """A recorded interaction with its response bytes prepared once, at load (headers as
+    the bytes received; no status, headers or body when the transport failed instead)."""
 
     __slots__ = ("body", "events", "headers", "interaction", "key", "offsets", "parsed", "status")
 
@@ -81,15 +89,17 @@ class Replayable:
         self.interaction = interaction
         self.key = key
         self.parsed = parsed
-        self.status = response.status
+        self.status = response.status if response is not None else 0
         self.headers = [
             (name, value)
-            for name, value in response.headers.items()
-            if name not in ("content-length", "content-encoding", "transfer-encoding")
+            for name, value in (response.header_bytes() if response is not None else ())
+            if name not in (b"content-length", b"content-encoding", b"transfer-encoding")
         ]
         self.events: tuple[bytes, ...] | None = None
         self.offsets: tuple[float, ...] = ()
         self.body = b""
+        if response is None:
+            return
         if response.events is not None:
             self.events = tuple(event.raw.encode("utf-8") for event in response.events)
             self.offsets = tuple(event.offset_s for event in response.events)
@@ -114,7 +124,8 @@ class Call:
     cached: bool = False
     refusal: LLMEvalError | None = None  # a miss, or a live call the plugin refused
     cache_key: str | None = None  # the response cache's key, when the cache is on
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()  # decoded, for the cache key and key checks
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # as on the wire, for the cassette
     done: bool = field(default=False, repr=False)
 
 
@@ -350,11 +361,20 @@ class CassetteSession:
         url: str,
         content: bytes,
         content_type: str | None,
-        headers: Iterable[tuple[str, str]] = (),
+        headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> Call:
-        """Internal: decide what to do with a request (replay, cache, live, or miss)."""
+        """Internal: decide what to do with a request (replay, cache, live, or miss).
+
+        `headers` are the request's as on the wire (`httpx.Headers.raw`)."""
         live = self._matcher.live(method, url, content, content_type)
-        call = Call(live, context.current_role.get(), time.time(), headers=tuple(headers))
+        raw = tuple(headers)
+        call = Call(
+            live,
+            context.current_role.get(),
+            time.time(),
+            headers=tuple((name.decode("latin-1"), _text(value)) for name, value in raw),
+            raw_headers=raw,
+        )
         key = call.live.canonical.key
         with self._lock:
             if self._replay_on:
@@ -373,7 +393,9 @@ class CassetteSession:
             hit = self._cache.get(call.cache_key)
             if hit is not None:
                 # the cassette holds this test's own request, not the one that filled the cache
-                hit = hit.model_copy(update={"request": self._stored_request(call)})
+                hit = hit.model_copy(
+                    update={"request": self._recorded_request(call.live, call.raw_headers)}
+                )
                 with self._lock:
                     self._recorded.append((call.seq, hit))
                     self._cached += 1
@@ -382,7 +404,7 @@ class CassetteSession:
                 return call
         if call.refusal is None and call.role != "judge":
             # judges keep their own rule for the placeholder (pytest_llmeval.judges.clients)
-            variable = placeholder_variable(headers)
+            variable = placeholder_variable(call.headers)
             if variable is not None:
                 call.refusal = CassetteMiss(self._describe_missing_key(call.live, variable))
         if call.refusal is None and self._before_live is not None:
@@ -401,26 +423,51 @@ class CassetteSession:
         if call.done or call.replay is None:
             return
         call.done = True
-        meta = call.replay.interaction.meta
-        self._emit(call, call.replay.interaction, latency=meta.latency_s, ttft=meta.ttft_s)
+        interaction = call.replay.interaction
+        meta = interaction.meta
+        if interaction.response is None:  # a recorded transport failure: reported as live
+            self._emit(call, None, error=meta.error, latency=meta.latency_s)
+            return
+        self._emit(call, interaction, latency=meta.latency_s, ttft=meta.ttft_s)
 
-    def live_failed(self, call: Call, error: BaseException, started: float) -> None:
-        """Internal: a live request raised before any response arrived."""
+    def live_failed(
+        self,
+        call: Call,
+        error: BaseException,
+        started: float,
+        *,
+        failure: str | None = None,
+        request_headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Internal: a live request raised before any response arrived; a transport
+        error (`failure`, its class name) is recorded as an interaction without a response,
+        so that replay raises it again."""
         text = self.redactor.text(_describe(error))
-        self._emit(call, None, error=text, latency=time.perf_counter() - started)
+        latency = time.perf_counter() - started
+        if failure is not None:
+            request = self._recorded_request(call.live, request_headers)
+            interaction = failed_interaction(
+                request, role=call.role, latency=latency, error=text, failure=failure,
+                redact=self.redactor,
+            )  # fmt: skip
+            with self._lock:
+                self._recorded.append((call.seq, interaction))
+        self._emit(call, None, error=text, latency=latency)
 
     def open_recording(
         self,
         call: Call,
         status: int,
-        response_headers: Iterable[tuple[str, str]],
-        request_headers: Iterable[tuple[str, str]],
+        response_headers: Iterable[tuple[bytes, bytes]],
+        request_headers: Iterable[tuple[bytes, bytes]],
         started: float,
     ) -> intercept.Recording:
-        """Internal: a live response arrived; tee its body into a new interaction."""
-        request = self._stored_request(call, request_headers)
-        headers = self.redactor.headers(response_headers, response=True)
-        recording = intercept.Recording(self, call, request, status, headers, started)
+        """Internal: a live response arrived; tee its body into a new interaction.
+
+        Headers come as the bytes on the wire (`httpx.Headers.raw`), never decoded."""
+        request = self._recorded_request(call.live, request_headers)
+        headers, latin1 = stored_headers(response_headers, self.redactor, response=True)
+        recording = intercept.Recording(self, call, request, status, headers, started, latin1)
         with self._lock:
             self._open.add(recording)
         return recording
@@ -439,6 +486,7 @@ class CassetteSession:
         if (
             self._cache is not None
             and not meta.truncated
+            and interaction.response is not None
             and 200 <= interaction.response.status < 300
             and recording.call.cache_key is not None
         ):
@@ -448,17 +496,15 @@ class CassetteSession:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _stored_request(
-        self, call: Call, headers: Iterable[tuple[str, str]] | None = None
+    def _recorded_request(
+        self, live: LiveRequest, headers: Iterable[tuple[bytes, bytes]]
     ) -> RecordedRequest:
-        """The request as stored: this call's URL, redacted headers and body."""
-        live = call.live
+        stored, latin1 = stored_headers(headers, self.redactor, response=False)
         return RecordedRequest(
             method=live.canonical.method,
             url=live.url,
-            headers=self.redactor.headers(
-                call.headers if headers is None else headers, response=False
-            ),
+            headers=stored,
+            headers_latin1=latin1,
             body_format=live.body_format,
             body=live.body,
         )
@@ -547,3 +593,11 @@ def _request_of(live: LiveRequest) -> RecordedRequest:
 def _describe(error: BaseException) -> str:
     text = str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _text(value: bytes) -> str:
+    """A header value as text: UTF-8, else Latin-1 (one character per byte)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")

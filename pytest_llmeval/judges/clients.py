@@ -117,12 +117,15 @@ def _build(spec: ClientSpec, asynchronous: bool) -> Any:
     if spec.uses_placeholder():
         options["api_key"] = PLACEHOLDER_API_KEY
     if spec.blocked():
+        from pytest_llmeval.cassettes.intercept import mark_unsendable
+
+        # its connect error is the refusal, not a failure to record (and then replay)
         if asynchronous:
-            transport: Any = httpx2.AsyncHTTPTransport(uds=_NOWHERE_SOCKET)
+            transport: Any = mark_unsendable(httpx2.AsyncHTTPTransport(uds=_NOWHERE_SOCKET))
             options["http_client"] = httpx2.AsyncClient(transport=transport)
         else:
             options["http_client"] = httpx2.Client(
-                transport=httpx2.HTTPTransport(uds=_NOWHERE_SOCKET)
+                transport=mark_unsendable(httpx2.HTTPTransport(uds=_NOWHERE_SOCKET))
             )
     if spec.sdk == "anthropic":
         import anthropic

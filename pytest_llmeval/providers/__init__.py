@@ -36,7 +36,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-__all__ = ["Api", "CallSummary", "SSEEvent", "describe_call", "parse_sse", "provider_of"]
+__all__ = [
+    "Api",
+    "CallSummary",
+    "SSEEvent",
+    "describe_call",
+    "missing_stream_end",
+    "parse_sse",
+    "provider_of",
+]
 
 #: The model APIs the adapters understand.
 Api = Literal["chat", "responses", "embeddings", "messages", "unknown"]
@@ -195,3 +203,29 @@ def parse_sse(text: str) -> list[SSEEvent]:
         elif key == "event":
             name = value or None
     return events
+
+
+def missing_stream_end(method: str, url: str, raw_events: Sequence[str]) -> str | None:
+    """Why a stream that the server ended without a transport error is incomplete, or None.
+
+    Each API ends a complete stream with its own last event (Chat Completions `data:
+    [DONE]`, Responses `response.completed`/`failed`/`incomplete`, Messages
+    `message_stop`; or an `error` event); a stream that stops before it was cut short,
+    however cleanly the connection closed. Streams of other APIs give None: nothing
+    says where they end. `raw_events` are the event texts in order.
+    """
+    from pytest_llmeval.providers import anthropic, openai
+
+    _, api, _ = _route(method, url)
+    check = {
+        "chat": openai.chat_stream_end_missing,
+        "responses": openai.responses_stream_end_missing,
+        "messages": anthropic.messages_stream_end_missing,
+    }.get(api)
+    if check is None:
+        return None
+    for raw in reversed(raw_events):  # the last event with data decides; comments skipped
+        events = parse_sse(raw)
+        if events:
+            return check(events[-1])
+    return check(SSEEvent(event=None, data=""))  # no event at all: its end is missing too

@@ -35,6 +35,15 @@ from pytest_llmeval.providers.generic import (
 _CALL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 
 
+def messages_stream_end_missing(last: SSEEvent) -> str | None:
+    """Why a Messages stream whose last event is `last` is incomplete, or None: it ends
+    with `message_stop`, or with an `error` event."""
+    kind = last.event or as_str(as_dict(load_json(last.data)).get("type"))
+    if kind in ("message_stop", "error"):
+        return None
+    return "the server ended the stream before its `message_stop`: the answer is cut short"
+
+
 def describe_messages(
     *,
     provider: str,

@@ -24,6 +24,7 @@ from pytest_llmeval.providers.generic import (
     first_str,
     http_error,
     join_lines,
+    load_json,
     render_call,
     request_params,
     role_line,
@@ -155,6 +156,26 @@ def describe_embeddings(
         output_text=_embedding_output(response.get("data")),
         error=http_error(status, error_message(response)),
         request_id=first_str(response.get("request_id")),
+    )
+
+
+def chat_stream_end_missing(last: SSEEvent) -> str | None:
+    """Why a Chat Completions stream whose last event is `last` is incomplete, or None:
+    it ends with `data: [DONE]`, or with an error object (which the SDKs raise)."""
+    if last.data.strip() == "[DONE]" or "error" in as_dict(load_json(last.data)):
+        return None
+    return "the server ended the stream before its `data: [DONE]`: the answer is cut short"
+
+
+def responses_stream_end_missing(last: SSEEvent) -> str | None:
+    """Why a Responses stream whose last event is `last` is incomplete, or None: it ends
+    with `response.completed`, `response.failed`, `response.incomplete` or `error`."""
+    kind = last.event or as_str(as_dict(load_json(last.data)).get("type"))
+    if kind in _FINAL_RESPONSE_EVENTS or kind == "error":
+        return None
+    return (
+        "the server ended the stream before its `response.completed` (or failed, "
+        "incomplete) event: the answer is cut short"
     )
 
 

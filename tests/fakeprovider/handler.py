@@ -17,7 +17,15 @@ from urllib.parse import parse_qsl, urlsplit
 from . import anthropic_api, openai_api
 from .openai_api import SseEvent
 from .replies import resolve
-from .specs import FAULT_HEADER, Fault, RecordedRequest, ReplySpec, ToolCall, parse_fault_header
+from .specs import (
+    FAULT_HEADER,
+    LATIN1_HEADER,
+    Fault,
+    RecordedRequest,
+    ReplySpec,
+    ToolCall,
+    parse_fault_header,
+)
 from .state import ProviderState
 
 __all__ = ["ProviderHTTPServer"]
@@ -25,6 +33,8 @@ __all__ = ["ProviderHTTPServer"]
 _DEFAULT_SLOW_SECONDS = 1.0
 _DEFAULT_TIMEOUT_SECONDS = 60.0
 _MALFORMED = b'{"id": "broken", "choices": [{"index": 0, "message": {"content": "unterminated'
+# Faults that end an otherwise normal reply early (see specs.Fault).
+_ENDINGS = frozenset({"cut", "stall", "early_end"})
 _HTML = b"<html><head><title>Gateway</title></head><body><h1>Hello from a proxy</h1></body></html>"
 
 
@@ -111,6 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _dispatch(self) -> None:
+        self.extra_headers: dict[str, str] = {}  # per request: a connection serves several
         raw = self._read_body()
         url = urlsplit(self.path)
         if url.path.startswith("/_fake/"):
@@ -143,22 +154,33 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "timeout":
             self._hang(fault.seconds or _DEFAULT_TIMEOUT_SECONDS)
             return
+        if fault is not None and fault.kind == "hangup":
+            self.close_connection = True  # no status line: the client sees the peer go away
+            return
+        if fault is not None and fault.kind == "latin1_header":
+            self.extra_headers = dict([LATIN1_HEADER])
         delay = state.latency
         if fault is not None and fault.kind == "slow":
             delay += _DEFAULT_SLOW_SECONDS if fault.seconds is None else fault.seconds
         if delay > 0 and self.server.stopping.wait(delay):
             self.close_connection = True
             return
-        if fault is not None and fault.kind not in ("slow", "cut"):
+        if fault is not None and fault.kind in _ENDINGS:
+            self._reply(request, bad_json=bad_json, ending=fault)
+            return
+        if fault is not None and fault.kind not in ("slow", "latin1_header"):
             self._send_fault(fault, request)
             return
-        cut_after = fault.after if fault is not None and fault.kind == "cut" else None
-        self._reply(request, cut_after, bad_json=bad_json)
+        self._reply(request, bad_json=bad_json)
 
     # -- replies --------------------------------------------------------------
 
-    def _reply(self, request: RecordedRequest, cut_after: int | None, *, bad_json: bool) -> None:
+    def _reply(
+        self, request: RecordedRequest, *, bad_json: bool, ending: Fault | None = None
+    ) -> None:
+        """The normal reply; `ending` (a cut, stall or early_end fault) ends it early."""
         api = request.api
+        cut = ending is not None and ending.kind == "cut"
         state = self.server.state
         if api == "unknown" or request.method != "POST":
             self._send_error(404, f"Unknown request URL: {request.method} {request.path}.")
@@ -167,12 +189,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(400, "We could not parse the JSON body of your request.")
             return
         if api == "openai.embeddings":
-            self._send_json(200, openai_api.embeddings_body(request), cut=cut_after is not None)
+            self._send_json(200, openai_api.embeddings_body(request), cut=cut)
             return
         if api == "anthropic.count_tokens":
-            self._send_json(
-                200, anthropic_api.count_tokens_body(request), cut=cut_after is not None
-            )
+            self._send_json(200, anthropic_api.count_tokens_body(request), cut=cut)
             return
         required = ["model", "input" if api == "openai.responses" else "messages"]
         if api == "anthropic.messages":
@@ -191,9 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             body, events = anthropic_api.message_body, anthropic_api.message_events
         if request.stream:
-            self._send_events(events(request, outcome), cut_after=cut_after)
+            self._send_events(events(request, outcome), ending=ending)
         else:
-            self._send_json(200, body(request, outcome), cut=cut_after is not None)
+            self._send_json(200, body(request, outcome), cut=cut)
 
     def _send_fault(self, fault: Fault, request: RecordedRequest) -> None:
         if fault.status is not None:
@@ -240,6 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _common_headers(self, content_type: str) -> None:
         self.send_header("content-type", content_type)
+        for name, value in self.extra_headers.items():
+            self.send_header(name, value)  # http.server writes header values as Latin-1
         if self.provider == "anthropic":
             self.send_header("request-id", self.request_id)
             self.send_header("anthropic-organization-id", "00000000-0000-0000-0000-00000000fa6e")
@@ -296,8 +318,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
 
-    def _send_events(self, events: list[SseEvent], *, cut_after: int | None = None) -> None:
-        """Write an SSE stream in chunked encoding, one flushed chunk per event."""
+    def _send_events(self, events: list[SseEvent], *, ending: Fault | None = None) -> None:
+        """Write an SSE stream in chunked encoding, one flushed chunk per event; `ending`
+        stops it after `ending.after` events: dropped (cut), hung (stall) or ended (early_end).
+        """
         self.send_response(200)
         self._common_headers("text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
@@ -305,8 +329,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         delay = self.server.state.event_delay
         for sent, (name, data) in enumerate(events):
-            if cut_after is not None and sent >= cut_after:
-                self._abort()
+            if ending is not None and sent >= ending.after:
+                if ending.kind == "stall":
+                    self.wfile.flush()
+                    self._hang(ending.seconds or _DEFAULT_TIMEOUT_SECONDS)
+                elif ending.kind == "early_end":
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self._abort()
                 return
             if delay > 0 and self.server.stopping.wait(delay):
                 self._abort()

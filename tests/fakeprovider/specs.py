@@ -10,6 +10,7 @@ from typing import Any
 __all__ = [
     "FAULT_HEADER",
     "FAULT_KINDS",
+    "LATIN1_HEADER",
     "cached_prefix_words",
     "Fault",
     "RecordedRequest",
@@ -24,12 +25,18 @@ FAULT_HEADER = "x-fake-fault"
 """Request header that triggers a fault for that request: `<kind>[;key=value...]`."""
 
 FAULT_KINDS = frozenset(
-    {"slow", "timeout", "malformed", "empty", "wrong_content_type", "cut", "raw"}
-)
+    {
+        "slow", "timeout", "malformed", "empty", "wrong_content_type", "cut", "hangup",
+        "stall", "early_end", "latin1_header", "raw",
+    }
+)  # fmt: skip
 """Named fault kinds; any HTTP error status from 400 to 599 (e.g. "429") is a kind too.
 
 `raw` answers with exact bytes: `payload` (base64), `content_type` and status `code`
 (200 unless given); a `text/event-stream` payload is sent one event per chunk."""
+
+LATIN1_HEADER = ("x-region", "Z\u00fcrich")
+"""The header the `latin1_header` fault adds, its value sent as the Latin-1 bytes b"Z\\xfcrich"."""
 
 _USAGE_KEYS = frozenset(
     {"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"}
@@ -89,6 +96,14 @@ class Fault:
     `retry_after` / `retry_after_ms` set those headers on error statuses, `should_retry`
     sets `x-should-retry`; `seconds` is the delay of `slow` and the longest wait of
     `timeout`; `after` is how many events (or half the body) `cut` sends before closing.
+
+    Transport faults: `timeout` never answers; `hangup` closes the connection without a
+    response; `cut` drops it mid-body; `stall` sends `after` events of a stream and then
+    waits like `timeout` (a read timeout mid-stream); `early_end` ends a stream cleanly
+    (a well-formed end of the chunked body) after `after` events, before its protocol end
+    (`data: [DONE]`, `response.completed`, `message_stop`); a plain reply is sent whole.
+    `latin1_header` sends the normal reply with the header `LATIN1_HEADER`, whose value
+    is not ASCII (Latin-1 bytes, as RFC 9110 allows for obsolete text).
     """
 
     kind: str
