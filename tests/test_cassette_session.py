@@ -473,7 +473,12 @@ def test_imports_httpx_inside_the_test():
 def test_legacy_httpx_imported_during_a_test_is_intercepted(pytester_env: pytest.Pytester) -> None:
     """Legacy httpx is patched when first imported, not up front (with click and rich
     installed, importing it costs every session ~60 ms); a call through it is still
-    refused in `none` mode rather than sent (here: to a closed port, a ConnectError)."""
+    refused in `none` mode rather than sent (here: to a closed port, a ConnectError).
+    The test catches the miss, and an eval test fails on a miss it swallowed all the same."""
     pytester_env.makepyfile(test_late=f"URL = {closed_port_url()!r}\n" + LATE_HTTPX)
     result = pytester_env.runpytest_subprocess("--llmeval-record=none", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["FAILED test_late.py::test_imports_httpx_inside_the_test - *No recorded response for POST*"]
+    )
+    assert "ConnectError" not in result.stdout.str()
