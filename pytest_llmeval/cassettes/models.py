@@ -9,13 +9,14 @@ a diff can read them, and replay never looks at them.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from pytest_llmeval.cassettes.redact import REDACTED
 
@@ -28,6 +29,17 @@ SCHEMA_VERSION = 1
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_base64(value: Any) -> None:
+    """Refuse what replay could not decode, so a hand-edited body fails at load, naming
+    the file and the field, not as a binascii traceback mid-test."""
+    if not isinstance(value, str):
+        raise ValueError(f"base64 text expected, found {type(value).__name__}")
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f"not valid base64 ({error})") from None
 
 
 class RecordedRequest(_Model):
@@ -43,7 +55,18 @@ class RecordedRequest(_Model):
         default="empty",
         description="How `body` is stored: parsed JSON, text, base64 of binary bytes, or none.",
     )
-    body: Any = Field(default=None, description="The request body, redacted, per `body_format`.")
+    body: Any = Field(
+        default=None,
+        validate_default=True,
+        description="The request body, redacted, per `body_format`.",
+    )
+
+    @field_validator("body")
+    @classmethod
+    def _base64_body_decodes(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.data.get("body_format") == "base64":
+            _check_base64(value)
+        return value
 
 
 class SSEEvent(_Model):
@@ -78,6 +101,13 @@ class RecordedResponse(_Model):
     events: list[SSEEvent] | None = Field(
         default=None, description="For text/event-stream responses: every event, in order."
     )
+
+    @field_validator("body_text")
+    @classmethod
+    def _base64_body_decodes(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("body_encoding") == "base64":
+            _check_base64(value)
+        return value
 
 
 class InteractionMeta(BaseModel):
