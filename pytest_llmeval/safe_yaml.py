@@ -8,8 +8,8 @@ PyYAML builds it with shared references, cheaply, but anything that walks the re
 bound. Before constructing anything, `load_yaml` adds up the size of the document with
 every alias expanded (a node counts 1, a scalar also its length) and refuses it when
 aliases add more than `ALIAS_EXPANSION_LIMIT` to what the file itself holds, or refer
-to a node they are inside of (a recursive document). Real cassettes and datasets use
-few aliases or none, so the bound never gets in their way.
+to a node they are inside of (a recursive document). A document without aliases is
+never refused, and a few shared values stay far below the bound.
 """
 
 from __future__ import annotations
@@ -63,9 +63,8 @@ def check_alias_expansion(root: Any) -> None:
             if expanded[key] - own > ALIAS_EXPANSION_LIMIT:
                 raise _refusal(
                     node,
-                    "aliases in this YAML expand it past "
-                    f"{ALIAS_EXPANSION_LIMIT:,} nodes and characters more than "
-                    "the file holds (an alias bomb?); write the values out",
+                    f"aliases in this YAML expand it by more than {ALIAS_EXPANSION_LIMIT:,} "
+                    "nodes and characters (an alias bomb?); write the values out",
                 )
             continue
         if key in open_nodes:

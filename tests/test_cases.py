@@ -315,7 +315,7 @@ def test_a_yaml_dataset_of_aliases_past_the_bound_is_refused(tmp_path: Path, ali
         assert len(load_cases(path)) == 100
         return
     message = error(path)
-    assert f"{path}, line 1: not valid YAML (aliases in this YAML expand it past" in message
+    assert f"{path}, line 1: not valid YAML (aliases in this YAML expand it by more" in message
 
 
 def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
