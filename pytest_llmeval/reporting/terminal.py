@@ -180,6 +180,15 @@ class _PrintableTerminal:
     def write_sep(self, sep: str, title: str, **markup: bool) -> None:
         self._terminal.write_sep(sep, printable(title), **markup)
 
+    def write(self, content: str, **markup: bool) -> None:
+        self._terminal.write(printable(content, keep_newlines=True), **markup)
+
+    def line(self, text: str = "", **markup: bool) -> None:
+        self._terminal.line(printable(text), **markup)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._terminal, name)  # everything else as pytest's reporter has it
+
 
 def write_summary(terminal: Any, session: EvalSession) -> None:
     """Write the llm_eval section to pytest's terminal reporter."""
