@@ -321,10 +321,10 @@ def _csv_value(cell: str, *, empty_is_none: bool) -> Any:
 def _yaml_rows(text: str, file: Path) -> list[_Row]:
     import yaml  # only YAML datasets pay for it
 
-    loader = yaml.SafeLoader(text)
+    from pytest_llmeval.safe_yaml import load_yaml
+
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else []
+        data, node = load_yaml(text, fast=False)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
@@ -333,9 +333,7 @@ def _yaml_rows(text: str, file: Path) -> list[_Row]:
             f"{file}{where}: not valid YAML ({problem}); a YAML dataset is a list of "
             f"mappings with an 'input' key, or a mapping with a 'cases' list"
         ) from exc
-    finally:
-        loader.dispose()
-    items = _cases_list(data, file)
+    items = _cases_list(data if node is not None else [], file)
     sequence = node
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:

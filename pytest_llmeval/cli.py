@@ -2,7 +2,9 @@
 
 Exit status: 0 success, 1 a regression (`gate` only), 2 bad input (a missing, corrupt
 or too-new file, conflicting shards, bad arguments), always with one line naming the
-file and never a traceback. Runnable as `python -m pytest_llmeval.cli` too.
+file and never a traceback. Runnable as `python -m pytest_llmeval.cli` too. What it
+prints passes through `printable`: a control character in a report's group names,
+case ids or model names shows as its escape (`\\x1b`), never raw.
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ def _load(path: str, what: str) -> Any:
         raise InputError(f"{path}: is a folder, not a {what} file") from None
     except OSError as error:
         raise InputError(f"{path}: cannot read the {what} file ({error.strerror})") from None
+
+
+def _check_output(path: str, what: str) -> None:
+    """Refuse an output path that cannot be a file, before any work is done."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{path}: is a folder; give the path of the {what} file to write")
+    for folder in target.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise InputError(f"{path}: {folder} is a file, not a folder; give another path")
+            break
 
 
 def _number(low: float, high: float, hint: str) -> Callable[[str], float]:
@@ -218,6 +234,7 @@ def _merge(args: argparse.Namespace) -> int:
     from pytest_llmeval.baseline import compare_to_baseline
     from pytest_llmeval.reporting.json import build_report, write_report
 
+    _check_output(args.output, "merged report")
     shards = [(path, _load(path, "report")) for path in args.shards]
     results: dict[str, Any] = {}
     origin: dict[str, str] = {}
@@ -295,6 +312,7 @@ def _baseline(args: argparse.Namespace) -> int:
     from pytest_llmeval.baseline import baseline_from_aggregate, write_baseline
     from pytest_llmeval.reporting.regression import baseline_written_line
 
+    _check_output(args.output, "baseline")
     report = _load(args.report, "report")
     baseline = baseline_from_aggregate(report.aggregate)
     write_baseline(args.output, baseline)
@@ -411,18 +429,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PrintableStream:
+    """A text stream writing control characters as visible escapes (line breaks kept)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from pytest_llmeval.printable import printable
+
+        return int(self._stream.write(printable(text, keep_newlines=True)))
+
+    def isatty(self) -> bool:
+        return False  # what goes through here carries no colour codes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
+    """Run a command with its output escaped, unless it prints pytest's own output."""
+    if getattr(args, "raw_output", False):
+        return handler(args)
+    from contextlib import redirect_stderr, redirect_stdout
+
+    with redirect_stdout(_PrintableStream(sys.stdout)):
+        with redirect_stderr(_PrintableStream(sys.stderr)):
+            return handler(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `llmeval` with argv (default: the command line) and return the exit status."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    from pytest_llmeval.printable import printable
+
     try:
-        return handler(args)
+        return _run(handler, args)
     except LLMEvalError as error:
-        print(f"llmeval {args.command}: error: {error}", file=sys.stderr)
+        print(printable(f"llmeval {args.command}: error: {error}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
-        print(f"llmeval {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        problem = f"{where}{error.strerror or error}"
+        print(printable(f"llmeval {args.command}: error: {problem}"), file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -9,6 +9,10 @@ integer ``schema_version``, has a newer one, or does not validate raises
 path of the first validation error) and how to fix it. The file is never modified,
 and nothing is ever silently replaced by an empty model. A missing file raises the
 usual ``FileNotFoundError``: "no baseline yet" is a normal state the caller decides on.
+A non-finite number (``NaN``, ``Infinity``, which Python's json reads, or ``1e999``,
+which overflows to infinity) is refused like any other invalid value, with its JSON
+path: no file this plugin writes holds one, and one read would poison every mean,
+percentile and comparison computed from it.
 
 Writing (``write_model``) is atomic and deterministic: the text goes to a temporary
 file in the same folder whose name carries the process and thread ids, then
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import threading
@@ -84,6 +89,56 @@ def _fail(path: Path, problem: str, remedy: str) -> FileFormatError:
     return FileFormatError(f"{path}: {problem}; {remedy}.")
 
 
+class _NonFiniteNumber(ValueError):
+    """Raised from inside json.loads at the first NaN, Infinity or overflowing number."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonFiniteNumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFiniteNumber(text)
+    return value
+
+
+def _parse_json(text: str) -> Any:
+    """json.loads, refusing NaN, Infinity and numbers that overflow to infinity."""
+    return json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
+
+
+def _non_finite_path(value: Any, location: tuple[int | str, ...] = ()) -> str | None:
+    """The JSON path of the first non-finite number in parsed data, if there is one."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _json_path(location)
+    items: Iterable[tuple[int | str, Any]] = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        found = _non_finite_path(item, (*location, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _non_finite_problem(text: str, literal: str, what: str) -> str:
+    """Where the refused number is: parsed again leniently (only on this error path)."""
+    try:
+        location = _non_finite_path(json.loads(text))
+    except (ValueError, RecursionError):
+        location = None
+    where = f" at {location}" if location is not None else ""
+    if literal in ("NaN", "Infinity", "-Infinity"):
+        why = "JSON has no NaN or Infinity"
+    else:
+        why = "it overflows to infinity"
+    return f"invalid {what}{where}: {literal[:40]} is not a finite number ({why})"
+
+
 def load_model(
     path: str | os.PathLike[str],
     model: type[ModelType],
@@ -99,7 +154,10 @@ def load_model(
     if not raw.strip():
         raise _fail(where, f"the {what} file is empty", fix)
     try:
-        data: Any = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data: Any = _parse_json(text)
+    except _NonFiniteNumber as error:
+        raise _fail(where, _non_finite_problem(text, str(error), what), fix) from None
     except UnicodeDecodeError as error:
         problem = f"not a {what} file (not UTF-8 text: {error.reason})"
         raise _fail(where, problem, fix) from None

@@ -233,7 +233,9 @@ class ItemHooks:
             raise
         failure = run.finish_call(None, skipped=False)
         if failure is not None:
-            pytest.fail(failure, pytrace=False)
+            from pytest_llmeval.printable import printable  # score names, judge reasons
+
+            pytest.fail(printable(failure, keep_newlines=True), pytrace=False)
         return result
 
     @pytest.hookimpl(wrapper=True)
@@ -271,12 +273,13 @@ def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionIn
         LLMEvalError,
         find_cause,
     )
+    from pytest_llmeval.printable import printable  # they quote prompts and replies
 
     error = find_cause(excinfo.value, LLMEvalError)
     if isinstance(error, JudgeError):
-        report.longrepr = f"{type(error).__name__}: {error}"
+        report.longrepr = printable(f"{type(error).__name__}: {error}", keep_newlines=True)
     elif isinstance(error, (CassetteMiss, BudgetExceeded, CassetteWriteError)):
-        report.longrepr = str(error)
+        report.longrepr = printable(str(error), keep_newlines=True)
 
 
 def pytest_report_teststatus(

@@ -305,6 +305,19 @@ def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
     assert f"{key}, line 1: key True is not a string; quote it" in error(key)
 
 
+@pytest.mark.parametrize("aliases", [99, 101])
+def test_a_yaml_dataset_of_aliases_past_the_bound_is_refused(tmp_path: Path, aliases: int) -> None:
+    """Each alias of a 1,000-character input adds 1,001 to what the file holds: 99
+    of them stay under the 100,000 bound, 101 go past it."""
+    text = "- input: &long " + "x" * 1000 + "\n" + "- input: *long\n" * aliases
+    path = write(tmp_path, "aliases.yaml", text)
+    if aliases == 99:
+        assert len(load_cases(path)) == 100
+        return
+    message = error(path)
+    assert f"{path}, line 1: not valid YAML (aliases in this YAML expand it by more" in message
+
+
 def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -3,7 +3,8 @@
 * Loaders (`load_cassette`, `load_baseline`, `load_report`): whatever bytes a file
   holds (random bytes, random JSON, a valid file cut short, a valid file with one part
   replaced), loading gives the model or exactly one `FileFormatError` whose message
-  names the file, with no chained exception: never another exception type.
+  names the file, with no chained exception: never another exception type. A
+  non-finite number anywhere is always that error, naming its JSON path.
 * Canonicalisation (`cassettes/match.py`): the canonical request ignores key order,
   whitespace and query-parameter order, is idempotent, and a request read back from a
   cassette file canonicalises to the key of the live request it was recorded from.
@@ -39,7 +40,7 @@ from pytest_llmeval.cassettes.models import (
 from pytest_llmeval.cassettes.redact import Redactor
 from pytest_llmeval.cassettes.store import dump_cassette, load_cassette, write_cassette
 from pytest_llmeval.errors import FileFormatError
-from pytest_llmeval.files import dump_model
+from pytest_llmeval.files import _json_path, dump_model
 from pytest_llmeval.models import EvalResult, Inference, Score
 from pytest_llmeval.reporting.json import Report, build_report, load_report
 
@@ -223,6 +224,30 @@ def test_loaders_on_valid_files_with_one_part_replaced(
     new = data.draw(json_values)
     mutated = replaced(document, path, new, delete)
     load_or_clear_error(kind, folder / f"mutated-{kind}.json", json_bytes(mutated))
+
+
+NON_FINITE_MARK = "@@non-finite@@"
+
+
+@pytest.mark.parametrize("kind", sorted(LOADERS))
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_loaders_refuse_a_non_finite_number_anywhere(
+    kind: str, folder: Path, data: st.DataObject
+) -> None:
+    """NaN, Infinity or an overflowing number at any place in a valid file is refused,
+    naming the file and that place (Python's json would read them as floats)."""
+    document = json.loads(LOADERS[kind][2])
+    location = data.draw(st.sampled_from(paths_in(document)[1:]))
+    literal = data.draw(st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-4e400"]))
+    text = json.dumps(replaced(document, location, NON_FINITE_MARK, delete=False))
+    path = folder / f"non-finite-{kind}.json"
+    path.write_text(text.replace(json.dumps(NON_FINITE_MARK), literal))
+    with pytest.raises(FileFormatError) as raised:
+        LOADERS[kind][0](path)
+    assert str(raised.value).startswith(
+        f"{path}: invalid {kind} at {_json_path(location)}: {literal} is not a finite number"
+    )
 
 
 DEEP_NESTING_BUG = (

@@ -92,6 +92,34 @@ def test_suite_properties_with_a_comparison() -> None:
     ]
 
 
+CONTROLS = "".join(
+    chr(code) for code in [*range(0x20), 0x7F, 0x85, 0x9B, 0xD800, 0xFFFE, 0x2028, 0x202E]
+)
+
+
+def test_property_names_and_values_carry_control_characters_escaped() -> None:
+    """pytest escapes property values but writes names raw: every name and value the
+    builders return holds no control character, so the XML is well-formed."""
+    named = result(0.5, [call("app", "m" + CONTROLS, latency_s=0.1)]).model_copy(
+        update={
+            "group": "g" + CONTROLS,
+            "scores": [Score(name="s" + CONTROLS, value=0.5)],
+        }
+    )
+    aggregate = aggregate_session([named])
+    properties = junit.testcase_properties(named) + junit.suite_properties(aggregate)
+    escaped = "\\x00\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08\\t\\n\\x0b\\x0c\\r\\x0e"
+    assert any(n.startswith("llm_eval.score.s" + escaped) and v == "0.5" for n, v in properties)
+    assert any(n == "llm_eval.model" and v.startswith("openai:m" + escaped) for n, v in properties)
+    assert any(name.startswith("llm_eval.group.g" + escaped) for name, _ in properties)
+    for name, value in properties:
+        assert not set(name + value) & set(CONTROLS), (name, value)
+    element = ET.Element("properties")
+    for name, value in properties:
+        ET.SubElement(element, "property", name=name, value=value)
+    ET.fromstring(ET.tostring(element, encoding="unicode"))
+
+
 def test_suite_properties_go_to_pytests_junit_writer() -> None:
     class LogXML:
         def __init__(self) -> None:

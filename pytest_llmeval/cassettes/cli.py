@@ -10,10 +10,34 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.errors import FileFormatError
+from pytest_llmeval.errors import FileFormatError, LLMEvalError
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+
+
+class PathError(LLMEvalError):
+    """A path given on the command line does not exist or is the wrong kind."""
+
+
+def _existing(path: str, what: str) -> Path:
+    """A path that must exist (exit 2 naming it otherwise, never "0 cassettes")."""
+    where = Path(path)
+    if not where.exists():
+        raise PathError(f"{path}: no such file or folder; give {what}")
+    return where
+
+
+def _folder_to_write(path: str) -> Path:
+    """A destination folder: an existing folder, or one that can be created."""
+    where = Path(path)
+    for folder in (where, *where.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is a file" if folder == where else f"is under {folder}, a file"
+                raise PathError(f"{path}: {what}, not a folder; give the folder to write to")
+            break
+    return where
 
 
 def _cassette_files(roots: Iterable[Path]) -> list[Path]:
@@ -30,7 +54,9 @@ def _stats(args: argparse.Namespace) -> int:
     from pytest_llmeval.cassettes.store import load_cassette
     from pytest_llmeval.providers import provider_of
 
-    files = _cassette_files(Path(p) for p in args.paths)
+    files = _cassette_files(
+        [_existing(p, "a cassette file or a folder holding cassettes") for p in args.paths]
+    )
     models: Counter[str] = Counter()
     interactions = streamed = size = 0
     cost = 0.0
@@ -212,6 +238,8 @@ def _pytest_args(args: argparse.Namespace) -> list[str]:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    from pytest_llmeval.printable import printable
+
     if args.unplayed:
         return _prune_unplayed(args)
     collector = _Collector()
@@ -230,7 +258,7 @@ def _prune(args: argparse.Namespace) -> int:
     )
     verb = "removed" if args.apply else "would remove"
     for path in orphans:
-        print(f"{verb} {path}")
+        print(printable(f"{verb} {path}"))
         if args.apply:
             path.unlink()
     print(
@@ -328,7 +356,8 @@ def _import_vcr(args: argparse.Namespace) -> int:
     from pytest_llmeval.cassettes.store import write_cassette
     from pytest_llmeval.cassettes.vcr import import_vcr, import_vcr_tree, vcr_destination
 
-    source, destination = Path(args.source), Path(args.destination)
+    source = _existing(args.source, "a vcrpy YAML cassette or a folder holding them")
+    destination = _folder_to_write(args.destination)
     if source.is_file():
         target = vcr_destination(Path(source.name), destination)
         if target.exists() and not args.force:
@@ -337,6 +366,8 @@ def _import_vcr(args: argparse.Namespace) -> int:
         converted = [(source, target)]
     else:
         converted = import_vcr_tree(source, destination, overwrite=args.force)
+        if not converted:
+            raise PathError(f"{source}: no .yaml or .yml file in this folder; nothing to import")
     for source, destination in converted:
         print(f"{source} -> {destination}")
     print(f"{len(converted)} cassette(s) imported")
@@ -396,7 +427,7 @@ def add_cassettes_command(commands: Any) -> None:
     prune.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="Arguments for pytest's collection."
     )
-    prune.set_defaults(handler=_prune)
+    prune.set_defaults(handler=_prune, raw_output=True)  # pytest's collection output
 
     vcr = sub.add_parser("import-vcr", help="Convert vcrpy / pytest-recording YAML cassettes.")
     vcr.add_argument("source", help="A YAML cassette or a folder of them.")

@@ -14,6 +14,8 @@ that holds it, so one without any of these stays a version 1 file, byte for byte
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -25,6 +27,8 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -72,6 +76,17 @@ class _Headers(_Model):
         return data
 
 
+def _check_base64(value: Any) -> None:
+    """Refuse what replay could not decode, so a hand-edited body fails at load, naming
+    the file and the field, not as a binascii traceback mid-test."""
+    if not isinstance(value, str):
+        raise ValueError(f"base64 text expected, found {type(value).__name__}")
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f"not valid base64 ({error})") from None
+
+
 class RecordedRequest(_Headers):
     """The request side of an interaction, redacted: what matching compares."""
 
@@ -86,7 +101,18 @@ class RecordedRequest(_Headers):
         default="empty",
         description="How `body` is stored: parsed JSON, text, base64 of binary bytes, or none.",
     )
-    body: Any = Field(default=None, description="The request body, redacted, per `body_format`.")
+    body: Any = Field(
+        default=None,
+        validate_default=True,
+        description="The request body, redacted, per `body_format`.",
+    )
+
+    @field_validator("body")
+    @classmethod
+    def _base64_body_decodes(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.data.get("body_format") == "base64":
+            _check_base64(value)
+        return value
 
 
 class SSEEvent(_Model):
@@ -122,6 +148,13 @@ class RecordedResponse(_Headers):
     events: list[SSEEvent] | None = Field(
         default=None, description="For text/event-stream responses: every event, in order."
     )
+
+    @field_validator("body_text")
+    @classmethod
+    def _base64_body_decodes(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("body_encoding") == "base64":
+            _check_base64(value)
+        return value
 
 
 class InteractionMeta(BaseModel):

@@ -30,13 +30,19 @@ def import_vcr(yaml_path: Path, *, redact_patterns: Sequence[str] = ()) -> Casse
 
     from pytest_llmeval.cassettes.models import Cassette
     from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.safe_yaml import load_yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        with open(yaml_path, "rb") as handle:
-            data = yaml.load(handle, Loader=loader)
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        data, _ = load_yaml(yaml_path.read_bytes())
+    except UnicodeDecodeError as error:
         raise FileFormatError(f"{yaml_path}: not a readable YAML file ({error}).") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = " ".join((getattr(error, "problem", None) or str(error)).split())
+        raise FileFormatError(
+            f"{yaml_path}: not a readable YAML file ({where}{problem})."
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise FileFormatError(f"{yaml_path}: not a vcrpy cassette (no `interactions` list).")
     redactor = Redactor(redact_patterns)

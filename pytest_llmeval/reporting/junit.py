@@ -2,7 +2,10 @@
 
 Every value is a string: numbers with 6 significant digits (`0.85`, `0.0123`,
 `1.5e-05`), booleans as `true`/`false`. Properties that are unknown (no priced call,
-no latency) are left out rather than written empty.
+no latency) are left out rather than written empty. Names and values made of user
+text (group labels, score names, model names) carry control characters as visible
+escapes (`printable`): pytest escapes property values but writes names raw, and one
+NUL or ESC would make the whole file ill-formed XML.
 
 How they reach pytest's junitxml writer is the plugin's business (see plugin.py): the
 test case properties go into the teardown report's `user_properties`, which pytest's
@@ -17,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from pytest_llmeval.accounting import rollup
 from pytest_llmeval.baseline import BaselineComparison, group_accounting
 from pytest_llmeval.models import EvalResult, SessionAggregate, UsageRollup
+from pytest_llmeval.printable import printable
 
 PREFIX = "llm_eval"
 
@@ -26,6 +30,10 @@ Property = tuple[str, str]
 def format_number(value: float) -> str:
     """A number as a property value: 6 significant digits."""
     return f"{value:.6g}"
+
+
+def _printable(properties: list[Property]) -> list[Property]:
+    return [(printable(name), printable(value)) for name, value in properties]
 
 
 def _flag(value: bool) -> str:
@@ -46,7 +54,7 @@ def testcase_properties(result: EvalResult) -> list[Property]:
     for score in result.scores:
         properties.append((f"{PREFIX}.score.{score.name}", format_number(score.value)))
     if not result.inferences:
-        return properties
+        return _printable(properties)
     usage = rollup([result.inferences])
     cost = _known_cost(usage)
     if cost is not None:
@@ -57,7 +65,7 @@ def testcase_properties(result: EvalResult) -> list[Property]:
     properties.append((f"{PREFIX}.output_tokens", str(usage.output_tokens)))
     if usage.app_models:
         properties.append((f"{PREFIX}.model", ",".join(usage.app_models)))
-    return properties
+    return _printable(properties)
 
 
 def suite_properties(
@@ -107,7 +115,7 @@ def suite_properties(
             if verdict.p_value is not None:
                 properties.append((f"{name}.p_value", format_number(verdict.p_value)))
             properties.append((f"{name}.regressed", _flag(verdict.regressed)))
-    return properties
+    return _printable(properties)
 
 
 def add_suite_properties(plugins: Iterable[object], properties: Sequence[Property]) -> bool:

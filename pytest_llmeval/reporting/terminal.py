@@ -2,7 +2,9 @@
 
 Default: one row per group and a totals line. `-q`: the totals line and failing
 groups only. `-v`: also one row per case that did not pass; `-vv`: every case, with
-each named score.
+each named score. Every line goes out through `printable`: a control character in a
+group or score name, a test id or a model name is shown as its escape (`\\x1b`),
+never sent raw to the terminal.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregate, UsageRollup
+from pytest_llmeval.printable import printable
 
 if TYPE_CHECKING:
     from pytest_llmeval.baseline import BaselineComparison
@@ -34,7 +37,9 @@ def _fmt_rate(rate: float | None) -> str:
 
 
 def render_table(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    """Align rows into columns (the first row is the header)."""
+    """Align rows into columns (the first row is the header); control characters in
+    cells are escaped first, so the columns line up as printed."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
@@ -214,11 +219,35 @@ def table_lines(agg: SessionAggregate, comparison: BaselineComparison | None) ->
     return render_table(rows, right=right)
 
 
+class _PrintableTerminal:
+    """pytest's terminal reporter, with every line passed through `printable`."""
+
+    def __init__(self, terminal: Any) -> None:
+        self._terminal = terminal
+        self.config = terminal.config
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self._terminal.write_line(printable(line), **markup)
+
+    def write_sep(self, sep: str, title: str, **markup: bool) -> None:
+        self._terminal.write_sep(sep, printable(title), **markup)
+
+    def write(self, content: str, **markup: bool) -> None:
+        self._terminal.write(printable(content, keep_newlines=True), **markup)
+
+    def line(self, text: str = "", **markup: bool) -> None:
+        self._terminal.line(printable(text), **markup)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._terminal, name)  # everything else as pytest's reporter has it
+
+
 def write_summary(terminal: Any, session: EvalSession) -> None:
     """Write the llm_eval section to pytest's terminal reporter."""
     agg = session.aggregate
     if agg is None:
         return
+    terminal = _PrintableTerminal(terminal)
     verbosity = terminal.config.get_verbosity()
     terminal.write_sep("=", "llm_eval")
     if verbosity >= 0:
