@@ -80,10 +80,9 @@ def test_stats_names_a_corrupt_cassette(pytester_env: pytest.Pytester) -> None:
     assert "cassettes/m/t.json: not valid JSON (line 1, column 40" in result.stderr
 
 
-REALWORLD = Path("/work/shared/realworld/cassettes/crewAI")
+REALWORLD = Path(__file__).parent / "data" / "realworld" / "crewAI"
 
 
-@pytest.mark.skipif(not REALWORLD.exists(), reason="the shared real-world cassettes are absent")
 def test_import_vcr_tree(tmp_path: Path) -> None:
     result = llmeval(tmp_path, "cassettes", "import-vcr", str(REALWORLD), str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
