@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +87,28 @@ def test_tests_and_examples_read_no_machine_path() -> None:
     assert len(files) > 40
     found = [line for path in files for line in machine_paths(path)]
     assert not found, "tests must resolve paths from __file__ or fixtures:\n" + "\n".join(found)
+
+
+def lower_bounds(requirements: list[str]) -> dict[str, str]:
+    """`name -> version` of each `name>=version` requirement (names normalised)."""
+    bounds = {}
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([^,;\s]+)\s*(,\s*<[^;]+)?", requirement)
+        assert match, f"pyproject.toml: {requirement!r} has no plain lower bound (name>=version)"
+        bounds[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return bounds
+
+
+def test_lowest_constraints_are_pyprojects_lower_bounds() -> None:
+    """CI's lowest-versions run installs exactly the lower bounds pyproject.toml declares."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = lower_bounds(project["dependencies"] + project["optional-dependencies"]["test"])
+    assert {"openai", "anthropic", "httpx2", "pytest", "pydantic"} <= set(declared)
+    pinned = {}
+    for line in (ROOT / ".ci" / "lowest-constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pinned[re.sub(r"[-_.]+", "-", name.strip()).lower()] = version.strip()
+    assert pinned == declared, (
+        "make .ci/lowest-constraints.txt pin each lower bound of pyproject.toml"
+    )
