@@ -28,13 +28,12 @@ from pytest_llmeval.errors import FileFormatError
 # a test that fails between start() and stop() must not leave interception on
 pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")
 
-REALWORLD = Path("/work/shared/realworld/cassettes")
-FILES = sorted(REALWORLD.rglob("*.yaml")) if REALWORLD.is_dir() else []
-needs_realworld = pytest.mark.skipif(not FILES, reason=f"{REALWORLD} is absent")
+# real recorded cassettes, committed with their sources and licence (SOURCES.md there)
+REALWORLD = Path(__file__).parent / "data" / "realworld"
+FILES = sorted(REALWORLD.rglob("*.yaml"))
 SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "cookie", "set-cookie", "user-agent")
 
 
-@needs_realworld
 @pytest.mark.parametrize("source", FILES, ids=lambda path: path.name)
 def test_every_realworld_file_imports(source: Path, tmp_path: Path) -> None:
     cassette = import_vcr(source)
@@ -105,7 +104,6 @@ def check_parsed(kind: str, interaction: Interaction, result: Any) -> None:
             assert isinstance(result, Response) and result.output
 
 
-@needs_realworld
 def test_realworld_cassettes_replay_through_the_sdks(tmp_path: Path) -> None:
     covered: Counter[str] = Counter()
     for source in FILES:
@@ -137,7 +135,6 @@ def test_realworld_cassettes_replay_through_the_sdks(tmp_path: Path) -> None:
             "anthropic", "anthropic stream", "error 400", "error 404"} <= set(covered), covered  # fmt: skip
 
 
-@needs_realworld
 def test_identical_recorded_requests_replay_in_order(tmp_path: Path) -> None:
     source = next(p for p in FILES if p.name == "test_anthropic_async_basic_call.yaml")
     cassette = import_vcr(source)
@@ -149,7 +146,6 @@ def test_identical_recorded_requests_replay_in_order(tmp_path: Path) -> None:
     assert ids == [i.response.body["id"] for i in cassette.interactions] and len(set(ids)) == 2
 
 
-@needs_realworld
 def test_import_tree(tmp_path: Path) -> None:
     written = import_vcr_tree(REALWORLD, tmp_path / "out")
     assert len(written) == len(FILES)

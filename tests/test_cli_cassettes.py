@@ -280,10 +280,9 @@ def test_stats_names_the_provider_of_imported_cassettes_by_host(tmp_path: Path) 
     ]
 
 
-REALWORLD = Path("/work/shared/realworld/cassettes/crewAI")
+REALWORLD = Path(__file__).parent / "data" / "realworld" / "crewAI"
 
 
-@pytest.mark.skipif(not REALWORLD.exists(), reason="the shared real-world cassettes are absent")
 def test_import_vcr_tree(tmp_path: Path) -> None:
     result = llmeval(tmp_path, "cassettes", "import-vcr", str(REALWORLD), str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr

@@ -1,9 +1,9 @@
 """The provider adapters over real recorded cassettes, hand-written edge cases, and fuzz.
 
 The real cassettes (26 vcrpy YAML files from pydantic-ai, crewAI and langsmith-sdk, in
-three on-disk formats; see SOURCES.md beside them) are read from /work/shared at test
-time and never copied into the repository. Every expected value below was read from
-those files by eye.
+three on-disk formats) are committed under tests/data/realworld/, with SOURCES.md there
+naming each origin and licence. Every expected value below was read from those files by
+eye.
 """
 
 from __future__ import annotations
@@ -20,11 +20,7 @@ from hypothesis import strategies as st
 
 from pytest_llmeval.providers import CallSummary, SSEEvent, describe_call, parse_sse
 
-CASSETTES = Path("/work/shared/realworld/cassettes")
-requires_cassettes = pytest.mark.skipif(
-    not CASSETTES.is_dir(),
-    reason=f"{CASSETTES} is absent: the real recorded cassettes are kept outside the repo",
-)
+CASSETTES = Path(__file__).parent / "data" / "realworld"
 
 # short name -> path under CASSETTES (the numbering of SOURCES.md)
 FILES = {
@@ -126,7 +122,6 @@ def summarise(name: str) -> list[CallSummary]:
     return summaries
 
 
-@requires_cassettes
 def test_every_recorded_file_is_covered() -> None:
     on_disk = {str(path.relative_to(CASSETTES)) for path in CASSETTES.rglob("*.yaml")}
     assert on_disk == set(FILES.values())
@@ -136,7 +131,6 @@ def test_every_recorded_file_is_covered() -> None:
 # --- OpenAI Chat Completions -----------------------------------------------------------
 
 
-@requires_cassettes
 def test_chat_plain_answer_with_system_message() -> None:  # F1
     [call] = summarise("openai_instructions")
     assert (call.provider, call.api) == ("openai", "chat")
@@ -155,7 +149,6 @@ def test_chat_plain_answer_with_system_message() -> None:  # F1
     assert call.error is None
 
 
-@requires_cassettes
 def test_chat_tool_calls_and_tool_results() -> None:  # F1
     first, second = summarise("openai_tool_output")
     assert first.output_text == "get_user_country({})"
@@ -171,7 +164,6 @@ def test_chat_tool_calls_and_tool_results() -> None:  # F1
     assert (second.input_tokens, second.output_tokens) == (89, 36)
 
 
-@requires_cassettes
 def test_chat_stream_tool_call_then_answer() -> None:  # F1, SSE with include_usage
     first, second = summarise("openai_stream_tool")
     assert first.model == "gpt-4o-mini-2024-07-18"
@@ -185,7 +177,6 @@ def test_chat_stream_tool_call_then_answer() -> None:  # F1, SSE with include_us
     assert second.response_id == "chatcmpl-Dx0Xq5Xx9rHB2ehcHZCRDsnuymUXc"
 
 
-@requires_cassettes
 def test_chat_400_error() -> None:  # F1
     [call] = summarise("openai_o1_400")
     assert call.error == (
@@ -195,7 +186,6 @@ def test_chat_400_error() -> None:  # F1
     assert (call.input_tokens, call.output_tokens, call.output_text) == (None, None, None)
 
 
-@requires_cassettes
 def test_chat_async_raw_vcrpy_body() -> None:  # F2: the request body is a raw JSON string
     [call] = summarise("crewai_openai_async")
     assert (call.model, call.requested_model) == ("gpt-4o-mini-2024-07-18", "gpt-4o-mini")
@@ -205,7 +195,6 @@ def test_chat_async_raw_vcrpy_body() -> None:  # F2: the request body is a raw J
     assert call.params == {}
 
 
-@requires_cassettes
 def test_chat_stream_tool_call_in_raw_vcrpy() -> None:  # F2, SSE
     [call] = summarise("crewai_openai_stream_tool")
     assert call.output_text == 'get_current_temperature({"city":"San Francisco"})'
@@ -213,7 +202,6 @@ def test_chat_stream_tool_call_in_raw_vcrpy() -> None:  # F2, SSE
     assert call.input_text == "user: What is the temperature in San Francisco?"
 
 
-@requires_cassettes
 def test_chat_404_model_not_found() -> None:  # F2
     [call] = summarise("crewai_chat_404")
     assert call.error == (
@@ -223,7 +211,6 @@ def test_chat_404_model_not_found() -> None:  # F2
     assert call.input_text == "user: This should fail"
 
 
-@requires_cassettes
 def test_chat_stream_without_include_usage_reports_no_tokens() -> None:  # F3b, SSE
     [call] = summarise("langsmith_chat_stream_tool")
     assert call.model == "gpt-4o-2024-08-06"
@@ -232,7 +219,6 @@ def test_chat_stream_without_include_usage_reports_no_tokens() -> None:  # F3b, 
     assert (call.input_tokens, call.output_tokens, call.cache_read_tokens) == (None, None, None)
 
 
-@requires_cassettes
 def test_gzip_binary_chat_and_embeddings() -> None:  # F3a: !!binary gzip bodies
     chat, embeddings = summarise("langsmith_gzip")
     assert (chat.model, chat.input_tokens, chat.output_tokens) == ("gpt-3.5-turbo-0125", 20, 9)
@@ -247,7 +233,6 @@ def test_gzip_binary_chat_and_embeddings() -> None:  # F3a: !!binary gzip bodies
 # --- OpenAI Responses API ---------------------------------------------------------------
 
 
-@requires_cassettes
 def test_responses_plain_answer() -> None:  # F1
     [call] = summarise("responses_simple")
     assert (call.api, call.model) == ("responses", "gpt-4o-2024-08-06")
@@ -258,7 +243,6 @@ def test_responses_plain_answer() -> None:  # F1
     assert call.response_id == "resp_68c2e8c147ac819491bcd667055eadbc02e845978fbbb592"
 
 
-@requires_cassettes
 def test_responses_stream_function_call_then_text() -> None:  # F1, SSE with event: lines
     first, second = summarise("responses_stream")
     assert first.output_text == 'get_capital({"country":"France"})'
@@ -273,7 +257,6 @@ def test_responses_stream_function_call_then_text() -> None:  # F1, SSE with eve
     assert (second.input_tokens, second.output_tokens, second.stop_reason) == (278, 9, "completed")
 
 
-@requires_cassettes
 def test_responses_with_instructions() -> None:  # F2
     [call] = summarise("crewai_responses")
     assert call.input_text == (
@@ -284,7 +267,6 @@ def test_responses_with_instructions() -> None:  # F2
     assert call.model == "gpt-4o-mini-2024-07-18"
 
 
-@requires_cassettes
 def test_responses_stream_with_reasoning_tokens() -> None:  # F3b: two identical requests
     first, second = summarise("langsmith_responses_stream")
     for call in (first, second):
@@ -299,7 +281,6 @@ def test_responses_stream_with_reasoning_tokens() -> None:  # F3b: two identical
 # --- OpenAI embeddings ------------------------------------------------------------------
 
 
-@requires_cassettes
 def test_embeddings_base64() -> None:  # F1
     [call] = summarise("embeddings")
     assert (call.api, call.model, call.input_tokens) == ("embeddings", "text-embedding-3-small", 4)
@@ -308,7 +289,6 @@ def test_embeddings_base64() -> None:  # F1
     assert call.output_tokens is None
 
 
-@requires_cassettes
 def test_embeddings_404() -> None:  # F1
     [call] = summarise("embeddings_404")
     assert call.error == "The model `nonexistent` does not exist or you do not have access to it."
@@ -318,7 +298,6 @@ def test_embeddings_404() -> None:  # F1
 # --- Anthropic Messages -----------------------------------------------------------------
 
 
-@requires_cassettes
 def test_messages_beta_query_string_and_system() -> None:  # F1
     [call] = summarise("anthropic_instructions")
     assert (call.provider, call.api) == ("anthropic", "messages")
@@ -335,7 +314,6 @@ def test_messages_beta_query_string_and_system() -> None:  # F1
     assert call.params == {"max_tokens": 4096, "stream": False}
 
 
-@requires_cassettes
 def test_messages_parallel_tool_use_and_results() -> None:  # F1
     first, second = summarise("anthropic_parallel_tools")
     assert first.stop_reason == "tool_use"
@@ -358,7 +336,6 @@ def test_messages_parallel_tool_use_and_results() -> None:  # F1
     assert (second.input_tokens, second.output_tokens, second.stop_reason) == (771, 77, "end_turn")
 
 
-@requires_cassettes
 def test_messages_minimal_stream() -> None:  # F1, SSE
     [call] = summarise("anthropic_stream_minimal")
     assert call.model == "claude-sonnet-4-5-20250929"
@@ -367,7 +344,6 @@ def test_messages_minimal_stream() -> None:  # F1, SSE
     assert call.params == {"max_tokens": 32000, "stream": True}
 
 
-@requires_cassettes
 def test_messages_stream_leaves_thinking_out_of_the_answer() -> None:  # F1, SSE
     [call] = summarise("anthropic_stream_thinking")
     assert (call.model, call.input_tokens, call.output_tokens) == (
@@ -380,7 +356,6 @@ def test_messages_stream_leaves_thinking_out_of_the_answer() -> None:  # F1, SSE
     assert "straightforward question about" not in call.output_text  # a thinking_delta
 
 
-@requires_cassettes
 def test_messages_stream_server_tool_then_tool_use() -> None:  # F1, SSE
     first, second = summarise("anthropic_stream_tool_search")
     # message_start says 702 input tokens; the final message_delta's 1591 wins
@@ -399,7 +374,6 @@ def test_messages_stream_server_tool_then_tool_use() -> None:  # F1, SSE
     assert (second.input_tokens, second.output_tokens) == (1007, 59)
 
 
-@requires_cassettes
 def test_messages_400_with_request_id() -> None:  # F1
     [call] = summarise("anthropic_400")
     assert call.error == (
@@ -409,7 +383,6 @@ def test_messages_400_with_request_id() -> None:  # F1
     assert call.model == "claude-opus-4-6"
 
 
-@requires_cassettes
 def test_messages_identical_requests_different_answers() -> None:  # F2
     first, second = summarise("crewai_anthropic_async")
     assert first.input_text == second.input_text == "user: Say hello"
@@ -424,7 +397,6 @@ def test_messages_identical_requests_different_answers() -> None:  # F2
     assert (second.input_tokens, second.output_tokens) == (9, 20)
 
 
-@requires_cassettes
 def test_messages_tool_use_round_trip() -> None:  # F2
     first, second = summarise("crewai_anthropic_tools")
     assert (first.model, first.requested_model) == (
@@ -441,7 +413,6 @@ def test_messages_tool_use_round_trip() -> None:  # F2
     assert (second.input_tokens, second.output_tokens) == (701, 22)
 
 
-@requires_cassettes
 def test_messages_stream_padded_data_lines() -> None:  # F2, SSE with padded `data:` lines
     first, second = summarise("crewai_anthropic_stream_tool")
     assert first.output_text is not None
@@ -453,7 +424,6 @@ def test_messages_stream_padded_data_lines() -> None:  # F2, SSE with padded `da
     assert (second.input_tokens, second.output_tokens) == (457, 33)
 
 
-@requires_cassettes
 def test_messages_many_streams_and_a_404() -> None:  # F3b: 33 interactions
     calls = summarise("langsmith_anthropic_stream")
     assert len(calls) == 33
@@ -475,7 +445,6 @@ def test_messages_many_streams_and_a_404() -> None:  # F3b: 33 interactions
 # --- other APIs ---------------------------------------------------------------------------
 
 
-@requires_cassettes
 def test_gemini_is_read_generically() -> None:  # F2: not OpenAI or Anthropic
     ok, throttled = summarise("crewai_gemini_429")
     assert (ok.provider, ok.api, ok.model) == ("unknown", "unknown", "gemini-2.0-flash")
@@ -1150,7 +1119,6 @@ def test_streams_of_unknown_apis_have_no_end_to_miss() -> None:
     assert missing_stream_end("GET", CHAT_URL, ["data: {}\n\n"]) is None
 
 
-@requires_cassettes
 @pytest.mark.parametrize(
     "name",
     [

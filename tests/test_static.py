@@ -1,13 +1,16 @@
-"""The house rules that tools check: ruff (lint and format) and mypy --strict."""
+"""The house rules that tools check: ruff (lint and format), mypy --strict, no machine paths."""
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,3 +40,75 @@ def test_mypy_strict() -> None:
     pytest.importorskip("mypy")
     result = run(sys.executable, "-m", "mypy", "--strict", "pytest_llmeval")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Top-level folders that only exist on some machine (a home, a workspace, a mount, a
+# temporary folder) and Windows drive letters. /usr and /bin name system programs
+# (a browser), not data the suite needs.
+MACHINE_PATH = re.compile(
+    r"^(/(work|home|root|Users|tmp|mnt|media|opt|srv|data|var)(/|$)|[A-Za-z]:[\\/])"
+)
+
+
+def machine_paths(path: Path, root: Path = ROOT) -> list[str]:
+    """`file:line: literal` for each string literal in `path` naming a machine's own folder."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = sorted(
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if MACHINE_PATH.match(node.value)
+    )
+    return [f"{path.relative_to(root)}:{line}: {value!r}" for line, value in found]
+
+
+def test_machine_path_finder_sees_them(tmp_path: Path) -> None:
+    source = tmp_path / "test_x.py"
+    source.write_text(
+        "from pathlib import Path\n"
+        'DATA = Path("/work/shared/realworld/cassettes")\n'
+        'OTHER = f"/home/me/{DATA}"\n'
+        'WINDOWS = r"C:\\Users\\me"\n'
+        'FINE = ["/v1/messages", "/usr/bin/chromium", "/d", "/workspace-less", "data/x"]\n'
+    )
+    assert machine_paths(source, tmp_path) == [
+        "test_x.py:2: '/work/shared/realworld/cassettes'",
+        "test_x.py:3: '/home/me/'",
+        "test_x.py:4: 'C:\\\\Users\\\\me'",
+    ]
+
+
+def test_tests_and_examples_read_no_machine_path() -> None:
+    """The repository stands alone: data is found from `__file__` or fixtures, never at a
+    path that exists only on the machine that wrote the test."""
+    files = sorted(
+        [*ROOT.joinpath("tests").rglob("*.py"), *ROOT.joinpath("examples").rglob("*.py")]
+    )
+    assert len(files) > 40
+    found = [line for path in files for line in machine_paths(path)]
+    assert not found, "tests must resolve paths from __file__ or fixtures:\n" + "\n".join(found)
+
+
+def lower_bounds(requirements: list[str]) -> dict[str, str]:
+    """`name -> version` of each `name>=version` requirement (names normalised)."""
+    bounds = {}
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([^,;\s]+)\s*(,\s*<[^;]+)?", requirement)
+        assert match, f"pyproject.toml: {requirement!r} has no plain lower bound (name>=version)"
+        bounds[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return bounds
+
+
+def test_lowest_constraints_are_pyprojects_lower_bounds() -> None:
+    """CI's lowest-versions run installs exactly the lower bounds pyproject.toml declares."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = lower_bounds(project["dependencies"] + project["optional-dependencies"]["test"])
+    assert {"openai", "anthropic", "httpx2", "pytest", "pydantic"} <= set(declared)
+    pinned = {}
+    for line in (ROOT / ".ci" / "lowest-constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pinned[re.sub(r"[-_.]+", "-", name.strip()).lower()] = version.strip()
+    assert pinned == declared, (
+        "make .ci/lowest-constraints.txt pin each lower bound of pyproject.toml"
+    )

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import os
 import threading
 import weakref
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from pytest_llmeval.errors import JudgeError
@@ -106,10 +108,18 @@ class ClientSpec:
         return (self.sdk, self.effective_base_url(), self.retries, digest, self.blocked())
 
 
+def _http_library(sdk: str) -> ModuleType:
+    """The HTTP library the installed SDK is built on: httpx2 (openai 3.x, anthropic 1.x
+    and later), or legacy httpx (openai 1.x and 2.x, anthropic 0.x); a client's
+    `http_client` must come from it."""
+    base_client = importlib.import_module(f"{sdk}._base_client")
+    library: ModuleType | None = getattr(base_client, "httpx2", None)
+    return library if library is not None else base_client.httpx
+
+
 def _build(spec: ClientSpec, asynchronous: bool) -> Any:
     """Create an SDK client (the slow part the cache exists for)."""
-    import httpx2
-
+    http = _http_library(spec.sdk)
     options: dict[str, Any] = {
         "base_url": spec.effective_base_url(),
         "max_retries": 0 if spec.blocked() else spec.retries,
@@ -121,11 +131,11 @@ def _build(spec: ClientSpec, asynchronous: bool) -> Any:
 
         # its connect error is the refusal, not a failure to record (and then replay)
         if asynchronous:
-            transport: Any = mark_unsendable(httpx2.AsyncHTTPTransport(uds=_NOWHERE_SOCKET))
-            options["http_client"] = httpx2.AsyncClient(transport=transport)
+            transport: Any = mark_unsendable(http.AsyncHTTPTransport(uds=_NOWHERE_SOCKET))
+            options["http_client"] = http.AsyncClient(transport=transport)
         else:
-            options["http_client"] = httpx2.Client(
-                transport=mark_unsendable(httpx2.HTTPTransport(uds=_NOWHERE_SOCKET))
+            options["http_client"] = http.Client(
+                transport=mark_unsendable(http.HTTPTransport(uds=_NOWHERE_SOCKET))
             )
     if spec.sdk == "anthropic":
         import anthropic
