@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -119,7 +119,7 @@ def make_report(cases: int = 40, *, created_at: datetime | None = None) -> Repor
         settings={"record_mode": "none", "tolerance": 0.02, "alpha": 0.05, "fail_on": ["score"]},
         pytest_version="9.0.0",
         duration_s=12.5,
-        created_at=created_at or datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        created_at=created_at or datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
 
 
@@ -217,7 +217,7 @@ def test_embedded_json_parses_back_and_cannot_close_the_element(text: str) -> No
 
 def test_output_is_deterministic_apart_from_volatile_fields(report: Report, html: str) -> None:
     assert render_html(report) == html
-    later = make_report(created_at=datetime(2026, 6, 7, 8, 9, 10, tzinfo=timezone.utc))
+    later = make_report(created_at=datetime(2026, 6, 7, 8, 9, 10, tzinfo=UTC))
     other = render_html(later.model_copy(update={"duration_s": 99.0}))
     page, blob = split_html(html)
     other_page, other_blob = split_html(other)
@@ -234,7 +234,7 @@ def test_write_html_is_atomic(tmp_path: Path, report: Report, html: str) -> None
 
 
 def test_an_empty_report_renders() -> None:
-    html = render_html(build_report([], created_at=datetime(2025, 1, 1, tzinfo=timezone.utc)))
+    html = render_html(build_report([], created_at=datetime(2025, 1, 1, tzinfo=UTC)))
     data = json.loads(split_html(html)[1])
     assert data["results"] == [] and data["aggregate"]["cases"] == 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,7 @@ def build(results: list[EvalResult], **overrides: object) -> Report:
         "settings": {"tolerance": 0.02, "alpha": 0.05, "record_mode": "none"},
         "pytest_version": "9.0.0",
         "duration_s": 1.25,
-        "created_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        "created_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
     }
     options.update(overrides)
     return build_report(results, **options)  # type: ignore[arg-type]
@@ -92,7 +92,7 @@ def test_two_builds_differ_only_in_volatile_fields() -> None:
         build(
             [result(r.nodeid[-2], r.score or 0.0, duration=9.0) for r in reversed(RESULTS)],
             duration_s=99.0,
-            created_at=datetime(2030, 6, 7, 8, 9, 10, tzinfo=timezone.utc),
+            created_at=datetime(2030, 6, 7, 8, 9, 10, tzinfo=UTC),
         )
     )
     assert first != second

@@ -19,7 +19,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
@@ -386,7 +386,7 @@ def received_interaction(
         model=model if isinstance(model, str) else None,
         latency_s=round(latency, 4),
         ttft_s=stored_events[0].offset_s if stored_events else None,
-        recorded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        recorded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         truncated=truncated,
         error=redact.text(error) if error else None,
         failure=failure,
@@ -418,7 +418,7 @@ def failed_interaction(
         role=role,
         model=model if isinstance(model, str) else None,
         latency_s=round(latency, 4),
-        recorded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        recorded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         error=redact.text(error),
         failure=failure,
     )

@@ -33,7 +33,6 @@ plugins that take over `pytest_runtest_protocol` (pytest-rerunfailures) do not a
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -82,8 +81,6 @@ def start_concurrency(config: pytest.Config, settings: Settings) -> ConcurrentRu
 
 
 def _unusable(config: pytest.Config) -> str | None:
-    if sys.version_info < (3, 11):
-        return "it needs Python 3.11 or newer (asyncio tasks with an explicit context)"
     for option, flag in (("usepdb", "--pdb"), ("trace", "--trace")):
         if config.getoption(option, False):
             return f"{flag} stops inside one test at a time"

@@ -14,7 +14,7 @@ import copy
 import os
 import platform
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,9 +128,9 @@ def build_report(
 ) -> Report:
     """Assemble a report; the aggregate is computed from the results unless given."""
     ordered = sorted(results, key=lambda r: r.nodeid)
-    moment = created_at or datetime.now(timezone.utc)
+    moment = created_at or datetime.now(UTC)
     return Report(
-        created_at=moment.astimezone(timezone.utc).isoformat(timespec="seconds"),
+        created_at=moment.astimezone(UTC).isoformat(timespec="seconds"),
         duration_s=None if duration_s is None else round(duration_s, 3),
         pytest_version=pytest_version or _version("pytest"),
         plugin_version=_version("pytest-llm-eval") or "unknown",
