@@ -273,7 +273,8 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
     for line in session.baseline_lines:
         terminal.write_line(line)
     if session.file_error is not None:
-        terminal.write_line(session.file_error, red=True, bold=True)
+        for line in session.file_error.splitlines():  # one line per file
+            terminal.write_line(line, red=True, bold=True)
     if session.budget_exceeded and session.budget is not None:
         terminal.write_line(
             f"BUDGET EXCEEDED: live calls cost ${session.budget_spent or 0.0:.4f}, "
