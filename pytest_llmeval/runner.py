@@ -18,10 +18,10 @@ from pytest_llmeval.runtime import Runtime
 from pytest_llmeval.spec import EvalSpec
 
 if TYPE_CHECKING:
-    from pytest_llmeval.cassettes.calls import Exchange
+    from pytest_llmeval.cassettes.calls import Exchange, ExchangeObserver
     from pytest_llmeval.cassettes.match import LiveRequest
     from pytest_llmeval.cassettes.models import Interaction
-    from pytest_llmeval.cassettes.session import CassetteOutcome, CassetteSession, ExchangeObserver
+    from pytest_llmeval.cassettes.session import CassetteOutcome, CassetteSession
 
 
 @dataclass(frozen=True)

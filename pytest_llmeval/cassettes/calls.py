@@ -1,15 +1,16 @@
-"""What passes between the interceptor and a cassette session: plain value types.
+"""What passes between the interceptor, a cassette session and the session's observer.
 
 `Call` is one intercepted request on its way through a session, `Replayable` a recorded
-interaction ready to be served again, `Exchange` what a session reports to its observer
-once a call is complete. Neither `intercept` nor `session` is imported here, so both
+interaction ready to be served again, `Exchange` what a session reports, once a call is
+complete, to its `ExchangeObserver` (the one object the session calls back: the item's
+run or a budget meter). Neither `intercept` nor `session` is imported here, so both
 import this module and the import arrows point one way (STYLE lessons 14 and 15).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.match import LiveRequest
@@ -85,3 +86,20 @@ class Call:
     headers: tuple[tuple[str, str], ...] = ()  # decoded, for the cache key and key checks
     raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # as on the wire, for the cassette
     done: bool = field(default=False, repr=False)
+
+
+class ExchangeObserver(Protocol):
+    """What a session calls on the one object that watches its calls (the pytest item's
+    run, or the budget meter of an `llm_cassette` test)."""
+
+    def before_live(self, request: LiveRequest) -> None:
+        """Runs before a request goes live; raising an `LLMEvalError` refuses it."""
+        ...
+
+    def annotate(self, interaction: Interaction) -> dict[str, Any]:
+        """Meta fields to store with a recorded interaction (provider, model, usage)."""
+        ...
+
+    def exchanged(self, exchange: Exchange) -> None:
+        """A call is complete, live or replayed, or failed: once per request."""
+        ...

@@ -15,11 +15,11 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval import context
 from pytest_llmeval.cassettes import intercept
-from pytest_llmeval.cassettes.calls import Call, Replayable
+from pytest_llmeval.cassettes.calls import Call, ExchangeObserver, Replayable
 from pytest_llmeval.cassettes.calls import Exchange as Exchange  # its former home
 from pytest_llmeval.cassettes.match import (
     LiveRequest,
@@ -54,23 +54,6 @@ if TYPE_CHECKING:
     from pytest_llmeval.cassettes.cache import ResponseCache
 
 _MODES = ("none", "once", "new", "all")
-
-
-class ExchangeObserver(Protocol):
-    """What a session calls on the one object that watches its calls (the pytest item's
-    run, or the budget meter of an `llm_cassette` test)."""
-
-    def before_live(self, request: LiveRequest) -> None:
-        """Runs before a request goes live; raising an `LLMEvalError` refuses it."""
-        ...
-
-    def annotate(self, interaction: Interaction) -> dict[str, Any]:
-        """Meta fields to store with a recorded interaction (provider, model, usage)."""
-        ...
-
-    def exchanged(self, exchange: Exchange) -> None:
-        """A call is complete, live or replayed, or failed: once per request."""
-        ...
 
 
 @dataclass(frozen=True)
