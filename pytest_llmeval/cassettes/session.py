@@ -2,7 +2,9 @@
 
 The plugin creates a `CassetteSession` per eval test, `start()`s it before the test body
 and `stop()`s it after; while any session is started, `intercept` routes every httpx /
-httpx2 request through `begin()` of the session that owns the call.
+httpx2 request through `begin()` of the session that owns the call (the session
+implements `intercept.InterceptedSession`, the one protocol the interceptor calls), and
+the session reports to its one `calls.ExchangeObserver`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval import context
 from pytest_llmeval.cassettes import intercept
 from pytest_llmeval.cassettes.calls import Call, ExchangeObserver, Replayable
-from pytest_llmeval.cassettes.calls import Exchange as Exchange  # its former home
+from pytest_llmeval.cassettes.calls import Exchange as Exchange  # re-exported: capture.py
 from pytest_llmeval.cassettes.match import (
     LiveRequest,
     Matcher,
@@ -262,7 +264,7 @@ class CassetteSession:
 
             adopt_for(self._path, self._pending_folders, self._key, self.nodeid, self.redactor)
 
-    # -- called by intercept ------------------------------------------------------------
+    # -- intercept.InterceptedSession -----------------------------------------------------
 
     def begin(
         self,
