@@ -1,25 +1,18 @@
-"""Ambient state for code running inside an eval test: which cassette, which role.
+"""Ambient state for code running inside an eval test: who makes an HTTP call.
 
-These are the plugin's only context variables (STYLE convention 2). They are
-context variables, not module globals, so that eval tests running concurrently on
-one event loop (each an asyncio task with its own context copy) route their HTTP
-calls to their own cassette, and a judge marks only its own calls as `judge`.
+`current_role` is a context variable, not a module global, so that a judge running
+concurrently with the code under test (each an asyncio task with its own context copy)
+marks only its own calls as `judge`. Its twin, the cassette a call is routed to, is
+`cassettes.intercept.current_cassette`, defined beside the router that reads it; this
+module imports nothing of the plugin, so every layer may import it (STYLE convention 2).
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from pytest_llmeval.cassettes.session import CassetteSession
+from typing import Literal
 
 Role = Literal["app", "judge"]
-
-#: The cassette of the eval test whose code is running, or None outside eval tests.
-current_cassette: ContextVar[CassetteSession | None] = ContextVar(
-    "llmeval_current_cassette", default=None
-)
 
 #: Who is making the HTTP call: the code under test (`app`) or a judge (`judge`).
 current_role: ContextVar[Role] = ContextVar("llmeval_current_role", default="app")

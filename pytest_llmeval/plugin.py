@@ -327,7 +327,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
 
     runtime = _runtime(request.config)
     # no ItemRun records this test's calls: the budget must still see them
-    meter = None if runtime.budget is None else BudgetMeter(runtime, request.node.nodeid)
+    meter = BudgetMeter(runtime, request.node.nodeid)
     cassette = open_cassette(request.node.nodeid, request.node.path, runtime, meter)
     problem = None
     try:
@@ -341,7 +341,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
     finally:
         outcome = cassette.stop()
     warn_unplayed(request.node, outcome, None)  # a fixture cannot see the test's outcome
-    if meter is not None and meter.warnings:
+    if meter.warnings:
         from pytest_llmeval.errors import UnpricedCallWarning
 
         for message in meter.warnings:

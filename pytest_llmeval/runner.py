@@ -18,12 +18,10 @@ from pytest_llmeval.runtime import Runtime
 from pytest_llmeval.spec import EvalSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-
-    from pytest_llmeval.budget import SessionBudget
+    from pytest_llmeval.cassettes.calls import Exchange, ExchangeObserver
     from pytest_llmeval.cassettes.match import LiveRequest
-    from pytest_llmeval.cassettes.session import CassetteOutcome, CassetteSession, Exchange
-    from pytest_llmeval.pricing import ModelPrice
+    from pytest_llmeval.cassettes.models import Interaction
+    from pytest_llmeval.cassettes.session import CassetteOutcome, CassetteSession
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def identify(
 
 @dataclass
 class ItemRun:
-    """One llm_eval item in progress."""
+    """One llm_eval item in progress; the observer of its cassette (`ExchangeObserver`)."""
 
     identity: ItemIdentity
     spec: EvalSpec
@@ -73,7 +71,7 @@ class ItemRun:
 
     def start_capture(self, test_file: Path) -> None:
         """Open this item's cassette and start intercepting its HTTP calls."""
-        self.cassette = open_cassette(self.identity.nodeid, test_file, self.runtime, self._record)
+        self.cassette = open_cassette(self.identity.nodeid, test_file, self.runtime, self)
         self.cassette.start()
 
     def stop_capture(self) -> CassetteOutcome | None:
@@ -82,7 +80,18 @@ class ItemRun:
             return None
         return self.cassette.stop()
 
-    def _record(self, exchange: Exchange) -> None:
+    def before_live(self, request: LiveRequest) -> None:
+        """Refuse a live call the session budget cannot take (see `gate_live_call`)."""
+        gate_live_call(self.runtime, self.identity.nodeid, request)
+
+    def annotate(self, interaction: Interaction) -> dict[str, Any]:
+        """The provider, model, usage and price to store with a recorded interaction."""
+        from pytest_llmeval.capture import annotate_interaction
+
+        return annotate_interaction(interaction, self.runtime.price_overrides)
+
+    def exchanged(self, exchange: Exchange) -> None:
+        """Record one call of the test as an inference and charge the session budget."""
         from pytest_llmeval.capture import build_inference
 
         runtime = self.runtime
@@ -221,16 +230,29 @@ def charge_budget(
 
 
 class BudgetMeter:
-    """Charges the session budget with the live calls of a test that records through the
-    llm_cassette fixture alone (no llm_eval marker, so no ItemRun records them)."""
+    """The observer (`ExchangeObserver`) of the cassette of a test that records through
+    the llm_cassette fixture alone (no llm_eval marker, so no ItemRun records its calls):
+    gates and charges the session budget with its live calls."""
 
     def __init__(self, runtime: Runtime, nodeid: str) -> None:
         self.runtime = runtime
         self.nodeid = nodeid
         self.warnings: list[str] = []
 
-    def __call__(self, exchange: Exchange) -> None:
-        """Price one exchange and charge it (the `on_exchange` of its cassette)."""
+    def before_live(self, request: LiveRequest) -> None:
+        """Refuse a live call the session budget cannot take (see `gate_live_call`)."""
+        gate_live_call(self.runtime, self.nodeid, request)
+
+    def annotate(self, interaction: Interaction) -> dict[str, Any]:
+        """The provider, model, usage and price to store with a recorded interaction."""
+        from pytest_llmeval.capture import annotate_interaction
+
+        return annotate_interaction(interaction, self.runtime.price_overrides)
+
+    def exchanged(self, exchange: Exchange) -> None:
+        """Price one exchange and charge it to the session budget (if there is one)."""
+        if self.runtime.budget is None:
+            return
         from pytest_llmeval.capture import build_inference
 
         inference = build_inference(exchange, self.nodeid, self.runtime.price_overrides)
@@ -240,17 +262,15 @@ class BudgetMeter:
 
 
 def open_cassette(
-    nodeid: str, test_file: Path, runtime: Runtime, on_exchange: Any = None
+    nodeid: str, test_file: Path, runtime: Runtime, observer: ExchangeObserver
 ) -> CassetteSession:
-    """The cassette session of one test, configured from the session's settings."""
-    from pytest_llmeval.capture import annotate_interaction
+    """The cassette session of one test, configured from the session's settings, reporting
+    to `observer`."""
     from pytest_llmeval.cassettes.pending import pending_folders
     from pytest_llmeval.cassettes.session import CassetteSession
     from pytest_llmeval.cassettes.store import cassette_path
 
     settings = runtime.settings
-    overrides = runtime.price_overrides
-    budget = runtime.budget
     runtime.hold_interception()
     return CassetteSession(
         path=cassette_path(test_file, nodeid, settings.cassette_dir),
@@ -259,27 +279,22 @@ def open_cassette(
         ignore_paths=settings.match_ignore,
         redactor=runtime.redactor,
         cache=runtime.cache,
-        on_exchange=on_exchange,
-        annotate=lambda interaction: annotate_interaction(interaction, overrides),
-        before_live=None if budget is None else _budget_gate(budget, nodeid, overrides),
+        observer=observer,
         verbosity=settings.verbosity,
         pending_folders=pending_folders(Path(settings.rootdir)),
     )
 
 
-def _budget_gate(
-    budget: SessionBudget, nodeid: str, overrides: Mapping[str, ModelPrice]
-) -> Callable[[LiveRequest], None]:
-    """What runs before each live call: the budget must have room and, in strict mode,
-    be able to price the call."""
+def gate_live_call(runtime: Runtime, nodeid: str, live: LiveRequest) -> None:
+    """What runs before each live call: the session budget, if any, must have room and,
+    in strict mode, be able to price the call (raises the refusal otherwise)."""
+    budget = runtime.budget
+    if budget is None:
+        return
+    budget.check(nodeid)
+    if budget.strict:
+        from pytest_llmeval.capture import unpriceable_request
 
-    def gate(live: LiveRequest) -> None:
-        budget.check(nodeid)
-        if budget.strict:
-            from pytest_llmeval.capture import unpriceable_request
-
-            cause = unpriceable_request(live, overrides)
-            if cause is not None:
-                raise budget.refuse_unpriceable(nodeid, cause)
-
-    return gate
+        cause = unpriceable_request(live, runtime.price_overrides)
+        if cause is not None:
+            raise budget.refuse_unpriceable(nodeid, cause)

@@ -24,9 +24,10 @@ import pytest
 
 from pytest_llmeval import context
 from pytest_llmeval.cassettes import intercept
-from pytest_llmeval.cassettes.session import CassetteSession, Exchange
+from pytest_llmeval.cassettes.session import CassetteSession
 from pytest_llmeval.errors import CassetteMiss
 from tests.fakeprovider import FakeProviderServer, closed_port_url
+from tests.observers import ExchangeLog
 
 # a test that fails between start() and stop() must not leave interception on
 pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")
@@ -162,8 +163,8 @@ async def exercise_async(url: str) -> list[Any]:
 
 def test_sync_sdks_record_then_replay_offline(provider: FakeProviderServer, cassette: Path) -> None:
     url = provider.url
-    exchanges: list[Exchange] = []
-    recording = session(cassette, on_exchange=exchanges.append)
+    exchanges = ExchangeLog()
+    recording = session(cassette, observer=exchanges)
     recording.start()
     live = exercise_sync(url)
     outcome = recording.stop()
@@ -174,7 +175,7 @@ def test_sync_sdks_record_then_replay_offline(provider: FakeProviderServer, cass
     provider.stop()
 
     exchanges.clear()
-    replay = session(cassette, "none", on_exchange=exchanges.append)
+    replay = session(cassette, "none", observer=exchanges)
     replay.start()
     replayed = exercise_sync(url)
     outcome = replay.stop()
@@ -306,13 +307,13 @@ def test_interception_is_exact_and_refcounted(cassette: Path, tmp_path: Path) ->
         cls.__dict__[name] is not original
         for (cls, name), original in zip(methods, originals, strict=True)
     )
-    assert context.current_cassette.get() is two
+    assert intercept.current_cassette.get() is two
     two.stop()
     assert intercept.is_installed()
-    assert context.current_cassette.get() is one
+    assert intercept.current_cassette.get() is one
     one.stop()
     assert not intercept.is_installed()
-    assert context.current_cassette.get() is None
+    assert intercept.current_cassette.get() is None
     assert all(
         cls.__dict__[name] is original
         for (cls, name), original in zip(methods, originals, strict=True)
@@ -373,8 +374,8 @@ def test_modes(fake_provider: FakeProviderServer, cassette: Path) -> None:
 def test_on_exchange_once_per_request_also_for_failures(
     fake_provider: FakeProviderServer, cassette: Path
 ) -> None:
-    exchanges: list[Exchange] = []
-    recording = session(cassette, "all", on_exchange=exchanges.append)
+    exchanges = ExchangeLog()
+    recording = session(cassette, "all", observer=exchanges)
     recording.start()
     oa, _ = clients(fake_provider.url, max_retries=1)
     with pytest.raises(openai.InternalServerError):
@@ -398,8 +399,8 @@ def test_on_exchange_once_per_request_also_for_failures(
 def test_truncated_streams_are_recorded_as_such(
     fake_provider: FakeProviderServer, cassette: Path
 ) -> None:
-    exchanges: list[Exchange] = []
-    recording = session(cassette, on_exchange=exchanges.append)
+    exchanges = ExchangeLog()
+    recording = session(cassette, observer=exchanges)
     recording.start()
     oa, _ = clients(fake_provider.url)
     stream = oa.chat.completions.create(model="gpt-x", messages=MESSAGES, stream=True)
@@ -427,8 +428,8 @@ def test_truncated_streams_are_recorded_as_such(
 def test_role_and_threads_without_context(
     fake_provider: FakeProviderServer, cassette: Path
 ) -> None:
-    exchanges: list[Exchange] = []
-    recording = session(cassette, on_exchange=exchanges.append)
+    exchanges = ExchangeLog()
+    recording = session(cassette, observer=exchanges)
     recording.start()
     token = context.current_role.set("judge")
     try:
@@ -473,7 +474,9 @@ def test_rerecording_identical_traffic_changes_only_timings(
     def record() -> str:
         raw_server.sent = b""
         recording = session(
-            cassette, "all", annotate=lambda i: {"provider": "raw", "n": len(i.request.url)}
+            cassette,
+            "all",
+            observer=ExchangeLog(lambda i: {"provider": "raw", "n": len(i.request.url)}),
         )
         recording.start()
         with httpx2.Client() as client:

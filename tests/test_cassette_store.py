@@ -24,7 +24,7 @@ from pytest_llmeval.cassettes.models import (
     split_sse,
     sse_event,
 )
-from pytest_llmeval.cassettes.session import CassetteSession, Exchange
+from pytest_llmeval.cassettes.session import CassetteSession
 from pytest_llmeval.cassettes.store import (
     cassette_path,
     dump_cassette,
@@ -34,6 +34,7 @@ from pytest_llmeval.cassettes.store import (
 )
 from pytest_llmeval.errors import CassetteMiss, FileFormatError
 from tests.fakeprovider import FakeProviderServer
+from tests.observers import ExchangeLog
 
 # a test that fails between start() and stop() must not leave interception on
 pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")
@@ -382,9 +383,9 @@ def test_response_cache_serves_other_tests(tmp_path: Path) -> None:
         first.start()
         live = chat(url)
         assert first.stop().recorded == 1
-    exchanges: list[Exchange] = []  # the provider is gone from here on
+    exchanges = ExchangeLog()  # the provider is gone from here on
     second = CassetteSession(path=tmp_path / "b.json", mode="once", nodeid="u", cache=cache,
-                             on_exchange=exchanges.append)  # fmt: skip
+                             observer=exchanges)  # fmt: skip
     second.start()
     assert chat(url) == live
     outcome = second.stop()

@@ -163,7 +163,7 @@ UNREADABLE_200_BUG = (
 TRUNCATED_REPLAY_BUG = (
     "BUG: a stream recorded with meta.truncated (the connection dropped mid-stream) "
     "replays as a complete, clean stream, so a test that failed live passes on replay; "
-    "intercept._ReplayStream should raise a transport error after the last recorded event"
+    "streams.ReplayStream should raise a transport error after the last recorded event"
 )
 
 INNER = """

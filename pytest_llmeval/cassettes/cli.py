@@ -277,9 +277,9 @@ class _Replay:
         self.passed: set[str] = set()
 
     def pytest_runtest_call(self, item: Any) -> None:
-        from pytest_llmeval import context
+        from pytest_llmeval.cassettes.intercept import current_cassette
 
-        session = context.current_cassette.get()
+        session = current_cassette.get()
         if session is not None:
             self.sessions[item.nodeid] = session
 

@@ -2,15 +2,17 @@
 
 `HTTPTransport.handle_request` and `AsyncHTTPTransport.handle_async_request` of `httpx2`
 (what openai 3.x and anthropic 2.x use) and of legacy `httpx` (when importable) are
-replaced while at least one `CassetteSession` is started or a holder (the pytest
-session, once it runs an eval test) keeps them, and the original functions are put back,
-by identity, when the last one lets go. Legacy httpx that is not imported yet is patched
-when something imports it. Clients the SDKs create and user clients
-on the default transport all pass through them; custom transports are not intercepted.
+replaced while at least one session is installed or a holder (the pytest session, once
+it runs an eval test) keeps them, and the original functions are put back, by identity,
+when the last one lets go. Legacy httpx that is not imported yet is patched when
+something imports it. Clients the SDKs create and user clients on the default transport
+all pass through them; custom transports are not intercepted.
 
-A call is routed to `context.current_cassette`; calls from threads that did not inherit
-the context fall back to the only started session, if exactly one is started; otherwise
-the call goes to the network untouched.
+A call is routed to `current_cassette`; calls from threads that did not inherit the
+context fall back to the only installed session, if exactly one is installed; otherwise
+the call goes to the network untouched. The interceptor calls a session only through
+`InterceptedSession` (the cassette session implements it; this module never imports it),
+and leaves the byte streams to `streams`.
 
 The patch bookkeeping is the one process-wide object here, because the patched classes
 are process-wide themselves (STYLE convention 2 keeps other state off module globals).
@@ -23,19 +25,90 @@ import importlib.util
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from functools import cache
+from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_llmeval import context
-from pytest_llmeval.cassettes.models import is_terminal_event, received_interaction, split_sse
+from pytest_llmeval.cassettes.streams import (
+    AsyncTee,
+    Recording,
+    RecordingSink,
+    ReplayStream,
+    SyncTee,
+)
 from pytest_llmeval.errors import LLMEvalError
-from pytest_llmeval.providers import missing_stream_end
 
 if TYPE_CHECKING:
-    from pytest_llmeval.cassettes.models import RecordedRequest
-    from pytest_llmeval.cassettes.session import Call, CassetteSession, Replayable
+    from pytest_llmeval.cassettes.calls import Call, Replayable
+
+
+class InterceptedSession(RecordingSink, Protocol):
+    """What the interceptor calls on the session a request is routed to (the cassette
+    session implements it): the one seam between interception and the session."""
+
+    @property
+    def active(self) -> bool:
+        """Whether the session is started (a stopped one gets no more calls)."""
+        ...
+
+    @property
+    def realtime(self) -> bool:
+        """Whether replayed streams keep their recorded pace."""
+        ...
+
+    @property
+    def path(self) -> Path:
+        """The cassette file (named in messages about the call, e.g. a judge's)."""
+        ...
+
+    def begin(
+        self,
+        method: str,
+        url: str,
+        content: bytes,
+        content_type: str | None,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> Call:
+        """Decide what to do with a request: replay, go live, or refuse (`Call.refusal`)."""
+        ...
+
+    def replay_done(self, call: Call) -> None:
+        """A replayed response was served (or its stream consumed or closed)."""
+        ...
+
+    def live_failed(
+        self,
+        call: Call,
+        error: BaseException,
+        started: float,
+        *,
+        failure: str | None = None,
+        request_headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """A live request raised before any response arrived."""
+        ...
+
+    def open_recording(
+        self,
+        call: Call,
+        status: int,
+        response_headers: Iterable[tuple[bytes, bytes]],
+        request_headers: Iterable[tuple[bytes, bytes]],
+        started: float,
+    ) -> Recording:
+        """A live response arrived: the recording its body is teed into."""
+        ...
+
+
+#: The session of the eval test whose code is running, or None outside eval tests. A
+#: context variable, not a global, so that eval tests running concurrently on one event
+#: loop (each an asyncio task with its own context copy) route to their own cassette.
+current_cassette: ContextVar[InterceptedSession | None] = ContextVar(
+    "llmeval_current_cassette", default=None
+)
 
 _SYNC, _ASYNC = "handle_request", "handle_async_request"
 
@@ -49,17 +122,17 @@ class _Interception:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.sessions: list[CassetteSession] = []
+        self.sessions: list[InterceptedSession] = []
         self.holds = 0
         self.originals: list[tuple[type, str, Any]] = []
 
-    def install(self, session: CassetteSession) -> None:
+    def install(self, session: InterceptedSession) -> None:
         with self.lock:
             if not self.originals:
                 self._patch()
             self.sessions.append(session)
 
-    def uninstall(self, session: CassetteSession) -> None:
+    def uninstall(self, session: InterceptedSession) -> None:
         with self.lock:
             if session in self.sessions:
                 self.sessions.remove(session)
@@ -76,8 +149,8 @@ class _Interception:
             self.holds = max(0, self.holds - 1)
             self._restore_if_idle()
 
-    def session_for_call(self) -> CassetteSession | None:
-        session = context.current_cassette.get()
+    def session_for_call(self) -> InterceptedSession | None:
+        session = current_cassette.get()
         if session is not None and session.active:
             return session
         sessions = self.sessions
@@ -169,12 +242,12 @@ _INTERCEPTION = _Interception()
 _LEGACY_HOOK = _LegacyImportHook()
 
 
-def install(session: CassetteSession) -> None:
+def install(session: InterceptedSession) -> None:
     """Route transport calls to `session` until `uninstall` (patches on the first one)."""
     _INTERCEPTION.install(session)
 
 
-def uninstall(session: CassetteSession) -> None:
+def uninstall(session: InterceptedSession) -> None:
     """Stop routing to `session`; the last one out restores the original methods."""
     _INTERCEPTION.uninstall(session)
 
@@ -258,12 +331,12 @@ class _Adapter:
         self.module = module
         self.response = module.Response
         tee = {"failure_of": staticmethod(self.failure_of)}
-        self.tee_sync: Any = type("TeeStream", (_TeeSync, module.SyncByteStream), tee)
-        self.tee_async: Any = type("AsyncTeeStream", (_TeeAsync, module.AsyncByteStream), tee)
-        bases = (_ReplayStream, module.SyncByteStream, module.AsyncByteStream)
+        self.tee_sync: Any = type("TeeStream", (SyncTee, module.SyncByteStream), tee)
+        self.tee_async: Any = type("AsyncTeeStream", (AsyncTee, module.AsyncByteStream), tee)
+        bases = (ReplayStream, module.SyncByteStream, module.AsyncByteStream)
         self.replay_stream: Any = type("ReplayStream", bases, {})
 
-    def begin(self, session: CassetteSession, request: Any, content: bytes) -> tuple[Call, Any]:
+    def begin(self, session: InterceptedSession, request: Any, content: bytes) -> tuple[Call, Any]:
         """Match a request: raise a refusal, or return the call and its replayed response
         (None when it goes live)."""
         content_type = request.headers.get("content-type")
@@ -277,7 +350,7 @@ class _Adapter:
 
     def record(
         self,
-        session: CassetteSession,
+        session: InterceptedSession,
         call: Call,
         request: Any,
         upstream: Any,
@@ -292,7 +365,7 @@ class _Adapter:
 
     def failed(
         self,
-        session: CassetteSession,
+        session: InterceptedSession,
         call: Call,
         request: Any,
         error: BaseException,
@@ -331,7 +404,7 @@ class _Adapter:
         error: Exception = cls(text)
         return error
 
-    def replay(self, session: CassetteSession, call: Call, entry: Replayable) -> Any:
+    def replay(self, session: InterceptedSession, call: Call, entry: Replayable) -> Any:
         meta = entry.interaction.meta
         if entry.interaction.response is None:
             session.replay_done(call)
@@ -357,191 +430,6 @@ class _Adapter:
         return self.response(
             upstream.status_code, headers=headers, stream=stream, extensions=upstream.extensions
         )
-
-
-class Recording:
-    """The tee's sink: collects a live body (splitting SSE events as they complete)."""
-
-    def __init__(
-        self,
-        session: CassetteSession,
-        call: Call,
-        request: RecordedRequest,
-        status: int,
-        headers: dict[str, str],
-        started: float,
-        headers_latin1: Sequence[str] = (),
-    ) -> None:
-        self.session = session
-        self.call = call
-        self.request = request
-        self.status = status
-        self.headers = headers
-        self.headers_latin1 = headers_latin1
-        self.started = started
-        self.sse = headers.get("content-type", "").startswith("text/event-stream")
-        self.failed = False
-        self._body = bytearray()
-        self._pending = b""
-        self._events: list[tuple[bytes, float]] = []
-        self._finished = False
-        self._lock = threading.Lock()
-
-    def feed(self, chunk: bytes) -> None:
-        """Take one chunk on its way to the consumer."""
-        if not self.sse:
-            self._body += chunk
-            return
-        complete, self._pending = split_sse(self._pending + chunk)
-        if complete:
-            offset = time.perf_counter() - self.started
-            self._events.extend((raw, offset) for raw in complete)
-
-    def finish(
-        self, *, error: str | None = None, exhausted: bool = False, failure: str | None = None
-    ) -> None:
-        """Close the recording once: complete, cut short (by the consumer, or by a server
-        that ended a stream before its protocol end), or failed (`failure`: the transport
-        error's class name)."""
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
-        latency = time.perf_counter() - self.started
-        events: list[tuple[bytes, float]] | None = None
-        complete = exhausted
-        if self.sse:
-            tail, rest = split_sse(self._pending, final=True)
-            events = self._events + [(raw, latency) for raw in tail]
-            if rest:
-                events.append((rest, latency))
-            elif not complete and events:
-                complete = is_terminal_event(events[-1][0])
-        truncated = error is not None or not complete
-        if truncated and error is None:
-            error = "the consumer closed the response before its end"
-        elif not truncated and events is not None and 200 <= self.status < 300:
-            # a clean end of the connection is no proof of a complete answer
-            error = missing_stream_end(
-                self.request.method,
-                self.request.url,
-                [raw.decode("utf-8", "replace") for raw, _ in events],
-            )
-            truncated = error is not None
-        interaction = received_interaction(
-            self.request, self.status, self.headers, bytes(self._body), events,
-            role=self.call.role, latency=latency, error=error, truncated=truncated,
-            redact=self.session.redactor, headers_latin1=self.headers_latin1, failure=failure,
-        )  # fmt: skip
-        self.session.recording_done(self, interaction)
-
-
-class _TeeSync:
-    """Passes each decoded chunk to the consumer as it arrives, and to the recording."""
-
-    failure_of: Callable[[BaseException], str | None]  # the adapter's, set per library
-
-    def __init__(self, upstream: Any, recording: Recording) -> None:
-        self._upstream = upstream
-        self._recording = recording
-        self._chunks: Iterator[bytes] = upstream.iter_bytes()
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            for chunk in self._chunks:
-                self._recording.feed(chunk)
-                yield chunk
-        except Exception as error:
-            self._recording.failed = True
-            failure = self.failure_of(error) or "TransportError"
-            self._recording.finish(error=f"{type(error).__name__}: {error}", failure=failure)
-            raise
-        self._recording.finish(exhausted=True)
-
-    def close(self) -> None:
-        try:
-            self._upstream.close()
-        finally:
-            self._recording.finish()
-
-
-class _TeeAsync:
-    """The asynchronous tee."""
-
-    failure_of: Callable[[BaseException], str | None]  # the adapter's, set per library
-
-    def __init__(self, upstream: Any, recording: Recording) -> None:
-        self._upstream = upstream
-        self._recording = recording
-        self._chunks: Any = upstream.aiter_bytes()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._chunks:
-                self._recording.feed(chunk)
-                yield chunk
-        except Exception as error:
-            self._recording.failed = True
-            failure = self.failure_of(error) or "TransportError"
-            self._recording.finish(error=f"{type(error).__name__}: {error}", failure=failure)
-            raise
-        self._recording.finish(exhausted=True)
-
-    async def aclose(self) -> None:
-        try:
-            try:
-                await self._chunks.aclose()
-            finally:
-                await self._upstream.aclose()
-        finally:
-            self._recording.finish()
-
-
-class _ReplayStream:
-    """Yields recorded SSE events, optionally at their recorded pace (`realtime`)."""
-
-    def __init__(
-        self,
-        entry: Replayable,
-        realtime: bool,
-        done: Callable[[], None],
-        cut: Exception | None = None,
-    ) -> None:
-        # a plain body is served as one chunk (replayed as a stream when it ended early)
-        self._events = entry.events if entry.events is not None else (entry.body,)
-        self._offsets = entry.offsets if entry.events is not None else (0.0,)
-        self._realtime = realtime
-        self._done = done
-        # a stream recorded as cut short ends the same way on replay
-        self._cut = cut
-
-    def __iter__(self) -> Iterator[bytes]:
-        started = time.perf_counter()
-        for raw, offset in zip(self._events, self._offsets, strict=True):
-            if self._realtime:
-                time.sleep(max(0.0, offset - (time.perf_counter() - started)))
-            yield raw
-        self._done()
-        if self._cut is not None:
-            raise self._cut
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        started = time.perf_counter()
-        for raw, offset in zip(self._events, self._offsets, strict=True):
-            if self._realtime:
-                import anyio
-
-                await anyio.sleep(max(0.0, offset - (time.perf_counter() - started)))
-            yield raw
-        self._done()
-        if self._cut is not None:
-            raise self._cut
-
-    def close(self) -> None:
-        self._done()
-
-    async def aclose(self) -> None:
-        self._done()
 
 
 def sdk_passthrough(error: LLMEvalError) -> LLMEvalError:

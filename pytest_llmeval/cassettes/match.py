@@ -56,6 +56,12 @@ class LiveRequest:
     body_format: Literal["empty", "json", "text", "base64"]
     body: Any
 
+    def without_headers(self) -> RecordedRequest:
+        """The request as an exchange reports it when none was recorded (a refused call)."""
+        return RecordedRequest(
+            method=self.canonical.method, url=self.url, body_format=self.body_format, body=self.body
+        )
+
 
 @dataclass(frozen=True)
 class CanonicalRequest:
@@ -306,6 +312,19 @@ def difference_window(
         return ("..." if start else "") + piece + ("..." if start + inner < len(text) else "")
 
     return position, cut(recorded), cut(live)
+
+
+def missing_key_message(
+    live: LiveRequest, variable: str, *, nodeid: str, path: object, mode: str
+) -> str:
+    """Why a live call carrying the plugin's placeholder key was refused, and the fix."""
+    return (
+        f"{variable} is not set, so {live.canonical.method} {live.canonical.path} cannot "
+        "be recorded: it carried the plugin's placeholder key and was not sent.\n"
+        f"  test:     {nodeid}\n"
+        f"  cassette: {path} (record mode {mode!r})\n"
+        f"Set {variable} to record it; replaying the recording needs no key."
+    )
 
 
 def miss_message(

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pytest_llmeval.cassettes.models import Interaction
 from pytest_llmeval.cassettes.redact import Redactor
 from pytest_llmeval.cassettes.store import load_cassette, merge_interactions
-from pytest_llmeval.errors import FileWriteError
+from pytest_llmeval.errors import CassetteWriteError, FileWriteError
 
 #: The pending file version this code writes, and the newest one it reads.
 PENDING_SCHEMA_VERSION = 1
@@ -181,3 +181,55 @@ def adopt_pending(
                 pending_file.unlink(missing_ok=True)
         adopted.append((pending_file, cassette, added))
     return adopted
+
+
+def keep_after_failed_write(
+    cassette: Path,
+    wanted: Sequence[Interaction],
+    error: Exception,
+    *,
+    nodeid: str,
+    live_calls: int,
+    folders: Sequence[Path],
+    redactor: Redactor | None = None,
+) -> CassetteWriteError:
+    """Keep a recording its cassette could not take (`error`); the returned error says
+    where it went, or that it is lost."""
+    problem = str(error).rstrip(".")
+    calls = f"{live_calls} live call{'s' if live_calls != 1 else ''}"
+    try:
+        kept = keep_pending(
+            cassette, wanted, nodeid=nodeid, reason=problem, folders=folders, redactor=redactor
+        )
+    except OSError as second:
+        return CassetteWriteError(
+            f"{problem}. The recording of {nodeid} ({calls}) could not be kept "
+            f"anywhere else either ({second}), so it is lost; make the cassette folder "
+            "writable and record again."
+        )
+    return CassetteWriteError(
+        f"{problem}. The recording of {nodeid} ({calls}) was kept in {kept}; once "
+        "the cassette can be written, the next run with --llmeval-record=once or new "
+        "adopts it (or run `llmeval cassettes adopt`)."
+    )
+
+
+def adopt_for(
+    cassette: Path,
+    folders: Sequence[Path],
+    key: Callable[[Interaction], Hashable],
+    nodeid: str,
+    redactor: Redactor | None = None,
+) -> None:
+    """Merge the recordings an earlier run could not write into `cassette` (before a
+    test that may record it starts); raise a CassetteWriteError when one cannot be."""
+    found = find_pending(cassette, folders)
+    if not found:
+        return
+    try:
+        adopt_pending(found, key, redactor=redactor)
+    except OSError as error:
+        raise CassetteWriteError(
+            f"{error}. The pending recording {found[0]} for {nodeid} could not be "
+            "adopted and is kept; make the cassette folder writable and run again."
+        ) from None

@@ -2,7 +2,9 @@
 
 The plugin creates a `CassetteSession` per eval test, `start()`s it before the test body
 and `stop()`s it after; while any session is started, `intercept` routes every httpx /
-httpx2 request through `begin()` of the session that owns the call.
+httpx2 request through `begin()` of the session that owns the call (the session
+implements `intercept.InterceptedSession`, the one protocol the interceptor calls), and
+the session reports to its one `calls.ExchangeObserver`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ import shlex
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval import context
 from pytest_llmeval.cassettes import intercept
-from pytest_llmeval.cassettes.match import LiveRequest, Matcher, Normalizer, miss_message
+from pytest_llmeval.cassettes.calls import Call, ExchangeObserver, Replayable
+from pytest_llmeval.cassettes.calls import Exchange as Exchange  # re-exported: capture.py
+from pytest_llmeval.cassettes.match import (
+    LiveRequest,
+    Matcher,
+    Normalizer,
+    miss_message,
+    missing_key_message,
+)
 from pytest_llmeval.cassettes.models import (
     Cassette,
     Interaction,
@@ -37,6 +47,7 @@ from pytest_llmeval.cassettes.store import (
     load_cassette,
     save_recording,
 )
+from pytest_llmeval.cassettes.streams import Recording
 from pytest_llmeval.errors import CassetteMiss, CassetteWriteError, FileFormatError, LLMEvalError
 from pytest_llmeval.keys import PLACEHOLDER_KEYS, placeholder_variable
 from pytest_llmeval.vocabulary import RecordMode
@@ -45,21 +56,6 @@ if TYPE_CHECKING:
     from pytest_llmeval.cassettes.cache import ResponseCache
 
 _MODES = ("none", "once", "new", "all")
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One completed HTTP exchange of a test, live or replayed: what `on_exchange` gets."""
-
-    interaction: Interaction | None  # None when the call failed before any response came
-    request: RecordedRequest
-    role: context.Role
-    replayed: bool
-    cached: bool
-    latency_s: float | None  # request sent to last byte; the recorded value on replay
-    ttft_s: float | None  # request sent to the first SSE event; None if not streamed
-    error: str | None  # transport error or cassette miss, when the call failed
-    started_at: float  # wall-clock time.time() when the request was made
 
 
 @dataclass(frozen=True)
@@ -76,59 +72,6 @@ class CassetteOutcome:
     written: Path | None
 
 
-class Replayable:
-    """A recorded interaction with its response bytes prepared once, at load (headers as
-    the bytes received; no status, headers or body when the transport failed instead)."""
-
-    __slots__ = ("body", "events", "headers", "interaction", "key", "offsets", "parsed", "status")
-
-    def __init__(
-        self, interaction: Interaction, key: tuple[str, str, str] = ("", "", ""), parsed: Any = None
-    ) -> None:
-        response = interaction.response
-        self.interaction = interaction
-        self.key = key
-        self.parsed = parsed
-        self.status = response.status if response is not None else 0
-        self.headers = [
-            (name, value)
-            for name, value in (response.header_bytes() if response is not None else ())
-            if name not in (b"content-length", b"content-encoding", b"transfer-encoding")
-        ]
-        self.events: tuple[bytes, ...] | None = None
-        self.offsets: tuple[float, ...] = ()
-        self.body = b""
-        if response is None:
-            return
-        if response.events is not None:
-            self.events = tuple(event.raw.encode("utf-8") for event in response.events)
-            self.offsets = tuple(event.offset_s for event in response.events)
-        elif response.body_text is not None:
-            if response.body_encoding == "base64":
-                import base64
-
-                self.body = base64.b64decode(response.body_text)
-            else:
-                self.body = response.body_text.encode("utf-8")
-
-
-@dataclass
-class Call:
-    """Internal: one intercepted request on its way through a session."""
-
-    live: LiveRequest
-    role: context.Role
-    started_at: float
-    seq: int = -1
-    replay: Replayable | None = None
-    cached: bool = False
-    refusal: LLMEvalError | None = None  # a miss, or a live call the plugin refused
-    cache_key: str | None = None  # the response cache's key, when the cache is on
-    headers: tuple[tuple[str, str], ...] = ()  # decoded, for the cache key and key checks
-    raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # as on the wire, for the cassette
-    done: bool = field(default=False, repr=False)
-
-
 class CassetteSession:
     """Record and replay the HTTP traffic of one test against one cassette file."""
 
@@ -142,12 +85,10 @@ class CassetteSession:
         redact_patterns: Sequence[str] = (),
         redactor: Redactor | None = None,
         cache: ResponseCache | None = None,
-        on_exchange: Callable[[Exchange], None] | None = None,
-        annotate: Callable[[Interaction], dict[str, Any]] | None = None,
+        observer: ExchangeObserver | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         normalize: Normalizer | None = None,
         realtime: bool = False,
-        before_live: Callable[[LiveRequest], None] | None = None,
         verbosity: int = 0,
         pending_folders: Sequence[Path] = (),
     ) -> None:
@@ -161,9 +102,7 @@ class CassetteSession:
         self.redactor = redactor if redactor is not None else Redactor(redact_patterns)
         self._matcher = Matcher(self.redactor, ignore_paths, normalize)
         self._cache = cache
-        self._on_exchange = on_exchange
-        self._annotate = annotate
-        self._before_live = before_live
+        self._observer = observer
         self._verbosity = verbosity  # -vv: a miss shows the differing values whole
         self._max_bytes = max_bytes
         self._pending_folders = tuple(pending_folders)
@@ -173,7 +112,7 @@ class CassetteSession:
         self._index: list[Replayable] = []
         self._queues: dict[tuple[str, str, str], deque[Replayable]] = {}
         self._recorded: list[tuple[int, Interaction]] = []
-        self._open: set[intercept.Recording] = set()
+        self._open: set[Recording] = set()
         self._seq = itertools.count()
         self._replay_on = self._record_on = False
         self._file_exists = False
@@ -241,7 +180,7 @@ class CassetteSession:
         PLACEHOLDER_KEYS.acquire()  # replays need no key (see pytest_llmeval.keys)
         intercept.install(self)
         self.active = True
-        self._token = context.current_cassette.set(self)
+        self._token = intercept.current_cassette.set(self)
 
     def stop(self) -> CassetteOutcome:
         """Restore the transports, write what was recorded, and report what happened."""
@@ -251,10 +190,10 @@ class CassetteSession:
         intercept.uninstall(self)
         PLACEHOLDER_KEYS.release()
         try:
-            context.current_cassette.reset(self._token)
+            intercept.current_cassette.reset(self._token)
         except ValueError:  # stopped from another context than the one that started it
-            if context.current_cassette.get() is self:
-                context.current_cassette.set(None)
+            if intercept.current_cassette.get() is self:
+                intercept.current_cassette.set(None)
         for recording in list(self._open):
             recording.finish(error="the response was still open when the test ended")
         unplayed: tuple[Interaction, ...] = ()
@@ -309,51 +248,23 @@ class CassetteSession:
 
     def _keep_pending(self, wanted: list[Interaction], error: Exception) -> CassetteWriteError:
         """Keep a recording the cassette could not take; the error says where it went."""
-        from pytest_llmeval.cassettes.pending import keep_pending, pending_folders
+        from pytest_llmeval.cassettes.pending import keep_after_failed_write, pending_folders
 
-        problem = str(error).rstrip(".")
         live = len(self._recorded) - self._cached
-        calls = f"{live} live call{'s' if live != 1 else ''}"
         folders = self._pending_folders or tuple(pending_folders(None))
-        try:
-            kept = keep_pending(
-                self._path,
-                wanted,
-                nodeid=self.nodeid,
-                reason=problem,
-                folders=folders,
-                redactor=self.redactor,
-            )
-        except OSError as second:
-            return CassetteWriteError(
-                f"{problem}. The recording of {self.nodeid} ({calls}) could not be kept "
-                f"anywhere else either ({second}), so it is lost; make the cassette folder "
-                "writable and record again."
-            )
-        return CassetteWriteError(
-            f"{problem}. The recording of {self.nodeid} ({calls}) was kept in {kept}; once "
-            "the cassette can be written, the next run with --llmeval-record=once or new "
-            "adopts it (or run `llmeval cassettes adopt`)."
-        )
+        return keep_after_failed_write(
+            self._path, wanted, error, nodeid=self.nodeid, live_calls=live, folders=folders,
+            redactor=self.redactor,
+        )  # fmt: skip
 
     def _adopt_pending(self) -> None:
         """Merge recordings an earlier run could not write into this cassette first."""
-        if not any(folder.is_dir() for folder in self._pending_folders):
-            return
-        from pytest_llmeval.cassettes.pending import adopt_pending, find_pending
+        if any(folder.is_dir() for folder in self._pending_folders):
+            from pytest_llmeval.cassettes.pending import adopt_for
 
-        found = find_pending(self._path, self._pending_folders)
-        if not found:
-            return
-        try:
-            adopt_pending(found, self._key, redactor=self.redactor)
-        except OSError as error:
-            raise CassetteWriteError(
-                f"{error}. The pending recording {found[0]} for {self.nodeid} could not be "
-                "adopted and is kept; make the cassette folder writable and run again."
-            ) from None
+            adopt_for(self._path, self._pending_folders, self._key, self.nodeid, self.redactor)
 
-    # -- called by intercept ------------------------------------------------------------
+    # -- intercept.InterceptedSession -----------------------------------------------------
 
     def begin(
         self,
@@ -406,10 +317,13 @@ class CassetteSession:
             # judges keep their own rule for the placeholder (pytest_llmeval.judges.clients)
             variable = placeholder_variable(call.headers)
             if variable is not None:
-                call.refusal = CassetteMiss(self._describe_missing_key(call.live, variable))
-        if call.refusal is None and self._before_live is not None:
+                message = missing_key_message(
+                    call.live, variable, nodeid=self.nodeid, path=self._path, mode=self._mode
+                )
+                call.refusal = CassetteMiss(message)
+        if call.refusal is None and self._observer is not None:
             try:
-                self._before_live(call.live)
+                self._observer.before_live(call.live)
             except LLMEvalError as error:
                 call.refusal = error
         if call.refusal is not None:
@@ -461,21 +375,21 @@ class CassetteSession:
         response_headers: Iterable[tuple[bytes, bytes]],
         request_headers: Iterable[tuple[bytes, bytes]],
         started: float,
-    ) -> intercept.Recording:
+    ) -> Recording:
         """Internal: a live response arrived; tee its body into a new interaction.
 
         Headers come as the bytes on the wire (`httpx.Headers.raw`), never decoded."""
         request = self._recorded_request(call.live, request_headers)
         headers, latin1 = stored_headers(response_headers, self.redactor, response=True)
-        recording = intercept.Recording(self, call, request, status, headers, started, latin1)
+        recording = Recording(self, call, request, status, headers, started, latin1)
         with self._lock:
             self._open.add(recording)
         return recording
 
-    def recording_done(self, recording: intercept.Recording, interaction: Interaction) -> None:
+    def recording_done(self, recording: Recording, interaction: Interaction) -> None:
         """Internal: a teed response is complete (or was cut short): keep and report it."""
-        if self._annotate is not None:
-            extra = self.redactor.value(self._annotate(interaction))
+        if self._observer is not None:
+            extra = self.redactor.value(self._observer.annotate(interaction))
             meta = InteractionMeta(**{**interaction.meta.model_dump(), **extra})
             interaction = interaction.model_copy(update={"meta": meta})
         with self._lock:
@@ -518,10 +432,10 @@ class CassetteSession:
         latency: float | None = None,
         ttft: float | None = None,
     ) -> None:
-        if self._on_exchange is None:
+        if self._observer is None:
             return
-        request = interaction.request if interaction is not None else _request_of(call.live)
-        self._on_exchange(
+        request = interaction.request if interaction is not None else call.live.without_headers()
+        self._observer.exchanged(
             Exchange(
                 interaction=interaction,
                 request=request,
@@ -533,15 +447,6 @@ class CassetteSession:
                 error=error,
                 started_at=call.started_at,
             )
-        )
-
-    def _describe_missing_key(self, live: LiveRequest, variable: str) -> str:
-        return (
-            f"{variable} is not set, so {live.canonical.method} {live.canonical.path} cannot "
-            "be recorded: it carried the plugin's placeholder key and was not sent.\n"
-            f"  test:     {self.nodeid}\n"
-            f"  cassette: {self._path} (record mode {self._mode!r})\n"
-            f"Set {variable} to record it; replaying the recording needs no key."
         )
 
     def _describe_miss(self, live: LiveRequest, key: tuple[str, str, str]) -> str:
@@ -578,15 +483,6 @@ def unplayed_message(outcome: CassetteOutcome, nodeid: str, *, test_failed: bool
         f"{count} recorded interaction(s) in {outcome.path} were not requested by the "
         f"test; if it no longer makes them, drop them without re-recording: "
         f"llmeval cassettes prune --unplayed --apply {shlex.quote(nodeid)}"
-    )
-
-
-def _request_of(live: LiveRequest) -> RecordedRequest:
-    return RecordedRequest(
-        method=live.canonical.method,
-        url=live.url,
-        body_format=live.body_format,
-        body=live.body,
     )
 
 

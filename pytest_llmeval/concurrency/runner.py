@@ -4,7 +4,7 @@ the shared loop, and finishes them in collection order.
 Per item, from `pytest_runtest_protocol`:
 
 1. admit: run the setup phase inside a fresh `contextvars.Context` (the plugin's setup
-   wrapper starts the item's cassette there, so `context.current_cassette` is the item's
+   wrapper starts the item's cassette there, so `intercept.current_cassette` is the item's
    own), call the test function with its fixture values and start the coroutine as a
    task of the one event loop, in that context. A semaphore lets N bodies run; up to
    4N items are admitted ahead, their bodies waiting for a slot.

@@ -160,7 +160,9 @@ class _SDKBackend:
 
     def _missing_key_message(self, what_happened: str, mode: str) -> str:
         variable = KEY_VARIABLES[self.ref.sdk]
-        cassette = context.current_cassette.get()
+        from pytest_llmeval.cassettes.intercept import current_cassette
+
+        cassette = current_cassette.get()
         where = f" in {cassette.path}" if cassette is not None else ""
         how = (
             "--llmeval-record=new (or --llmeval-record=once if this test has no cassette yet)"
