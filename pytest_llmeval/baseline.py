@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_llmeval import stats
+from pytest_llmeval.decision import GatePolicy
 from pytest_llmeval.files import load_model, write_model
 from pytest_llmeval.models import GroupAggregate, SessionAggregate
 
@@ -69,7 +70,6 @@ BASELINE_SCHEMA_VERSION = 1
 REGRESSION_KINDS = ("score", "cost", "latency")
 
 _SLACK = 1e-9
-_ROUNDS = 10_000
 _SEED = 0
 
 
@@ -282,11 +282,7 @@ def _compare_group(
     key: str,
     old: BaselineGroup,
     new: BaselineGroup,
-    *,
-    tolerance: float,
-    alpha: float,
-    cost_tolerance: float | None,
-    latency_tolerance: float | None,
+    policy: GatePolicy,
 ) -> GroupComparison:
     shared = sorted(set(old.cases) & set(new.cases))
     before = [old.cases[c].score for c in shared]
@@ -296,7 +292,7 @@ def _compare_group(
     p_value = mcnemar_p = min_p = None
     if shared:
         p_value = stats.paired_permutation_test(
-            before, after, alternative="less", rounds=_ROUNDS, seed=_SEED
+            before, after, alternative="less", rounds=policy.rounds, seed=_SEED
         )
         mcnemar_p = stats.mcnemar_exact(
             [old.cases[c].passed for c in shared],
@@ -305,7 +301,10 @@ def _compare_group(
         )
         min_p = 0.5 ** len(shared)
     regressed = (
-        drop is not None and p_value is not None and drop - tolerance > _SLACK and p_value < alpha
+        drop is not None
+        and p_value is not None
+        and drop - policy.tolerance > _SLACK
+        and p_value < policy.alpha
     )
     old_cost, new_cost = _per_case(old), _per_case(new)
     cost_increase, cost_from_zero = _increase(old_cost, new_cost)
@@ -326,7 +325,7 @@ def _compare_group(
         p_value=p_value,
         mcnemar_p=mcnemar_p,
         min_p=min_p,
-        underpowered=not (0.5 ** len(shared) < alpha),
+        underpowered=not (0.5 ** len(shared) < policy.alpha),
         regressed=regressed,
         newly_failing=[c for c in shared if old.cases[c].passed and not new.cases[c].passed],
         newly_passing=[c for c in shared if new.cases[c].passed and not old.cases[c].passed],
@@ -335,50 +334,38 @@ def _compare_group(
         old_cost_per_case_usd=old_cost,
         new_cost_per_case_usd=new_cost,
         cost_increase=cost_increase,
-        cost_regressed=_exceeds(cost_increase, cost_from_zero, cost_tolerance),
+        cost_regressed=_exceeds(cost_increase, cost_from_zero, policy.cost_tolerance),
         old_latency_p95_s=old.latency_p95_s,
         new_latency_p95_s=new.latency_p95_s,
         latency_increase=latency_increase,
-        latency_regressed=_exceeds(latency_increase, latency_from_zero, latency_tolerance),
+        latency_regressed=_exceeds(latency_increase, latency_from_zero, policy.latency_tolerance),
     )
 
 
 def compare_baselines(
     old: Baseline,
     new: Baseline,
+    policy: GatePolicy | None = None,
     *,
-    tolerance: float = 0.02,
-    alpha: float = 0.05,
-    cost_tolerance: float | None = None,
-    latency_tolerance: float | None = None,
     source: str | None = None,
     outside: Collection[str] = (),
 ) -> BaselineComparison:
-    """Compare two baselines (old first) group by group; see the module docstring.
+    """Compare two baselines (old first) group by group under the gate policy (its
+    defaults when None); see the module docstring.
 
     `outside` names old groups the new run did not cover (a CI shard runs part of the
     suite): missing from the new run, they are listed apart instead of as vanished.
     """
     shared = sorted(set(old.groups) & set(new.groups))
     missing = set(old.groups) - set(new.groups)
-    groups = [
-        _compare_group(
-            key,
-            old.groups[key],
-            new.groups[key],
-            tolerance=tolerance,
-            alpha=alpha,
-            cost_tolerance=cost_tolerance,
-            latency_tolerance=latency_tolerance,
-        )
-        for key in shared
-    ]
+    policy = policy if policy is not None else GatePolicy()
+    groups = [_compare_group(key, old.groups[key], new.groups[key], policy) for key in shared]
     return BaselineComparison(
         source=source,
-        tolerance=tolerance,
-        alpha=alpha,
-        cost_tolerance=cost_tolerance,
-        latency_tolerance=latency_tolerance,
+        tolerance=policy.tolerance,
+        alpha=policy.alpha,
+        cost_tolerance=policy.cost_tolerance,
+        latency_tolerance=policy.latency_tolerance,
         groups=groups,
         new_groups=sorted(set(new.groups) - set(old.groups)),
         vanished_groups=sorted(missing - set(outside)),
@@ -392,22 +379,13 @@ def compare_baselines(
 def compare_to_baseline(
     aggregate: SessionAggregate,
     baseline: Baseline,
+    policy: GatePolicy | None = None,
     *,
-    tolerance: float = 0.02,
-    alpha: float = 0.05,
-    cost_tolerance: float | None = None,
-    latency_tolerance: float | None = None,
     source: str | None = None,
     outside: Collection[str] = (),
 ) -> BaselineComparison:
-    """Judge a session against a baseline: per group drop, p-values, new failures."""
+    """Judge a session against a baseline under the gate policy: per group drop,
+    p-values, new failures."""
     return compare_baselines(
-        baseline,
-        baseline_from_aggregate(aggregate),
-        tolerance=tolerance,
-        alpha=alpha,
-        cost_tolerance=cost_tolerance,
-        latency_tolerance=latency_tolerance,
-        source=source,
-        outside=outside,
+        baseline, baseline_from_aggregate(aggregate), policy, source=source, outside=outside
     )

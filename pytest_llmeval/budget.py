@@ -96,11 +96,6 @@ class SessionBudget:
             "(the call then goes out, with a warning)."
         )
 
-    @property
-    def exceeded(self) -> bool:
-        """Whether live spending reached the limit."""
-        return self.spent() >= self.limit_usd
-
 
 def usd(amount: float) -> str:
     """A limit as the user wrote it: $0.000001, $2, $0.02 (not 1e-06 or 2.0000)."""

@@ -13,16 +13,21 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.decision import GatePolicy
 from pytest_llmeval.errors import LLMEvalError
+
+if TYPE_CHECKING:
+    from pytest_llmeval.reporting.json import Report
+    from pytest_llmeval.session_outcome import SessionOutcome
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
 
-DEFAULT_TOLERANCE = 0.02
-DEFAULT_ALPHA = 0.05
+DEFAULT_TOLERANCE = GatePolicy.tolerance
+DEFAULT_ALPHA = GatePolicy.alpha
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -122,41 +127,62 @@ def _add_gate_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _gate_values(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
-    """Thresholds from the command line, else the report's settings, else defaults."""
+def _gate_policy(args: argparse.Namespace, settings: dict[str, Any]) -> GatePolicy:
+    """The gate policy: each threshold from the command line, else the report's
+    settings, else the policy's default."""
 
-    def pick(name: str, default: Any) -> Any:
-        given = getattr(args, name)
+    def pick(name: str) -> Any:
+        given = getattr(args, name, None)
         if given is not None:
             return given
         recorded = settings.get(name)
-        return recorded if recorded is not None else default
+        return recorded if recorded is not None else getattr(GatePolicy, name)
 
-    return {
-        "tolerance": pick("tolerance", DEFAULT_TOLERANCE),
-        "alpha": pick("alpha", DEFAULT_ALPHA),
-        "cost_tolerance": pick("cost_tolerance", None),
-        "latency_tolerance": pick("latency_tolerance", None),
-    }
+    # --fail-on none is (); a report that recorded none (or nothing) gates on score
+    fail_on = getattr(args, "fail_on", None)
+    if fail_on is None:
+        fail_on = settings.get("fail_on") or None
+    return GatePolicy(
+        tolerance=pick("tolerance"),
+        alpha=pick("alpha"),
+        cost_tolerance=pick("cost_tolerance"),
+        latency_tolerance=pick("latency_tolerance"),
+        fail_on=tuple(fail_on) if fail_on is not None else GatePolicy.fail_on,
+    )
+
+
+def _report_outcome(report: Report) -> SessionOutcome:
+    """A report's outcome as the session had it: its aggregate and baseline verdict."""
+    from pytest_llmeval.session_outcome import BaselineStatus, SessionOutcome
+
+    comparison = report.baseline
+    status = None
+    if comparison is not None:
+        status = BaselineStatus(comparison.source or "baseline", "compared")
+    return SessionOutcome(
+        aggregate=report.aggregate,
+        policy=_gate_policy(argparse.Namespace(), report.settings),
+        baseline=status,
+        comparison=comparison,
+    )
 
 
 def _show(args: argparse.Namespace) -> int:
-    from pytest_llmeval.reporting.regression import summary_lines
+    from pytest_llmeval.reporting.regression import outcome_lines
     from pytest_llmeval.reporting.terminal import table_lines, totals_line, usage_lines
 
     report = _load(args.report, "report")
-    aggregate = report.aggregate
+    outcome = _report_outcome(report)
+    aggregate = outcome.aggregate
     print(f"{args.report}: pytest-llm-eval {report.plugin_version}, created {report.created_at}")
     # the same table, extra lines and totals as the terminal section of the run
     if aggregate.groups:
-        for line in table_lines(aggregate, report.baseline):
+        for line in table_lines(aggregate, outcome.comparison):
             print(line)
     for line in usage_lines(aggregate.usage):
         print(line)
-    if report.baseline is not None:
-        fail_on = report.settings.get("fail_on") or ("score",)
-        for line in summary_lines(report.baseline, fail_on=fail_on):
-            print(line)
+    for line in outcome_lines(outcome):
+        print(line)
     print(totals_line(aggregate))
     return EXIT_OK
 
@@ -184,7 +210,7 @@ def _diff(args: argparse.Namespace) -> int:
 
     old = baseline_from_aggregate(_load(args.old, "report").aggregate)
     new = baseline_from_aggregate(_load(args.new, "report").aggregate)
-    comparison = compare_baselines(old, new)
+    comparison = compare_baselines(old, new, GatePolicy())
     print(f"{args.old} -> {args.new}")
     rows = [["group", "n", "mean", "Δ mean", "pass rate", "Δ pass", "p", "flipped"]]
     for g in comparison.groups:
@@ -263,7 +289,7 @@ def _merge(args: argparse.Namespace) -> int:
     if args.baseline:
         baseline = _load(args.baseline, "baseline")
         comparison = compare_to_baseline(
-            aggregate, baseline, source=args.baseline, **_gate_values(args, settings)
+            aggregate, baseline, _gate_policy(args, settings), source=args.baseline
         )
     durations = [r.duration_s for _, r in shards if r.duration_s is not None]
     report = build_report(
@@ -284,22 +310,21 @@ def _merge(args: argparse.Namespace) -> int:
 
 def _gate(args: argparse.Namespace) -> int:
     from pytest_llmeval.baseline import compare_to_baseline
-    from pytest_llmeval.reporting.regression import (
-        SECTION_TITLE,
-        regression_lines,
-        summary_lines,
-    )
+    from pytest_llmeval.reporting.regression import SECTION_TITLE, outcome_lines, outcome_section
+    from pytest_llmeval.session_outcome import BaselineStatus, SessionOutcome
 
     report = _load(args.report, "report")
     baseline = _load(args.baseline, "baseline")
-    settings = report.settings
-    fail_on = args.fail_on if args.fail_on is not None else settings.get("fail_on") or ("score",)
-    comparison = compare_to_baseline(
-        report.aggregate, baseline, source=args.baseline, **_gate_values(args, settings)
+    policy = _gate_policy(args, report.settings)
+    outcome = SessionOutcome(
+        aggregate=report.aggregate,
+        policy=policy,
+        baseline=BaselineStatus(args.baseline, "compared"),
+        comparison=compare_to_baseline(report.aggregate, baseline, policy, source=args.baseline),
     )
-    for line in summary_lines(comparison, fail_on=fail_on):
+    for line in outcome_lines(outcome):
         print(line)
-    section = regression_lines(comparison, fail_on=fail_on)
+    section = outcome_section(outcome)
     if not section:
         return EXIT_OK
     print(f" {SECTION_TITLE} ".center(72, "="))

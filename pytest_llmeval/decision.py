@@ -46,7 +46,8 @@ _SLACK = 1e-9
 
 @dataclass(frozen=True)
 class GatePolicy:
-    """Everything that decides a regression, in one value."""
+    """Everything that decides a regression, in one value: built once from the settings
+    (or `llmeval gate`'s options) and passed whole to the comparison and its reporters."""
 
     tolerance: float = 0.02
     alpha: float = 0.05
@@ -57,6 +58,7 @@ class GatePolicy:
     cost_tolerance: float | None = None
     latency_tolerance: float | None = None
     rounds: int = 10_000  # Monte Carlo rounds of the permutation test past 16 changed cases
+    fail_on: tuple[str, ...] = ("score",)  # the kinds of regression that fail the gate
 
 
 @dataclass(frozen=True)

@@ -447,31 +447,31 @@ class Controller:
         if self.session is None:
             return
         self.session.scope = self._scope()
-        self.session.finish(pytest_version=pytest.__version__)
-        if self.session.file_error is not None and session.exitstatus in (
+        outcome = self.session.finish(pytest_version=pytest.__version__)
+        if outcome.file_error is not None and session.exitstatus in (
             pytest.ExitCode.OK,
             pytest.ExitCode.TESTS_FAILED,
         ):
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
-        if self.session.failed and session.exitstatus == pytest.ExitCode.OK:
+        if outcome.failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if self.config.getoption("xmlpath", None) and self.session.aggregate is not None:
+        if self.config.getoption("xmlpath", None):
             # Before junitxml's own sessionfinish writes the file (this hook is tryfirst).
             from pytest_llmeval.reporting.junit import add_suite_properties, suite_properties
 
             redact = self.session.redactor.text
-            properties = suite_properties(self.session.aggregate, self.session.comparison)
+            properties = suite_properties(outcome.aggregate, outcome.comparison)
             add_suite_properties(
                 self.config.pluginmanager.get_plugins(),
                 [(redact(name), redact(value)) for name, value in properties],
             )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.session is None or self.session.aggregate is None:
+        if self.session is None or self.session.outcome is None:
             return
         from pytest_llmeval.reporting.terminal import write_summary
 
-        write_summary(terminalreporter, self.session)
+        write_summary(terminalreporter, self.session.outcome)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_terminal_summary")
     def pytest_terminal_summary_verdict(self, terminalreporter: Any) -> Generator[None, None, None]:
@@ -480,10 +480,10 @@ class Controller:
         try:
             return (yield)
         finally:
-            if self.session is not None and self.session.aggregate is not None:
+            if self.session is not None and self.session.outcome is not None:
                 from pytest_llmeval.reporting.terminal import write_verdict
 
-                write_verdict(terminalreporter, self.session)
+                write_verdict(terminalreporter, self.session.outcome)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         config.pluginmanager.unregister(self)

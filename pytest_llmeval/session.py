@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.aggregate import aggregate_session
 from pytest_llmeval.budget import SessionBudget
+from pytest_llmeval.decision import GatePolicy
 from pytest_llmeval.errors import LLMEvalError
-from pytest_llmeval.models import EvalResult, GroupAggregate, SessionAggregate
+from pytest_llmeval.models import EvalResult, SessionAggregate
+from pytest_llmeval.session_outcome import BaselineStatus, BudgetOutcome, SessionOutcome
 from pytest_llmeval.settings import Settings
 
 if TYPE_CHECKING:
@@ -57,6 +59,17 @@ class RunScope:
         return [key for key, group in baseline.groups.items() if not self.covers(group.cases)]
 
 
+def gate_policy(settings: Settings) -> GatePolicy:
+    """The gate policy the settings ask for (the rest of its fields keep their defaults)."""
+    return GatePolicy(
+        tolerance=settings.tolerance,
+        alpha=settings.alpha,
+        cost_tolerance=settings.cost_tolerance,
+        latency_tolerance=settings.latency_tolerance,
+        fail_on=settings.fail_on,
+    )
+
+
 def _function(nodeid: str) -> str:
     """The test function of a node id: its parameters and repeat suffix dropped."""
     return nodeid.split("[", 1)[0]
@@ -74,24 +87,17 @@ class EvalSession:
         #: The process's one redactor (the runtime's, when this process runs eval items):
         #: every file written below goes through it.
         self.redactor = redactor if redactor is not None else Redactor(settings.redact)
+        #: Everything that decides a regression, from the settings.
+        self.policy = gate_policy(settings)
         self.results: dict[str, EvalResult] = {}
-        self.aggregate: SessionAggregate | None = None
-        self.comparison: BaselineComparison | None = None
-        #: Lines for the llm_eval section: the baseline verdict (or "no baseline at ...").
-        self.baseline_lines: list[str] = []
-        #: Body of the REGRESSION section; empty unless the comparison fails the session.
-        self.regression_lines: list[str] = []
-        #: A bad baseline file or an unwritable report: shown, and the exit status is 4.
-        self.file_error: str | None = None
-        #: One line per file that could not be read or written (file_error joins them).
-        self.file_errors: list[str] = []
+        #: What the session concluded; set once, by finish.
+        self.outcome: SessionOutcome | None = None
+        #: One line per file that could not be read or written, while finishing.
+        self._file_errors: list[str] = []
         self.started = time.perf_counter()
         self.budget: SessionBudget | None = None
         if settings.max_cost is not None and ledger is not None:
             self.budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
-        self.budget_spent: float | None = None
-        #: Live calls the budget could not price, by cause (`provider:model at host: why`).
-        self.budget_unpriced: dict[str, int] = {}
         #: What the run collected; None (outside pytest) compares with every group.
         self.scope: RunScope | None = None
 
@@ -100,20 +106,34 @@ class EvalSession:
         result = EvalResult.model_validate(data)
         self.results[result.nodeid] = result
 
-    def finish(self, pytest_version: str | None = None) -> None:
-        """Aggregate everything collected and write the requested files (once, at the end)."""
-        self.aggregate = aggregate_session(self.results.values())
+    def finish(self, pytest_version: str | None = None) -> SessionOutcome:
+        """Aggregate everything collected, judge the baseline and write the requested
+        files (once, at the end); the outcome every reporter renders."""
+        aggregate = aggregate_session(self.results.values())
+        status: BaselineStatus | None = None
+        comparison: BaselineComparison | None = None
         try:
-            self._judge_baseline(self.aggregate)
+            status, comparison = self._judge_baseline(aggregate)
         except (LLMEvalError, OSError) as error:
             self._file_failed(error)
         # each output on its own: one that fails does not keep the others from being written
-        self._write_reports(self.aggregate, pytest_version)
-        if self.file_errors:
-            self.file_error = "\n".join(self.file_errors)
+        self._write_reports(aggregate, comparison, pytest_version)
+        budget = None
         if self.budget is not None:
-            self.budget_spent = self.budget.spent()
-            self.budget_unpriced = self.budget.unpriced()
+            budget = BudgetOutcome(
+                limit_usd=self.budget.limit_usd,
+                spent_usd=self.budget.spent(),
+                unpriced=tuple(self.budget.unpriced().items()),
+            )
+        self.outcome = SessionOutcome(
+            aggregate=aggregate,
+            policy=self.policy,
+            baseline=status,
+            comparison=comparison,
+            budget=budget,
+            file_errors=tuple(self._file_errors),
+        )
+        return self.outcome
 
     def _file_failed(self, error: Exception) -> None:
         """One line for a file that could not be read or written, naming the path given."""
@@ -125,7 +145,7 @@ class EvalSession:
             text = f"{self._display(Path(os.fsdecode(error.filename)))}: {error.strerror or error}"
         else:
             text = str(error)
-        self.file_errors.append(f"pytest-llm-eval: {text}")
+        self._file_errors.append(f"pytest-llm-eval: {text}")
 
     def _display(self, path: os.PathLike[str]) -> str:
         """A path as shown to the user: relative to the rootdir when inside it."""
@@ -135,13 +155,13 @@ class EvalSession:
             return os.fspath(path)
         return os.fspath(path) if relative.startswith("..") else relative
 
-    def _judge_baseline(self, aggregate: SessionAggregate) -> None:
+    def _judge_baseline(
+        self, aggregate: SessionAggregate
+    ) -> tuple[BaselineStatus | None, BaselineComparison | None]:
         """Write the baseline (--llmeval-update-baseline) or compare with it."""
         s = self.settings
         if s.baseline is None:
-            return
-        from pytest_llmeval.reporting import regression
-
+            return None, None
         shown = self._display(s.baseline)
         if not s.update_baseline and not s.baseline.exists():
             # a path someone typed, or a gate CI demands, must not turn the gate off
@@ -149,9 +169,10 @@ class EvalSession:
                 "--llmeval-require-baseline" if s.require_baseline else None
             )
             if demanded_by is not None:
-                raise LLMEvalError(regression.missing_required_baseline(shown, demanded_by))
-            self.baseline_lines = [regression.missing_baseline_line(shown)]
-            return
+                from pytest_llmeval.reporting.regression import missing_required_baseline
+
+                raise LLMEvalError(missing_required_baseline(shown, demanded_by))
+            return BaselineStatus(shown, "missing"), None
         # the baseline module (and its models) only when there is a baseline to use
         from pytest_llmeval.baseline import (
             baseline_from_aggregate,
@@ -164,25 +185,23 @@ class EvalSession:
             baseline = baseline_from_aggregate(aggregate)
             write_baseline(s.baseline, baseline, redactor=self.redactor)
             cases = sum(len(g.cases) for g in baseline.groups.values())
-            self.baseline_lines = [
-                regression.baseline_written_line(shown, len(baseline.groups), cases)
-            ]
-        elif s.baseline.exists():
-            baseline = load_baseline(s.baseline)
-            self.comparison = compare_to_baseline(
-                aggregate,
-                baseline,
-                tolerance=s.tolerance,
-                alpha=s.alpha,
-                cost_tolerance=s.cost_tolerance,
-                latency_tolerance=s.latency_tolerance,
-                source=shown,
-                outside=self.scope.outside(baseline) if self.scope is not None else (),
-            )
-            self.baseline_lines = regression.summary_lines(self.comparison, fail_on=s.fail_on)
-            self.regression_lines = regression.regression_lines(self.comparison, fail_on=s.fail_on)
+            return BaselineStatus(shown, "written", len(baseline.groups), cases), None
+        baseline = load_baseline(s.baseline)
+        comparison = compare_to_baseline(
+            aggregate,
+            baseline,
+            self.policy,
+            source=shown,
+            outside=self.scope.outside(baseline) if self.scope is not None else (),
+        )
+        return BaselineStatus(shown, "compared"), comparison
 
-    def _write_reports(self, aggregate: SessionAggregate, pytest_version: str | None) -> None:
+    def _write_reports(
+        self,
+        aggregate: SessionAggregate,
+        comparison: BaselineComparison | None,
+        pytest_version: str | None,
+    ) -> None:
         """Write the trace, the JSON report and the HTML report that were asked for; a
         file that cannot be written is one line in file_errors, and the rest still are."""
         s = self.settings
@@ -201,7 +220,7 @@ class EvalSession:
             report = build_report(
                 self.results.values(),
                 aggregate=aggregate,
-                comparison=self.comparison,
+                comparison=comparison,
                 settings=report_settings(self.settings),
                 duration_s=time.perf_counter() - self.started,
                 pytest_version=pytest_version,
@@ -221,29 +240,3 @@ class EvalSession:
                 write_html(s.html, report, redactor=self.redactor)
             except (LLMEvalError, OSError) as error:
                 self._file_failed(error)
-
-    @property
-    def regressed(self) -> bool:
-        """Whether the baseline comparison fails the session (per --llmeval-fail-on)."""
-        return self.comparison is not None and self.comparison.fails(self.settings.fail_on)
-
-    @property
-    def failing_groups(self) -> list[GroupAggregate]:
-        """Groups whose pass rate fell below their min_pass_rate."""
-        if self.aggregate is None:
-            return []
-        return [g for g in self.aggregate.groups if g.failed_min_pass_rate]
-
-    @property
-    def budget_exceeded(self) -> bool:
-        """Whether live spending reached --llmeval-max-cost."""
-        return (
-            self.budget is not None
-            and self.budget_spent is not None
-            and self.budget_spent >= self.budget.limit_usd
-        )
-
-    @property
-    def failed(self) -> bool:
-        """Whether the eval results alone must fail the session."""
-        return bool(self.failing_groups) or self.regressed or self.budget_exceeded

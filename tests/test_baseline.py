@@ -21,6 +21,7 @@ from pytest_llmeval.baseline import (
     load_baseline,
     write_baseline,
 )
+from pytest_llmeval.decision import GatePolicy
 from pytest_llmeval.errors import FileFormatError
 from pytest_llmeval.models import EvalResult, Inference, Score
 from pytest_llmeval.reporting.regression import (
@@ -67,7 +68,7 @@ def verdict(
     old: list[float], new: list[float], alpha: float = 0.05
 ) -> tuple[BaselineComparison, GroupComparison]:
     baseline = baseline_from_aggregate(aggregate_session(run("test_answers", old)))
-    comparison = compare_to_baseline(aggregate_session(run("test_answers", new)), baseline, alpha=alpha)
+    comparison = compare_to_baseline(aggregate_session(run("test_answers", new)), baseline, GatePolicy(alpha=alpha))
     [group] = comparison.groups
     return comparison, group
 
@@ -314,7 +315,7 @@ def snapshot(cost: float | None, latency: float | None, n: int = 4) -> Baseline:
 
 def test_cost_is_compared_per_case_against_its_tolerance() -> None:
     # 0.04 over 4 cases = 0.01 per case; 0.075 over 5 cases = 0.015: +50%.
-    comparison = compare_baselines(snapshot(0.04, None), snapshot(0.075, None, n=5), cost_tolerance=0.2)
+    comparison = compare_baselines(snapshot(0.04, None), snapshot(0.075, None, n=5), GatePolicy(cost_tolerance=0.2))
     [group] = comparison.groups
     assert group.cost_increase == pytest.approx(0.5)
     assert group.cost_regressed and comparison.cost_regressed
@@ -334,20 +335,20 @@ def test_cost_is_compared_per_case_against_its_tolerance() -> None:
 
 
 def test_cost_within_tolerance_or_unchecked_is_fine() -> None:
-    assert not compare_baselines(snapshot(0.04, None), snapshot(0.044, None), cost_tolerance=0.2).cost_regressed
+    assert not compare_baselines(snapshot(0.04, None), snapshot(0.044, None), GatePolicy(cost_tolerance=0.2)).cost_regressed
     assert not compare_baselines(snapshot(0.04, None), snapshot(4.0, None)).cost_regressed
-    assert not compare_baselines(snapshot(None, None), snapshot(4.0, None), cost_tolerance=0.0).cost_regressed
+    assert not compare_baselines(snapshot(None, None), snapshot(4.0, None), GatePolicy(cost_tolerance=0.0)).cost_regressed
 
 
 def test_cost_from_zero_counts_as_an_increase() -> None:
-    comparison = compare_baselines(snapshot(0.0, None), snapshot(0.01, None), cost_tolerance=0.5)
+    comparison = compare_baselines(snapshot(0.0, None), snapshot(0.01, None), GatePolicy(cost_tolerance=0.5))
     [group] = comparison.groups
     assert group.cost_increase is None and group.cost_regressed
     assert "cost test_a: from zero per case" in summary_lines(comparison, "b.json")[1]
 
 
 def test_latency_p95_increase_past_its_tolerance() -> None:
-    comparison = compare_baselines(snapshot(None, 0.8), snapshot(None, 1.2), latency_tolerance=0.25)
+    comparison = compare_baselines(snapshot(None, 0.8), snapshot(None, 1.2), GatePolicy(latency_tolerance=0.25))
     [group] = comparison.groups
     assert group.latency_increase == pytest.approx(0.5)
     assert comparison.latency_regressed and comparison.fails(["latency"])

@@ -303,3 +303,18 @@ def test_show_prints_the_columns_and_totals_the_terminal_printed(
     assert shown.returncode == 0, shown.stderr
     # the same table (latency, tokens, cost, Δ base), verdict and totals as the run printed
     assert shown.stdout.splitlines()[1:] == section
+
+
+def test_gate_fail_on_precedence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --fail-on none beats the report's setting; a report that recorded score fails on it
+    baseline = baseline_file(tmp_path)
+    report = write(tmp_path, "r.json", BAD, fail_on=["score"])
+    assert main(["gate", report, "--baseline", baseline, "--fail-on", "none"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith(
+        "reported only: --llmeval-fail-on is none"
+    )
+    assert main(["gate", report, "--baseline", baseline]) == 1
+    # a report that recorded a cost-only gate does not fail on a score regression
+    cost_only = write(tmp_path, "c.json", BAD, fail_on=["cost"])
+    assert main(["gate", cost_only, "--baseline", baseline]) == 0
+    assert main(["gate", cost_only, "--baseline", baseline, "--fail-on", "score"]) == 1

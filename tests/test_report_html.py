@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from pytest_llmeval.aggregate import aggregate_session
 from pytest_llmeval.baseline import baseline_from_aggregate, compare_to_baseline
+from pytest_llmeval.decision import GatePolicy
 from pytest_llmeval.files import dump_model
 from pytest_llmeval.models import EvalResult, Inference, Score
 from pytest_llmeval.reporting.html import embed_json, render_html, write_html
@@ -110,7 +111,7 @@ def make_report(cases: int = 40, *, created_at: datetime | None = None) -> Repor
     baseline = baseline_from_aggregate(aggregate_session(older))
     current = aggregate_session(results)
     comparison = compare_to_baseline(
-        current, baseline, cost_tolerance=0.1, source="llmeval-baseline.json"
+        current, baseline, GatePolicy(cost_tolerance=0.1), source="llmeval-baseline.json"
     )
     return build_report(
         results,

@@ -112,3 +112,40 @@ def test_lowest_constraints_are_pyprojects_lower_bounds() -> None:
     assert pinned == declared, (
         "make .ci/lowest-constraints.txt pin each lower bound of pyproject.toml"
     )
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at the top, under TYPE_CHECKING or inside functions."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            names.add(node.module)
+    return names
+
+
+def test_reporters_render_data_not_the_session() -> None:
+    # reporters take the frozen SessionOutcome; the session, the capture and the judges
+    # are layers above or beside them (STYLE: "Reporters never import interception")
+    forbidden = (
+        "pytest_llmeval.session",
+        "pytest_llmeval.plugin",
+        "pytest_llmeval.runner",
+        "pytest_llmeval.capture",
+        "pytest_llmeval.cassettes.intercept",
+        "pytest_llmeval.cassettes.session",
+        "pytest_llmeval.providers",
+        "pytest_llmeval.judges",
+    )
+    reporters = sorted((ROOT / "pytest_llmeval" / "reporting").glob("*.py"))
+    assert reporters
+    for path in [*reporters, ROOT / "pytest_llmeval" / "session_outcome.py"]:
+        bad = [
+            name
+            for name in _imported_modules(path)
+            if any(name == f or name.startswith(f + ".") for f in forbidden)
+        ]
+        assert not bad, f"{path.relative_to(ROOT)} imports {', '.join(sorted(bad))}"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the baseline module is loaded only when a baseline is compared
     from pytest_llmeval.baseline import BaselineComparison, GroupComparison
+    from pytest_llmeval.session_outcome import SessionOutcome
 
 #: Title of the section printed when the comparison fails the session.
 SECTION_TITLE = "REGRESSION"
@@ -257,3 +258,25 @@ def regression_lines(
             )
     lines += _group_lines(comparison)
     return lines
+
+
+def outcome_lines(outcome: SessionOutcome) -> list[str]:
+    """The baseline lines of a session's outcome: its verdict, or the file missing or
+    written; empty without a baseline."""
+    if outcome.comparison is not None:
+        return summary_lines(outcome.comparison, fail_on=outcome.policy.fail_on)
+    status = outcome.baseline
+    if status is None:
+        return []
+    if status.action == "missing":
+        return [missing_baseline_line(status.path)]
+    if status.action == "written":
+        return [baseline_written_line(status.path, status.groups, status.cases)]
+    return []
+
+
+def outcome_section(outcome: SessionOutcome, *, limit: int = CASE_LIMIT) -> list[str]:
+    """The body of a session outcome's REGRESSION section; empty unless it fails."""
+    if outcome.comparison is None:
+        return []
+    return regression_lines(outcome.comparison, fail_on=outcome.policy.fail_on, limit=limit)

@@ -17,7 +17,7 @@ from pytest_llmeval.printable import printable
 
 if TYPE_CHECKING:
     from pytest_llmeval.baseline import BaselineComparison
-    from pytest_llmeval.session import EvalSession
+    from pytest_llmeval.session_outcome import SessionOutcome
 
 
 def _fmt_score(value: float | None) -> str:
@@ -184,25 +184,21 @@ def totals_line(agg: SessionAggregate) -> str:
     return text
 
 
-def budget_blind_lines(session: EvalSession) -> list[str]:
+def budget_blind_lines(outcome: SessionOutcome) -> list[str]:
     """Live calls --llmeval-max-cost could not count, by cause: shown at every verbosity."""
-    if session.budget is None or not session.budget_unpriced:
+    budget = outcome.budget
+    if budget is None or not budget.unpriced:
         return []
     from pytest_llmeval.budget import usd
 
-    total = sum(session.budget_unpriced.values())
+    total = sum(count for _, count in budget.unpriced)
     lines = [
         f"BUDGET INCOMPLETE: {total} live call{'s' if total != 1 else ''} could not be priced, "
-        f"so --llmeval-max-cost={usd(session.budget.limit_usd)} did not count "
+        f"so --llmeval-max-cost={usd(budget.limit_usd)} did not count "
         f"{'them' if total != 1 else 'it'} (--llmeval-max-cost-strict refuses such calls):"
     ]
-    lines += [f"  {count} x {cause}" for cause, count in session.budget_unpriced.items()]
+    lines += [f"  {count} x {cause}" for cause, count in budget.unpriced]
     return lines
-
-
-def summary_line(session: EvalSession) -> str:
-    """The one-line totals of the session."""
-    return "" if session.aggregate is None else totals_line(session.aggregate)
 
 
 def baseline_deltas(comparison: BaselineComparison | None) -> dict[str, float | None] | None:
@@ -242,16 +238,16 @@ class _PrintableTerminal:
         return getattr(self._terminal, name)  # everything else as pytest's reporter has it
 
 
-def write_summary(terminal: Any, session: EvalSession) -> None:
+def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
     """Write the llm_eval section to pytest's terminal reporter."""
-    agg = session.aggregate
-    if agg is None:
-        return
+    from pytest_llmeval.reporting.regression import outcome_lines, outcome_section
+
+    agg = outcome.aggregate
     terminal = _PrintableTerminal(terminal)
     verbosity = terminal.config.get_verbosity()
     terminal.write_sep("=", "llm_eval")
     if verbosity >= 0:
-        for line in table_lines(agg, session.comparison):
+        for line in table_lines(agg, outcome.comparison):
             terminal.write_line(line)
         for line in usage_lines(agg.usage):
             terminal.write_line(line)
@@ -262,7 +258,7 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
                     terminal.write_line(f"  {group.label}:")
                 for case in shown:
                     terminal.write_line(_case_line(case, with_scores=verbosity >= 2))
-    for group in session.failing_groups:
+    for group in outcome.failing_groups:
         terminal.write_line(
             f"FAILED group {group.label}: pass rate {_fmt_rate(group.pass_rate)} "
             f"({group.passed} of {group.n} cases) is below min_pass_rate "
@@ -270,39 +266,40 @@ def write_summary(terminal: Any, session: EvalSession) -> None:
             red=True,
             bold=True,
         )
-    for line in session.baseline_lines:
+    for line in outcome_lines(outcome):
         terminal.write_line(line)
-    if session.file_error is not None:
-        for line in session.file_error.splitlines():  # one line per file
+    if outcome.file_error is not None:
+        for line in outcome.file_error.splitlines():  # one line per file
             terminal.write_line(line, red=True, bold=True)
-    if session.budget_exceeded and session.budget is not None:
+    if outcome.budget is not None and outcome.budget.exceeded:
         terminal.write_line(
-            f"BUDGET EXCEEDED: live calls cost ${session.budget_spent or 0.0:.4f}, "
-            f"--llmeval-max-cost is ${session.budget.limit_usd:.4f}; later live calls were refused",
+            f"BUDGET EXCEEDED: live calls cost ${outcome.budget.spent_usd:.4f}, "
+            f"--llmeval-max-cost is ${outcome.budget.limit_usd:.4f}; later live calls were refused",
             red=True,
             bold=True,
         )
-    for line in budget_blind_lines(session):
+    for line in budget_blind_lines(outcome):
         terminal.write_line(line, yellow=True, bold=True)
-    terminal.write_line(summary_line(session), bold=True)
-    if session.regression_lines and session.regressed:
+    terminal.write_line(totals_line(agg), bold=True)
+    section = outcome_section(outcome)
+    if section:
         terminal.write_sep("=", "REGRESSION", red=True, bold=True)
-        for line in session.regression_lines:
+        for line in section:
             terminal.write_line(line)
 
 
-def gate_failures(session: EvalSession) -> list[str]:
+def gate_failures(outcome: SessionOutcome) -> list[str]:
     """Why the eval results fail the session (exit status 1), one reason each; empty
     when they do not."""
     reasons = []
-    for group in session.failing_groups:
+    for group in outcome.failing_groups:
         reasons.append(
             f"group {group.label} passed {_fmt_rate(group.pass_rate)} of its cases, "
             f"under its min_pass_rate {_fmt_rate(group.min_pass_rate)}"
         )
-    comparison = session.comparison
-    if comparison is not None and session.regressed:
-        kinds = comparison.failing_kinds(session.settings.fail_on)
+    comparison = outcome.comparison
+    if comparison is not None and outcome.regressed:
+        kinds = comparison.failing_kinds(outcome.policy.fail_on)
         groups = [
             g.label
             for g in comparison.groups
@@ -311,15 +308,15 @@ def gate_failures(session: EvalSession) -> list[str]:
             or (g.latency_regressed and "latency" in kinds)
         ]
         reasons.append(f"{'/'.join(kinds)} regression against the baseline in {', '.join(groups)}")
-    if session.budget_exceeded:
+    if outcome.budget_exceeded:
         reasons.append("live spending reached --llmeval-max-cost")
     return reasons
 
 
-def write_verdict(terminal: Any, session: EvalSession) -> None:
+def write_verdict(terminal: Any, outcome: SessionOutcome) -> None:
     """Say, right above pytest's last line, why the eval results fail the session, and
     count the reasons on that last line (which otherwise counts only test outcomes)."""
-    reasons = gate_failures(session)
+    reasons = gate_failures(outcome)
     if not reasons:
         return
     terminal.write_line(
