@@ -60,6 +60,9 @@ class Exchange:
     ttft_s: float | None  # request sent to the first SSE event; None if not streamed
     error: str | None  # transport error or cassette miss, when the call failed
     started_at: float  # wall-clock time.time() when the request was made
+    # what `annotate` returned for a newly recorded interaction (else None), handed back
+    # so that its reading of the call is not made twice
+    annotation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -474,8 +477,10 @@ class CassetteSession:
 
     def recording_done(self, recording: intercept.Recording, interaction: Interaction) -> None:
         """Internal: a teed response is complete (or was cut short): keep and report it."""
+        annotation = None
         if self._annotate is not None:
-            extra = self.redactor.value(self._annotate(interaction))
+            annotation = self._annotate(interaction)
+            extra = self.redactor.value(annotation)
             meta = InteractionMeta(**{**interaction.meta.model_dump(), **extra})
             interaction = interaction.model_copy(update={"meta": meta})
         with self._lock:
@@ -492,7 +497,14 @@ class CassetteSession:
         ):
             self._cache.put(recording.call.cache_key, interaction)
         latency, ttft = meta.latency_s, meta.ttft_s
-        self._emit(recording.call, interaction, error=failed, latency=latency, ttft=ttft)
+        self._emit(
+            recording.call,
+            interaction,
+            error=failed,
+            latency=latency,
+            ttft=ttft,
+            annotation=annotation,
+        )
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -517,6 +529,7 @@ class CassetteSession:
         error: str | None = None,
         latency: float | None = None,
         ttft: float | None = None,
+        annotation: dict[str, Any] | None = None,
     ) -> None:
         if self._on_exchange is None:
             return
@@ -532,6 +545,7 @@ class CassetteSession:
                 ttft_s=ttft,
                 error=error,
                 started_at=call.started_at,
+                annotation=annotation,
             )
         )
 
