@@ -4,6 +4,12 @@ The provider adapters read what was sent and received; pricing turns tokens into
 USD. A recorded interaction carries its provider, model, usage and cost in its meta
 (written by `annotate_interaction` at record time), so a replay reports the recorded
 cost even if prices change later, and spends nothing.
+
+Each exchange is read and priced once. A live call is read and priced when it is
+recorded; the `Annotation` that holds the meta also carries that summary and price, and
+the cassette session hands it back on the `Exchange`, so `build_inference` reuses them.
+A replayed, cached or failed call has no annotation: `build_inference` reads it once,
+and prices it once unless its recording already says what it cost.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import Inference
-from pytest_llmeval.pricing import ModelPrice, price_call
-from pytest_llmeval.providers import CallSummary, SSEEvent, describe_call, parse_sse
+from pytest_llmeval.pricing import ModelPrice, Price, price_call
+from pytest_llmeval.providers import describe_call, parse_sse
+from pytest_llmeval.providers.types import CallSummary, SSEEvent
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.match import LiveRequest
@@ -47,23 +54,36 @@ def summarize(request: RecordedRequest, interaction: Interaction | None) -> Call
     )
 
 
+class Annotation(dict[str, Any]):
+    """The meta fields stored with a newly recorded interaction (provider, model, usage,
+    cost: the dict the cassette writes), carrying the summary and price they were made
+    from, so that the exchange's Inference reuses them instead of reading and pricing
+    the call again."""
+
+    __slots__ = ("price", "summary")
+
+    def __init__(self, summary: CallSummary, price: Price) -> None:
+        super().__init__(
+            provider=summary.provider,
+            model=summary.model,
+            usage={
+                "input_tokens": summary.input_tokens,
+                "output_tokens": summary.output_tokens,
+                "cache_read_tokens": summary.cache_read_tokens,
+                "cache_write_tokens": summary.cache_write_tokens,
+            },
+            cost_usd=price.usd,
+        )
+        self.summary = summary
+        self.price = price
+
+
 def annotate_interaction(
     interaction: Interaction, overrides: Mapping[str, ModelPrice] | None = None
-) -> dict[str, Any]:
+) -> Annotation:
     """Meta fields stored with a newly recorded interaction: provider, model, usage, cost."""
     summary = summarize(interaction.request, interaction)
-    price = price_call(summary, overrides=overrides)
-    return {
-        "provider": summary.provider,
-        "model": summary.model,
-        "usage": {
-            "input_tokens": summary.input_tokens,
-            "output_tokens": summary.output_tokens,
-            "cache_read_tokens": summary.cache_read_tokens,
-            "cache_write_tokens": summary.cache_write_tokens,
-        },
-        "cost_usd": price.usd,
-    }
+    return Annotation(summary, price_call(summary, overrides=overrides))
 
 
 def _unreadable(interaction: Interaction | None, summary: CallSummary) -> str | None:
@@ -91,7 +111,9 @@ def build_inference(
     survives the per-event redaction of the cassette, not this one.
     """
     interaction = exchange.interaction
-    summary = summarize(exchange.request, interaction)
+    # a live call was read and priced when it was recorded (its annotation); reuse that
+    annotation = exchange.annotation if isinstance(exchange.annotation, Annotation) else None
+    summary = summarize(exchange.request, interaction) if annotation is None else annotation.summary
     meta: dict[str, Any] = {}
     if exchange.replayed and interaction is not None:
         meta = interaction.meta.model_extra or {}
@@ -100,6 +122,9 @@ def build_inference(
     reason = None
     if isinstance(recorded, (int, float)):
         cost, priced = float(recorded), True
+    elif annotation is not None:
+        price = annotation.price
+        cost, priced, reason = price.usd, price.priced, price.reason
     else:
         # A replay the recording left unpriced (cost_usd null) is priced by overrides
         # only: the catalogue said no then, and loading it costs a replay-only session

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from pytest_llmeval.providers import CallSummary
+    from pytest_llmeval.providers.types import CallSummary
 
 __all__ = ["PRICES_INI", "ModelPrice", "Price", "parse_price_overrides", "price_call"]
 

@@ -33,6 +33,9 @@ class Exchange:
     ttft_s: float | None  # request sent to the first SSE event; None if not streamed
     error: str | None  # transport error or cassette miss, when the call failed
     started_at: float  # wall-clock time.time() when the request was made
+    # what the observer's `annotate` returned for a newly recorded interaction (else
+    # None), handed back so that its reading and pricing of the call is not made twice
+    annotation: dict[str, Any] | None = None
 
 
 class Replayable:

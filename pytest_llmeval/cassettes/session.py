@@ -388,8 +388,10 @@ class CassetteSession:
 
     def recording_done(self, recording: Recording, interaction: Interaction) -> None:
         """Internal: a teed response is complete (or was cut short): keep and report it."""
+        annotation = None
         if self._observer is not None:
-            extra = self.redactor.value(self._observer.annotate(interaction))
+            annotation = self._observer.annotate(interaction)
+            extra = self.redactor.value(annotation)
             meta = InteractionMeta(**{**interaction.meta.model_dump(), **extra})
             interaction = interaction.model_copy(update={"meta": meta})
         with self._lock:
@@ -406,7 +408,14 @@ class CassetteSession:
         ):
             self._cache.put(recording.call.cache_key, interaction)
         latency, ttft = meta.latency_s, meta.ttft_s
-        self._emit(recording.call, interaction, error=failed, latency=latency, ttft=ttft)
+        self._emit(
+            recording.call,
+            interaction,
+            error=failed,
+            latency=latency,
+            ttft=ttft,
+            annotation=annotation,
+        )
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -431,6 +440,7 @@ class CassetteSession:
         error: str | None = None,
         latency: float | None = None,
         ttft: float | None = None,
+        annotation: dict[str, Any] | None = None,
     ) -> None:
         if self._observer is None:
             return
@@ -446,6 +456,7 @@ class CassetteSession:
                 ttft_s=ttft,
                 error=error,
                 started_at=call.started_at,
+                annotation=annotation,
             )
         )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_llmeval.providers import CallSummary, SSEEvent
 from pytest_llmeval.providers.generic import (
     as_count,
     as_dict,
@@ -30,6 +29,7 @@ from pytest_llmeval.providers.generic import (
     request_params,
     role_line,
 )
+from pytest_llmeval.providers.types import CallSummary, SSEEvent
 
 # Content blocks that call a tool: the client's tools, and Anthropic's server and MCP tools.
 _CALL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})

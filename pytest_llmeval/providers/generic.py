@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytest_llmeval.providers import CallSummary, SSEEvent
+from pytest_llmeval.providers.types import CallSummary, SSEEvent
 
 # Request fields copied into CallSummary.params when they have the expected type.
 _NUMBER_PARAMS = ("temperature", "top_p")

@@ -11,7 +11,6 @@ from base64 import b64decode
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_llmeval.providers import CallSummary, SSEEvent
 from pytest_llmeval.providers.generic import (
     as_count,
     as_dict,
@@ -29,6 +28,7 @@ from pytest_llmeval.providers.generic import (
     request_params,
     role_line,
 )
+from pytest_llmeval.providers.types import CallSummary, SSEEvent
 
 # Streamed Responses events that carry the finished response.
 _FINAL_RESPONSE_EVENTS = frozenset(

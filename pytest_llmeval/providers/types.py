@@ -1,0 +1,72 @@
+"""The provider-neutral types the adapters return and read: CallSummary, SSEEvent, Api.
+
+Token counts mean the same thing for every provider (the convention of
+`pytest_llmeval.models.Inference`): `input_tokens` are the *uncached* input tokens, so
+`input_tokens + cache_read_tokens + cache_write_tokens` is the whole prompt. OpenAI reports
+`prompt_tokens` including cached tokens; its adapter subtracts them. Anthropic already
+reports them apart. `output_tokens` include reasoning tokens, which are also given on their
+own in `reasoning_tokens` when the API reports them.
+
+They live here, not in the package's `__init__`, so that the adapters (`openai`,
+`anthropic`, `generic`) import them without importing the package that dispatches to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Api", "CallSummary", "SSEEvent"]
+
+#: The model APIs the adapters understand.
+Api = Literal["chat", "responses", "embeddings", "messages", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One server-sent event: its `event:` name (if any) and its raw `data:` payload."""
+
+    event: str | None
+    data: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallSummary:
+    """What one model API call was: who, which model, tokens, prompt, answer, error."""
+
+    provider: str
+    """openai, anthropic, openai-compatible, anthropic-compatible or unknown (the table in
+    `pytest_llmeval.providers`)."""
+    api: Api
+    """Which API shape the call used."""
+    api_url: str | None = None
+    """The endpoint as scheme://host[:port]/path; no query string and no credentials."""
+    model: str | None = None
+    """The model as the response names it (often a dated snapshot), else as requested."""
+    requested_model: str | None = None
+    """The model as the request named it."""
+    input_tokens: int | None = None
+    """Uncached input tokens; None when the response reported no usage."""
+    output_tokens: int | None = None
+    """Output tokens, reasoning included."""
+    cache_read_tokens: int | None = None
+    """Input tokens served from the provider's prompt cache."""
+    cache_write_tokens: int | None = None
+    """Input tokens written to the prompt cache (Anthropic's cache_creation_input_tokens)."""
+    reasoning_tokens: int | None = None
+    """The part of output_tokens spent on reasoning, when the API reports it."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Request settings present in the request: temperature, top_p, max_tokens,
+    max_completion_tokens, max_output_tokens, seed, stream, tools (names), response_format."""
+    input_text: str | None = None
+    """The prompt as `role: text` lines (system first, tool results as `tool:` lines)."""
+    output_text: str | None = None
+    """The answer's text, and tool calls as `name(arguments)` lines."""
+    stop_reason: str | None = None
+    """finish_reason (chat), stop_reason (messages) or the response status (responses)."""
+    error: str | None = None
+    """The error message of an error body, or `HTTP <status>` for an error without one."""
+    request_id: str | None = None
+    """The provider's request id when the body carries one (Anthropic errors do)."""
+    response_id: str | None = None
+    """The id of the completion, response or message."""

@@ -1,0 +1,55 @@
+"""A package's `__init__` re-exports and dispatches; it is not the base of its modules.
+
+Shared types live in a module of their own (`providers/types.py`), so that no module of a
+package imports names from the package itself: the import arrow points one way.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pytest_llmeval"
+SUBPACKAGES = sorted(path.parent for path in PACKAGE.glob("*/__init__.py"))
+
+
+def dotted(folder: Path) -> str:
+    return ".".join(folder.relative_to(PACKAGE.parent).parts)
+
+
+@pytest.mark.parametrize("folder", SUBPACKAGES, ids=lambda folder: folder.name)
+def test_no_module_imports_a_name_from_its_own_package(folder: Path) -> None:
+    package = dotted(folder)
+    submodules = {path.stem for path in folder.glob("*.py")} | {
+        path.parent.name for path in folder.glob("*/__init__.py")
+    }
+    offences = []
+    for module in sorted(folder.glob("*.py")):
+        if module.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            own = node.module == package or (node.level == 1 and node.module is None)
+            if own:
+                names = [alias.name for alias in node.names if alias.name not in submodules]
+                offences += [f"{module.name}:{node.lineno} imports {name}" for name in names]
+    assert not offences, f"import these from a module of {package}, not the package: {offences}"
+
+
+@pytest.mark.parametrize("folder", SUBPACKAGES, ids=lambda folder: folder.name)
+def test_no_package_init_defines_a_class(folder: Path) -> None:
+    tree = ast.parse((folder / "__init__.py").read_text(encoding="utf-8"))
+    classes = [node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    assert not classes, f"{dotted(folder)}.__init__ defines {classes}; move them to a module"
+
+
+def test_the_providers_package_re_exports_its_types() -> None:
+    from pytest_llmeval import providers
+    from pytest_llmeval.providers import sse, types
+
+    assert providers.CallSummary is types.CallSummary
+    assert providers.SSEEvent is types.SSEEvent
+    assert providers.parse_sse is sse.parse_sse
