@@ -23,9 +23,9 @@ from pytest_llmeval.providers import describe_call, parse_sse
 from pytest_llmeval.providers.types import CallSummary, SSEEvent
 
 if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.calls import Exchange
     from pytest_llmeval.cassettes.match import LiveRequest
     from pytest_llmeval.cassettes.models import Interaction, RecordedRequest
-    from pytest_llmeval.cassettes.session import Exchange
 
 
 def _request_body(request: RecordedRequest) -> Any:

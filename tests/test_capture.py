@@ -19,7 +19,8 @@ import pytest
 
 from pytest_llmeval import capture
 from pytest_llmeval.cassettes.cache import ResponseCache
-from pytest_llmeval.cassettes.session import CassetteSession, Exchange
+from pytest_llmeval.cassettes.calls import Exchange
+from pytest_llmeval.cassettes.session import CassetteSession
 from pytest_llmeval.models import Inference
 from pytest_llmeval.pricing import ModelPrice
 from tests.fakeprovider import FakeProviderServer, closed_port_url
@@ -55,16 +56,19 @@ class Counted:
 
 
 class Recorder:
-    """The session's `annotate` and `on_exchange`, wired as runner.py wires them."""
+    """The session's observer, doing what runner.py's ItemRun does with each call."""
 
     def __init__(self) -> None:
         self.exchanges: list[Exchange] = []
         self.inferences: list[Inference] = []
 
+    def before_live(self, request: Any) -> None:
+        pass
+
     def annotate(self, interaction: Any) -> dict[str, Any]:
         return capture.annotate_interaction(interaction, OVERRIDES)
 
-    def on_exchange(self, exchange: Exchange) -> None:
+    def exchanged(self, exchange: Exchange) -> None:
         self.exchanges.append(exchange)
         self.inferences.append(capture.build_inference(exchange, "t", OVERRIDES))
 
@@ -92,8 +96,7 @@ def run(path: Path, mode: str, url: str, **options: Any) -> Recorder:
         path=path,
         mode=mode,  # type: ignore[arg-type]
         nodeid="tests/test_mod.py::test_x",
-        annotate=recorder.annotate,
-        on_exchange=recorder.on_exchange,
+        observer=recorder,
         **options,
     )
     session.start()
@@ -152,8 +155,7 @@ def test_a_failed_call_is_read_once_and_priced_once(
         path=tmp_path / "c.json",
         mode="all",
         nodeid="tests/test_mod.py::test_x",
-        annotate=recorder.annotate,
-        on_exchange=recorder.on_exchange,
+        observer=recorder,
     )
     session.start()
     try:

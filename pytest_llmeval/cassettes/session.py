@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval import context
 from pytest_llmeval.cassettes import intercept
-from pytest_llmeval.cassettes.calls import Call, ExchangeObserver, Replayable
-from pytest_llmeval.cassettes.calls import Exchange as Exchange  # re-exported: capture.py
+from pytest_llmeval.cassettes.calls import Call, Exchange, ExchangeObserver, Replayable
 from pytest_llmeval.cassettes.match import (
     LiveRequest,
     Matcher,
