@@ -167,3 +167,12 @@ def test_without_volatile_blanks_nested_paths() -> None:
     assert blank["created_at"] is None and blank["duration_s"] is None
     assert all(r["duration_s"] is None for r in blank["results"])
     assert data["created_at"] is not None  # the input is not modified
+
+
+def test_the_report_records_the_strictness_of_the_budget_and_the_baseline() -> None:
+    from pytest_llmeval.reporting.json import report_settings
+    from pytest_llmeval.settings import Settings
+
+    recorded = report_settings(Settings(max_cost_strict=True, require_baseline=True))
+    assert recorded["max_cost_strict"] is True
+    assert recorded["require_baseline"] is True
