@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+#: Source files under the repository are shown relative to it, wherever it is cloned.
+_REPOSITORY = str(Path(__file__).resolve().parent.parent) + os.sep
+
 
 def _rss() -> str:
     fields = {}
@@ -61,7 +64,7 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
         lines += ["", f"tracemalloc live: {total / 2**20:.1f} MiB; largest by line:"]
         for stat in stats[:25]:
             frame = stat.traceback[0]
-            name = frame.filename.split("site-packages/")[-1].split("/work/main/")[-1]
+            name = frame.filename.split("site-packages/")[-1].removeprefix(_REPOSITORY)
             lines.append(f"  {stat.size / 2**20:8.1f} MiB {stat.count:9d}  {name}:{frame.lineno}")
     _write("\n".join(lines) + "\n", "w")
     return (yield)
