@@ -193,6 +193,17 @@ class BaselineComparison(_Frozen):
         wanted = set(fail_on)
         return [kind for kind in REGRESSION_KINDS if kind in wanted and found[kind]]
 
+    def failing_groups(self, kinds: Iterable[str]) -> list[GroupComparison]:
+        """The groups that regressed in one of these kinds (see failing_kinds)."""
+        wanted = set(kinds)
+        return [
+            group
+            for group in self.groups
+            if (group.regressed and "score" in wanted)
+            or (group.cost_regressed and "cost" in wanted)
+            or (group.latency_regressed and "latency" in wanted)
+        ]
+
     def fails(self, fail_on: Iterable[str] = ("score",)) -> bool:
         """Whether the comparison must fail the session (or the gate)."""
         return bool(self.failing_kinds(fail_on))

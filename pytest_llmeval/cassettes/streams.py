@@ -73,6 +73,12 @@ class Recording:
             offset = time.perf_counter() - self.started
             self._events.extend((raw, offset) for raw in complete)
 
+    def fail(self, error: BaseException, failure: str | None) -> None:
+        """The body broke off with `error` (`failure`: its transport class name, if the
+        HTTP library's; any other error is recorded as a TransportError)."""
+        self.failed = True
+        self.finish(error=f"{type(error).__name__}: {error}", failure=failure or "TransportError")
+
     def finish(
         self, *, error: str | None = None, exhausted: bool = False, failure: str | None = None
     ) -> None:
@@ -128,9 +134,7 @@ class SyncTee:
                 self._recording.feed(chunk)
                 yield chunk
         except Exception as error:
-            self._recording.failed = True
-            failure = self.failure_of(error) or "TransportError"
-            self._recording.finish(error=f"{type(error).__name__}: {error}", failure=failure)
+            self._recording.fail(error, self.failure_of(error))
             raise
         self._recording.finish(exhausted=True)
 
@@ -157,9 +161,7 @@ class AsyncTee:
                 self._recording.feed(chunk)
                 yield chunk
         except Exception as error:
-            self._recording.failed = True
-            failure = self.failure_of(error) or "TransportError"
-            self._recording.finish(error=f"{type(error).__name__}: {error}", failure=failure)
+            self._recording.fail(error, self.failure_of(error))
             raise
         self._recording.finish(exhausted=True)
 

@@ -165,13 +165,7 @@ def summary_lines(
     kinds = comparison.failing_kinds(fail_on)
     notes: list[str] = []
     if kinds:
-        failing = [
-            g.label
-            for g in comparison.groups
-            if (g.regressed and "score" in kinds)
-            or (g.cost_regressed and "cost" in kinds)
-            or (g.latency_regressed and "latency" in kinds)
-        ]
+        failing = [g.label for g in comparison.failing_groups(kinds)]
         head = (
             f"baseline {source}: REGRESSION ({', '.join(kinds)}) in {', '.join(failing)}; "
             f"see the {SECTION_TITLE} section"

@@ -300,13 +300,7 @@ def gate_failures(outcome: SessionOutcome) -> list[str]:
     comparison = outcome.comparison
     if comparison is not None and outcome.regressed:
         kinds = comparison.failing_kinds(outcome.policy.fail_on)
-        groups = [
-            g.label
-            for g in comparison.groups
-            if (g.regressed and "score" in kinds)
-            or (g.cost_regressed and "cost" in kinds)
-            or (g.latency_regressed and "latency" in kinds)
-        ]
+        groups = [g.label for g in comparison.failing_groups(kinds)]
         reasons.append(f"{'/'.join(kinds)} regression against the baseline in {', '.join(groups)}")
     if outcome.budget_exceeded:
         reasons.append("live spending reached --llmeval-max-cost")
