@@ -52,8 +52,29 @@ def identify(
     return ItemIdentity(nodeid, case_id, spec.group or function_nodeid, repeat_index)
 
 
+class _BudgetGate:
+    """What both cassette observers do the same way: gate a live call on the session
+    budget and annotate a recorded interaction, for the test `nodeid` names."""
+
+    runtime: Runtime
+
+    @property
+    def nodeid(self) -> str:
+        raise NotImplementedError
+
+    def before_live(self, request: LiveRequest) -> None:
+        """Refuse a live call the session budget cannot take (see `gate_live_call`)."""
+        gate_live_call(self.runtime, self.nodeid, request)
+
+    def annotate(self, interaction: Interaction) -> dict[str, Any]:
+        """The provider, model, usage and price to store with a recorded interaction."""
+        from pytest_llmeval.capture import annotate_interaction
+
+        return annotate_interaction(interaction, self.runtime.price_overrides)
+
+
 @dataclass
-class ItemRun:
+class ItemRun(_BudgetGate):
     """One llm_eval item in progress; the observer of its cassette (`ExchangeObserver`)."""
 
     identity: ItemIdentity
@@ -80,15 +101,9 @@ class ItemRun:
             return None
         return self.cassette.stop()
 
-    def before_live(self, request: LiveRequest) -> None:
-        """Refuse a live call the session budget cannot take (see `gate_live_call`)."""
-        gate_live_call(self.runtime, self.identity.nodeid, request)
-
-    def annotate(self, interaction: Interaction) -> dict[str, Any]:
-        """The provider, model, usage and price to store with a recorded interaction."""
-        from pytest_llmeval.capture import annotate_interaction
-
-        return annotate_interaction(interaction, self.runtime.price_overrides)
+    @property
+    def nodeid(self) -> str:
+        return self.identity.nodeid
 
     def exchanged(self, exchange: Exchange) -> None:
         """Record one call of the test as an inference and charge the session budget."""
@@ -229,25 +244,19 @@ def charge_budget(
     )
 
 
-class BudgetMeter:
+class BudgetMeter(_BudgetGate):
     """The observer (`ExchangeObserver`) of the cassette of a test that records through
     the llm_cassette fixture alone (no llm_eval marker, so no ItemRun records its calls):
     gates and charges the session budget with its live calls."""
 
     def __init__(self, runtime: Runtime, nodeid: str) -> None:
         self.runtime = runtime
-        self.nodeid = nodeid
+        self._nodeid = nodeid
         self.warnings: list[str] = []
 
-    def before_live(self, request: LiveRequest) -> None:
-        """Refuse a live call the session budget cannot take (see `gate_live_call`)."""
-        gate_live_call(self.runtime, self.nodeid, request)
-
-    def annotate(self, interaction: Interaction) -> dict[str, Any]:
-        """The provider, model, usage and price to store with a recorded interaction."""
-        from pytest_llmeval.capture import annotate_interaction
-
-        return annotate_interaction(interaction, self.runtime.price_overrides)
+    @property
+    def nodeid(self) -> str:
+        return self._nodeid
 
     def exchanged(self, exchange: Exchange) -> None:
         """Price one exchange and charge it to the session budget (if there is one)."""
