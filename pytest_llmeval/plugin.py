@@ -95,7 +95,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     _use_item_hooks(metafunc.config)
     spec = _checked_spec(metafunc.definition)
-    if spec is None:
+    if isinstance(spec, str):
         # an invalid marker fails each item of this test at setup, with one message,
         # and leaves the other tests of the module to run
         return
@@ -131,26 +131,23 @@ def _llmeval_repeat(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 
 
-def _checked_spec(node: Any) -> EvalSpec | None:
-    """The node's validated EvalSpec, or None when its llm_eval marker is invalid."""
-    from pytest_llmeval.spec import SpecError, build_spec
-
-    try:
-        return build_spec(_markers(node), node.nodeid)
-    except SpecError:
-        return None
-
-
-def _spec(node: Any) -> EvalSpec:
-    """The node's validated EvalSpec; an invalid marker fails the test with one line."""
+def _checked_spec(node: Any) -> EvalSpec | str:
+    """The node's validated EvalSpec, or what is wrong with its llm_eval marker."""
     from pytest_llmeval.spec import SpecError, build_spec
 
     try:
         return build_spec(_markers(node), node.nodeid)
     except SpecError as error:
-        problem = str(error)
-    # failed outside the except block: no "During handling of the above exception"
-    pytest.fail(problem, pytrace=False)
+        return str(error)
+
+
+def _spec(node: Any) -> EvalSpec:
+    """The node's validated EvalSpec; an invalid marker fails the test with one line."""
+    spec = _checked_spec(node)
+    if isinstance(spec, str):
+        # failed outside any except block: no "During handling of the above exception"
+        pytest.fail(spec, pytrace=False)
+    return spec
 
 
 def _runtime(config: pytest.Config) -> Runtime:
