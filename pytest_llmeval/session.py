@@ -40,23 +40,23 @@ class RunScope:
     #: The paths pytest was asked to collect (absolute; a node id keeps its file only).
     paths: list[Path] = field(default_factory=list)
 
-    def covers(self, case_ids: Iterable[str]) -> bool:
-        """Whether a baseline group with these case ids was within this run."""
-        files = {case.split("::", 1)[0] for case in case_ids}
+    def outside(self, baseline: Baseline) -> list[str]:
+        """The baseline's groups this run did not cover."""
         collected_files = {nodeid.split("::", 1)[0] for nodeid in self.collected}
         deselected_functions = {_function(nodeid) for nodeid in self.deselected}
-        if files & collected_files:
-            return not any(_function(case) in deselected_functions for case in case_ids)
-        return any(self._deleted_in_scope(self.rootdir / file) for file in files)
+
+        def covers(case_ids: Iterable[str]) -> bool:
+            files = {case.split("::", 1)[0] for case in case_ids}
+            if files & collected_files:
+                return not any(_function(case) in deselected_functions for case in case_ids)
+            return any(self._deleted_in_scope(self.rootdir / file) for file in files)
+
+        return [key for key, group in baseline.groups.items() if not covers(group.cases)]
 
     def _deleted_in_scope(self, path: Path) -> bool:
         if path.exists():
             return False
         return any(path == root or root in path.parents for root in self.paths)
-
-    def outside(self, baseline: Baseline) -> list[str]:
-        """The baseline's groups this run did not cover."""
-        return [key for key, group in baseline.groups.items() if not self.covers(group.cases)]
 
 
 def gate_policy(settings: Settings) -> GatePolicy:
