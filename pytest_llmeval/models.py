@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from pytest_llmeval.vocabulary import Aggregate
+from pytest_llmeval.vocabulary import Aggregate, Role
 
 Status = Literal["passed", "below", "failed", "error", "skipped"]
 
@@ -36,11 +36,42 @@ class Score(_Model):
         return self.threshold is None or self.value >= self.threshold
 
 
+class ToolCall(_Model):
+    """A tool call the model requested in its answer."""
+
+    id: str | None = Field(default=None, description="The call id the API gave, if any.")
+    name: str = Field(description="The tool's name.")
+    arguments: Any = Field(
+        default=None, description="The arguments parsed as JSON; None when they do not parse."
+    )
+    arguments_raw: str = Field(
+        default="", description="The arguments exactly as the model sent them."
+    )
+    arguments_valid: bool = Field(
+        default=True, description="Whether the raw arguments parsed as JSON."
+    )
+
+
+class ToolResult(_Model):
+    """A tool's result that the request carried back to the model (matched by call id)."""
+
+    call_id: str | None = Field(default=None, description="The id of the call it answers.")
+    name: str | None = Field(
+        default=None, description="The tool's name, from the matching call where known."
+    )
+    content: str = Field(default="", description="The result as text, redacted.")
+    is_error: bool = Field(
+        default=False, description="Whether the API marks the result as an error."
+    )
+
+
 class Inference(_Model):
     """One model call (live or replayed) made during a test."""
 
     nodeid: str = Field(description="The test that made the call.")
-    role: Literal["app", "judge"] = Field(description="The code under test, or a judge.")
+    role: Role = Field(
+        description="The code under test (app), a judge, or a simulated user (simulator)."
+    )
     provider: str = Field(description="openai, anthropic, openai-compatible, ... or unknown.")
     api: str = Field(default="unknown", description="chat, responses, embeddings, messages.")
     model: str | None = Field(default=None, description="Model name as the API reported it.")
@@ -71,6 +102,16 @@ class Inference(_Model):
     error: str | None = Field(default=None, description="Error text, if the call failed.")
     replayed: bool = Field(default=False, description="Served from a cassette or the cache.")
     stream: bool = Field(default=False, description="Whether the response was streamed.")
+    tool_calls: list[ToolCall] = Field(
+        default_factory=list, description="Tool calls the model requested, in order."
+    )
+    tool_results: list[ToolResult] = Field(
+        default_factory=list, description="Tool results the request carried back, in order."
+    )
+    tool_schemas: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The tools the request declared: name -> JSON Schema of its arguments.",
+    )
 
 
 class UsageRollup(_Model):

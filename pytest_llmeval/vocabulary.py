@@ -12,3 +12,7 @@ RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
 #: How a test's scores combine into its score (the marker's aggregate=).
 Aggregate = Literal["mean", "min"]
 AGGREGATES: tuple[Aggregate, ...] = get_args(Aggregate)
+
+#: Who made a model call: the code under test, a judge, or a simulated user.
+Role = Literal["app", "judge", "simulator"]
+ROLES: tuple[Role, ...] = get_args(Role)

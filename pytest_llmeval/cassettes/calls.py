@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.match import LiveRequest
     from pytest_llmeval.cassettes.models import Interaction, RecordedRequest
-    from pytest_llmeval.context import Role
     from pytest_llmeval.errors import LLMEvalError
+    from pytest_llmeval.vocabulary import Role
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 
+from pytest_llmeval.vocabulary import Role
+
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.redact import Redactor
 
@@ -162,7 +164,7 @@ class InteractionMeta(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    role: Literal["app", "judge"] = Field(default="app", description="Who made the call.")
+    role: Role = Field(default="app", description="Who made the call.")
     model: str | None = Field(default=None, description="`model` of the request body, if any.")
     latency_s: float | None = Field(default=None, description="Request sent to last byte.")
     ttft_s: float | None = Field(default=None, description="Request sent to first SSE event.")
@@ -351,7 +353,7 @@ def received_interaction(
     body: bytes,
     events: list[tuple[bytes, float]] | None,
     *,
-    role: Literal["app", "judge"],
+    role: Role,
     latency: float,
     error: str | None,
     truncated: bool,
@@ -406,7 +408,7 @@ def received_interaction(
 def failed_interaction(
     request: RecordedRequest,
     *,
-    role: Literal["app", "judge"],
+    role: Role,
     latency: float,
     error: str,
     failure: str,
