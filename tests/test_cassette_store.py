@@ -20,8 +20,6 @@ from pytest_llmeval.cassettes.models import (
     InteractionMeta,
     RecordedRequest,
     RecordedResponse,
-    parse_sse_event,
-    split_sse,
     sse_event,
 )
 from pytest_llmeval.cassettes.session import CassetteSession
@@ -33,6 +31,7 @@ from pytest_llmeval.cassettes.store import (
     write_cassette,
 )
 from pytest_llmeval.errors import CassetteMiss, FileFormatError
+from pytest_llmeval.wire import parse_sse_event, split_sse
 from tests.fakeprovider import FakeProviderServer
 from tests.observers import ExchangeLog
 

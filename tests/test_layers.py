@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "baseline", "decision", "stats", "cases",
         ),
     ),
-    ("infrastructure", ("errors", "files", "vocabulary", "context", "printable", "safe_yaml")),
+    ("infrastructure", ("errors", "files", "vocabulary", "context", "printable", "safe_yaml", "wire")),
 )  # fmt: skip
 
 #: Known upward imports, each with why it is still there. The writer and the baseline

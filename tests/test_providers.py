@@ -1136,8 +1136,8 @@ def test_streams_of_unknown_apis_have_no_end_to_miss() -> None:
 )
 def test_real_recorded_streams_are_complete(name: str) -> None:
     """No false alarm on what the real APIs sent; each one cut anywhere is caught."""
-    from pytest_llmeval.cassettes.models import split_sse
     from pytest_llmeval.providers import missing_stream_end
+    from pytest_llmeval.wire import split_sse
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     data = yaml.load((CASSETTES / FILES[name]).read_text(encoding="utf-8"), Loader=loader)

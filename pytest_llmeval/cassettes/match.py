@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pytest_llmeval.cassettes.models import RecordedRequest, parse_json
+from pytest_llmeval.cassettes.models import RecordedRequest
 from pytest_llmeval.cassettes.redact import Redactor
+from pytest_llmeval.wire import parse_json
 
 #: A function applied to request body text before matching (see the module docstring).
 Normalizer = Callable[[str], str]

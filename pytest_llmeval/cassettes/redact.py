@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
+from pytest_llmeval.wire import parse_sse_event
+
 #: What a redacted value is replaced with.
 REDACTED = "<redacted>"
 
@@ -354,8 +356,6 @@ def redact_across_events(raws: list[str], redact: Redactor) -> list[str]:
     part of it and removed from the others. Events that change are written again with
     their data re-serialised; the others keep their exact bytes.
     """
-    from pytest_llmeval.cassettes.models import parse_sse_event
-
     pieces: dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...], str]]] = {}
     parsed: dict[int, Any] = {}
     for index, raw in enumerate(raws):

@@ -13,8 +13,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_llmeval.cassettes.models import is_terminal_event, received_interaction, split_sse
+from pytest_llmeval.cassettes.models import is_terminal_event, received_interaction
 from pytest_llmeval.providers import missing_stream_end
+from pytest_llmeval.wire import split_sse
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.calls import Call, Replayable

@@ -125,7 +125,7 @@ def _interaction(item: dict[str, Any], redactor: Redactor) -> Interaction:
     )
     events = None
     if is_sse:
-        from pytest_llmeval.cassettes.models import split_sse
+        from pytest_llmeval.wire import split_sse
 
         complete, rest = split_sse(body, final=True)
         events = [(raw, 0.0) for raw in complete] + ([(rest, 0.0)] if rest else [])
