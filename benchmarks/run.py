@@ -5,7 +5,9 @@ benchmark is a fresh pytest (or promptfoo) process, and the variants of a benchm
 run alternately, rotating the order each round; figures are medians of wall times.
 See docs/performance.md for what each benchmark measures and the figures.
 
-Benchmarks (names for --only): inert, replay, live, scale.
+Benchmarks (names for --only): inert, replay, record, live, scale.
+`--compare REF` adds our plugin at git revision REF as one more variant of the replay
+and record benchmarks (a before/after measured in the same alternating rounds).
 Live variants are looked up by name in LIVE_VARIANTS: add one there (e.g. an
 in-process concurrency option of the plugin) and it is measured alongside.
 """
@@ -13,9 +15,11 @@ in-process concurrency option of the plugin) and it is measured alongside.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -48,9 +52,11 @@ from workloads import (
     PROVIDERS,
     build_inert,
     build_live,
+    build_record,
     build_replay,
     build_scale,
     read_stamp,
+    record_dir,
     replay_dir,
     replay_params,
     scale_params,
@@ -83,16 +89,16 @@ FULL = Sizes(
     500,
     100,
     10_000,
-    rounds={"inert": 11, "replay": 5, "live": 5, "scale": 3},
-    warmup={"inert": 1, "replay": 1, "live": 0, "scale": 0},
+    rounds={"inert": 11, "replay": 5, "record": 3, "live": 5, "scale": 3},
+    warmup={"inert": 1, "replay": 1, "record": 1, "live": 0, "scale": 0},
 )
 QUICK = Sizes(
     500,
     100,
     20,
     1_000,
-    rounds={"inert": 1, "replay": 1, "live": 1, "scale": 1},
-    warmup={"inert": 1, "replay": 0, "live": 0, "scale": 0},
+    rounds={"inert": 1, "replay": 1, "record": 1, "live": 1, "scale": 1},
+    warmup={"inert": 1, "replay": 0, "record": 0, "live": 0, "scale": 0},
 )
 
 
@@ -117,6 +123,8 @@ class Context:
     root: Path
     profile: bool
     rounds_override: int | None
+    #: (label, folder holding that revision's `pytest_llmeval`) from --compare, if given
+    compare: tuple[str, Path] | None = None
     notes: list[str] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     peers: dict[str, str] | None = None
@@ -137,6 +145,31 @@ class Context:
 def pytest_argv(python: Path, *options: str) -> list[str | Path]:
     """A quiet pytest run (no cache writes, so rounds do not see each other's state)."""
     return [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options]
+
+
+def export_revision(ref: str) -> tuple[str, Path]:
+    """`git archive` the package at `ref` into benchmarks/.work/rev-<sha>/ (once)."""
+    root = BENCH_DIR.parent
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    target = WORK / f"rev-{sha}"
+    if not (target / "pytest_llmeval" / "plugin.py").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", sha, "pytest_llmeval"], cwd=root, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return f"ours@{sha}", target
+
+
+def ours_at_revision(ctx: Context, variant: Variant) -> list[Variant]:
+    """`variant` run with the --compare revision's plugin first on sys.path (or nothing)."""
+    if ctx.compare is None:
+        return []
+    label, tree = ctx.compare
+    env = {**variant.env, "PYTHONPATH": str(tree)}
+    return [dataclasses.replace(variant, name=label, env=env, runs=[])]
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -249,13 +282,14 @@ def bench_replay(ctx: Context) -> dict[str, Any]:
                         expect_text=f"{tests} passed",
                     )
                 )
+            variants[1:1] = ours_at_revision(ctx, variants[0])
             alternate(
                 label, variants, rounds=ctx.rounds("replay"), warmup=ctx.sizes.warmup["replay"]
             )
             medians = {variant.name: variant.median for variant in variants}
             cpu = {variant.name: variant.cpu_median for variant in variants}
             floor = medians["floor"]
-            group = {
+            group: dict[str, Any] = {
                 "medians_s": medians,
                 "cpu_medians_s": cpu,
                 "cpu_ratio_to_floor": {
@@ -323,6 +357,81 @@ def _build_replays(
                     python=python,
                 )
     return stamps
+
+
+# -- 2b. recording --------------------------------------------------------------------
+
+
+def bench_record(ctx: Context) -> dict[str, Any]:
+    """Recording one call per test into a fresh cassette each: ours vs pytest-recording
+    vs the same calls live without recording (the floor), against the fake provider."""
+    tests = ctx.sizes.replay_tests
+    tools = ["ours", "floor"] + (["vcr"] if ctx.peer_ok("pytest-recording") else [])
+    figures: dict[str, Any] = {"tests": tests, "groups": {}}
+    with fake_provider(0.0) as url:
+        for provider in PROVIDERS:
+            label = f"record-{provider}"
+            variants = []
+            for tool in ("ours", "vcr", "floor"):
+                if tool not in tools:
+                    continue
+                directory = record_dir(ctx.root, tool, provider)
+                build_record(directory, tool=tool, provider=provider, tests=tests)
+                options = {
+                    "ours": ["--llmeval-record=all"],
+                    "vcr": ["--record-mode=all"],
+                    "floor": [],
+                }[tool]
+                python = peer_python() if tool == "vcr" else dev_python()
+                command = " ".join(str(part) for part in pytest_argv(python, *options))
+                variants.append(
+                    Variant(
+                        tool,
+                        # every run writes every cassette anew: none is there to merge with
+                        ["sh", "-c", f"rm -rf cassettes && exec {command}"],
+                        directory,
+                        clean_env(BENCH_BASE_URL=url),
+                        expect_text=f"{tests} passed",
+                    )
+                )
+            variants[1:1] = ours_at_revision(ctx, variants[0])
+            alternate(
+                label, variants, rounds=ctx.rounds("record"), warmup=ctx.sizes.warmup["record"]
+            )
+            medians = {variant.name: variant.median for variant in variants}
+            cpu = {variant.name: variant.cpu_median for variant in variants}
+            floor = medians["floor"]
+            group: dict[str, Any] = {
+                "medians_s": medians,
+                "cpu_medians_s": cpu,
+                "runs_s": {variant.name: variant.seconds for variant in variants},
+                "ratio_to_floor": {name: _ratio(value, floor) for name, value in medians.items()},
+                "per_call_ms": {
+                    name: (value - floor) / tests * 1000 for name, value in medians.items()
+                },
+            }
+            figures["groups"][provider] = group
+            if "vcr" in medians:
+                ours, vcr = medians["ours"], medians["vcr"]
+                ctx.targets.append(
+                    Target(
+                        "record",
+                        f"{provider}: ours / pytest-recording",
+                        f"{_ratio(ours, vcr):.3f}x ({ours:.2f} s against {vcr:.2f} s; "
+                        f"{group['per_call_ms']['ours']:+.2f} ms/call over live)",
+                        "<= 1.00x",
+                        ours <= vcr,
+                    )
+                )
+            print(
+                f"{label}: "
+                + ", ".join(
+                    f"{name} {value:.2f} s ({group['per_call_ms'][name]:+.2f} ms/call over live, "
+                    f"cpu {cpu[name]:.2f} s)"
+                    for name, value in medians.items()
+                )
+            )
+    return figures
 
 
 # -- 3. live concurrency -------------------------------------------------------------
@@ -714,6 +823,7 @@ def profile_summary(profile: dict[str, Any], top: int = 25, depth: int = 7) -> s
 BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "inert": bench_inert,
     "replay": bench_replay,
+    "record": bench_record,
     "live": bench_live,
     "scale": bench_scale,
 }
@@ -747,6 +857,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=None, help="Override the rounds")
     parser.add_argument(
+        "--compare",
+        metavar="REF",
+        default=None,
+        help="Also run our plugin at git revision REF in the replay and record benchmarks",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="Also run our main variant of each benchmark under pyinstrument",
@@ -763,6 +879,7 @@ def main(argv: list[str] | None = None) -> int:
         root=WORK / mode,
         profile=args.profile,
         rounds_override=args.rounds,
+        compare=export_revision(args.compare) if args.compare else None,
     )
     machine = machine_description()
     print(

@@ -243,6 +243,27 @@ def build_replay(
     return _finish(directory, params, url=url)
 
 
+def record_dir(root: Path, tool: str, provider: str) -> Path:
+    """Where one recording workload lives."""
+    return root / "record" / f"{tool}-{provider}"
+
+
+def build_record(directory: Path, *, tool: str, provider: str, tests: int) -> None:
+    """The replay workload's tests with a shared client, run live: `ours` and `vcr`
+    record every call (their cassettes deleted before each run), `floor` (no marker)
+    makes the same calls without recording."""
+    params = {"kind": "record", "tool": tool, "provider": provider, "tests": tests}
+    if read_stamp(directory, params):
+        return
+    _start(directory)
+    spec = PROVIDERS[provider]
+    (directory / "bench_clients.py").write_text(_clients_module(spec, True))
+    for index, size in enumerate(_split(tests)):
+        source = _replay_test(spec, tool, True, index, size)
+        (directory / f"test_record_{index:03d}.py").write_text(source)
+    _finish(directory, params)
+
+
 def _live_body(provider: Provider, url: str, prompt: str) -> bytes:
     data = json.dumps(provider.body(prompt)).encode()
     headers = {"content-type": "application/json", **provider.headers}
