@@ -284,6 +284,15 @@ def test_agent_loops_record_tool_calls_and_results_on_every_api_and_replay_them(
         nodeid: [tool_fields(i) for i in result["inferences"]] for nodeid, result in results.items()
     }
     assert all(i["replayed"] for result in replayed.values() for i in result["inferences"])
+    # and through xdist's worker -> controller transport
+    parallel = suite.runpytest("--llmeval-record=none", "--llmeval-report=xdist.json", "-n", "2")
+    parallel.assert_outcomes(passed=9)
+    assert {
+        nodeid: [tool_fields(i) for i in result["inferences"]]
+        for nodeid, result in results_of(suite.path / "xdist.json").items()
+    } == {
+        nodeid: [tool_fields(i) for i in result["inferences"]] for nodeid, result in results.items()
+    }
 
 
 MALFORMED_SUITE = """
