@@ -921,6 +921,15 @@ KEYS = [
     "tool_result",
     "usageMetadata",
     "modelVersion",
+    "tool_call_id",
+    "tool_use_id",
+    "call_id",
+    "is_error",
+    "parameters",
+    "input_schema",
+    "functions",
+    "function_call",
+    "custom",
 ]
 WORDS = [
     "user",
@@ -1016,6 +1025,20 @@ def check_summary(call: CallSummary) -> None:
         assert text is None or isinstance(text, str)
     assert isinstance(call.params, dict)
     json.dumps(call.params)  # params stay JSON data
+    for tool in call.tool_calls:
+        assert isinstance(tool.name, str) and isinstance(tool.arguments_raw, str)
+        assert tool.id is None or isinstance(tool.id, str)
+        if tool.arguments_valid:  # valid arguments are strict JSON, the raw text included
+            json.dumps(tool.arguments, allow_nan=False)
+            assert (
+                isinstance(tool.arguments, str) or json.loads(tool.arguments_raw) == tool.arguments
+            )
+        else:
+            assert tool.arguments is None
+    for result in call.tool_results:
+        assert isinstance(result.content, str) and isinstance(result.is_error, bool)
+        assert result.name is None or isinstance(result.name, str)
+    assert all(isinstance(name, str) for name in call.tool_schemas)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1475,3 +1498,65 @@ def test_messages_stream_tool_use_raw_text_kept_even_when_broken() -> None:
         ("t2", None, '{"a": ', False),
     ]
     assert call.output_text == 'f({})\nf({"a": 1})\nf({"a": )'
+
+
+tool_arguments = json_values | json_values.map(json.dumps) | st.text(max_size=12)
+
+
+@st.composite
+def tool_exchanges(draw: st.DrawFn) -> tuple[str, Any, Any, list[SSEEvent] | None]:
+    """A request and a response of one API in the shape of a tool-calling turn, with any
+    JSON value where an id, a name, arguments, a result or a flag should be."""
+    value = draw(json_values)
+    calls = draw(st.lists(st.tuples(json_values, json_values, tool_arguments), max_size=3))
+    api = draw(st.sampled_from(["chat", "responses", "messages"]))
+    if api == "chat":
+        assistant = {
+            "role": "assistant",
+            "tool_calls": [{"id": i, "function": {"name": n, "arguments": a}} for i, n, a in calls],
+        }
+        request = {
+            "tools": [{"type": "function", "function": {"name": value, "parameters": value}}],
+            "messages": [assistant, {"role": "tool", "tool_call_id": value, "content": value}],
+        }
+        if draw(st.booleans()):
+            deltas = [
+                {"choices": [{"delta": {"tool_calls": [{"index": draw(json_values), **call}]}}]}
+                for call in assistant["tool_calls"]
+            ]
+            return CHAT, request, None, [SSEEvent(None, json.dumps(d)) for d in deltas]
+        return CHAT, request, {"choices": [{"message": assistant}]}, None
+    if api == "responses":
+        items = [
+            {"type": "function_call", "call_id": i, "name": n, "arguments": a} for i, n, a in calls
+        ]
+        output = {"type": "function_call_output", "call_id": value, "output": value}
+        request = {"input": [*items, output], "tools": [{"type": "function", "name": value}]}
+        return RESPONSES, request, {"output": items}, None
+    blocks = [{"type": "tool_use", "id": i, "name": n, "input": a} for i, n, a in calls]
+    result = {"type": "tool_result", "tool_use_id": value, "content": value, "is_error": value}
+    request = {
+        "tools": [{"name": value, "input_schema": value}],
+        "messages": [
+            {"role": "assistant", "content": blocks},
+            {"role": "user", "content": [result]},
+        ],
+    }
+    if draw(st.booleans()):
+        events = []
+        for index, (_, _, arguments) in enumerate(calls):
+            start = {"type": "content_block_start", "index": index, "content_block": blocks[index]}
+            delta = {"type": "input_json_delta", "partial_json": arguments}
+            events += [start, {"type": "content_block_delta", "index": index, "delta": delta}]
+        return MESSAGES, request, None, [SSEEvent(None, json.dumps(e)) for e in events]
+    return MESSAGES, request, {"content": blocks}, None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(exchange=tool_exchanges())
+def test_tool_shapes_with_any_values_never_raise(
+    exchange: tuple[str, Any, Any, list[SSEEvent] | None],
+) -> None:
+    url, request, response, events = exchange
+    call = describe(url, request, response, events=events)
+    check_summary(call)
