@@ -2,8 +2,8 @@
 
 An agent loop (the model asks for two tools at once, the app runs them and sends the
 results back, the model answers) runs on Chat Completions, the Responses API and
-Anthropic Messages, sync, async and streamed, against the fake provider. The JSON
-report and the trace must hold each call's tool calls (id, name, arguments parsed and
+Anthropic Messages, sync, async, streamed and streamed async, against the fake
+provider. The JSON report and the trace must hold each call's tool calls (id, name, arguments parsed and
 raw) and the next call's tool results (matched by id, named, is_error on Anthropic),
 identically when the session is replayed with the provider gone.
 """
@@ -90,6 +90,15 @@ def chat_agent(mode):
                     )
                 return reply.choices[0].message
             message = asyncio.run(ask())
+        elif mode == "astream":
+            async def ask():
+                async with async_openai_client() as client:
+                    async with client.chat.completions.stream(
+                        model="gpt-4o-mini", messages=messages, tools=CHAT_TOOLS,
+                        stream_options={"include_usage": True},
+                    ) as stream:
+                        return (await stream.get_final_completion()).choices[0].message
+            message = asyncio.run(ask())
         else:
             with openai_client().chat.completions.stream(
                 model="gpt-4o-mini", messages=messages, tools=CHAT_TOOLS,
@@ -115,6 +124,12 @@ def responses_agent(mode):
             async def ask():
                 async with async_openai_client() as client:
                     return await client.responses.create(**request)
+            response = asyncio.run(ask())
+        elif mode == "astream":
+            async def ask():
+                async with async_openai_client() as client:
+                    async with client.responses.stream(**request) as stream:
+                        return await stream.get_final_response()
             response = asyncio.run(ask())
         else:
             with openai_client().responses.stream(**request) as stream:
@@ -146,6 +161,12 @@ def messages_agent(mode):
                 async with async_anthropic_client() as client:
                     return await client.messages.create(**request)
             reply = asyncio.run(ask())
+        elif mode == "astream":
+            async def ask():
+                async with async_anthropic_client() as client:
+                    async with client.messages.stream(**request) as stream:
+                        return await stream.get_final_message()
+            reply = asyncio.run(ask())
         else:
             with anthropic_client().messages.stream(**request) as stream:
                 reply = stream.get_final_message()
@@ -176,12 +197,13 @@ import pytest
 from agents import AGENTS
 
 @pytest.mark.llm_eval(threshold=0.5)
-@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+@pytest.mark.parametrize("mode", ["sync", "async", "stream", "astream"])
 @pytest.mark.parametrize("api", ["chat", "responses", "messages"])
 def test_agent(api, mode, llm_eval):
     answer = AGENTS[api](mode)
     llm_eval.score("answered", answer == "Sunny at 14:00.")
     assert len(llm_eval.inferences) == 2
+    assert llm_eval.inferences[1].tool_results[0].name == "get_weather"
 """
 
 PRICES = """
@@ -233,17 +255,14 @@ def test_agent_loops_record_tool_calls_and_results_on_every_api_and_replay_them(
     script_agent_loop(fake_provider)
     suite.makepyfile(test_agent=SUITE)
     live = suite.runpytest("--llmeval-report=live.json", "--llmeval-trace=live.jsonl")
-    live.assert_outcomes(passed=9)
+    live.assert_outcomes(passed=12)
     results = results_of(suite.path / "live.json")
-    assert len(results) == 9
+    assert len(results) == 12
     for nodeid, result in results.items():
         api, mode = nodeid.split("[")[1].rstrip("]").split("-")
         ask, answer = result["inferences"]
-        assert (ask["api"], ask["stream"], answer["stream"]) == (
-            api,
-            mode == "stream",
-            mode == "stream",
-        )
+        streamed = mode in ("stream", "astream")
+        assert (ask["api"], ask["stream"], answer["stream"]) == (api, streamed, streamed)
         # the first call: two parallel tool calls, parsed, raw kept, ids given by the API
         calls = ask["tool_calls"]
         assert [(c["name"], c["arguments"], c["arguments_valid"]) for c in calls] == [
@@ -275,7 +294,7 @@ def test_agent_loops_record_tool_calls_and_results_on_every_api_and_replay_them(
     # replayed with the provider gone: the same tool calls and results, byte for byte
     monkeypatch.setenv("FAKE_URL", closed_port_url())
     replay = suite.runpytest("--llmeval-record=none", "--llmeval-report=replay.json")
-    replay.assert_outcomes(passed=9)
+    replay.assert_outcomes(passed=12)
     replayed = results_of(suite.path / "replay.json")
     assert {
         nodeid: [tool_fields(i) for i in result["inferences"]]
@@ -286,7 +305,7 @@ def test_agent_loops_record_tool_calls_and_results_on_every_api_and_replay_them(
     assert all(i["replayed"] for result in replayed.values() for i in result["inferences"])
     # and through xdist's worker -> controller transport
     parallel = suite.runpytest("--llmeval-record=none", "--llmeval-report=xdist.json", "-n", "2")
-    parallel.assert_outcomes(passed=9)
+    parallel.assert_outcomes(passed=12)
     assert {
         nodeid: [tool_fields(i) for i in result["inferences"]]
         for nodeid, result in results_of(suite.path / "xdist.json").items()
