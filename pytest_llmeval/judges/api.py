@@ -61,7 +61,7 @@ def plan_kind(
         kind = criteria.with_scale(scale) if scale is not None else criteria
     else:
         raise TypeError(
-            "criteria must be a string or a judge kind (Rubric, Correctness, Faithfulness, "
+            "criteria must be a string or a judge kind (Rubric, Correctness, Faithfulness, TaskCompletion, ToolUse, "
             f"Relevance, SelfConsistency), got {type(criteria).__name__}"
         )
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
