@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.models import Inference
+from pytest_llmeval.models import Inference, ToolCall, ToolResult
 from pytest_llmeval.pricing import ModelPrice, Price, price_call
 from pytest_llmeval.providers import describe_call, parse_sse
 from pytest_llmeval.providers.types import CallSummary, SSEEvent
@@ -157,7 +157,53 @@ def build_inference(
         error=None if error is None else redact(error),
         replayed=exchange.replayed,
         stream=interaction is not None and interaction.is_stream,
+        **_tool_fields(summary, redact),
     )
+
+
+def _tool_fields(summary: CallSummary, redact: Callable[[str], str]) -> dict[str, Any]:
+    """The summary's tool calls, results and schemas as record fields, every string in them
+    redacted like the texts (a tool argument or result can carry a secret as well)."""
+    return {
+        "tool_calls": [
+            ToolCall(
+                id=_redact_optional(call.id, redact),
+                name=redact(call.name),
+                arguments=_redact_value(call.arguments, redact),
+                arguments_raw=redact(call.arguments_raw),
+                arguments_valid=call.arguments_valid,
+            )
+            for call in summary.tool_calls
+        ],
+        "tool_results": [
+            ToolResult(
+                call_id=_redact_optional(result.call_id, redact),
+                name=_redact_optional(result.name, redact),
+                content=redact(result.content),
+                is_error=result.is_error,
+            )
+            for result in summary.tool_results
+        ],
+        "tool_schemas": {
+            redact(name): _redact_value(schema, redact)
+            for name, schema in summary.tool_schemas.items()
+        },
+    }
+
+
+def _redact_optional(text: str | None, redact: Callable[[str], str]) -> str | None:
+    return None if text is None else redact(text)
+
+
+def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
+    """`value` (parsed JSON) with every string in it, keys included, redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(key)): _redact_value(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(item, redact) for item in value]
+    return value
 
 
 def unpriced_cause(inference: Inference, url: str) -> str | None:

@@ -831,3 +831,151 @@ def test_latin1_header_sends_a_header_value_that_is_not_ascii(
         reply = client.post("/v1/chat/completions", json=chat())
     assert (b"x-region", b"Z\xfcrich") in reply.headers.raw
     assert reply.json()["choices"][0]["message"]["content"]
+
+
+# -- Scripted tool calls: parallel, with text, malformed, on every API ----------------
+
+PARALLEL = [
+    ToolCall("get_weather", {"city": "Paris"}),
+    ToolCall("get_time", {"zone": "Europe/Paris"}, id="call_fixed_time"),
+]
+FUNCTION_TOOL: Any = {"name": "get_weather", "parameters": {"type": "object"}}
+
+
+def test_openai_chat_scripted_parallel_tool_calls_streamed_and_not(
+    openai_client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.reply_with("Checking both.", tool_calls=PARALLEL)
+    tools: Any = [{"type": "function", "function": FUNCTION_TOOL}]
+    reply = openai_client.chat.completions.create(**chat("weather and time"), tools=tools)
+    message = reply.choices[0].message
+    assert reply.choices[0].finish_reason == "tool_calls"
+    assert message.content == "Checking both."
+    calls = message.tool_calls or []
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [  # type: ignore[union-attr]
+        ("get_weather", {"city": "Paris"}),
+        ("get_time", {"zone": "Europe/Paris"}),
+    ]
+    assert calls[0].id.startswith("call_") and calls[1].id == "call_fixed_time"
+    # the SDK's stream helper assembles the same calls from the deltas, by index
+    with openai_client.chat.completions.stream(**chat("weather and time"), tools=tools) as stream:
+        final = stream.get_final_completion()
+    streamed = final.choices[0].message
+    assert streamed.content == "Checking both."
+    assert [(c.id, c.function.name, c.function.arguments) for c in streamed.tool_calls or []] == [
+        (streamed.tool_calls[0].id, "get_weather", '{"city": "Paris"}'),  # type: ignore[index]
+        ("call_fixed_time", "get_time", '{"zone": "Europe/Paris"}'),
+    ]
+
+
+def test_openai_responses_scripted_parallel_function_calls_streamed_and_not(
+    openai_client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.reply_with(tool_calls=PARALLEL)
+    tools: Any = [{"type": "function", **FUNCTION_TOOL, "strict": False}]
+    response = openai_client.responses.create(model=GPT, input="weather and time", tools=tools)
+    calls = [item for item in response.output if item.type == "function_call"]
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_time", {"zone": "Europe/Paris"}),
+    ]
+    assert calls[1].call_id == "call_fixed_time"
+    with openai_client.responses.stream(model=GPT, input="weather and time", tools=tools) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    assert [(i.type, i.name, i.arguments) for i in final.output] == [  # type: ignore[union-attr]
+        (c.type, c.name, c.arguments) for c in calls
+    ]
+    assert final.output[1].call_id == "call_fixed_time"  # type: ignore[union-attr]
+    deltas = [e.delta for e in events if e.type == "response.function_call_arguments.delta"]
+    assert "".join(deltas) == "".join(c.arguments for c in calls)
+
+
+def test_anthropic_scripted_parallel_tool_use_streamed_and_not(
+    anthropic_client: anthropic.Anthropic, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.reply_with("Checking both.", tool_calls=PARALLEL)
+    tools: Any = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    reply = anthropic_client.messages.create(**message("weather and time"), tools=tools)
+    assert reply.stop_reason == "tool_use"
+    assert [block.type for block in reply.content] == ["text", "tool_use", "tool_use"]
+    uses = [block for block in reply.content if block.type == "tool_use"]
+    assert [(u.name, u.input) for u in uses] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_time", {"zone": "Europe/Paris"}),
+    ]
+    assert uses[0].id.startswith("toolu_") and uses[1].id == "call_fixed_time"
+    with anthropic_client.messages.stream(**message("weather and time"), tools=tools) as stream:
+        final = stream.get_final_message()
+    assert [(b.type, getattr(b, "input", None)) for b in final.content] == [
+        (b.type, getattr(b, "input", None)) for b in reply.content
+    ]
+    assert final.content[2].id == "call_fixed_time"  # type: ignore[union-attr]
+
+
+def test_malformed_tool_arguments_are_sent_verbatim_on_every_api(
+    openai_client: openai.OpenAI,
+    anthropic_client: anthropic.Anthropic,
+    fake_provider: FakeProviderServer,
+) -> None:
+    broken = '{"city": "Par'
+    fake_provider.reply_with(tool_calls=[ToolCall("get_weather", broken)])
+    chat_call = openai_client.chat.completions.create(**chat("weather")).choices[0].message
+    assert chat_call.tool_calls[0].function.arguments == broken  # type: ignore[index,union-attr]
+    pieces = [
+        call.function.arguments or ""  # type: ignore[union-attr]
+        for chunk in openai_client.chat.completions.create(**chat("weather"), stream=True)
+        for call in (chunk.choices[0].delta.tool_calls or [] if chunk.choices else [])
+    ]
+    assert "".join(pieces) == broken
+    item = openai_client.responses.create(model=GPT, input="weather").output[0]
+    assert item.type == "function_call" and item.arguments == broken
+    # Anthropic sends `input` as an object; unstreamed, the broken text stands in its place
+    # (a faulty compatible server), streamed it is the input_json_delta text
+    block = anthropic_client.messages.create(**message("weather")).content[0]
+    assert block.type == "tool_use" and block.input == broken  # type: ignore[comparison-overlap]
+    partial = [
+        event.delta.partial_json
+        for event in anthropic_client.messages.create(**message("weather"), stream=True)
+        if event.type == "content_block_delta" and event.delta.type == "input_json_delta"
+    ]
+    assert "".join(partial) == broken
+
+
+def test_tool_results_of_a_request_script_an_agent_loop(
+    openai_client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.reply_with(tool_calls=PARALLEL, match=lambda r: not r.tool_results)
+    fake_provider.reply_with("Sunny, 14:00.", match=lambda r: bool(r.tool_results))
+    messages: list[Any] = [{"role": "user", "content": "weather and time"}]
+    first = openai_client.chat.completions.create(model=GPT, messages=messages)
+    calls = first.choices[0].message.tool_calls or []
+    messages.append(first.choices[0].message.model_dump(exclude_none=True))
+    messages += [
+        {"role": "tool", "tool_call_id": call.id, "content": f"result {index}"}
+        for index, call in enumerate(calls)
+    ]
+    second = openai_client.chat.completions.create(model=GPT, messages=messages)
+    assert second.choices[0].message.content == "Sunny, 14:00."
+    assert fake_provider.requests[0].tool_results == []
+    assert fake_provider.requests[1].tool_results == [
+        (calls[0].id, "result 0"),
+        ("call_fixed_time", "result 1"),
+    ]
+
+
+def test_control_endpoint_scripts_tool_calls_with_ids_and_malformed_arguments(
+    anthropic_client: anthropic.Anthropic, fake_provider: FakeProviderServer
+) -> None:
+    control = FakeProviderControl(fake_provider.url)
+    control.reply_with(
+        tool_calls=[
+            {"name": "lookup", "arguments": {"q": "x"}, "id": "toolu_a"},
+            {"name": "lookup", "arguments": "{not json", "id": "toolu_b"},
+        ]
+    )
+    reply = anthropic_client.messages.create(**message("look it up"))
+    assert [(b.id, b.input) for b in reply.content if b.type == "tool_use"] == [
+        ("toolu_a", {"q": "x"}),
+        ("toolu_b", "{not json"),
+    ]

@@ -28,11 +28,21 @@ from pytest_llmeval.providers.generic import (
     render_call,
     request_params,
     role_line,
+    tool_call,
+    tool_result,
+    tool_schema,
 )
-from pytest_llmeval.providers.types import CallSummary, SSEEvent
+from pytest_llmeval.providers.types import (
+    CallSummary,
+    SSEEvent,
+    ToolCallSummary,
+    ToolResultSummary,
+)
 
 # Content blocks that call a tool: the client's tools, and Anthropic's server and MCP tools.
 _CALL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
+# The key under which a folded stream keeps a tool_use block's JSON text as it arrived.
+_RAW_INPUT = "_llmeval_partial_json"
 
 
 def messages_stream_end_missing(last: SSEEvent) -> str | None:
@@ -84,7 +94,51 @@ def describe_messages(
         error=http_error(status, error_message(response) or stream_error),
         request_id=first_str(response.get("request_id")),
         response_id=first_str(response.get("id")),
+        tool_calls=_tool_calls(response.get("content")),
+        tool_results=_tool_results(request),
+        tool_schemas={
+            name: tool_schema(tool["input_schema"])
+            for tool in as_list(request.get("tools"))
+            if isinstance(tool, dict)
+            and "input_schema" in tool
+            and (name := first_str(tool.get("name")))
+        },
     )
+
+
+def _tool_calls(content: object) -> tuple[ToolCallSummary, ...]:
+    """The client tools' `tool_use` blocks of a message (server and MCP tools run remotely).
+
+    A streamed block keeps the JSON text exactly as it arrived (`_RAW_INPUT`).
+    """
+    calls = []
+    for block in as_list(content):
+        if dig(block, "type") == "tool_use":
+            raw = block.get(_RAW_INPUT)
+            arguments = raw if isinstance(raw, str) else block.get("input")
+            calls.append(tool_call(block.get("id"), block.get("name"), arguments))
+    return tuple(calls)
+
+
+def _tool_results(request: dict[str, Any]) -> tuple[ToolResultSummary, ...]:
+    """The `tool_result` blocks of the request's messages, named by the `tool_use` before them."""
+    names: dict[str, str] = {}
+    results = []
+    for message in as_list(request.get("messages")):
+        for block in as_list(dig(message, "content")):
+            kind = dig(block, "type")
+            if kind == "tool_use" and (ident := first_str(block.get("id"))):
+                names[ident] = first_str(block.get("name")) or "?"
+            elif kind == "tool_result":
+                results.append(
+                    tool_result(
+                        block.get("tool_use_id"),
+                        block.get("content"),
+                        names,
+                        is_error=block.get("is_error"),
+                    )
+                )
+    return tuple(results)
 
 
 def _prompt(request: dict[str, Any]) -> list[str]:
@@ -159,9 +213,11 @@ def _message_from_events(events: Sequence[SSEEvent]) -> tuple[dict[str, Any], st
         block = blocks.get(index, {"type": "text"})
         if index in texts:
             block = {**block, "text": (as_str(block.get("text")) or "") + "".join(texts[index])}
-        if index in inputs:
+        if index in inputs and "".join(inputs[index]).strip():
             raw = "".join(inputs[index])
-            parsed = load_json(raw) if raw.strip() else {}
-            block = {**block, "input": raw if parsed is None else parsed}
+            parsed = load_json(raw)
+            block = {**block, "input": raw if parsed is None else parsed, _RAW_INPUT: raw}
+        elif index in inputs:  # no JSON at all: the SDKs read an empty input as {}
+            block = {**block, "input": {}}
         content.append(block)
     return {**message, "content": content, "usage": usage}, error

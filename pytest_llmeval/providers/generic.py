@@ -14,7 +14,12 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytest_llmeval.providers.types import CallSummary, SSEEvent
+from pytest_llmeval.providers.types import (
+    CallSummary,
+    SSEEvent,
+    ToolCallSummary,
+    ToolResultSummary,
+)
 
 # Request fields copied into CallSummary.params when they have the expected type.
 _NUMBER_PARAMS = ("temperature", "top_p")
@@ -98,6 +103,57 @@ def event_payloads(events: Iterable[SSEEvent]) -> list[dict[str, Any]]:
 def render_call(name: object, arguments: object) -> str:
     """A tool call as `name(arguments json)`."""
     return f"{as_str(name) or '?'}({dump_json(arguments) if arguments is not None else ''})"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_arguments(raw: str) -> tuple[Any, bool]:
+    """Tool-call arguments text -> (parsed JSON, True), or (None, False) when it is not
+    strict JSON (NaN and Infinity are refused, as JSON has no such numbers)."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant), True
+    except (ValueError, RecursionError):
+        return None, False
+
+
+def tool_call(
+    call_id: object, name: object, arguments: object, *, text_input: bool = False
+) -> ToolCallSummary:
+    """A requested tool call. `arguments` is the JSON text the model sent (parsed here),
+    or a value the API already parsed (Anthropic's `input`); a custom tool's free-text
+    input (`text_input`) is kept as text and is valid by definition."""
+    if isinstance(arguments, str) or arguments is None:
+        raw = arguments or ""
+        parsed, valid = (raw, True) if text_input else parse_arguments(raw)
+    else:
+        raw, parsed, valid = dump_json(arguments), arguments, True
+    return ToolCallSummary(
+        id=first_str(call_id),
+        name=first_str(name) or "?",
+        arguments=parsed,
+        arguments_raw=raw,
+        arguments_valid=valid,
+    )
+
+
+def tool_result(
+    call_id: object, content: object, names: dict[str, str], *, is_error: object = False
+) -> ToolResultSummary:
+    """A tool result the request carried, named after the call with the same id in `names`."""
+    ident = first_str(call_id)
+    return ToolResultSummary(
+        call_id=ident,
+        name=names.get(ident) if ident is not None else None,
+        content=content_text(content) if isinstance(content, (str, list)) else "",
+        is_error=is_error is True,
+    )
+
+
+def tool_schema(schema: object) -> Any:
+    """The JSON Schema a tool declared for its arguments; `{}` (anything) when it gave none."""
+    return schema if isinstance(schema, dict) else {}
 
 
 # Parts that carry no text are shown as a placeholder, so the prompt still reads right.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import binascii
 from base64 import b64decode
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pytest_llmeval.providers.generic import (
@@ -27,8 +28,16 @@ from pytest_llmeval.providers.generic import (
     render_call,
     request_params,
     role_line,
+    tool_call,
+    tool_result,
+    tool_schema,
 )
-from pytest_llmeval.providers.types import CallSummary, SSEEvent
+from pytest_llmeval.providers.types import (
+    CallSummary,
+    SSEEvent,
+    ToolCallSummary,
+    ToolResultSummary,
+)
 
 # Streamed Responses events that carry the finished response.
 _FINAL_RESPONSE_EVENTS = frozenset(
@@ -77,6 +86,9 @@ def describe_chat(
         error=http_error(status, error_message(response)),
         request_id=first_str(response.get("request_id")),
         response_id=first_str(response.get("id")),
+        tool_calls=_chat_tool_calls(choice.get("message")),
+        tool_results=_chat_tool_results(request),
+        tool_schemas=_chat_tool_schemas(request),
     )
 
 
@@ -125,6 +137,15 @@ def describe_responses(
         error=http_error(status, error_message(response) or stream_error),
         request_id=first_str(response.get("request_id")),
         response_id=first_str(response.get("id")),
+        tool_calls=tuple(
+            call for item in as_list(response.get("output")) if (call := _item_call(item))
+        ),
+        tool_results=_responses_tool_results(request),
+        tool_schemas={
+            name: tool_schema(dig(tool, "parameters"))
+            for tool in as_list(request.get("tools"))
+            if dig(tool, "type") == "function" and (name := first_str(dig(tool, "name")))
+        },
     )
 
 
@@ -207,6 +228,54 @@ def _message_pieces(message: object) -> list[str]:
     return [piece for piece in pieces if piece]
 
 
+def _chat_tool_calls(message: object) -> tuple[ToolCallSummary, ...]:
+    """The tool calls of a chat message: function and custom tools, or a legacy function_call."""
+    calls = []
+    for call in as_list(dig(message, "tool_calls")):
+        if isinstance(dig(call, "function"), dict):
+            function = call["function"]
+            calls.append(tool_call(call.get("id"), function.get("name"), function.get("arguments")))
+        elif isinstance(dig(call, "custom"), dict):
+            custom = call["custom"]
+            calls.append(
+                tool_call(call.get("id"), custom.get("name"), custom.get("input"), text_input=True)
+            )
+    legacy_call = dig(message, "function_call")
+    if isinstance(legacy_call, dict):
+        calls.append(tool_call(None, legacy_call.get("name"), legacy_call.get("arguments")))
+    return tuple(calls)
+
+
+def _chat_tool_results(request: dict[str, Any]) -> tuple[ToolResultSummary, ...]:
+    """The `tool` (and legacy `function`) messages of a chat request, named by their calls."""
+    names: dict[str, str] = {}
+    results = []
+    for message in as_list(request.get("messages")):
+        role = dig(message, "role")
+        if role == "assistant":
+            names.update(
+                (call.id, call.name) for call in _chat_tool_calls(message) if call.id is not None
+            )
+        elif role == "tool":
+            results.append(tool_result(message.get("tool_call_id"), message.get("content"), names))
+        elif role == "function":  # the legacy function-calling shape: no id, named
+            result = tool_result(None, message.get("content"), names)
+            results.append(replace(result, name=first_str(message.get("name"))))
+    return tuple(results)
+
+
+def _chat_tool_schemas(request: dict[str, Any]) -> dict[str, Any]:
+    """name -> parameters schema of the request's function tools (and legacy `functions`)."""
+    schemas = {}
+    for function in [dig(tool, "function") for tool in as_list(request.get("tools"))] + as_list(
+        request.get("functions")
+    ):
+        name = first_str(dig(function, "name"))
+        if name is not None:
+            schemas[name] = tool_schema(dig(function, "parameters"))
+    return schemas
+
+
 def _chat_from_events(events: Sequence[SSEEvent]) -> dict[str, Any]:
     """The non-streamed body equivalent to a stream of chat.completion.chunk events."""
     body: dict[str, Any] = {}
@@ -233,7 +302,10 @@ def _chat_from_events(events: Sequence[SSEEvent]) -> dict[str, Any]:
         "content": "".join(text),
         "refusal": "".join(refusal),
         "tool_calls": [
-            {"function": {"name": call["name"], "arguments": "".join(call["arguments"])}}
+            {
+                "id": call["id"],
+                "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
+            }
             for _, call in sorted(calls.items())
         ],
     }
@@ -245,9 +317,10 @@ def _merge_call_delta(calls: dict[int, dict[str, Any]], delta: dict[str, Any]) -
     if index is None:  # compatible servers sometimes omit it: a new id starts a new call
         last = max(calls, default=-1)
         index = last + 1 if first_str(delta.get("id")) or last < 0 else last
-    call = calls.setdefault(index, {"name": None, "arguments": []})
+    call = calls.setdefault(index, {"id": None, "name": None, "arguments": []})
     function = as_dict(delta.get("function"))
-    # The name arrives whole in the first delta; some servers repeat it, so keep the first.
+    # The name and id arrive whole in the first delta; some servers repeat them: keep the first.
+    call["id"] = call["id"] or first_str(delta.get("id"))
     call["name"] = call["name"] or first_str(function.get("name"))
     call["arguments"].append(as_str(function.get("arguments")) or "")
 
@@ -266,6 +339,36 @@ def _responses_prompt(request: dict[str, Any]) -> list[str]:
         elif kind in (None, "message"):
             lines += role_line(dig(item, "role"), [content_text(dig(item, "content"))])
     return lines
+
+
+def _item_call(item: object) -> ToolCallSummary | None:
+    """The tool call a Responses item holds (function or custom tool), or None."""
+    kind = as_str(dig(item, "type"))
+    if kind == "function_call":
+        return tool_call(dig(item, "call_id"), dig(item, "name"), dig(item, "arguments"))
+    if kind == "custom_tool_call":
+        return tool_call(
+            dig(item, "call_id"), dig(item, "name"), dig(item, "input"), text_input=True
+        )
+    return None
+
+
+def _responses_tool_results(request: dict[str, Any]) -> tuple[ToolResultSummary, ...]:
+    """The `function_call_output` (and custom) input items, named by the calls before them.
+
+    A call made in an earlier response that the request only points to
+    (`previous_response_id`) is not in the request: its result has no name.
+    """
+    names: dict[str, str] = {}
+    results = []
+    for item in as_list(request.get("input")):
+        kind = as_str(dig(item, "type"))
+        call = _item_call(item)
+        if call is not None and call.id is not None:
+            names[call.id] = call.name
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            results.append(tool_result(item.get("call_id"), item.get("output"), names))
+    return tuple(results)
 
 
 def _item_pieces(item: object) -> list[str]:

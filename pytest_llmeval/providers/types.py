@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Api", "CallSummary", "SSEEvent"]
+__all__ = ["Api", "CallSummary", "SSEEvent", "ToolCallSummary", "ToolResultSummary"]
 
 #: The model APIs the adapters understand.
 Api = Literal["chat", "responses", "embeddings", "messages", "unknown"]
@@ -28,6 +28,32 @@ class SSEEvent:
 
     event: str | None
     data: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCallSummary:
+    """A tool call the model requested: its id, the tool's name and the arguments.
+
+    `arguments` is the parsed JSON (None when `arguments_raw` is not JSON, and then
+    `arguments_valid` is False); a custom (free-text) tool's input is its text, as is.
+    """
+
+    id: str | None
+    name: str
+    arguments: Any
+    arguments_raw: str
+    arguments_valid: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolResultSummary:
+    """A tool's result that the request carried back, matched to its call by id."""
+
+    call_id: str | None
+    name: str | None
+    """The tool's name, from the call with the same id earlier in the request, if any."""
+    content: str
+    is_error: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,3 +96,10 @@ class CallSummary:
     """The provider's request id when the body carries one (Anthropic errors do)."""
     response_id: str | None = None
     """The id of the completion, response or message."""
+    tool_calls: tuple[ToolCallSummary, ...] = ()
+    """The client-side tool calls the answer requested, in order (server-side tools such as
+    web search are run by the provider and are not here)."""
+    tool_results: tuple[ToolResultSummary, ...] = ()
+    """The tool results the request carried back, in the order the request has them."""
+    tool_schemas: dict[str, Any] = field(default_factory=dict)
+    """The function tools the request declared: name -> JSON Schema of the arguments."""

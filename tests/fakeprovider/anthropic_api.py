@@ -59,9 +59,9 @@ def _blocks(outcome: Outcome) -> list[dict[str, Any]]:
         blocks.append(
             {
                 "type": "tool_use",
-                "id": f"toolu_{call.id}",
+                "id": call.wire_id("toolu_"),
                 "name": call.name,
-                "input": json.loads(call.arguments),
+                "input": call.parsed_arguments(),
             }
         )
     return blocks
@@ -99,6 +99,7 @@ def message_events(request: RecordedRequest, outcome: Outcome) -> list[SseEvent]
         "usage": _usage(outcome, output_tokens=1),
     }
     emit("message_start", message=start)
+    arguments = [call.arguments for call in outcome.tool_calls]
     for index, block in enumerate(_blocks(outcome)):
         if block["type"] == "text":
             emit("content_block_start", index=index, content_block={**block, "text": ""})
@@ -112,12 +113,9 @@ def message_events(request: RecordedRequest, outcome: Outcome) -> list[SseEvent]
             emit("content_block_start", index=index, content_block={**block, "input": {}})
             if index == 0:
                 emit("ping")
-            arguments = json.dumps(block["input"])
-            for offset in range(0, len(arguments), 16):
-                delta = {
-                    "type": "input_json_delta",
-                    "partial_json": arguments[offset : offset + 16],
-                }
+            text = arguments.pop(0)  # sent as scripted, malformed JSON included
+            for offset in range(0, len(text), 16):
+                delta = {"type": "input_json_delta", "partial_json": text[offset : offset + 16]}
                 emit("content_block_delta", index=index, delta=delta)
         emit("content_block_stop", index=index)
     usage = _usage(outcome)

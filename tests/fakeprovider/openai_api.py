@@ -93,7 +93,7 @@ def chat_body(request: RecordedRequest, outcome: Outcome) -> dict[str, Any]:
     if outcome.tool_calls:
         message["tool_calls"] = [
             {
-                "id": f"call_{call.id}",
+                "id": call.wire_id("call_"),
                 "type": "function",
                 "function": {"name": call.name, "arguments": call.arguments},
             }
@@ -130,7 +130,7 @@ def chat_events(request: RecordedRequest, outcome: Outcome) -> list[SseEvent]:
     for index, call in enumerate(outcome.tool_calls):
         start = {
             "index": index,
-            "id": f"call_{call.id}",
+            "id": call.wire_id("call_"),
             "type": "function",
             "function": {"name": call.name, "arguments": ""},
         }
@@ -183,7 +183,7 @@ def _responses_items(outcome: Outcome) -> list[dict[str, Any]]:
                 "id": f"fc_{call.id}",
                 "type": "function_call",
                 "status": "completed",
-                "call_id": f"call_{call.id}",
+                "call_id": call.wire_id("call_"),
                 "name": call.name,
                 "arguments": call.arguments,
             }

@@ -37,11 +37,23 @@ class Usage:
 
 @dataclass(frozen=True)
 class ResolvedToolCall:
-    """A tool call ready to render: a deterministic id, the name and JSON arguments text."""
+    """A tool call ready to render: a deterministic id, the name and the arguments text."""
 
     id: str
     name: str
     arguments: str
+    scripted_id: str | None = None
+
+    def wire_id(self, prefix: str) -> str:
+        """The call id to send: the scripted one, else `prefix` + the deterministic id."""
+        return self.scripted_id or f"{prefix}{self.id}"
+
+    def parsed_arguments(self) -> Any:
+        """The arguments as JSON, or their text when it is not JSON (scripted malformed)."""
+        try:
+            return json.loads(self.arguments)
+        except ValueError:
+            return self.arguments
 
 
 @dataclass(frozen=True)
@@ -94,13 +106,16 @@ def resolve(
     tools = _tools(request.api, body)
     forced = _forced_tool(request.api, body, tools)
     text: str | None = None
-    calls: list[tuple[str, Any]] = []
-    if spec is not None and spec.tool_calls:
-        calls = [(c.name, dict(c.arguments)) for c in spec.tool_calls]
-    elif spec is not None and spec.content is not None:
+    calls: list[tuple[str, Any, str | None]] = []
+    if spec is not None and (spec.tool_calls or spec.content is not None):
         text = spec.content
+        calls = [
+            (c.name, c.arguments if isinstance(c.arguments, str) else dict(c.arguments), c.id)
+            for c in spec.tool_calls
+        ]
     elif forced is not None:
-        calls = [(forced, example_from_schema(tools.get(forced) or {"type": "object"}))]
+        schema = tools.get(forced) or {"type": "object"}
+        calls = [(forced, example_from_schema(schema), None)]
     else:
         schema = _output_schema(request.api, body)
         if schema is not None:
@@ -121,12 +136,11 @@ def resolve(
             id=f"{index}{ident}"[:24],
             name=name,
             arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
+            scripted_id=scripted_id,
         )
-        for index, (name, arguments) in enumerate(calls)
+        for index, (name, arguments, scripted_id) in enumerate(calls)
     )
-    output_words = (
-        len(text.split()) if text is not None else sum(len(c.arguments.split()) for c in resolved)
-    )
+    output_words = len((text or "").split()) + sum(len(c.arguments.split()) for c in resolved)
     total = len(request.text.split())
     usage = Usage(
         input_tokens=max(total - cache_read - cache_write, 0),

@@ -45,18 +45,27 @@ _USAGE_KEYS = frozenset(
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A tool call the fake model makes: the tool's name and its JSON arguments."""
+    """A tool call the fake model makes: the tool's name, its arguments and optionally its id.
+
+    `arguments` is a JSON object (sent serialised), or a string sent verbatim as the
+    arguments text: `ToolCall("search", '{"query": "unterminated')` makes the model send
+    malformed JSON (on Anthropic, the `input_json_delta` text of a stream, or a string
+    `input` unstreamed, as a faulty compatible server would). `id` replaces the
+    deterministic call id (`call_...`, `toolu_...`) the server otherwise makes up.
+    """
 
     name: str
-    arguments: Mapping[str, Any] = field(default_factory=dict)
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
 
 
 @dataclass(frozen=True)
 class ReplySpec:
     """What the fake model answers instead of its default reply.
 
-    Give `text`, or `json` (sent as the text of the JSON document), or `tool_calls`;
-    with none of them the default reply is used. `finish_reason` uses OpenAI's words
+    Give `text`, or `json` (sent as the text of the JSON document), and/or `tool_calls`
+    (several make parallel calls; with text too, the text comes first, as a model that
+    says what it is about to do); with none of them the default reply is used. `finish_reason` uses OpenAI's words
     ("stop", "length", "tool_calls", "content_filter"), mapped for the other APIs.
     `usage` overrides token counts: keys `input_tokens` (uncached input),
     `output_tokens`, `cache_read_input_tokens`, `cache_creation_input_tokens`.
@@ -231,6 +240,28 @@ class RecordedRequest:
                 text = _text_of(turn.get("content"), text_only=True)
                 return text if text else _text_of(turn.get("content"))
         return ""
+
+    @property
+    def tool_results(self) -> list[tuple[str, str]]:
+        """The tool results the request carries back, as (call id, text) in order: Chat
+        `tool` messages, Responses `function_call_output` items, Messages `tool_result`
+        blocks. Empty on an agent's first turn, so a `match` on it scripts the loop."""
+        body = self.body if isinstance(self.body, Mapping) else {}
+        found: list[tuple[str, str]] = []
+        turns = body.get("messages")
+        turns = body.get("input") if turns is None else turns
+        for turn in turns if isinstance(turns, list) else []:
+            if not isinstance(turn, Mapping):
+                continue
+            if turn.get("role") == "tool":
+                found.append((str(turn.get("tool_call_id")), _text_of(turn.get("content"))))
+            elif turn.get("type") == "function_call_output":
+                found.append((str(turn.get("call_id")), _text_of(turn.get("output"))))
+            content = turn.get("content")
+            for block in content if isinstance(content, list) else []:
+                if isinstance(block, Mapping) and block.get("type") == "tool_result":
+                    found.append((str(block.get("tool_use_id")), _text_of(block.get("content"))))
+        return found
 
     @property
     def text(self) -> str:
