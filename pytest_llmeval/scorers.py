@@ -71,9 +71,11 @@ _TRAJECTORY_SCORERS = frozenset(
 def __getattr__(name: str) -> Any:
     if name not in _TRAJECTORY_SCORERS:
         raise AttributeError(f"module 'pytest_llmeval.scorers' has no attribute {name!r}")
-    from pytest_llmeval import trajectory_scorers
+    import importlib
 
-    value = getattr(trajectory_scorers, name)
+    # import_module reads sys.modules; `from pytest_llmeval import ...` could find a stale
+    # attribute of the package after a test harness dropped the module (pytester)
+    value = getattr(importlib.import_module("pytest_llmeval.trajectory_scorers"), name)
     globals()[name] = value
     return value
 

@@ -232,11 +232,16 @@ class Trajectory:
 
 
 def describe_call(call: ToolCall) -> str:
-    """A tool call as `name(key=value, ...)` (or `name(<raw text>)` when the arguments
-    are not a JSON object)."""
+    """A tool call as `name(key=value, ...)`, keys sorted (or `name(<raw text>)` when the
+    arguments are not a JSON object).
+
+    Sorted, because the order of an object's keys is not kept everywhere (a cassette
+    may store a response's JSON with its keys sorted), and a rendering a judge reads
+    must be the same in record and replay.
+    """
     arguments = call.arguments
     if call.arguments_valid and isinstance(arguments, dict):
-        inside = ", ".join(f"{key}={_value(value)}" for key, value in arguments.items())
+        inside = ", ".join(f"{key}={_value(arguments[key])}" for key in sorted(arguments))
     elif call.arguments_valid and arguments is not None:
         inside = _value(arguments)
     else:

@@ -185,7 +185,7 @@ def test_render_numbers_the_steps_and_shows_calls_results_and_answer() -> None:
         "    result: Refunds within 30 days.",
         "step 2: model call (openai:gpt-4.1-mini)",
         "  said: Let me refund that.",
-        "  tool call: refund(order_id='A1', amount=30.0)",
+        "  tool call: refund(amount=30.0, order_id='A1')",
         '    result: {"status": "refunded"}',
         "step 3: model call (openai:gpt-4.1-mini)",
         "  answer: Your order A1 is refunded: 30 EUR.",
@@ -238,7 +238,7 @@ def all_scores(episode: list[Inference]) -> dict[str, Scored]:
 def test_the_right_trajectory_scores_one_everywhere() -> None:
     scores = all_scores(good_episode())
     assert {name: float(value) for name, value in scores.items()} == dict.fromkeys(scores, 1.0)
-    assert scores["called_refund"].reason == "step 2: called refund(order_id='A1', amount=30.0)"
+    assert scores["called_refund"].reason == "step 2: called refund(amount=30.0, order_id='A1')"
     assert scores["sequence"].details == {"precision": pytest.approx(2 / 3), "recall": 1.0}
 
 
@@ -276,12 +276,12 @@ def test_a_wrong_argument_lowers_the_argument_scores_only() -> None:
     assert dropped(episode) == {
         "called_refund": (
             0.0,
-            "step 2: called refund(order_id='B7', amount='thirty'): order_id is 'B7', "
+            "step 2: called refund(amount='thirty', order_id='B7'): order_id is 'B7', "
             "expected 'A1'",
         ),
         "arguments_valid": (
             2 / 3,
-            "2 of 3 valid; step 2: refund(order_id='B7', amount='thirty'): breaks the "
+            "2 of 3 valid; step 2: refund(amount='thirty', order_id='B7'): breaks the "
             "tool's schema at $.amount: 'thirty' is not of type 'number'",
         ),
     }
@@ -334,7 +334,7 @@ def test_a_tool_error_lowers_no_tool_errors_with_the_step() -> None:
     assert dropped(episode) == {
         "no_errors": (
             2 / 3,
-            "step 2: refund(order_id='A1', amount=30.0) returned an error: payment service down",
+            "step 2: refund(amount=30.0, order_id='A1') returned an error: payment service down",
         )
     }
 
@@ -369,7 +369,7 @@ def test_tool_called_with_a_predicate_a_json_schema_and_a_pydantic_model() -> No
     scored = tool_called(trajectory, "refund", schema=schema)
     assert scored == 0.0
     assert scored.reason == (
-        "step 2: called refund(order_id='A1', amount=30.0): breaks the schema at "
+        "step 2: called refund(amount=30.0, order_id='A1'): breaks the schema at "
         "$.amount: 30.0 is greater than the maximum of 10"
     )
 
