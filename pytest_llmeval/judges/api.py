@@ -61,8 +61,8 @@ def plan_kind(
         kind = criteria.with_scale(scale) if scale is not None else criteria
     else:
         raise TypeError(
-            "criteria must be a string or a judge kind (Rubric, Correctness, Faithfulness, TaskCompletion, ToolUse, "
-            f"Relevance, SelfConsistency), got {type(criteria).__name__}"
+            "criteria must be a string or a judge kind (Rubric, Correctness, Faithfulness, "
+            f"Relevance, TaskCompletion, ToolUse, SelfConsistency), got {type(criteria).__name__}"
         )
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
