@@ -209,7 +209,7 @@ def tool_arguments_valid(trajectory: Trajectory | Sequence[Inference]) -> Scored
                 problems.append(f"step {use.step}: {use.describe()}: {problem}")
     valid = len(uses) - len(problems)
     if not problems:
-        return Scored(1.0, f"all {len(uses)} tool calls match their tools' schemas")
+        return Scored(1.0, f"{len(uses)} of {len(uses)} tool calls match their tools' schemas")
     return Scored(valid / len(uses), f"{valid} of {len(uses)} valid; {_listed(problems)}")
 
 
