@@ -921,6 +921,15 @@ KEYS = [
     "tool_result",
     "usageMetadata",
     "modelVersion",
+    "tool_call_id",
+    "tool_use_id",
+    "call_id",
+    "is_error",
+    "parameters",
+    "input_schema",
+    "functions",
+    "function_call",
+    "custom",
 ]
 WORDS = [
     "user",
@@ -1016,6 +1025,20 @@ def check_summary(call: CallSummary) -> None:
         assert text is None or isinstance(text, str)
     assert isinstance(call.params, dict)
     json.dumps(call.params)  # params stay JSON data
+    for tool in call.tool_calls:
+        assert isinstance(tool.name, str) and isinstance(tool.arguments_raw, str)
+        assert tool.id is None or isinstance(tool.id, str)
+        if tool.arguments_valid:  # valid arguments are strict JSON, the raw text included
+            json.dumps(tool.arguments, allow_nan=False)
+            assert (
+                isinstance(tool.arguments, str) or json.loads(tool.arguments_raw) == tool.arguments
+            )
+        else:
+            assert tool.arguments is None
+    for result in call.tool_results:
+        assert isinstance(result.content, str) and isinstance(result.is_error, bool)
+        assert result.name is None or isinstance(result.name, str)
+    assert all(isinstance(name, str) for name in call.tool_schemas)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1156,3 +1179,384 @@ def test_real_recorded_streams_are_complete(name: str) -> None:
                 break
         streams += 1
     assert streams > 0
+
+
+# --- Structured tool calls, results and declared schemas -------------------------------
+
+
+def calls_of(call: CallSummary) -> list[tuple[str | None, str, Any, bool]]:
+    return [(c.id, c.name, c.arguments, c.arguments_valid) for c in call.tool_calls]
+
+
+def results_of(call: CallSummary) -> list[tuple[str | None, str | None, str, bool]]:
+    return [(r.call_id, r.name, r.content, r.is_error) for r in call.tool_results]
+
+
+def test_realworld_chat_tool_calls_and_results_by_id() -> None:  # F1
+    first, second = summarise("openai_tool_output")
+    assert calls_of(first) == [("call_iXFttys57ap0o16JSlC8yhYo", "get_user_country", {}, True)]
+    assert first.tool_calls[0].arguments_raw == "{}"
+    assert first.tool_results == ()
+    assert set(first.tool_schemas) == {"get_user_country", "final_result"}
+    assert calls_of(second) == [
+        (
+            "call_gmD2oUZUzSoCkmNmp3JPUF7R",
+            "final_result",
+            {"city": "Mexico City", "country": "Mexico"},
+            True,
+        )
+    ]
+    assert results_of(second) == [
+        ("call_iXFttys57ap0o16JSlC8yhYo", "get_user_country", "Mexico", False)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "openai_stream_tool",  # F1, SSE with include_usage
+            ("call_ZR5UUuTt3pf61kjwAJIYdVMj", "get_capital", {"country": "UK"}, True),
+        ),
+        (
+            "crewai_openai_stream_tool",  # F2
+            (
+                "call_QXZLQbxriC1eBnOMXLPMopfe",
+                "get_current_temperature",
+                {"city": "San Francisco"},
+                True,
+            ),
+        ),
+        (
+            "langsmith_chat_stream_tool",  # F3
+            ("call_WV6bvIiiSk0mp1W544x914V5", "get_weather", {"location": "Paris"}, True),
+        ),
+    ],
+)
+def test_realworld_chat_streamed_tool_call_deltas_are_assembled(
+    name: str, expected: tuple[Any, ...]
+) -> None:
+    first = summarise(name)[0]
+    assert calls_of(first) == [expected]
+    assert json.loads(first.tool_calls[0].arguments_raw) == expected[2]
+
+
+def test_realworld_chat_stream_result_named_from_the_request() -> None:  # F1
+    _, second = summarise("openai_stream_tool")
+    assert results_of(second) == [("call_ZR5UUuTt3pf61kjwAJIYdVMj", "get_capital", "London", False)]
+
+
+def test_realworld_responses_stream_function_call_and_output() -> None:  # F1
+    first, second = summarise("responses_stream")
+    assert calls_of(first) == [
+        ("call_kL0PCQV7M2WMoVX8V8OtYSAL", "get_capital", {"country": "France"}, True)
+    ]
+    assert first.tool_calls[0].arguments_raw == '{"country":"France"}'
+    # pydantic-ai sent the item id as the call id, on the call and on its output alike
+    item = "fc_67e554a1de488191af0831d35cbe082e0794405d35281ae2"
+    assert results_of(second) == [(item, "get_capital", "Paris", False)]
+    assert second.tool_schemas["get_capital"]["required"] == ["country"]
+
+
+def test_realworld_messages_parallel_tool_use_and_results() -> None:  # F1
+    first, second = summarise("anthropic_parallel_tools")
+    ids = [
+        "toolu_0167cfEnoQaPviGdVXA95zcu",
+        "toolu_01EEe2V5HD1Ac4rKiUR4HD2T",
+        "toolu_01XFyAjstT3966qvRynZyVPo",
+        "toolu_013mnQZbgtK2oe3Mo3XKJsx3",
+    ]
+    names = ["Alice", "Bob", "Charlie", "Daisy"]
+    assert calls_of(first) == [
+        (ident, "retrieve_entity_info", {"name": name}, True)
+        for ident, name in zip(ids, names, strict=True)
+    ]
+    assert [r.call_id for r in second.tool_results] == ids
+    assert {r.name for r in second.tool_results} == {"retrieve_entity_info"}
+    assert second.tool_results[0].content == "alice is bob's wife"
+
+
+def test_realworld_messages_tool_use_round_trip_with_schema() -> None:  # F2
+    first, second = summarise("crewai_anthropic_tools")
+    assert calls_of(first) == [
+        ("toolu_01AoUFM2koNLsFscK6xjnLPo", "get_weather", {"location": "Tokyo, Japan"}, True)
+    ]
+    assert first.tool_schemas["get_weather"]["required"] == ["location"]
+    assert results_of(second) == [
+        (
+            "toolu_01AoUFM2koNLsFscK6xjnLPo",
+            "get_weather",
+            "The weather in Tokyo, Japan is sunny and 72°F",
+            False,
+        )
+    ]
+
+
+def test_realworld_messages_stream_input_json_delta_assembled() -> None:  # F2, SSE
+    first, second = summarise("crewai_anthropic_stream_tool")
+    assert calls_of(first) == [
+        (
+            "toolu_01Lfr3kUnHMZApePPRWMv1uS",
+            "get_current_temperature",
+            {"city": "San Francisco"},
+            True,
+        )
+    ]
+    assert first.tool_calls[0].arguments_raw == '{"city": "San Francisco"}'  # as streamed
+    assert [r.call_id for r in second.tool_results] == ["toolu_01Lfr3kUnHMZApePPRWMv1uS"]
+
+
+def test_realworld_messages_server_tool_is_not_a_client_tool_call() -> None:  # F1, SSE
+    first, _ = summarise("anthropic_stream_tool_search")
+    # the server-side tool_search call is in the text, not among the client's calls
+    assert "tool_search_tool_bm25(" in (first.output_text or "")
+    assert calls_of(first) == [
+        (
+            "toolu_01EFn5wTNBYA8Reni8rbmnHT",
+            "get_exchange_rate",
+            {"from_currency": "USD", "to_currency": "EUR"},
+            True,
+        )
+    ]
+    assert set(first.tool_schemas) == {"get_exchange_rate", "stock_lookup"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed", "valid"),
+    [
+        ('{"city": "Par', None, False),
+        ("", None, False),
+        ('{"n": NaN}', None, False),  # JSON has no NaN
+        ("[1, 2]", [1, 2], True),
+        ('"just text"', "just text", True),
+    ],
+)
+def test_tool_arguments_that_do_not_parse_are_kept_raw(raw: str, parsed: Any, valid: bool) -> None:
+    message = {"tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": raw}}]}
+    call = describe(CHAT_URL, {}, {"choices": [{"message": message}]})
+    [summary] = call.tool_calls
+    assert (summary.arguments, summary.arguments_raw, summary.arguments_valid) == (
+        parsed,
+        raw,
+        valid,
+    )
+
+
+def test_chat_legacy_custom_and_object_arguments() -> None:
+    request = {
+        "functions": [{"name": "legacy", "parameters": {"type": "object"}}],
+        "tools": [{"type": "function", "function": {"name": "plain"}}],
+        "messages": [
+            {"role": "assistant", "function_call": {"name": "legacy", "arguments": "{}"}},
+            {"role": "function", "name": "legacy", "content": "done"},
+        ],
+    }
+    message = {
+        "tool_calls": [
+            {"id": "c1", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}},
+            # an OpenAI-compatible server that sends the arguments as an object
+            {"id": "c2", "function": {"name": "plain", "arguments": {"a": 1}}},
+        ],
+        "function_call": {"name": "legacy", "arguments": '{"x": 2}'},
+    }
+    call = describe(CHAT_URL, request, {"choices": [{"message": message}]})
+    assert calls_of(call) == [
+        ("c1", "sql", "SELECT 1", True),
+        ("c2", "plain", {"a": 1}, True),
+        (None, "legacy", {"x": 2}, True),
+    ]
+    assert call.tool_calls[1].arguments_raw == '{"a": 1}'
+    assert results_of(call) == [(None, "legacy", "done", False)]
+    assert call.tool_schemas == {"legacy": {"type": "object"}, "plain": {}}
+
+
+def test_chat_stream_deltas_without_index_and_with_repeated_ids() -> None:
+    def chunk(call: dict[str, Any]) -> SSEEvent:
+        delta = {"tool_calls": [call]}
+        return SSEEvent(None, json.dumps({"choices": [{"delta": delta}]}))
+
+    events = [
+        chunk({"id": "a", "function": {"name": "one", "arguments": '{"x"'}}),
+        chunk({"function": {"arguments": ": 1}"}}),
+        chunk({"id": "b", "function": {"name": "two", "arguments": "{}"}}),
+        SSEEvent(None, "[DONE]"),
+    ]
+    call = describe(CHAT_URL, {"stream": True}, events=events)
+    assert calls_of(call) == [("a", "one", {"x": 1}, True), ("b", "two", {}, True)]
+
+
+def test_responses_results_without_their_call_in_the_request_have_no_name() -> None:
+    request = {
+        "previous_response_id": "resp_1",
+        "input": [
+            {"type": "function_call_output", "call_id": "call_9", "output": "42"},
+            {
+                "type": "function_call_output",
+                "call_id": "call_10",
+                "output": [{"type": "input_text", "text": "seen"}, {"type": "input_image"}],
+            },
+        ],
+        "tools": [
+            {"type": "function", "name": "f", "parameters": {"type": "object"}},
+            {"type": "web_search"},
+        ],
+    }
+    response = {"output": [{"type": "custom_tool_call", "call_id": "c", "name": "g", "input": "x"}]}
+    call = describe(RESPONSES_URL, request, response)
+    assert results_of(call) == [
+        ("call_9", None, "42", False),
+        ("call_10", None, "seen\n[image]", False),
+    ]
+    assert call.tool_schemas == {"f": {"type": "object"}}
+    assert calls_of(call) == [("c", "g", "x", True)]
+
+
+def test_responses_stream_cut_short_rebuilds_the_function_call() -> None:
+    def event(kind: str, **fields: Any) -> SSEEvent:
+        return SSEEvent(kind, json.dumps({"type": kind, **fields}))
+
+    item = {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": ""}
+    events = [
+        event("response.created", response={"id": "r", "output": []}),
+        event("response.output_item.added", output_index=0, item=item),
+        event("response.function_call_arguments.delta", output_index=0, delta='{"a":'),
+        event("response.function_call_arguments.delta", output_index=0, delta=" 1"),
+    ]
+    call = describe(RESPONSES_URL, {}, events=events)
+    assert [(c.id, c.name, c.arguments_raw, c.arguments_valid) for c in call.tool_calls] == [
+        ("call_1", "f", '{"a": 1', False)
+    ]
+
+
+def test_messages_tool_results_with_blocks_and_errors() -> None:
+    request = {
+        "tools": [
+            {"name": "lookup", "input_schema": {"type": "object"}},
+            {"type": "web_search_20250305", "name": "web_search"},
+        ],
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "checking"},
+                    {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"q": 1}},
+                    {"type": "tool_use", "id": "t2", "name": "lookup", "input": {"q": 2}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "content": "one"},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t2",
+                        "is_error": True,
+                        "content": [{"type": "text", "text": "boom"}, {"type": "image"}],
+                    },
+                    {"type": "tool_result", "tool_use_id": "t3"},  # no content, unknown call
+                ],
+            },
+        ],
+    }
+    call = describe(MESSAGES_URL, request, {"content": []})
+    assert results_of(call) == [
+        ("t1", "lookup", "one", False),
+        ("t2", "lookup", "boom\n[image]", True),
+        ("t3", None, "", False),
+    ]
+    assert call.tool_schemas == {"lookup": {"type": "object"}}
+
+
+def test_messages_stream_tool_use_raw_text_kept_even_when_broken() -> None:
+    def event(kind: str, **fields: Any) -> SSEEvent:
+        return SSEEvent(kind, json.dumps({"type": kind, **fields}))
+
+    def use(index: int, ident: str) -> SSEEvent:
+        block = {"type": "tool_use", "id": ident, "name": "f", "input": {}}
+        return event("content_block_start", index=index, content_block=block)
+
+    def piece(index: int, text: str) -> SSEEvent:
+        delta = {"type": "input_json_delta", "partial_json": text}
+        return event("content_block_delta", index=index, delta=delta)
+
+    events = [
+        event("message_start", message={"id": "m", "usage": {}}),
+        use(0, "t0"),
+        piece(0, ""),  # no input at all: the SDKs read it as {}
+        use(1, "t1"),
+        piece(1, '{"a": '),
+        piece(1, "1}"),
+        use(2, "t2"),
+        piece(2, '{"a": '),
+        event("message_stop"),
+    ]
+    call = describe(MESSAGES_URL, {}, events=events)
+    assert [(c.id, c.arguments, c.arguments_raw, c.arguments_valid) for c in call.tool_calls] == [
+        ("t0", {}, "{}", True),
+        ("t1", {"a": 1}, '{"a": 1}', True),
+        ("t2", None, '{"a": ', False),
+    ]
+    assert call.output_text == 'f({})\nf({"a": 1})\nf({"a": )'
+
+
+tool_arguments = json_values | json_values.map(json.dumps) | st.text(max_size=12)
+
+
+@st.composite
+def tool_exchanges(draw: st.DrawFn) -> tuple[str, Any, Any, list[SSEEvent] | None]:
+    """A request and a response of one API in the shape of a tool-calling turn, with any
+    JSON value where an id, a name, arguments, a result or a flag should be."""
+    value = draw(json_values)
+    calls = draw(st.lists(st.tuples(json_values, json_values, tool_arguments), max_size=3))
+    api = draw(st.sampled_from(["chat", "responses", "messages"]))
+    if api == "chat":
+        assistant = {
+            "role": "assistant",
+            "tool_calls": [{"id": i, "function": {"name": n, "arguments": a}} for i, n, a in calls],
+        }
+        request = {
+            "tools": [{"type": "function", "function": {"name": value, "parameters": value}}],
+            "messages": [assistant, {"role": "tool", "tool_call_id": value, "content": value}],
+        }
+        if draw(st.booleans()):
+            deltas = [
+                {"choices": [{"delta": {"tool_calls": [{"index": draw(json_values), **call}]}}]}
+                for call in assistant["tool_calls"]
+            ]
+            return CHAT, request, None, [SSEEvent(None, json.dumps(d)) for d in deltas]
+        return CHAT, request, {"choices": [{"message": assistant}]}, None
+    if api == "responses":
+        items = [
+            {"type": "function_call", "call_id": i, "name": n, "arguments": a} for i, n, a in calls
+        ]
+        output = {"type": "function_call_output", "call_id": value, "output": value}
+        request = {"input": [*items, output], "tools": [{"type": "function", "name": value}]}
+        return RESPONSES, request, {"output": items}, None
+    blocks = [{"type": "tool_use", "id": i, "name": n, "input": a} for i, n, a in calls]
+    result = {"type": "tool_result", "tool_use_id": value, "content": value, "is_error": value}
+    request = {
+        "tools": [{"name": value, "input_schema": value}],
+        "messages": [
+            {"role": "assistant", "content": blocks},
+            {"role": "user", "content": [result]},
+        ],
+    }
+    if draw(st.booleans()):
+        events = []
+        for index, (_, _, arguments) in enumerate(calls):
+            start = {"type": "content_block_start", "index": index, "content_block": blocks[index]}
+            delta = {"type": "input_json_delta", "partial_json": arguments}
+            events += [start, {"type": "content_block_delta", "index": index, "delta": delta}]
+        return MESSAGES, request, None, [SSEEvent(None, json.dumps(e)) for e in events]
+    return MESSAGES, request, {"content": blocks}, None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(exchange=tool_exchanges())
+def test_tool_shapes_with_any_values_never_raise(
+    exchange: tuple[str, Any, Any, list[SSEEvent] | None],
+) -> None:
+    url, request, response, events = exchange
+    call = describe(url, request, response, events=events)
+    check_summary(call)

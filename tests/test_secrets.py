@@ -43,7 +43,7 @@ from pytest_llmeval.cassettes.models import (
 from pytest_llmeval.cassettes.redact import REDACTED, Redactor
 from pytest_llmeval.cassettes.store import dump_cassette
 from pytest_llmeval.files import write_text_atomic
-from pytest_llmeval.models import EvalResult, Inference, Score
+from pytest_llmeval.models import EvalResult, Inference, Score, ToolCall, ToolResult
 from pytest_llmeval.reporting.html import write_html
 from pytest_llmeval.reporting.json import build_report, load_report, write_report
 from pytest_llmeval.reporting.trace import write_trace
@@ -536,6 +536,10 @@ def every_field_result() -> EvalResult:
         nodeid="t.py::test_x[case]", role="app", provider="openai", api="chat",
         model="gpt-4o-mini", params={"temperature": 0, "user": "someone"},
         input_text="the prompt", output_text="the answer", error="HTTP 401: bad key",
+        tool_calls=[ToolCall(id="call_1", name="lookup", arguments={"query": "a query"},
+                             arguments_raw='{"query": "a query"}')],
+        tool_results=[ToolResult(call_id="call_1", name="lookup", content="a tool result")],
+        tool_schemas={"lookup": {"description": "a tool", "enum": ["an enum value"]}},
     )  # fmt: skip
     return EvalResult(
         nodeid="t.py::test_x[case]", case_id="t.py::test_x[case]", group="t.py::test_x",

@@ -127,8 +127,9 @@ def tool_call(
     if isinstance(arguments, str) or arguments is None:
         raw = arguments or ""
         parsed, valid = (raw, True) if text_input else parse_arguments(raw)
-    else:
-        raw, parsed, valid = dump_json(arguments), arguments, True
+    else:  # re-read from its text, so a NaN in a parsed body is refused like one in text
+        raw = dump_json(arguments)
+        parsed, valid = parse_arguments(raw)
     return ToolCallSummary(
         id=first_str(call_id),
         name=first_str(name) or "?",

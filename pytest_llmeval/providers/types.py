@@ -58,7 +58,8 @@ class ToolResultSummary:
 
 @dataclass(frozen=True, kw_only=True)
 class CallSummary:
-    """What one model API call was: who, which model, tokens, prompt, answer, error."""
+    """What one model API call was: who, which model, tokens, prompt, answer, error, and
+    the tool calls it asked for, the tool results it carried and the tools it declared."""
 
     provider: str
     """openai, anthropic, openai-compatible, anthropic-compatible or unknown (the table in

@@ -65,8 +65,9 @@ class ReplySpec:
 
     Give `text`, or `json` (sent as the text of the JSON document), and/or `tool_calls`
     (several make parallel calls; with text too, the text comes first, as a model that
-    says what it is about to do); with none of them the default reply is used. `finish_reason` uses OpenAI's words
-    ("stop", "length", "tool_calls", "content_filter"), mapped for the other APIs.
+    says what it is about to do); with none of them the default reply is used.
+    `finish_reason` uses OpenAI's words ("stop", "length", "tool_calls",
+    "content_filter"), mapped for the other APIs.
     `usage` overrides token counts: keys `input_tokens` (uncached input),
     `output_tokens`, `cache_read_input_tokens`, `cache_creation_input_tokens`.
     """
