@@ -11,7 +11,9 @@ token counts and timings are the stand-in's.
 
 With real keys, record for real instead: `pytest examples --llmeval-record=all`.
 
-Usage, from the repository root:  python examples/record_examples.py
+Usage, from the repository root:  python examples/record_examples.py [FOLDER ...]
+(FOLDER: an example's folder under examples/, to re-record only those; the baseline is
+always rewritten from a replay of every example).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
 
-from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec  # noqa: E402
+from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec, ToolCall  # noqa: E402
 
 # --- what the stand-in "model" answers ----------------------------------------------
 
@@ -101,6 +103,71 @@ INVOICES = {
     ],
 }
 
+# The support agent's tool calls, by ticket: (order in the ticket) -> the reply after
+# each number of tool results the request carries back (0 = the first turn).
+AGENT_SCRIPTS: dict[str, dict[int, ReplySpec]] = {
+    "A1001": {
+        0: ReplySpec(
+            tool_calls=[
+                ToolCall("lookup_order", {"order_id": "A1001"}),
+                ToolCall("check_refund_policy", {"topic": "damaged"}),
+            ]
+        ),
+        2: ReplySpec(
+            tool_calls=[ToolCall("issue_refund", {"order_id": "A1001", "amount_eur": 49.0})]
+        ),
+        3: ReplySpec(
+            text="I'm sorry about the cracked lid! I have refunded the full 49 EUR for order "
+            "A1001 to your original payment method; no need to send the kettle back."
+        ),
+    },
+    "B2002": {
+        0: ReplySpec(tool_calls=[ToolCall("lookup_order", {"order_id": "B2002"})]),
+        1: ReplySpec(
+            text="Your order B2002 has shipped and is on its way: you can follow it with "
+            "tracking number TRK-88213."
+        ),
+    },
+    "C3003": {
+        0: ReplySpec(
+            tool_calls=[
+                ToolCall("lookup_order", {"order_id": "C3003"}),
+                ToolCall("check_refund_policy", {"topic": "refund"}),
+            ]
+        ),
+        2: ReplySpec(
+            text="I'm sorry, order C3003 was delivered 69 days ago, past our 30-day refund "
+            "window, so I cannot refund it."
+        ),
+    },
+    # Hasty on purpose: it refunds at once, without looking the order up or reading the
+    # policy, so the sequence scorer and the task-completion judge mark it down.
+    "D4004": {
+        0: ReplySpec(
+            tool_calls=[ToolCall("issue_refund", {"order_id": "D4004", "amount_eur": 89.0})]
+        ),
+        1: ReplySpec(text="Done: order D4004 is refunded."),
+    },
+}
+
+
+def agent_reply(request: RecordedRequest) -> ReplySpec | None:
+    """The support agent's next step: scripted by its ticket and how far it got."""
+    ticket = request.last_user_text or ""
+    for order, steps in AGENT_SCRIPTS.items():
+        if order in ticket:
+            return steps.get(len(request.tool_results))
+    return None
+
+
+def _declares_tool(body: dict[str, Any], name: str) -> bool:
+    return any(
+        (tool.get("function") or {}).get("name") == name or tool.get("name") == name
+        for tool in body.get("tools") or []
+        if isinstance(tool, dict)
+    )
+
+
 # Judge verdicts: (judged-answer fragment, criteria keyword) -> (score, reasoning).
 # A criteria keyword is looked up in the judge's prompt; the first match wins.
 VERDICTS: list[tuple[str, str, int, str]] = [
@@ -123,6 +190,13 @@ VERDICTS: list[tuple[str, str, int, str]] = [
         0,
         "The passage requires approval at least 2 weeks in advance; the answer says one "
         "week, which the passages do not support.",
+    ),
+    (
+        "Done: order D4004 is refunded.",
+        "The goal:",
+        0,
+        "The agent called issue_refund in step 1 without looking order D4004 up or checking "
+        "the refund policy, which the goal requires; the refund itself is right.",
     ),
 ]
 
@@ -160,6 +234,8 @@ def stand_in_model() -> Callable[[RecordedRequest], ReplySpec | None]:
         schema = _json_schema(body)
         if schema is not None and "reasoning" in (schema.get("properties") or {}):
             return ReplySpec(json=judge_verdict(request))
+        if _declares_tool(body, "lookup_order"):  # the support agent
+            return agent_reply(request)
         question = request.last_user_text or ""
         if schema is not None:  # invoice extraction
             for number, outputs in INVOICES.items():
@@ -215,12 +291,14 @@ class StandIn:
         httpx2.HTTPTransport.handle_request = self.original  # type: ignore[method-assign]
 
 
-def main() -> int:
-    """Record every example's cassettes, then write the examples' baseline."""
+def main(folders: list[str]) -> int:
+    """Record the examples' cassettes (all, or those of `folders`), then write the
+    examples' baseline."""
     with FakeProviderServer(latency=0.35, event_delay=0.02) as server:
         server.set_handler(stand_in_model())
         plugin = StandIn(server.url)
-        args = [str(ROOT / "examples"), "--llmeval-record=all", "-q", "-p", "no:randomly"]
+        paths = [str(ROOT / "examples" / folder) for folder in folders] or [str(ROOT / "examples")]
+        args = [*paths, "--llmeval-record=all", "-q", "-p", "no:randomly"]
         status = pytest.main(args, plugins=[plugin])
         if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return int(status)
@@ -233,4 +311,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -13,6 +13,7 @@ from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
 if TYPE_CHECKING:
     from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
+    from pytest_llmeval.trajectory import Trajectory
 
 
 def _check_unit_interval(what: str, value: object) -> float:
@@ -80,9 +81,12 @@ class EvalRecorder:
         """Record a named score in [0, 1] (a bool counts 0 or 1) and return it as a float.
 
         `weight` is its weight in the test's weighted mean (0 records it for
-        information only); `threshold` is this metric's own pass mark.
+        information only); `threshold` is this metric's own pass mark. A scorer's
+        result that carries a `reason` (the trajectory scorers') is recorded with it.
         """
         __tracebackhide__ = True
+        if reason is None and isinstance(getattr(value, "reason", None), str):
+            reason = value.reason  # type: ignore[union-attr]
         if not isinstance(name, str) or not name.strip():
             raise TypeError(f"llm_eval.score(): name must be a non-empty string, got {name!r}")
         if name in self._scores:
@@ -130,6 +134,13 @@ class EvalRecorder:
     def inferences(self) -> list[Inference]:
         """The model calls this test made so far (live or replayed)."""
         return list(self._inferences)
+
+    @property
+    def trajectory(self) -> Trajectory:
+        """The test's app calls so far as an agent episode: steps, tool calls, results."""
+        from pytest_llmeval.trajectory import Trajectory
+
+        return Trajectory.from_inferences(self._inferences)
 
     @property
     def cost_usd(self) -> float:

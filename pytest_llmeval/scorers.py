@@ -1,7 +1,9 @@
 """Deterministic scorers: pure functions that return a float in [0, 1] (1 is best).
 
 Only the standard library is imported here; `pydantic_valid` imports pydantic and
-`json_schema_valid` jsonschema when called.
+`json_schema_valid` jsonschema when called. The trajectory scorers (`tool_called`,
+`tool_sequence`, ...) live in `trajectory_scorers` and are re-exported from here
+lazily (PEP 562), so importing this module still costs nothing beyond the stdlib.
 A wrong argument (a non-string where text is needed, a bad pattern or schema) raises
 TypeError or ValueError naming the scorer and the argument; a poor output scores 0.
 """
@@ -20,6 +22,17 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from pytest_llmeval.trajectory_scorers import (
+        Scored,
+        max_steps,
+        max_tool_calls,
+        no_forbidden_tools,
+        no_tool_errors,
+        tool_arguments_valid,
+        tool_called,
+        tool_sequence,
+    )
+
 __all__ = [
     "contains",
     "edit_similarity",
@@ -30,7 +43,41 @@ __all__ = [
     "pydantic_valid",
     "regex",
     "token_f1",
+    # trajectory scorers, from trajectory_scorers
+    "Scored",
+    "max_steps",
+    "max_tool_calls",
+    "no_forbidden_tools",
+    "no_tool_errors",
+    "tool_arguments_valid",
+    "tool_called",
+    "tool_sequence",
 ]
+
+_TRAJECTORY_SCORERS = frozenset(
+    {
+        "Scored",
+        "max_steps",
+        "max_tool_calls",
+        "no_forbidden_tools",
+        "no_tool_errors",
+        "tool_arguments_valid",
+        "tool_called",
+        "tool_sequence",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _TRAJECTORY_SCORERS:
+        raise AttributeError(f"module 'pytest_llmeval.scorers' has no attribute {name!r}")
+    import importlib
+
+    # import_module reads sys.modules; `from pytest_llmeval import ...` could find a stale
+    # attribute of the package after a test harness dropped the module (pytester)
+    value = getattr(importlib.import_module("pytest_llmeval.trajectory_scorers"), name)
+    globals()[name] = value
+    return value
 
 
 def _text(scorer: str, argument: str, value: object) -> str:

@@ -182,9 +182,9 @@ def test_script_injection_stays_inert(html: str) -> None:
     assert "<\\/script><script>alert(1)<\\/script>" in blob
     assert "</" not in blob and "<!--" not in blob
     assert "\u2028" not in html and "\u2029" not in html
-    # Two script elements, the data and the app, and nothing in the data can end one
-    # (`<script` inside it is inert text once `</` and `<!--` cannot occur).
-    assert page.count("<script") == 2 and html.count("</script") == 2
+    # Three script elements, the data, the trajectories and the app, and nothing in the
+    # data can end one (`<script` inside it is inert text once `</` and `<!--` cannot occur).
+    assert page.count("<script") == 3 and html.count("</script") == 3
     hostile = next(r for r in json.loads(blob)["results"] if r["nodeid"].endswith("[case-00003]"))
     assert hostile["scores"][1]["reason"] == HOSTILE
     assert hostile["inferences"][0]["output_text"].endswith(HOSTILE)

@@ -27,6 +27,8 @@ __all__ = [
     "Relevance",
     "Rubric",
     "SelfConsistency",
+    "TaskCompletion",
+    "ToolUse",
 ]
 
 # public name -> module that defines it
@@ -41,6 +43,8 @@ _EXPORTS = {
     "Relevance": "pytest_llmeval.judges.kinds",
     "Rubric": "pytest_llmeval.judges.kinds",
     "SelfConsistency": "pytest_llmeval.judges.kinds",
+    "TaskCompletion": "pytest_llmeval.judges.kinds",
+    "ToolUse": "pytest_llmeval.judges.kinds",
     "Judge": "pytest_llmeval.judges.api",
     "LLMJudge": "pytest_llmeval.judges.api",
 }
@@ -56,6 +60,8 @@ if TYPE_CHECKING:
         Relevance,
         Rubric,
         SelfConsistency,
+        TaskCompletion,
+        ToolUse,
     )
 
 

@@ -216,6 +216,95 @@ class Relevance(JudgeKind):
         score_spec(self.scale)
 
 
+class _TrajectoryKind(JudgeKind):
+    """A kind judging an agent's episode: the output is a trajectory's rendering
+    (`str(llm_eval.trajectory)`), fenced as the trajectory rather than as an output."""
+
+    goal: str | None = None
+
+    def prompts(self, material: Material) -> list[Prompt]:
+        """One request: the goal and criteria, then the fenced input and trajectory."""
+        parts = [f"The goal: {self.goal.strip()}" if self.goal else None, self.criteria]
+        criteria = "\n".join(part for part in parts if part) or None
+        pieces = [
+            Piece("trajectory", piece.text) if piece.label == "output" else piece
+            for piece in material.pieces()
+        ]
+        return [
+            build_prompt(
+                kind=self.name,
+                task=self.task,
+                criteria=criteria,
+                pieces=pieces,
+                answer=score_spec(self.scale),
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class TaskCompletion(_TrajectoryKind):
+    """Did the agent's episode reach the goal (or, without one, do what the input asked)?
+
+    Judged over the fenced trajectory: the tool calls and their results, not only the
+    final answer, so an answer claiming a success the tools never achieved fails.
+    """
+
+    goal: str | None = None
+    criteria: str | None = None
+    scale: Scale = "binary"
+    name: ClassVar[str] = "task_completion"
+    task: ClassVar[str] = (
+        "The trajectory below is an AI agent's episode: its numbered steps, each a model "
+        "call with the tools it called (name and arguments) and each tool's result, and "
+        "its final answer. Evaluate whether the episode completed the task: it reached "
+        "the goal stated below or, when none is stated, did what the input asked. Judge "
+        "what the tool calls and their results show was done, not what the final answer "
+        "claims: a claimed success that no tool result supports, an episode that ends "
+        "without a final answer, or one that gives up while the goal was reachable, did "
+        "not complete the task. Follow any criteria below as well."
+    )
+
+    def __post_init__(self) -> None:
+        _check_criteria("TaskCompletion", self.goal, required=False)
+        _check_criteria("TaskCompletion", self.criteria, required=False)
+        score_spec(self.scale)
+
+    def check(self, material: Material) -> None:
+        """A goal or an input is needed: the judge must know what the task was."""
+        super().check(material)
+        if self.goal is None and not material.input:
+            raise ValueError(
+                "the task_completion judge needs the task: pass TaskCompletion(goal=...) "
+                "or input=... to llm_eval.judge()"
+            )
+
+
+@dataclass(frozen=True)
+class ToolUse(_TrajectoryKind):
+    """Did the agent use its tools appropriately: needed calls, right tools, good arguments?"""
+
+    criteria: str | None = None
+    scale: Scale = "binary"
+    goal: str | None = None
+    name: ClassVar[str] = "tool_use"
+    task: ClassVar[str] = (
+        "The trajectory below is an AI agent's episode: its numbered steps, each a model "
+        "call with the tools it called (name and arguments) and each tool's result, and "
+        "its final answer. Evaluate whether the agent used its tools appropriately for the "
+        "input (and the goal, if one is stated): every call was needed; it called the "
+        "right tool; its arguments were well-formed and taken from the input or from "
+        "earlier results, not invented; no call the task needed is missing; no call is "
+        "repeated without a reason; and it reacted sensibly to tool errors. Whether the "
+        "final answer is well written does not matter here. Follow any criteria below as "
+        "well."
+    )
+
+    def __post_init__(self) -> None:
+        _check_criteria("ToolUse", self.criteria, required=False)
+        _check_criteria("ToolUse", self.goal, required=False)
+        score_spec(self.scale)
+
+
 @dataclass(frozen=True)
 class SelfConsistency:
     """Ask another kind `samples` times and aggregate: majority vote or mean score.

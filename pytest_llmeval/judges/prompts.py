@@ -48,6 +48,7 @@ PIECE_INTRODUCTIONS = {
     "context": "The context the AI system was given to answer from:",
     "reference": "A reference answer, known to be correct:",
     "output": "The output to evaluate:",
+    "trajectory": "The agent's trajectory to evaluate (steps numbered):",
     "output_a": "Output A:",
     "output_b": "Output B:",
 }

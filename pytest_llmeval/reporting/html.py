@@ -5,6 +5,10 @@ data embedded in a `<script type="application/json" id="llmeval-data">` element;
 small vanilla script in the template draws everything from that data when the page
 opens: summary cards, the group table with baseline deltas, SVG charts and the
 paginated case list with each case's scores, judge reasons, metadata and transcript.
+A case whose app called tools also gets its trajectory as a timeline (model call, tool
+calls with their arguments, tool results, answer): read here from the result's own
+inferences (`trajectory.Trajectory`) and embedded beside the data as a second JSON
+element, `llmeval-trajectories`, keyed by node id.
 Without JavaScript, a `<noscript>` element shows the summary rendered here in Python
 (totals, baseline verdict, group table: the terminal's text, HTML-escaped).
 
@@ -26,10 +30,11 @@ in the report's volatile fields (`created_at`, durations).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.files import iter_model_text, write_text_atomic
@@ -37,10 +42,13 @@ from pytest_llmeval.reporting.json import Report
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.models import EvalResult
+    from pytest_llmeval.trajectory import Trajectory
 
 _TEMPLATE = "report.html"
 _PLACEHOLDER = "__LLMEVAL_DATA__"
 _SUMMARY_PLACEHOLDER = "__LLMEVAL_SUMMARY__"
+_TRAJECTORIES_PLACEHOLDER = "__LLMEVAL_TRAJECTORIES__"
 
 # Sequences that could end (or change the parsing of) a script element, and the
 # line separators old JavaScript parsers reject; their replacements are JSON escapes.
@@ -95,19 +103,77 @@ def summary_html(report: Report) -> str:
     return "".join(parts)
 
 
+def trajectory_view(trajectory: Trajectory) -> dict[str, Any]:
+    """One case's trajectory as the timeline the page draws: steps, each with its model,
+    usage, what the model said, and its tool calls with arguments and results."""
+    from pytest_llmeval.trajectory import describe_call
+
+    steps = []
+    for step in trajectory.steps:
+        inference = step.inference
+        tools = [
+            {
+                "call": describe_call(use.call),
+                "name": use.name,
+                "id": use.call.id,
+                "arguments": use.arguments if use.call.arguments_valid else None,
+                "arguments_raw": use.call.arguments_raw,
+                "arguments_valid": use.call.arguments_valid,
+                "result": None if use.result is None else use.result.content,
+                "is_error": use.is_error,
+            }
+            for use in step.tools
+        ]
+        steps.append(
+            {
+                "number": step.number,
+                "model": f"{inference.provider}:{inference.model or 'unknown'}",
+                "api": inference.api,
+                "input_tokens": inference.input_tokens,
+                "output_tokens": inference.output_tokens,
+                "cost_usd": inference.cost_usd,
+                "latency_s": inference.latency_s,
+                "text": step.text,
+                "final": step.is_final,
+                "tools": tools,
+            }
+        )
+    return {
+        "summary": trajectory.summary(),
+        "steps": steps,
+        "final_answer": trajectory.final_answer,
+    }
+
+
+def trajectories(results: list[EvalResult]) -> dict[str, dict[str, Any]]:
+    """node id -> timeline, for the results whose app calls requested a tool."""
+    from pytest_llmeval.trajectory import Trajectory
+
+    found: dict[str, dict[str, Any]] = {}
+    for result in results:
+        trajectory = Trajectory.from_inferences(result.inferences)
+        if trajectory.tool_uses:
+            found[result.nodeid] = trajectory_view(trajectory)
+    return found
+
+
 def iter_html(report: Report) -> Iterator[str]:
     """The self-contained HTML report of a session's report, in pieces."""
     before, placeholder, after = _template().partition(_PLACEHOLDER)
     head, summary_slot, rest = before.partition(_SUMMARY_PLACEHOLDER)
+    between, trajectories_slot, tail = after.partition(_TRAJECTORIES_PLACEHOLDER)
     if (
         not placeholder
         or _PLACEHOLDER in after
         or not summary_slot
         or _SUMMARY_PLACEHOLDER in rest + after
+        or not trajectories_slot
+        or _TRAJECTORIES_PLACEHOLDER in before + tail
     ):
         raise LLMEvalError(
-            f"the HTML report template {_TEMPLATE} is damaged (no single {_PLACEHOLDER} "
-            f"and {_SUMMARY_PLACEHOLDER} slots); reinstall pytest-llm-eval"
+            f"the HTML report template {_TEMPLATE} is damaged (no single {_PLACEHOLDER}, "
+            f"{_SUMMARY_PLACEHOLDER} and {_TRAJECTORIES_PLACEHOLDER} slots); reinstall "
+            "pytest-llm-eval"
         )
     yield head
     yield summary_html(report)
@@ -115,7 +181,12 @@ def iter_html(report: Report) -> Iterator[str]:
     # the JSON report's own serialisation, compact: schema_version first, keys sorted
     for piece in iter_model_text(report, spread=False):
         yield embed_json(piece)
-    yield after
+    yield between
+    from pydantic_core import to_jsonable_python
+
+    views = to_jsonable_python(trajectories(report.results), inf_nan_mode="null")
+    yield embed_json(json.dumps(views, sort_keys=True, ensure_ascii=False, allow_nan=False))
+    yield tail
 
 
 def render_html(report: Report) -> str:
