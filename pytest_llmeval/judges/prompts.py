@@ -50,6 +50,7 @@ PIECE_INTRODUCTIONS = {
     "output": "The output to evaluate:",
     "output_a": "Output A:",
     "output_b": "Output B:",
+    "transcript": "The conversation to evaluate, turn by turn (the user, then the assistant):",
 }
 
 
