@@ -11,7 +11,8 @@ token counts and timings are the stand-in's.
 
 With real keys, record for real instead: `pytest examples --llmeval-record=all`.
 
-Usage, from the repository root:  python examples/record_examples.py
+Usage, from the repository root:  python examples/record_examples.py [EXAMPLE ...]
+(the named example folders only, e.g. multi_turn_assistant; default: all of them).
 """
 
 from __future__ import annotations
@@ -101,6 +102,81 @@ INVOICES = {
     ],
 }
 
+# The multi-turn order assistant: last customer message fragment -> reply.
+ASSISTANT_ANSWERS = {
+    "return a kettle": "Happy to help with your return. Could you give me your order number?",
+    "order A-1042": (
+        "Thanks! Order A-1042 is within the 30-day return window, so I've emailed you a "
+        "prepaid return label."
+    ),
+    "Which order number": "You gave me order A-1042.",
+    "poem about the sea": (
+        "I'm Acme Kettles' order assistant, so I can't write poems, but I'm happy to help "
+        "with an order, a return or a delivery."
+    ),
+    "How long does delivery take": (
+        "Delivery takes 3-5 business days inside the EU, and the tracking link comes by email."
+    ),
+    "cracked lid": (
+        "I'm sorry about the lid, Dana! Please send a photo of the damage within 7 days and "
+        "we'll ship a replacement at no cost."
+    ),
+    "Where will you send the replacement": (
+        "Thank you for the photo. We'll send the replacement to the delivery address of your order."
+    ),
+    # Forgetful on purpose: the customer gave her name in the first turn.
+    "what name the ticket": "Could you tell me your name, please?",
+    "Where is my kettle": "Sorry for the wait! Could you give me your order number?",
+    "A-2001": (
+        "Order A-2001 shipped on Monday and arrives within 3-5 business days; your tracking "
+        "link is track.acme.example/A-2001."
+    ),
+    "45 days ago": (
+        "I'm sorry, refunds are only possible within 30 days of delivery, so I can't offer "
+        "one for this kettle. I can connect you with a human agent if you'd like."
+    ),
+}
+
+# Simulated customers: goal fragment -> the steps after 0, 1, 2... assistant replies.
+SIMULATED_CUSTOMERS: dict[str, list[dict[str, str]]] = {
+    "order A-2001": [
+        {
+            "reasoning": "Nothing asked yet.",
+            "status": "continue",
+            "message": "Where is my kettle??",
+        },
+        {"reasoning": "It wants the order number.", "status": "continue", "message": "A-2001"},
+        {
+            "reasoning": "I have the delivery window and the tracking link.",
+            "status": "goal_met",
+            "message": "",
+        },
+    ],
+    "45 days ago": [
+        {
+            "reasoning": "Nothing asked yet.",
+            "status": "continue",
+            "message": "Hello, I bought a kettle 45 days ago and I'd like a refund, please.",
+        },
+        {
+            "reasoning": "The assistant says it cannot refund after 30 days.",
+            "status": "app_gave_up",
+            "message": "",
+        },
+    ],
+}
+
+
+def simulated_step(request: RecordedRequest) -> dict[str, str]:
+    """The scripted customer's step: by its goal and how many replies it has seen."""
+    text = request.text
+    answered = len(re.findall(r"\] assistant: ", text))
+    for goal, steps in SIMULATED_CUSTOMERS.items():
+        if goal in text:
+            return steps[min(answered, len(steps) - 1)]
+    raise LookupError("no scripted customer for this simulator request")
+
+
 # Judge verdicts: (judged-answer fragment, criteria keyword) -> (score, reasoning).
 # A criteria keyword is looked up in the judge's prompt; the first match wins.
 VERDICTS: list[tuple[str, str, int, str]] = [
@@ -123,6 +199,13 @@ VERDICTS: list[tuple[str, str, int, str]] = [
         0,
         "The passage requires approval at least 2 weeks in advance; the answer says one "
         "week, which the passages do not support.",
+    ),
+    (
+        "Could you tell me your name",
+        "retains what the user told it",
+        0,
+        "The customer said she is Dana in the first turn; in the last turn the assistant "
+        "asks for her name again.",
     ),
 ]
 
@@ -158,9 +241,15 @@ def stand_in_model() -> Callable[[RecordedRequest], ReplySpec | None]:
     def reply(request: RecordedRequest) -> ReplySpec | None:
         body = request.body if isinstance(request.body, dict) else {}
         schema = _json_schema(body)
+        if schema is not None and "status" in (schema.get("properties") or {}):
+            return ReplySpec(json=simulated_step(request))
         if schema is not None and "reasoning" in (schema.get("properties") or {}):
             return ReplySpec(json=judge_verdict(request))
         question = request.last_user_text or ""
+        if "Acme Kettles' order assistant" in request.text:
+            for fragment, answer in ASSISTANT_ANSWERS.items():
+                if fragment in question:
+                    return ReplySpec(text=answer)
         if schema is not None:  # invoice extraction
             for number, outputs in INVOICES.items():
                 if number in question:
@@ -215,12 +304,14 @@ class StandIn:
         httpx2.HTTPTransport.handle_request = self.original  # type: ignore[method-assign]
 
 
-def main() -> int:
-    """Record every example's cassettes, then write the examples' baseline."""
+def main(examples: list[str]) -> int:
+    """Record the cassettes of the named example folders (default: every example), then
+    write the examples' baseline."""
+    folders = [str(ROOT / "examples" / name) for name in examples] or [str(ROOT / "examples")]
     with FakeProviderServer(latency=0.35, event_delay=0.02) as server:
         server.set_handler(stand_in_model())
         plugin = StandIn(server.url)
-        args = [str(ROOT / "examples"), "--llmeval-record=all", "-q", "-p", "no:randomly"]
+        args = [*folders, "--llmeval-record=all", "-q", "-p", "no:randomly"]
         status = pytest.main(args, plugins=[plugin])
         if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return int(status)
@@ -233,4 +324,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
