@@ -388,3 +388,37 @@ def test_conversation_kinds_judge_the_fenced_transcript() -> None:
         assert "<output-" not in prompt.user
     with pytest.raises(ValueError, match="GoalCompletion goal: criteria must be a non-empty"):
         GoalCompletion(" ")
+
+
+def test_the_html_report_shows_the_simulated_users_share(tmp_path: Path) -> None:
+    import os
+
+    from pytest_llmeval.reporting.html import write_html
+    from pytest_llmeval.reporting.json import build_report
+    from tests.test_report_html import _inference, make_result
+    from tests.test_report_html_browser import CHROMIUM, run_chromium
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip("headless Chromium not found at /usr/bin/chromium")
+    results = [make_result(i) for i in range(1, 3)]
+    simulated = results[0].model_copy(
+        update={
+            "inferences": [
+                *results[0].inferences,
+                _inference(results[0].nodeid, "simulator", 1, "I want a refund", replayed=True),
+            ]
+        }
+    )
+    report = build_report([simulated, results[1]])
+    usage = report.aggregate.usage
+    assert usage.simulator_calls == 1 and usage.simulator_cost_usd > 0
+    page = tmp_path / "report.html"
+    write_html(page, report)
+    finished = run_chromium(tmp_path / "profile", "--dump-dom", page.as_uri())
+    dom = finished.stdout
+    assert '<html lang="en" data-state="ready">' in dom, finished.stderr[-2000:]
+    calls = re.search(r'data-card="calls">.*?<div class="sub">([^<]*)<', dom)
+    assert calls is not None and ", 1 simulated user" in calls.group(1)
+    assert "simulated user openai:gpt-4.1-mini" in calls.group(1)
+    cost = re.search(r'data-card="cost">.*?<div class="sub">([^<]*)<', dom)
+    assert cost is not None and ", simulated users $" in cost.group(1)
