@@ -15,7 +15,14 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.conversation import Conversation, Turn, UserTurn, history, parse_turns
+from pytest_llmeval.conversation import (
+    Conversation,
+    Turn,
+    TurnsError,
+    UserTurn,
+    history,
+    parse_turns,
+)
 from pytest_llmeval.models import Inference
 
 if TYPE_CHECKING:
@@ -47,11 +54,21 @@ def script_turns(turns: Sequence[UserTurn | str] | Any) -> tuple[UserTurn, ...]:
     __tracebackhide__ = True
     if isinstance(turns, Sequence) and turns and all(isinstance(t, UserTurn) for t in turns):
         return tuple(turns)
-    return parse_turns(
+    listed = (
         [t.model_dump() if isinstance(t, UserTurn) else t for t in turns]
         if isinstance(turns, Sequence) and not isinstance(turns, str)
         else turns
     )
+    try:
+        return parse_turns(listed)
+    except TurnsError as error:
+        hint = (
+            " (a case loaded without a 'turns' list has case.turns None: give the row a "
+            "'turns' list)"
+            if turns is None
+            else ""
+        )
+        raise TurnsError(f"llm_eval.converse(): {error}{hint}") from None
 
 
 def _reply_text(reply: Any, number: int) -> str:

@@ -339,6 +339,14 @@ def test_bad_max_turns(llm_eval):
     llm_eval.simulate_user(echo, persona="p", goal="g", model="openai:x", max_turns=0)
 
 @pytest.mark.llm_eval(threshold=0.5)
+def test_case_without_turns(llm_eval):
+    llm_eval.converse(echo, None)
+
+@pytest.mark.llm_eval(threshold=0.5)
+def test_bad_simulator_model(llm_eval):
+    llm_eval.simulate_user(echo, persona="p", goal="g", model="gpt-4.1-mini")
+
+@pytest.mark.llm_eval(threshold=0.5)
 def test_unusable_simulator(llm_eval):
     llm_eval.simulate_user(echo, persona="BROKEN", goal="g", model="openai:gpt-4.1-mini")
 """
@@ -354,13 +362,17 @@ def test_misuse_gets_messages_that_say_how_to_fix_it(
     fake_provider.reply_with("not json at all")
     pytester_env.makepyfile(test_misuse=MISUSE)
     result = pytester_env.runpytest()
-    result.assert_outcomes(failed=4, errors=1)
+    result.assert_outcomes(failed=5, errors=2)
     result.stdout.fnmatch_lines_random(
         [
             "*the app returned an awaitable at turn 1; for an async app use "
             "`await llm_eval.aconverse(...)`*",
             "*the app must return its reply as a string, got dict at turn 1*",
-            "*'turns' entry 1 has role 'assistant'; turns list only what the user says*",
+            "*llm_eval.converse(): 'turns' entry 1 has role 'assistant'; turns list only what "
+            "the user says*",
+            "*llm_eval.converse(): 'turns' must be a list of user messages, found null (a case "
+            "loaded without a 'turns' list has case.turns None*",
+            "*simulated user model 'gpt-4.1-mini' is not of the form provider:model*",
             "*max_turns must be a whole number of at least 1, got 0*",
             "*the simulated user (openai:gpt-4.1-mini) gave no usable step, also after a re-ask*",
         ]

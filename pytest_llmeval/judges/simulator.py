@@ -21,6 +21,7 @@ from pytest_llmeval.conversation import Turn, render_transcript
 from pytest_llmeval.errors import JudgeError
 from pytest_llmeval.judges.answers import AnswerSpec, InvalidAnswer
 from pytest_llmeval.judges.backends import Backend, ModelCallFailed, Reply, Retry, make_backend
+from pytest_llmeval.judges.clients import ModelNameError
 from pytest_llmeval.judges.fence import derive_boundary, fence
 from pytest_llmeval.judges.prompts import Prompt
 
@@ -151,7 +152,12 @@ class SimulatedUser:
         """The backend its calls go through, accounted to the `simulator` role."""
         if not isinstance(self.model, str):
             return self.model
-        backend = make_backend(self.model, base_url=self.base_url, retries=self.retries)
+        try:
+            backend = make_backend(self.model, base_url=self.base_url, retries=self.retries)
+        except ModelNameError as error:
+            raise SimulatorError(
+                str(error).replace("judge model", "simulated user model")
+            ) from None
         backend.role = "simulator"
         return backend
 
