@@ -168,6 +168,81 @@ def _declares_tool(body: dict[str, Any], name: str) -> bool:
     )
 
 
+# The multi-turn order assistant: last customer message fragment -> reply.
+ASSISTANT_ANSWERS = {
+    "return a kettle": "Happy to help with your return. Could you give me your order number?",
+    "order A-1042": (
+        "Thanks! Order A-1042 is within the 30-day return window, so I've emailed you a "
+        "prepaid return label."
+    ),
+    "Which order number": "You gave me order A-1042.",
+    "poem about the sea": (
+        "I'm Acme Kettles' order assistant, so I can't write poems, but I'm happy to help "
+        "with an order, a return or a delivery."
+    ),
+    "How long does delivery take": (
+        "Delivery takes 3-5 business days inside the EU, and the tracking link comes by email."
+    ),
+    "cracked lid": (
+        "I'm sorry about the lid, Dana! Please send a photo of the damage within 7 days and "
+        "we'll ship a replacement at no cost."
+    ),
+    "Where will you send the replacement": (
+        "Thank you for the photo. We'll send the replacement to the delivery address of your order."
+    ),
+    # Forgetful on purpose: the customer gave her name in the first turn.
+    "what name the ticket": "Could you tell me your name, please?",
+    "Where is my kettle": "Sorry for the wait! Could you give me your order number?",
+    "A-2001": (
+        "Order A-2001 shipped on Monday and arrives within 3-5 business days; your tracking "
+        "link is track.acme.example/A-2001."
+    ),
+    "45 days ago": (
+        "I'm sorry, refunds are only possible within 30 days of delivery, so I can't offer "
+        "one for this kettle. I can connect you with a human agent if you'd like."
+    ),
+}
+
+# Simulated customers: goal fragment -> the steps after 0, 1, 2... assistant replies.
+SIMULATED_CUSTOMERS: dict[str, list[dict[str, str]]] = {
+    "order A-2001": [
+        {
+            "reasoning": "Nothing asked yet.",
+            "status": "continue",
+            "message": "Where is my kettle??",
+        },
+        {"reasoning": "It wants the order number.", "status": "continue", "message": "A-2001"},
+        {
+            "reasoning": "I have the delivery window and the tracking link.",
+            "status": "goal_met",
+            "message": "",
+        },
+    ],
+    "45 days ago": [
+        {
+            "reasoning": "Nothing asked yet.",
+            "status": "continue",
+            "message": "Hello, I bought a kettle 45 days ago and I'd like a refund, please.",
+        },
+        {
+            "reasoning": "The assistant says it cannot refund after 30 days.",
+            "status": "app_gave_up",
+            "message": "",
+        },
+    ],
+}
+
+
+def simulated_step(request: RecordedRequest) -> dict[str, str]:
+    """The scripted customer's step: by its goal and how many replies it has seen."""
+    text = request.text
+    answered = len(re.findall(r"\] assistant: ", text))
+    for goal, steps in SIMULATED_CUSTOMERS.items():
+        if goal in text:
+            return steps[min(answered, len(steps) - 1)]
+    raise LookupError("no scripted customer for this simulator request")
+
+
 # Judge verdicts: (judged-answer fragment, criteria keyword) -> (score, reasoning).
 # A criteria keyword is looked up in the judge's prompt; the first match wins.
 VERDICTS: list[tuple[str, str, int, str]] = [
@@ -197,6 +272,13 @@ VERDICTS: list[tuple[str, str, int, str]] = [
         0,
         "The agent called issue_refund in step 1 without looking order D4004 up or checking "
         "the refund policy, which the goal requires; the refund itself is right.",
+    ),
+    (
+        "Could you tell me your name",
+        "retains what the user told it",
+        0,
+        "The customer said she is Dana in the first turn; in the last turn the assistant "
+        "asks for her name again.",
     ),
 ]
 
@@ -232,11 +314,17 @@ def stand_in_model() -> Callable[[RecordedRequest], ReplySpec | None]:
     def reply(request: RecordedRequest) -> ReplySpec | None:
         body = request.body if isinstance(request.body, dict) else {}
         schema = _json_schema(body)
+        if schema is not None and "status" in (schema.get("properties") or {}):
+            return ReplySpec(json=simulated_step(request))
         if schema is not None and "reasoning" in (schema.get("properties") or {}):
             return ReplySpec(json=judge_verdict(request))
         if _declares_tool(body, "lookup_order"):  # the support agent
             return agent_reply(request)
         question = request.last_user_text or ""
+        if "Acme Kettles' order assistant" in request.text:
+            for fragment, answer in ASSISTANT_ANSWERS.items():
+                if fragment in question:
+                    return ReplySpec(text=answer)
         if schema is not None:  # invoice extraction
             for number, outputs in INVOICES.items():
                 if number in question:

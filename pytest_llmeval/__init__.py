@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "Case",
+    "Conversation",
     "LLMEvalError",
     "PairwiseVerdict",
     "Verdict",
@@ -22,6 +23,7 @@ __all__ = [
 _EXPORTS = {
     "Case": "pytest_llmeval.cases",
     "load_cases": "pytest_llmeval.cases",
+    "Conversation": "pytest_llmeval.conversation",
     "LLMEvalError": "pytest_llmeval.errors",
     "Verdict": "pytest_llmeval.models",
     "PairwiseVerdict": "pytest_llmeval.models",
@@ -29,6 +31,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from pytest_llmeval.cases import Case, load_cases
+    from pytest_llmeval.conversation import Conversation
     from pytest_llmeval.errors import LLMEvalError
     from pytest_llmeval.models import PairwiseVerdict, Verdict
 

@@ -77,6 +77,9 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
         judge_models=sorted({_model_name(i) for i in calls if i.role == "judge"}),
         unpriced_models=sorted({_model_name(i) for i in calls if not i.priced and not _failed(i)}),
         unpriced_reasons=_unpriced_reasons(calls),
+        simulator_calls=sum(1 for i in calls if i.role == "simulator"),
+        simulator_cost_usd=cost("simulator"),
+        simulator_models=sorted({_model_name(i) for i in calls if i.role == "simulator"}),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pytest_llmeval.conversation import TURNS_EXAMPLE, TurnsError, UserTurn, parse_turns
 from pytest_llmeval.errors import FileFormatError
 
 __all__ = ["Case", "load_cases"]
@@ -37,8 +38,8 @@ _EXAMPLE = '{"id": "refund-1", "input": "Can I return shoes?", "expected": "Yes,
 
 # (where in the file, e.g. "line 7" or "item 3"; the parsed row)
 _Row = tuple[str, Any]
-# (where; the id the row gives, if any; input; expected; metadata)
-_Parsed = tuple[str, "str | None", Any, Any, "dict[str, Any]"]
+# (where; the id the row gives, if any; input; expected; metadata; scripted turns)
+_Parsed = tuple[str, "str | None", Any, Any, "dict[str, Any]", "tuple[UserTurn, ...] | None"]
 
 
 def sanitize_id(raw: str) -> str:
@@ -56,6 +57,11 @@ class Case(BaseModel):
     expected: Any = Field(default=None, description="The reference answer, if the row has one.")
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Every other column or key of the row."
+    )
+    turns: tuple[UserTurn, ...] | None = Field(
+        default=None,
+        description="A multi-turn case's scripted user messages, in order (None otherwise); "
+        "its input is then the list of their texts.",
     )
 
     @field_validator("id")
@@ -86,6 +92,7 @@ def load_cases(
     id_field: str = "id",
     input_field: str = "input",
     expected_field: str = "expected",
+    turns_field: str = "turns",
 ) -> list[Case]:
     """Load evaluation cases from a .jsonl, .json, .csv or .yaml/.yml file.
 
@@ -99,6 +106,12 @@ def load_cases(
     holds a list of rows or `{"cases": [...]}`, as does a YAML file. In CSV, `input` and
     `expected` cells holding a JSON object or array are parsed, an empty `expected` cell
     is None, and every other cell stays a string. An empty file gives no cases.
+
+    A multi-turn case gives `turns` instead of `input`: a list of what the user says,
+    each entry a string or an object with `content` (and optionally `role: user` and an
+    `expected` reference for the app's reply to that turn). Such a case has
+    `Case.turns`, and its `input` is the list of the user messages' texts; drive it with
+    `llm_eval.converse(app, case.turns)`. In CSV a `turns` cell holds a JSON array.
     Raises `FileFormatError` naming the file and line of the first problem.
     """
     caller = sys._getframe(1).f_globals.get("__file__")
@@ -110,7 +123,7 @@ def load_cases(
             f"load_cases reads .jsonl, .json, .csv, .yaml and .yml files"
         )
     text = _read_text(file)
-    fields = (id_field, input_field, expected_field)
+    fields = (id_field, input_field, expected_field, turns_field)
     if not text.strip():
         return []
     if kind == "jsonl":
@@ -259,8 +272,8 @@ def _json_item_lines(text: str) -> list[int]:
     return [text.count("\n", 0, start) + 1 for start in starts]
 
 
-def _csv_rows(text: str, file: Path, fields: tuple[str, str, str]) -> list[_Row]:
-    id_field, input_field, expected_field = fields
+def _csv_rows(text: str, file: Path, fields: tuple[str, str, str, str]) -> list[_Row]:
+    id_field, input_field, expected_field, turns_field = fields
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     rows: list[_Row] = []
@@ -296,7 +309,7 @@ def _csv_rows(text: str, file: Path, fields: tuple[str, str, str]) -> list[_Row]
                         f"{file}, line {line}: column {column} has a value but no header name; "
                         f"name the column in the header row"
                     )
-            elif name in (input_field, expected_field):
+            elif name in (input_field, expected_field, turns_field):
                 row[name] = _csv_value(cell, empty_is_none=name == expected_field)
             elif name != id_field or cell.strip():
                 row[name] = cell
@@ -345,8 +358,8 @@ def _yaml_rows(text: str, file: Path) -> list[_Row]:
     return [(f"item {index}", item) for index, item in enumerate(items, 1)]
 
 
-def _build_cases(rows: list[_Row], file: Path, fields: tuple[str, str, str]) -> list[Case]:
-    id_field, input_field, expected_field = fields
+def _build_cases(rows: list[_Row], file: Path, fields: tuple[str, str, str, str]) -> list[Case]:
+    id_field, input_field, expected_field, turns_field = fields
     parsed: list[_Parsed] = []
     for where, row in rows:
         if not isinstance(row, Mapping):
@@ -358,10 +371,12 @@ def _build_cases(rows: list[_Row], file: Path, fields: tuple[str, str, str]) -> 
         for key in row:
             if not isinstance(key, str):
                 raise FileFormatError(f"{file}, {where}: key {key!r} is not a string; quote it")
-        if row.get(input_field) is None:
+        turns = _turns(row, file, where, input_field, turns_field)
+        if turns is None and row.get(input_field) is None:
             raise FileFormatError(
                 f"{file}, {where}: the case has no {input_field!r} (keys: "
-                f"{', '.join(sorted(row)) or 'none'}); add an {input_field!r} key, or pass "
+                f"{', '.join(sorted(row)) or 'none'}); add an {input_field!r} key (or a "
+                f"{turns_field!r} list for a multi-turn case), or pass "
                 f"input_field='<your key>' to load_cases"
             )
         raw_id = row.get(id_field)
@@ -372,13 +387,31 @@ def _build_cases(rows: list[_Row], file: Path, fields: tuple[str, str, str]) -> 
             )
         given = None if raw_id is None or not str(raw_id).strip() else str(raw_id)
         others = {k: v for k, v in row.items() if k not in fields}
-        parsed.append((where, given, row[input_field], row.get(expected_field), others))
+        value = row[input_field] if turns is None else [turn.content for turn in turns]
+        parsed.append((where, given, value, row.get(expected_field), others, turns))
 
     ids = _assign_ids(parsed, file)
     return [
-        Case(id=case_id, input=value, expected=expected, metadata=others)
-        for case_id, (_, _, value, expected, others) in zip(ids, parsed, strict=True)
+        Case(id=case_id, input=value, expected=expected, metadata=others, turns=turns)
+        for case_id, (_, _, value, expected, others, turns) in zip(ids, parsed, strict=True)
     ]
+
+
+def _turns(
+    row: Mapping[str, Any], file: Path, where: str, input_field: str, turns_field: str
+) -> tuple[UserTurn, ...] | None:
+    """A row's scripted user turns (None when it has none), or an error naming the row."""
+    if row.get(turns_field) is None:
+        return None
+    if row.get(input_field) is not None:
+        raise FileFormatError(
+            f"{file}, {where}: the case has both {input_field!r} and {turns_field!r}; a "
+            f"multi-turn case gives only {turns_field!r} (its input is the list of turns)"
+        )
+    try:
+        return parse_turns(row[turns_field], name=turns_field)
+    except TurnsError as error:
+        raise FileFormatError(f"{file}, {where}: {error}; write it like {TURNS_EXAMPLE}") from None
 
 
 def _assign_ids(parsed: list[_Parsed], file: Path) -> list[str]:
@@ -401,7 +434,7 @@ def _assign_ids(parsed: list[_Parsed], file: Path) -> list[str]:
             )
         owners[safe] = (given, where)
     ids: list[str] = []
-    for number, (_, given, value, _, _) in enumerate(parsed, 1):
+    for number, (_, given, value, *_) in enumerate(parsed, 1):
         if given is not None:
             ids.append(sanitize_id(given))
             continue

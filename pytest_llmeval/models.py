@@ -151,6 +151,13 @@ class UsageRollup(_Model):
         default_factory=dict,
         description="For each reason calls are unpriced, the provider:model of those calls.",
     )
+    simulator_calls: int = Field(default=0, description="Calls made by simulated users.")
+    simulator_cost_usd: float = Field(
+        default=0.0, description="Recorded cost of simulated users' calls, USD."
+    )
+    simulator_models: list[str] = Field(
+        default_factory=list, description="provider:model of simulated users' calls."
+    )
 
 
 class EvalResult(_Model):

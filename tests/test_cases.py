@@ -452,3 +452,77 @@ def test_parametrize_shows_case_ids(pytester: pytest.Pytester) -> None:
             for case_id in ("refund-1", "2-where-is-my-order")
         ]
     )
+
+
+# -- multi-turn cases -------------------------------------------------------------------
+
+
+def test_turns_in_jsonl_yaml_and_csv(tmp_path: Path) -> None:
+    from pytest_llmeval.conversation import UserTurn
+
+    rows = [
+        {
+            "id": "refund",
+            "turns": ["Hi", {"role": "user", "content": "Order 12", "expected": "ok"}],
+        },
+        {"turns": [{"content": "Hello there"}], "persona": "terse"},
+    ]
+    yaml_text = (
+        "- id: refund\n  turns:\n    - Hi\n    - role: user\n      content: Order 12\n"
+        "      expected: ok\n- turns: [{content: Hello there}]\n  persona: terse\n"
+    )
+    csv_text = (
+        'id,turns,persona\nrefund,"[""Hi"", {""content"": ""Order 12"", ""expected"": ""ok""}]",\n'
+    )
+    csv_text += ',"[""Hello there""]",terse\n'
+    for name, text in (("c.jsonl", jsonl(rows)), ("c.yaml", yaml_text), ("c.csv", csv_text)):
+        first, second = load_cases(write(tmp_path, name, text))
+        assert first.turns == (UserTurn(content="Hi"), UserTurn(content="Order 12", expected="ok"))
+        assert (first.id, first.input, first.metadata.get("persona") or None) == (
+            "refund",
+            ["Hi", "Order 12"],
+            None,
+        )
+        assert (second.id, second.input, second.metadata) == (
+            "2-hello-there",
+            ["Hello there"],
+            {"persona": "terse"},
+        )
+    (single,) = load_cases(write(tmp_path, "i.jsonl", jsonl([{"input": "one turn"}])))
+    assert single.turns is None
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"turns": []}, "'turns' is empty; give at least one user message"),
+        ({"turns": "Hi"}, "'turns' must be a list of user messages, found a string"),
+        ({"turns": {"content": "Hi"}}, "'turns' must be a list of user messages, found an object"),
+        (
+            {"turns": ["Hi", {"role": "assistant", "content": "Hello"}]},
+            "'turns' entry 2 has role 'assistant'; turns list only what the user says",
+        ),
+        ({"turns": ["Hi", 3]}, "'turns' entry 2 is a number; a turn is a string or an object"),
+        (
+            {"turns": [{"content": " "}]},
+            "'turns' entry 1 has no text: 'content' must be a non-empty",
+        ),
+        ({"turns": [{"text": "Hi"}]}, "'turns' entry 1 has unknown key(s) 'text'; a turn has"),
+        ({"turns": ["Hi"], "input": "Hi"}, "the case has both 'input' and 'turns'; a multi-turn"),
+    ],
+)
+def test_bad_turns_name_the_file_line_and_entry(
+    tmp_path: Path, row: dict[str, Any], message: str
+) -> None:
+    path = write(tmp_path, "cases.jsonl", jsonl([{"input": "fine"}, row]))
+    assert error(path).startswith(f"{path}, line 2: {message}")
+
+
+def test_a_renamed_turns_field_is_named_in_its_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "cases.yaml", "- id: a\n  dialogue: []\n")
+    assert error(path, turns_field="dialogue").startswith(
+        f"{path}, line 1: 'dialogue' is empty; give at least one user message"
+    )
+    assert "add an 'input' key (or a 'dialogue' list" in error(
+        write(tmp_path, "none.jsonl", jsonl([{"id": "a"}])), turns_field="dialogue"
+    )

@@ -59,5 +59,13 @@ def test_examples_replay_offline_with_hand_computed_costs(tmp_path: Path) -> Non
     usage = json.loads(report.read_text())["aggregate"]["usage"]
     assert usage["cost_usd"] == pytest.approx(total, rel=1e-9)
     assert usage["judge_calls"] > 0 and usage["app_calls"] > 0
+    # the multi-turn example's simulated customers, accounted apart from app and judges
+    assert usage["simulator_calls"] == 5 and usage["simulator_models"] == [
+        "anthropic:claude-haiku-4-5"
+    ]
+    simulated = (
+        f"simulated users: 5 calls, anthropic:claude-haiku-4-5, ${usage['simulator_cost_usd']:.4f}"
+    )
+    assert simulated in result.stdout
     assert f"${total:.4f} recorded / $0.0000 spent" in result.stdout
     assert html.read_text().startswith("<!DOCTYPE html>")

@@ -15,7 +15,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "pytest glue and item lifecycle",
         (
             "__init__", "plugin", "settings", "lifecycle", "runner", "runtime", "recorder",
-            "session", "xdist", "concurrency", "cli", "cassettes.cli",
+            "session", "xdist", "concurrency", "cli", "cassettes.cli", "dialogue",
         ),
     ),
     ("reporting", ("reporting",)),
@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "records and maths",
         (
             "models", "session_outcome", "spec", "outcome", "aggregate", "accounting",
-            "baseline", "decision", "stats", "cases", "trajectory",
+            "baseline", "decision", "stats", "cases", "trajectory", "conversation",
         ),
     ),
     ("infrastructure", ("errors", "files", "vocabulary", "context", "printable", "safe_yaml", "wire")),

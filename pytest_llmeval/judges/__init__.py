@@ -17,16 +17,21 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "AnthropicBackend",
     "Backend",
+    "ConversationRubric",
     "Correctness",
     "Faithfulness",
+    "GoalCompletion",
     "Judge",
     "JudgeKind",
+    "KnowledgeRetention",
     "LLMJudge",
     "OpenAIBackend",
     "Pairwise",
     "Relevance",
+    "RoleAdherence",
     "Rubric",
     "SelfConsistency",
+    "SimulatedUser",
     "TaskCompletion",
     "ToolUse",
 ]
@@ -45,6 +50,11 @@ _EXPORTS = {
     "SelfConsistency": "pytest_llmeval.judges.kinds",
     "TaskCompletion": "pytest_llmeval.judges.kinds",
     "ToolUse": "pytest_llmeval.judges.kinds",
+    "ConversationRubric": "pytest_llmeval.judges.kinds",
+    "GoalCompletion": "pytest_llmeval.judges.kinds",
+    "KnowledgeRetention": "pytest_llmeval.judges.kinds",
+    "RoleAdherence": "pytest_llmeval.judges.kinds",
+    "SimulatedUser": "pytest_llmeval.judges.simulator",
     "Judge": "pytest_llmeval.judges.api",
     "LLMJudge": "pytest_llmeval.judges.api",
 }
@@ -53,16 +63,21 @@ if TYPE_CHECKING:
     from pytest_llmeval.judges.api import Judge, LLMJudge
     from pytest_llmeval.judges.backends import AnthropicBackend, Backend, OpenAIBackend
     from pytest_llmeval.judges.kinds import (
+        ConversationRubric,
         Correctness,
         Faithfulness,
+        GoalCompletion,
         JudgeKind,
+        KnowledgeRetention,
         Pairwise,
         Relevance,
+        RoleAdherence,
         Rubric,
         SelfConsistency,
         TaskCompletion,
         ToolUse,
     )
+    from pytest_llmeval.judges.simulator import SimulatedUser
 
 
 def __getattr__(name: str) -> Any:

@@ -62,7 +62,9 @@ def plan_kind(
     else:
         raise TypeError(
             "criteria must be a string or a judge kind (Rubric, Correctness, Faithfulness, "
-            f"Relevance, TaskCompletion, ToolUse, SelfConsistency), got {type(criteria).__name__}"
+            "criteria must be a string or a judge kind (Rubric, Correctness, Faithfulness, "
+            "Relevance, SelfConsistency, TaskCompletion, ToolUse, GoalCompletion, "
+            f"RoleAdherence, KnowledgeRetention), got {type(criteria).__name__}"
         )
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")

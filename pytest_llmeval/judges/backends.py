@@ -27,6 +27,7 @@ from pytest_llmeval import context
 from pytest_llmeval.errors import JudgeError, LLMEvalError
 from pytest_llmeval.judges.clients import CLIENTS, KEY_VARIABLES, ClientCache, ClientSpec, ModelRef
 from pytest_llmeval.judges.prompts import Prompt, reask_message
+from pytest_llmeval.vocabulary import Role
 
 #: The seed of OpenAI judge requests (sample i of a self-consistency judge uses SEED + i).
 SEED = 20240601
@@ -79,7 +80,14 @@ class Backend(Protocol):
 @contextmanager
 def judge_role() -> Iterator[None]:
     """Mark the HTTP calls made inside as judge calls."""
-    token = context.current_role.set("judge")
+    with acting_as("judge"):
+        yield
+
+
+@contextmanager
+def acting_as(role: Role) -> Iterator[None]:
+    """Mark the HTTP calls made inside as calls of `role` (app, judge or simulator)."""
+    token = context.current_role.set(role)
     try:
         yield
     finally:
@@ -87,7 +95,13 @@ def judge_role() -> Iterator[None]:
 
 
 class _SDKBackend:
-    """What the OpenAI and Anthropic backends share: clients, the role, error mapping."""
+    """What the OpenAI and Anthropic backends share: clients, the role, error mapping.
+
+    `role` is who the calls are accounted to: `judge`, or `simulator` for a simulated
+    user's backend.
+    """
+
+    role: Role = "judge"
 
     def __init__(
         self,
@@ -127,7 +141,7 @@ class _SDKBackend:
     @contextmanager
     def _judge_request(self) -> Iterator[None]:
         """A request in the judge role; an SDK error raised as the judge failure it means."""
-        with judge_role():
+        with acting_as(self.role):
             try:
                 yield
             except Exception as error:
@@ -158,6 +172,9 @@ class _SDKBackend:
             return JudgeError(self._missing_key_message(refused, "all"))
         return ModelCallFailed(f"{self.model}: {_describe(error)}")
 
+    def _who(self) -> str:
+        return "simulated user" if self.role == "simulator" else "judge"
+
     def _missing_key_message(self, what_happened: str, mode: str) -> str:
         variable = KEY_VARIABLES[self.ref.sdk]
         from pytest_llmeval.cassettes.intercept import current_cassette
@@ -170,7 +187,8 @@ class _SDKBackend:
             else f"--llmeval-record={mode}"
         )
         return (
-            f"judge {self.model}: {variable} is not set, and this judge call has no recording "
+            f"{self._who()} {self.model}: {variable} is not set, and this {self._who()} call "
+            "has no recording "
             f"to replay{where}, {what_happened}.\n"
             f"To record it, set {variable} and run with {how}; later runs replay the "
             "recording offline, without a key."

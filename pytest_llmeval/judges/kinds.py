@@ -38,13 +38,14 @@ class Material:
     reference: str | None = None
     context: tuple[str, ...] | None = None
 
-    def pieces(self) -> list[Piece]:
-        """The fenced pieces, in reading order: input, context, reference, output."""
+    def pieces(self, output_label: str = "output") -> list[Piece]:
+        """The fenced pieces, in reading order: input, context, reference, output (labelled
+        `output_label`: a conversation judge reads a `transcript`)."""
         found = [
             Piece("input", self.input) if self.input is not None else None,
             Piece("context", self.context) if self.context is not None else None,
             Piece("reference", self.reference) if self.reference is not None else None,
-            Piece("output", self.output),
+            Piece(output_label, self.output),
         ]
         return [piece for piece in found if piece is not None]
 
@@ -84,6 +85,8 @@ class JudgeKind:
     name: ClassVar[str] = "judge"
     task: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()
+    #: The fence label of the judged text: `output`, or `transcript` for a conversation.
+    judged: ClassVar[str] = "output"
     criteria: str | None
     scale: Scale
 
@@ -112,7 +115,7 @@ class JudgeKind:
                 kind=self.name,
                 task=self.task,
                 criteria=self.criteria,
-                pieces=material.pieces(),
+                pieces=material.pieces(self.judged),
                 answer=score_spec(self.scale),
             )
         ]
@@ -303,6 +306,106 @@ class ToolUse(_TrajectoryKind):
         _check_criteria("ToolUse", self.criteria, required=False)
         _check_criteria("ToolUse", self.goal, required=False)
         score_spec(self.scale)
+
+
+@dataclass(frozen=True)
+class ConversationRubric(Rubric):
+    """Does a whole conversation (its fenced transcript) meet the criteria?"""
+
+    name: ClassVar[str] = "conversation"
+    judged: ClassVar[str] = "transcript"
+    task: ClassVar[str] = (
+        "Evaluate whether the assistant's side of the conversation below meets the criteria "
+        "below, over all of its turns."
+    )
+
+
+class _ConversationKind(JudgeKind):
+    """A kind judged over a conversation's transcript, labelled by its subject text."""
+
+    judged: ClassVar[str] = "transcript"
+
+    def label(self) -> str:
+        """The default score name: the kind, and the start of its subject (goal, role)."""
+        words = slug(self._subject())
+        return f"{self.name}:{words}" if words else self.name
+
+    def _subject(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class GoalCompletion(_ConversationKind):
+    """Did the conversation reach the user's goal (judged over the fenced transcript)?"""
+
+    goal: str
+    scale: Scale = "binary"
+    name: ClassVar[str] = "goal_completion"
+    task: ClassVar[str] = (
+        "Evaluate whether the conversation below reached the user's goal stated in the "
+        "criteria: by its last turn the assistant must have achieved it (the user has what "
+        "they came for, correctly), not merely discussed it or promised it."
+    )
+
+    def __post_init__(self) -> None:
+        _check_criteria("GoalCompletion goal", self.goal, required=True)
+        score_spec(self.scale)
+
+    @property
+    def criteria(self) -> str:  # type: ignore[override]
+        """The goal, as the criteria the judge reads."""
+        return f"The user's goal: {self.goal.strip()}"
+
+    def _subject(self) -> str:
+        return self.goal
+
+
+@dataclass(frozen=True)
+class RoleAdherence(_ConversationKind):
+    """Did the assistant stay in its role in every turn (judged over the transcript)?"""
+
+    role: str
+    scale: Scale = "binary"
+    name: ClassVar[str] = "role_adherence"
+    task: ClassVar[str] = (
+        "Evaluate whether the assistant keeps to the role described in the criteria in "
+        "every one of its turns: its persona, scope, tone and rules, including when the user "
+        "pushes it to step out of them. One turn out of role is a fault."
+    )
+
+    def __post_init__(self) -> None:
+        _check_criteria("RoleAdherence role", self.role, required=True)
+        score_spec(self.scale)
+
+    @property
+    def criteria(self) -> str:  # type: ignore[override]
+        """The role, as the criteria the judge reads."""
+        return f"The assistant's role: {self.role.strip()}"
+
+    def _subject(self) -> str:
+        return self.role
+
+
+@dataclass(frozen=True)
+class KnowledgeRetention(_ConversationKind):
+    """Does the assistant keep what the user said in earlier turns (over the transcript)?"""
+
+    criteria: str | None = None
+    scale: Scale = "binary"
+    name: ClassVar[str] = "knowledge_retention"
+    task: ClassVar[str] = (
+        "Evaluate whether the assistant retains what the user told it in earlier turns of "
+        "the conversation below: it uses the facts the user gave when they matter later, "
+        "does not ask again for information already given, and does not contradict or "
+        "forget earlier turns. Follow any criteria below as well."
+    )
+
+    def __post_init__(self) -> None:
+        _check_criteria("KnowledgeRetention", self.criteria, required=False)
+        score_spec(self.scale)
+
+    def _subject(self) -> str:
+        return self.criteria or ""
 
 
 @dataclass(frozen=True)

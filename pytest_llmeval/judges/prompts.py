@@ -51,6 +51,7 @@ PIECE_INTRODUCTIONS = {
     "trajectory": "The agent's trajectory to evaluate (steps numbered):",
     "output_a": "Output A:",
     "output_b": "Output B:",
+    "transcript": "The conversation to evaluate, turn by turn (the user, then the assistant):",
 }
 
 

@@ -65,7 +65,20 @@ def testcase_properties(result: EvalResult) -> list[Property]:
     properties.append((f"{PREFIX}.output_tokens", str(usage.output_tokens)))
     if usage.app_models:
         properties.append((f"{PREFIX}.model", ",".join(usage.app_models)))
+    properties += simulator_properties(usage)
+    if usage.simulator_models:
+        properties.append((f"{PREFIX}.simulator_model", ",".join(usage.simulator_models)))
     return _printable(properties)
+
+
+def simulator_properties(usage: UsageRollup) -> list[Property]:
+    """The simulated users' calls and cost, apart from the app's (none without any)."""
+    if not usage.simulator_calls:
+        return []
+    return [
+        (f"{PREFIX}.simulator_calls", str(usage.simulator_calls)),
+        (f"{PREFIX}.simulator_cost_usd", format_number(usage.simulator_cost_usd)),
+    ]
 
 
 def suite_properties(
@@ -89,6 +102,7 @@ def suite_properties(
         properties.append((f"{PREFIX}.cost_usd", format_number(cost)))
     if aggregate.usage.latency_p95_s is not None:
         properties.append((f"{PREFIX}.latency_p95_s", format_number(aggregate.usage.latency_p95_s)))
+    properties += simulator_properties(aggregate.usage)
     if comparison is not None:
         properties.append((f"{PREFIX}.regression", _flag(comparison.regressed)))
         if comparison.cost_tolerance is not None:

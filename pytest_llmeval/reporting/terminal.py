@@ -114,13 +114,21 @@ def group_rows(
 
 
 def usage_lines(usage: UsageRollup) -> list[str]:
-    """Judge calls, unpriced calls and errors, one line each, when there are any."""
+    """Judge calls, simulated users' calls, unpriced calls and errors, one line each,
+    when there are any."""
     lines = []
     if usage.judge_calls:
         models = ", ".join(usage.judge_models)
         lines.append(
             f"judges: {usage.judge_calls} call{'s' if usage.judge_calls != 1 else ''}, "
             f"{models}, ${usage.judge_cost_usd:.4f}"
+        )
+    if usage.simulator_calls:
+        models = ", ".join(usage.simulator_models)
+        lines.append(
+            f"simulated users: {usage.simulator_calls} "
+            f"call{'s' if usage.simulator_calls != 1 else ''}, "
+            f"{models}, ${usage.simulator_cost_usd:.4f}"
         )
     if usage.unpriced:
         reasons = usage.unpriced_reasons or {"no known price": usage.unpriced_models}
