@@ -457,3 +457,17 @@ def test_a_scored_value_is_a_float_that_llm_eval_score_accepts_with_its_reason()
     recorder.score("plain", 0.5)
     assert recorder.scores["plain"].reason is None
     assert recorder.trajectory.final_answer == "Your order A1 is refunded: 30 EUR."
+
+
+def test_importing_the_scorers_stays_stdlib_only_until_a_trajectory_scorer_is_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest_llmeval.scorers as s\n"
+        "before = 'pydantic' in sys.modules or 'pytest_llmeval.trajectory' in sys.modules\n"
+        "s.tool_called\n"
+        "print(before, 'pytest_llmeval.trajectory' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
