@@ -29,7 +29,10 @@ import openai
 URL = os.environ["FAKE_URL"]
 QUESTION = "What is the weather and the time in Paris?"
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-TIME = {"type": "object", "properties": {"zone": {"type": "string"}}}
+TIME = {
+    "type": "object",
+    "properties": {"zone": {"type": "string"}, "format": {"type": "string"}},
+}
 CHAT_TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}},
     {"type": "function", "function": {"name": "get_time", "parameters": TIME}},
@@ -215,10 +218,15 @@ llmeval_prices =
 
 PARALLEL = [
     ToolCall("get_weather", {"city": "Paris"}),
-    ToolCall("get_time", {"zone": "Europe/Paris"}),
+    # keys out of sorted order: an object the API sends parsed (Anthropic's `input`) must
+    # render the same live and from the cassette, which stores JSON with sorted keys
+    ToolCall("get_time", {"zone": "Europe/Paris", "format": "24h"}),
 ]
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-TIME = {"type": "object", "properties": {"zone": {"type": "string"}}}
+TIME = {
+    "type": "object",
+    "properties": {"zone": {"type": "string"}, "format": {"type": "string"}},
+}
 FINAL = "Sunny at 14:00."
 
 
@@ -267,7 +275,7 @@ def test_agent_loops_record_tool_calls_and_results_on_every_api_and_replay_them(
         calls = ask["tool_calls"]
         assert [(c["name"], c["arguments"], c["arguments_valid"]) for c in calls] == [
             ("get_weather", {"city": "Paris"}, True),
-            ("get_time", {"zone": "Europe/Paris"}, True),
+            ("get_time", {"zone": "Europe/Paris", "format": "24h"}, True),
         ], nodeid
         assert [json.loads(c["arguments_raw"]) for c in calls] == [c["arguments"] for c in calls]
         assert all(c["id"] for c in calls) and calls[0]["id"] != calls[1]["id"]

@@ -70,11 +70,15 @@ def first_str(*values: object) -> str | None:
 
 
 def dump_json(value: object) -> str:
-    """`value` as JSON text, for rendering tool arguments; never raises."""
+    """`value` as JSON text, for rendering tool arguments; never raises.
+
+    A value the API sent already parsed (Anthropic's `input` object) has no text of its
+    own: its keys are sorted, so the live body and the cassette's copy of it (stored with
+    sorted keys) render alike and a replay sees the text the recording saw."""
     if isinstance(value, str):
         return value
     try:
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     except (TypeError, ValueError, RecursionError):
         return repr(value)
 
