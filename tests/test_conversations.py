@@ -434,3 +434,34 @@ def test_the_html_report_shows_the_simulated_users_share(tmp_path: Path) -> None
     assert "simulated user openai:gpt-4.1-mini" in calls.group(1)
     cost = re.search(r'data-card="cost">.*?<div class="sub">([^<]*)<', dom)
     assert cost is not None and ", simulated users $" in cost.group(1)
+
+
+def test_the_rollup_counts_simulator_calls_apart_from_app_and_judge() -> None:
+    from pytest_llmeval.accounting import rollup
+    from pytest_llmeval.models import Inference
+
+    def call(role: str, model: str, cost: float | None) -> Inference:
+        return Inference(
+            nodeid="t.py::t",
+            role=role,  # type: ignore[arg-type]
+            provider="anthropic",
+            model=model,
+            cost_usd=cost,
+            priced=cost is not None,
+        )
+
+    usage = rollup(
+        [
+            [
+                call("simulator", "claude-haiku-4-5", 0.25),
+                call("app", "claude-sonnet-4-5", 0.5),
+                call("simulator", "claude-haiku-4-5", 0.125),
+                call("judge", "claude-opus-4-1", 1.0),
+            ]
+        ]
+    )
+    assert (usage.calls, usage.app_calls, usage.judge_calls, usage.simulator_calls) == (4, 1, 1, 2)
+    assert (usage.app_cost_usd, usage.judge_cost_usd, usage.simulator_cost_usd) == (0.5, 1.0, 0.375)
+    assert usage.cost_usd == 1.875
+    assert usage.simulator_models == ["anthropic:claude-haiku-4-5"]
+    assert usage.app_models == ["anthropic:claude-sonnet-4-5"]
