@@ -434,6 +434,10 @@ def test_the_html_report_shows_the_simulated_users_share(tmp_path: Path) -> None
     assert "simulated user openai:gpt-4.1-mini" in calls.group(1)
     cost = re.search(r'data-card="cost">.*?<div class="sub">([^<]*)<', dom)
     assert cost is not None and ", simulated users $" in cost.group(1)
+    chart = re.search(r'<figure id="chart-cost".*?</figure>', dom, re.DOTALL)
+    assert chart is not None and chart.group(0).count('class="simulator"') == 2  # bar, legend
+    assert "simulated user" in chart.group(0)
+    assert dom.count(" simulated users</div>") == 1  # the one group that had some
 
 
 def test_the_rollup_counts_simulator_calls_apart_from_app_and_judge() -> None:
