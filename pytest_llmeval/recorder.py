@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
 
 if TYPE_CHECKING:
-    from pytest_llmeval.conversation import Conversation, UserTurn
+    from pytest_llmeval.conversation import Conversation, Turn, UserTurn
     from pytest_llmeval.dialogue import App
     from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.judges.backends import Backend
@@ -413,30 +413,65 @@ class EvalRecorder:
         is recorded as `<name>:turn-<N>` (name defaults to the kind's label).
         """
         __tracebackhide__ = True
+        return [
+            self.judge(turn.reply, criteria, **options)
+            for turn, options in self._turn_judgements(
+                conversation, criteria, scale, model, name, threshold, weight
+            )
+        ]
+
+    async def ajudge_turns(
+        self,
+        conversation: Conversation,
+        criteria: str | VerdictKind,
+        *,
+        scale: Scale | None = None,
+        model: str | None = None,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> list[Verdict]:
+        """The asynchronous `judge_turns` (one turn after another)."""
+        __tracebackhide__ = True
+        return [
+            await self.ajudge(turn.reply, criteria, **options)
+            for turn, options in self._turn_judgements(
+                conversation, criteria, scale, model, name, threshold, weight
+            )
+        ]
+
+    def _turn_judgements(
+        self,
+        conversation: Conversation,
+        criteria: str | VerdictKind,
+        scale: Scale | None,
+        model: str | None,
+        name: str | None,
+        threshold: float | None,
+        weight: float,
+    ) -> list[tuple[Turn, dict[str, Any]]]:
+        """The turns judge_turns judges, each with the options of its judge call."""
         from pytest_llmeval.conversation import render_transcript
 
         base = name or self._default_judge_name(criteria, scale, 1)
         needs_reference = "reference" in getattr(criteria, "requires", ())
-        verdicts = []
+        judged = []
         for turn in conversation.turns:
             reference = None if turn.expected is None else str(turn.expected)
             if needs_reference and reference is None:
                 continue
             before = conversation.turns[: turn.index - 1]
-            verdicts.append(
-                self.judge(
-                    turn.reply,
-                    criteria,
-                    input=render_transcript(before, pending_user=turn.user),
-                    reference=reference,
-                    scale=scale,
-                    model=model,
-                    name=f"{base}:turn-{turn.index}",
-                    threshold=threshold,
-                    weight=weight,
-                )
-            )
-        return verdicts
+            options = {
+                "input": render_transcript(before, pending_user=turn.user),
+                "reference": reference,
+                "scale": scale,
+                "model": model,
+                "name": f"{base}:turn-{turn.index}",
+                "threshold": threshold,
+                "weight": weight,
+            }
+            judged.append((turn, options))
+        return judged
 
     @contextmanager
     def _judge_call(

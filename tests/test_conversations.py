@@ -170,7 +170,9 @@ async def test_async_app_gives_up(llm_eval, request):
     assert conversation.turns[0].user == "Hello there" and conversation.simulator_calls == 1
     verdict = await llm_eval.ajudge_conversation(conversation, "Stays polite")
     assert verdict.kind == "conversation"
-    keep(request, conversation, verdict)
+    (turn,) = await llm_eval.ajudge_turns(conversation, "Polite", model="openai:gpt-4.1-mini")
+    assert turn.name == "rubric:polite:turn-1" and turn.passed
+    keep(request, conversation, verdict, turn)
 """
 
 PASSED = 8
