@@ -10,7 +10,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_llmeval.conversation import Conversation, Turn, UserTurn, render_transcript
-from pytest_llmeval.dialogue import App, aconverse, asimulate, converse, simulate
+from pytest_llmeval.dialogue import (
+    DEFAULT_MAX_TURNS,
+    App,
+    aconverse,
+    asimulate,
+    converse,
+    simulate,
+)
 from pytest_llmeval.models import Inference, Verdict
 
 if TYPE_CHECKING:
@@ -67,7 +74,7 @@ class ConversationMethods:
         persona: str,
         goal: str,
         model: str | Backend,
-        max_turns: int = 8,
+        max_turns: int = DEFAULT_MAX_TURNS,
         opening: str | None = None,
         base_url: str | None = None,
     ) -> Conversation:
@@ -92,7 +99,7 @@ class ConversationMethods:
         persona: str,
         goal: str,
         model: str | Backend,
-        max_turns: int = 8,
+        max_turns: int = DEFAULT_MAX_TURNS,
         opening: str | None = None,
         base_url: str | None = None,
     ) -> Conversation:
