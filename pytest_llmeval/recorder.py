@@ -8,13 +8,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.conversation_methods import ConversationMethods
 from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
 
 if TYPE_CHECKING:
-    from pytest_llmeval.conversation import Conversation, UserTurn
-    from pytest_llmeval.dialogue import App
     from pytest_llmeval.judges.api import Judge
-    from pytest_llmeval.judges.backends import Backend
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
     from pytest_llmeval.trajectory import Trajectory
 
@@ -34,7 +32,7 @@ def _check_unit_interval(what: str, value: object) -> float:
     return number
 
 
-class EvalRecorder:
+class EvalRecorder(ConversationMethods):
     """Records the scores, metadata and model calls of one llm_eval test."""
 
     def __init__(self, nodeid: str, redact: Callable[[Any], Any] | None = None) -> None:
@@ -283,172 +281,6 @@ class EvalRecorder:
                 result = await resolve(call)
             return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
 
-    # -- conversations ----------------------------------------------------------------------
-
-    def converse(self, app: App, turns: Sequence[UserTurn | str]) -> Conversation:
-        """Drive a scripted conversation: send each user turn to `app` with the history.
-
-        `app(messages)` gets the chat history (`{"role", "content"}` dicts, ending with
-        the new user message) and returns the reply as a string; `turns` is a case's
-        `turns`, or a list of strings. Returns the `Conversation`: each turn with the
-        app's calls made during it, and totals.
-        """
-        __tracebackhide__ = True
-        from pytest_llmeval.dialogue import converse
-
-        return converse(lambda: self._inferences, app, turns)
-
-    async def aconverse(self, app: App, turns: Sequence[UserTurn | str]) -> Conversation:
-        """The asynchronous `converse` (the app may return its reply or an awaitable)."""
-        __tracebackhide__ = True
-        from pytest_llmeval.dialogue import aconverse
-
-        return await aconverse(lambda: self._inferences, app, turns)
-
-    def simulate_user(
-        self,
-        app: App,
-        *,
-        persona: str,
-        goal: str,
-        model: str | Backend,
-        max_turns: int = 8,
-        opening: str | None = None,
-        base_url: str | None = None,
-    ) -> Conversation:
-        """Let an LLM-simulated user (`persona`, `goal`) talk to `app`.
-
-        The simulator (`model` as `provider:model`) writes each user message, and after
-        each reply says whether the goal is met or the app gave up; the conversation
-        ends then, or after `max_turns` replies. `opening` is a scripted first message
-        (default: the simulator writes it). Its calls are recorded with the `simulator`
-        role and accounted apart from the app's and the judges'.
-        """
-        __tracebackhide__ = True
-        from pytest_llmeval.dialogue import simulate
-        from pytest_llmeval.judges.simulator import SimulatedUser
-
-        user = SimulatedUser(persona, goal, model, base_url=base_url)
-        return simulate(lambda: self._inferences, app, user, max_turns=max_turns, opening=opening)
-
-    async def asimulate_user(
-        self,
-        app: App,
-        *,
-        persona: str,
-        goal: str,
-        model: str | Backend,
-        max_turns: int = 8,
-        opening: str | None = None,
-        base_url: str | None = None,
-    ) -> Conversation:
-        """The asynchronous `simulate_user` (the app may be sync or async)."""
-        __tracebackhide__ = True
-        from pytest_llmeval.dialogue import asimulate
-        from pytest_llmeval.judges.simulator import SimulatedUser
-
-        user = SimulatedUser(persona, goal, model, base_url=base_url)
-        return await asimulate(
-            lambda: self._inferences, app, user, max_turns=max_turns, opening=opening
-        )
-
-    def judge_conversation(
-        self,
-        conversation: Conversation,
-        criteria: str | VerdictKind,
-        *,
-        scale: Scale | None = None,
-        model: str | None = None,
-        samples: int = 1,
-        name: str | None = None,
-        threshold: float | None = None,
-        weight: float = 1.0,
-    ) -> Verdict:
-        """Judge a whole conversation over its fenced transcript and record the score.
-
-        `criteria` is a conversation kind (`GoalCompletion(goal)`, `RoleAdherence(role)`,
-        `KnowledgeRetention()`) or a string, judged as a rubric over the transcript.
-        """
-        __tracebackhide__ = True
-        return self.judge(
-            conversation.transcript(),
-            _conversation_kind(criteria),
-            scale=scale,
-            model=model,
-            samples=samples,
-            name=name,
-            threshold=threshold,
-            weight=weight,
-        )
-
-    async def ajudge_conversation(
-        self,
-        conversation: Conversation,
-        criteria: str | VerdictKind,
-        *,
-        scale: Scale | None = None,
-        model: str | None = None,
-        samples: int = 1,
-        name: str | None = None,
-        threshold: float | None = None,
-        weight: float = 1.0,
-    ) -> Verdict:
-        """The asynchronous `judge_conversation`."""
-        __tracebackhide__ = True
-        return await self.ajudge(
-            conversation.transcript(),
-            _conversation_kind(criteria),
-            scale=scale,
-            model=model,
-            samples=samples,
-            name=name,
-            threshold=threshold,
-            weight=weight,
-        )
-
-    def judge_turns(
-        self,
-        conversation: Conversation,
-        criteria: str | VerdictKind,
-        *,
-        scale: Scale | None = None,
-        model: str | None = None,
-        name: str | None = None,
-        threshold: float | None = None,
-        weight: float = 1.0,
-    ) -> list[Verdict]:
-        """Judge each turn's reply, with the conversation up to it as the input.
-
-        A turn's `expected` (from the case's turns) is its reference; a kind that needs
-        a reference (`Correctness()`) judges only the turns that have one. Each verdict
-        is recorded as `<name>:turn-<N>` (name defaults to the kind's label).
-        """
-        __tracebackhide__ = True
-        from pytest_llmeval.conversation import render_transcript
-
-        base = name or self._default_judge_name(criteria, scale, 1)
-        needs_reference = "reference" in getattr(criteria, "requires", ())
-        verdicts = []
-        for turn in conversation.turns:
-            reference = None if turn.expected is None else str(turn.expected)
-            if needs_reference and reference is None:
-                continue
-            before = conversation.turns[: turn.index - 1]
-            verdicts.append(
-                self.judge(
-                    turn.reply,
-                    criteria,
-                    input=render_transcript(before, pending_user=turn.user),
-                    reference=reference,
-                    scale=scale,
-                    model=model,
-                    name=f"{base}:turn-{turn.index}",
-                    threshold=threshold,
-                    weight=weight,
-                )
-            )
-        return verdicts
-
     @contextmanager
     def _judge_call(
         self, name: str | None, default: str, weight: float, threshold: float | None
@@ -577,15 +409,6 @@ def _judge_options(
     if samples != 1:
         options["samples"] = samples
     return options
-
-
-def _conversation_kind(criteria: Any) -> Any:
-    """A string becomes a rubric over the transcript; kinds pass as they are."""
-    if isinstance(criteria, str):
-        from pytest_llmeval.judges.kinds import ConversationRubric
-
-        return ConversationRubric(criteria)
-    return criteria
 
 
 def _given(**options: Any) -> dict[str, Any]:

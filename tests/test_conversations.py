@@ -170,7 +170,9 @@ async def test_async_app_gives_up(llm_eval, request):
     assert conversation.turns[0].user == "Hello there" and conversation.simulator_calls == 1
     verdict = await llm_eval.ajudge_conversation(conversation, "Stays polite")
     assert verdict.kind == "conversation"
-    keep(request, conversation, verdict)
+    (turn,) = await llm_eval.ajudge_turns(conversation, "Polite", model="openai:gpt-4.1-mini")
+    assert turn.name == "rubric:polite:turn-1" and turn.passed
+    keep(request, conversation, verdict, turn)
 """
 
 PASSED = 8
@@ -300,6 +302,19 @@ def test_conversations_record_then_replay_offline_accounted_apart(
 
 
 # -- the simulator's request is a pure function of the conversation ----------------------
+
+
+def test_a_simulated_user_on_a_compatible_server_needs_a_base_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_llmeval.judges.simulator import SimulatorError
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    user = SimulatedUser("p", "g", "openai-compatible:llama3.1")
+    with pytest.raises(SimulatorError, match=r"pass base_url=\.\.\. to llm_eval.simulate_user"):
+        user.backend()
+    backend = SimulatedUser("p", "g", "openai-compatible:llama3.1", "http://x/v1").backend()
+    assert backend.model == "openai-compatible:llama3.1"
 
 
 def test_the_simulator_request_is_deterministic_and_fences_the_app() -> None:
@@ -434,3 +449,38 @@ def test_the_html_report_shows_the_simulated_users_share(tmp_path: Path) -> None
     assert "simulated user openai:gpt-4.1-mini" in calls.group(1)
     cost = re.search(r'data-card="cost">.*?<div class="sub">([^<]*)<', dom)
     assert cost is not None and ", simulated users $" in cost.group(1)
+    chart = re.search(r'<figure id="chart-cost".*?</figure>', dom, re.DOTALL)
+    assert chart is not None and chart.group(0).count('class="simulator"') == 2  # bar, legend
+    assert "simulated user" in chart.group(0)
+    assert dom.count(" simulated users</div>") == 1  # the one group that had some
+
+
+def test_the_rollup_counts_simulator_calls_apart_from_app_and_judge() -> None:
+    from pytest_llmeval.accounting import rollup
+    from pytest_llmeval.models import Inference
+
+    def call(role: str, model: str, cost: float | None) -> Inference:
+        return Inference(
+            nodeid="t.py::t",
+            role=role,  # type: ignore[arg-type]
+            provider="anthropic",
+            model=model,
+            cost_usd=cost,
+            priced=cost is not None,
+        )
+
+    usage = rollup(
+        [
+            [
+                call("simulator", "claude-haiku-4-5", 0.25),
+                call("app", "claude-sonnet-4-5", 0.5),
+                call("simulator", "claude-haiku-4-5", 0.125),
+                call("judge", "claude-opus-4-1", 1.0),
+            ]
+        ]
+    )
+    assert (usage.calls, usage.app_calls, usage.judge_calls, usage.simulator_calls) == (4, 1, 1, 2)
+    assert (usage.app_cost_usd, usage.judge_cost_usd, usage.simulator_cost_usd) == (0.5, 1.0, 0.375)
+    assert usage.cost_usd == 1.875
+    assert usage.simulator_models == ["anthropic:claude-haiku-4-5"]
+    assert usage.app_models == ["anthropic:claude-sonnet-4-5"]

@@ -21,7 +21,7 @@ from pytest_llmeval.conversation import Turn, render_transcript
 from pytest_llmeval.errors import JudgeError
 from pytest_llmeval.judges.answers import AnswerSpec, InvalidAnswer
 from pytest_llmeval.judges.backends import Backend, ModelCallFailed, Reply, Retry, make_backend
-from pytest_llmeval.judges.clients import ModelNameError
+from pytest_llmeval.judges.clients import ClientSpec, ModelNameError, ModelRef
 from pytest_llmeval.judges.fence import derive_boundary, fence
 from pytest_llmeval.judges.prompts import Prompt
 
@@ -153,13 +153,23 @@ class SimulatedUser:
         if not isinstance(self.model, str):
             return self.model
         try:
-            backend = make_backend(self.model, base_url=self.base_url, retries=self.retries)
+            ref = ModelRef.parse(self.model)
         except ModelNameError as error:
             raise SimulatorError(
                 str(error).replace("judge model", "simulated user model")
             ) from None
+        if ref.provider == "openai-compatible" and not self._base_url_given():
+            raise SimulatorError(
+                f"simulated user model {self.model!r} is on an OpenAI-compatible server, but "
+                "no base URL is set: pass base_url=... to llm_eval.simulate_user() or set "
+                "OPENAI_BASE_URL"
+            )
+        backend = make_backend(self.model, base_url=self.base_url, retries=self.retries)
         backend.role = "simulator"
         return backend
+
+    def _base_url_given(self) -> bool:
+        return ClientSpec("openai", self.base_url, 0).effective_base_url() is not None
 
     def prompt(self, turns: Sequence[Turn]) -> Prompt:
         """The request for the step after `turns` (a pure function of them)."""
