@@ -79,19 +79,24 @@ class Runtime:
         return self._cache
 
     def hold_interception(self) -> None:
-        """Keep the HTTP transports patched until `close`: not patched and restored per test."""
+        """Keep the HTTP transports patched until `close`: not patched and restored per
+        test; and watch the clients that bypass them (again each test: new imports)."""
+        from pytest_llmeval.cassettes import bypass
+
         if not self._holding:
             from pytest_llmeval.cassettes import intercept
 
             intercept.hold()
             self._holding = True
+        bypass.watch()
 
     def close(self) -> None:
         """Restore the HTTP transports and release the cache's files."""
         if self._holding:
-            from pytest_llmeval.cassettes import intercept
+            from pytest_llmeval.cassettes import bypass, intercept
 
             intercept.release()
+            bypass.release()
             self._holding = False
         if self._cache is not None:
             close = getattr(self._cache, "close", None)
