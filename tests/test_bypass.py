@@ -122,3 +122,43 @@ def test_a_warning_made_an_error_fails_the_test(
 )
 def test_what_counts_as_a_model_call(method: str, url: str, model_call: bool) -> None:
     assert is_model_call(method, url) is model_call
+
+
+AIOHTTP_SUITE = """
+import os
+
+import aiohttp
+import pytest
+
+URL = os.environ["FAKE_URL"]
+
+@pytest.mark.anyio
+@pytest.mark.llm_eval
+async def test_aiohttp(llm_eval):
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(URL + "/v1/chat/completions", json=body) as reply:
+            llm_eval.score("answered", reply.status == 200)
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+"""
+
+
+def test_aiohttp_model_calls_are_warned_about(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("aiohttp")  # an optional client: not a dependency of the suite
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_aio=AIOHTTP_SUITE)
+    result = pytester_env.runpytest_subprocess()
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*BypassedClientWarning: test_aio.py::test_aiohttp made a model call through "
+            f"aiohttp (POST http://127.0.0.1:{fake_provider.port}/v1/chat/completions)*"
+        ]
+    )
