@@ -87,8 +87,10 @@ class Runtime:
             from pytest_llmeval.cassettes import intercept
 
             intercept.hold()
+            bypass.hold()
             self._holding = True
-        bypass.watch()
+        else:
+            bypass.watch()
 
     def close(self) -> None:
         """Restore the HTTP transports and release the cache's files."""

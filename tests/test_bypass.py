@@ -162,3 +162,18 @@ def test_aiohttp_model_calls_are_warned_about(
             f"aiohttp (POST http://127.0.0.1:{fake_provider.port}/v1/chat/completions)*"
         ]
     )
+
+
+def test_the_watched_clients_are_put_back_when_the_session_ends(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import http.client
+
+    original = http.client.HTTPConnection.__dict__["putrequest"]
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_clients=SUITE)
+    result = pytester_env.runpytest("-k", "requests")  # in this process
+    result.assert_outcomes(passed=1, deselected=4, warnings=1)
+    assert http.client.HTTPConnection.__dict__["putrequest"] is original

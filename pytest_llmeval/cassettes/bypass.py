@@ -32,7 +32,7 @@ from typing import Any
 
 from pytest_llmeval.errors import BypassedClientWarning
 
-__all__ = ["is_model_call", "release", "watch"]
+__all__ = ["hold", "is_model_call", "release", "watch"]
 
 # Hosts of model providers: any request to them is a model call, whatever its path.
 _PROVIDER_HOSTS = re.compile(
@@ -107,6 +107,7 @@ class _Watch:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.holds = 0
         self.originals: list[tuple[type, str, Any]] = []
         self.warned: set[tuple[str, str, str]] = set()
 
@@ -124,8 +125,16 @@ class _Watch:
                 if (session, "_request") not in wrapped:
                     self._wrap(session, "_request", _aiohttp_request(session._request))
 
+    def hold(self) -> None:
+        with self.lock:
+            self.holds += 1
+        self.watch()
+
     def release(self) -> None:
         with self.lock:
+            self.holds = max(0, self.holds - 1)
+            if self.holds:
+                return
             for cls, name, original in reversed(self.originals):
                 setattr(cls, name, original)
             self.originals.clear()
@@ -144,7 +153,8 @@ class _Watch:
         client = _client_on_stack(default_client)
         from urllib.parse import urlsplit
 
-        host = urlsplit(url).netloc.rpartition("@")[2]
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]  # never show credentials
         key = (nodeid, client, host)
         with self.lock:
             if key in self.warned:
@@ -153,18 +163,14 @@ class _Watch:
         warnings.warn(
             BypassedClientWarning(
                 f"{nodeid} made a model call through {client} ({method.upper()} "
-                f"{_without_query(url)}), which llm_eval does not intercept: it was not "
-                "recorded or replayed, and its tokens and cost are in no report or "
-                "budget. Call the model through the openai or anthropic SDK (or another "
-                "client on httpx), or silence this with "
+                f"{parts.scheme}://{host}{parts.path}), which llm_eval does not "
+                "intercept: it was not recorded or replayed, and its tokens and cost are in "
+                "no report or budget. Call the model through the openai or anthropic SDK "
+                "(or another client on httpx), or silence this with "
                 "-W ignore::pytest_llmeval.errors.BypassedClientWarning."
             ),
             stacklevel=2,
         )
-
-
-def _without_query(url: str) -> str:
-    return url.split("?", 1)[0]
 
 
 _WATCH = _Watch()
@@ -211,11 +217,16 @@ def _absolute(connection: Any, url: str, http_client: Any) -> str:
     return f"{'https' if https else 'http'}://{connection.host}{port}{url}"
 
 
+def hold() -> None:
+    """Start watching (a session's runtime, once): the clients imported so far."""
+    _WATCH.hold()
+
+
 def watch() -> None:
-    """Watch the non-httpx clients imported so far (again before each eval test)."""
+    """Watch the non-httpx clients imported since (before each eval test)."""
     _WATCH.watch()
 
 
 def release() -> None:
-    """Put every wrapped method back (the session's end)."""
+    """Let go of the watch; the last holder puts every wrapped method back."""
     _WATCH.release()
