@@ -183,10 +183,11 @@ def _show(args: argparse.Namespace) -> int:
         print(line)
     for line in outcome_lines(outcome):
         print(line)
+    print(totals_line(aggregate))
+    # then what the run's terminal did not print: each test's usage
     if any(result.usage.calls for result in report.results):
         for line in test_usage_lines(report):
             print(line)
-    print(totals_line(aggregate))
     return EXIT_OK
 
 
