@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from pytest_llmeval import stats
 from pytest_llmeval.models import Inference, UsageRollup
+from pytest_llmeval.vocabulary import BY_MODEL_NAME
 
 
 def _model_name(inference: Inference) -> str:
@@ -61,6 +62,9 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
         errors=sum(1 for i in calls if _failed(i)),
         retries=retries,
         unpriced=sum(1 for i in calls if not i.priced and not _failed(i)),
+        priced=sum(1 for i in calls if i.priced),
+        priced_by_model_name=sum(1 for i in calls if _by_model_name(i)),
+        priced_by_model_name_models=sorted({_model_name(i) for i in calls if _by_model_name(i)}),
         input_tokens=sum(i.input_tokens or 0 for i in calls),
         output_tokens=sum(i.output_tokens or 0 for i in calls),
         cache_read_tokens=sum(i.cache_read_tokens or 0 for i in calls),
@@ -81,6 +85,11 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
         simulator_cost_usd=cost("simulator"),
         simulator_models=sorted({_model_name(i) for i in calls if i.role == "simulator"}),
     )
+
+
+def _by_model_name(inference: Inference) -> bool:
+    """Whether the call was priced by its model's name alone, its host being unknown."""
+    return (inference.price_source or "").startswith(BY_MODEL_NAME)
 
 
 def unpriced_reason(inference: Inference) -> str | None:

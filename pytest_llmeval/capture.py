@@ -73,6 +73,7 @@ class Annotation(dict[str, Any]):
                 "cache_write_tokens": summary.cache_write_tokens,
             },
             cost_usd=price.usd,
+            price_source=price.source,
         )
         self.summary = summary
         self.price = price
@@ -119,18 +120,21 @@ def build_inference(
         meta = interaction.meta.model_extra or {}
     recorded = meta.get("cost_usd")
     cost: float | None
-    reason = None
+    reason = source = None
     if isinstance(recorded, (int, float)):
         cost, priced = float(recorded), True
+        # recordings made before sources were kept say only that the price was recorded
+        kept = meta.get("price_source", "recorded")
+        source = kept if isinstance(kept, str) else None
     elif annotation is not None:
         price = annotation.price
-        cost, priced, reason = price.usd, price.priced, price.reason
+        cost, priced, reason, source = price.usd, price.priced, price.reason, price.source
     else:
         # A replay the recording left unpriced (cost_usd null) is priced by overrides
         # only: the catalogue said no then, and loading it costs a replay-only session
         # ~50 ms. Imported cassettes carry no cost_usd and are priced now.
         price = price_call(summary, overrides=overrides, catalog="cost_usd" not in meta)
-        cost, priced, reason = price.usd, price.priced, price.reason
+        cost, priced, reason, source = price.usd, price.priced, price.reason, price.source
     response = interaction.response if interaction is not None else None
     status = response.status if response is not None else None
     error = exchange.error or summary.error or _unreadable(interaction, summary)
@@ -150,6 +154,7 @@ def build_inference(
         cost_usd=cost,
         priced=priced,
         unpriced_reason=reason,
+        price_source=source,
         spent_usd=0.0 if exchange.replayed or cost is None else cost,
         latency_s=exchange.latency_s,
         ttft_s=exchange.ttft_s,

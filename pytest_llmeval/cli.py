@@ -184,7 +184,43 @@ def _show(args: argparse.Namespace) -> int:
     for line in outcome_lines(outcome):
         print(line)
     print(totals_line(aggregate))
+    # then what the run's terminal did not print: each test's usage
+    if any(result.usage.calls for result in report.results):
+        for line in test_usage_lines(report):
+            print(line)
     return EXIT_OK
+
+
+def _pair(first: float | None, second: float | None) -> str:
+    if first is None or second is None:
+        return "-"
+    return f"{first:.2f}/{second:.2f}"
+
+
+def test_usage_lines(report: Report) -> list[str]:
+    """Each test's usage, as the report's results carry it: calls (app/judge), tokens
+    in/out, cost (`*` when some calls are unpriced, `~` when some were priced by model
+    name), slowest and median latency, median time to first token."""
+    from pytest_llmeval.reporting.terminal import render_table
+
+    rows = [["test", "calls app/judge", "tokens in/out", "cost $", "max/p50 s", "TTFT s"]]
+    for result in report.results:
+        usage = result.usage
+        if not usage.calls:
+            continue
+        cost = f"{usage.cost_usd:.4f}" if usage.calls > usage.unpriced else "?"
+        cost += ("~" if usage.priced_by_model_name else "") + ("*" if usage.unpriced else "")
+        rows.append(
+            [
+                result.nodeid,
+                f"{usage.calls} ({usage.app_calls}/{usage.judge_calls})",
+                f"{usage.input_tokens:,}/{usage.output_tokens:,}",
+                cost,
+                _pair(usage.latency_max_s, usage.latency_p50_s),
+                "-" if usage.ttft_p50_s is None else f"{usage.ttft_p50_s:.2f}",
+            ]
+        )
+    return ["per test:", *render_table(rows, right={1, 2, 3, 4, 5})]
 
 
 def _rate(value: float | None) -> str:

@@ -39,6 +39,10 @@ class UnpricedCallWarning(UserWarning):
     """A live call went out that --llmeval-max-cost could not price, so could not count."""
 
 
+class BypassedClientWarning(UserWarning):
+    """An eval test called a model through a client the cassettes do not intercept."""
+
+
 def find_cause(error: BaseException | None, kind: type[E]) -> E | None:
     """The first exception of `kind` in error's chain of causes and contexts (SDKs and
     user code often wrap what the plugin raised)."""

@@ -95,6 +95,13 @@ class Inference(_Model):
         description="Why an unpriced call is not in the cost: no known price, usage not "
         "reported (stream without include_usage), usage not reported, or no model named.",
     )
+    price_source: str | None = Field(
+        default=None,
+        description="Where the price came from: genai-prices, 'by model name; host <host> "
+        "unknown' (a gateway or proxy genai-prices does not know, priced by the model's "
+        "name), 'override <key>', 'free host <host>', or 'recorded' (a cassette written "
+        "before sources were kept); None for unpriced and unbilled calls.",
+    )
     spent_usd: float = Field(default=0.0, description="Money actually spent now: 0 on replay.")
     latency_s: float | None = Field(default=None, description="Request to last byte, seconds.")
     ttft_s: float | None = Field(default=None, description="Time to first streamed event.")
@@ -128,6 +135,18 @@ class UsageRollup(_Model):
     errors: int = Field(default=0, description="Calls that failed (HTTP >= 400 or transport).")
     retries: int = Field(default=0, description="Calls repeating a failed identical call.")
     unpriced: int = Field(default=0, description="Calls of models with no known price.")
+    priced: int = Field(
+        default=0,
+        description="Calls whose cost is known (a failed call that reports no usage costs 0).",
+    )
+    priced_by_model_name: int = Field(
+        default=0,
+        description="Priced calls to hosts genai-prices does not know (gateways, proxies), "
+        "priced by their model's name alone.",
+    )
+    priced_by_model_name_models: list[str] = Field(
+        default_factory=list, description="provider:model of the calls priced by model name."
+    )
     input_tokens: int = Field(default=0, description="Uncached input tokens.")
     output_tokens: int = Field(default=0, description="Output tokens.")
     cache_read_tokens: int = Field(default=0, description="Input tokens read from cache.")

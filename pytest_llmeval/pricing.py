@@ -1,5 +1,15 @@
 """Price one model call in USD: the user's overrides first, then genai-prices.
 
+Lookup order (the docs' "Cost" section says the same): an override keyed by the
+call's host (`@host/model`, then `@host`, from `llmeval_prices` or `llmeval_free_hosts`),
+then one keyed `provider:model` or `model`; then genai-prices by provider (OpenAI,
+Anthropic) or by API URL (the clouds it knows); then, for a host genai-prices does not
+know (a gateway, a proxy, a local server), genai-prices by the model name alone, marked
+in the price's `source` ("by model name; host <host> unknown"). A model name of the
+form `provider/model` (LiteLLM) or `vendor/model` (OpenRouter) is looked up as such.
+A deployment URL (Azure OpenAI's `/deployments/<name>/`) names a deployment, not a
+model, so only the model the response reports is looked up there.
+
 Token accounting. A `CallSummary` counts `input_tokens` *without* cached tokens (see
 `pytest_llmeval.providers`). genai-prices wants the opposite: its `input_tokens` is the
 whole prompt, and it subtracts `cache_read_tokens` and `cache_write_tokens` from it to
@@ -23,17 +33,29 @@ import re
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from pytest_llmeval.vocabulary import BY_MODEL_NAME
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
     from pytest_llmeval.providers.types import CallSummary
 
-__all__ = ["PRICES_INI", "ModelPrice", "Price", "parse_price_overrides", "price_call"]
+__all__ = [
+    "FREE_HOSTS_INI",
+    "PRICES_INI",
+    "ModelPrice",
+    "Price",
+    "parse_free_hosts",
+    "parse_price_overrides",
+    "price_call",
+]
 
 #: The ini option holding per-model price overrides, one `key = input / output` per line.
 PRICES_INI = "llmeval_prices"
+#: The ini option naming hosts (local servers) whose calls cost nothing, one per line.
+FREE_HOSTS_INI = "llmeval_free_hosts"
 
 _PER_MILLION = 1_000_000
 # Providers that bill their own API: genai-prices knows them by id. Any other host is
@@ -46,6 +68,7 @@ _LINE_FORMAT = (
 _PRICE_LINE = re.compile(
     r"(?P<key>[^=\s]+)\s*=\s*(?P<input>[^/\s]+)\s*/\s*(?P<output>\S+)(?P<options>.*)"
 )
+_HOSTNAME = re.compile(r"[\w.:%-]+")
 _OPTION = re.compile(r"\s*(?P<name>\w+)\s*=\s*(?P<value>[^\s=]+)")
 
 
@@ -57,6 +80,9 @@ class ModelPrice:
     output: float
     cache_read: float | None = None
     cache_write: float | None = None
+    source: str | None = None
+    """What set the price, shown as the call's price source; None for an llmeval_prices
+    line (the source then names the line's key)."""
 
     def __post_init__(self) -> None:
         for name in ("input", "output", "cache_read", "cache_write"):
@@ -73,7 +99,9 @@ class Price:
 
     usd: float | None
     priced: bool
-    source: Literal["genai-prices", "override"] | None
+    source: str | None
+    """Where the price came from: `genai-prices`, `by model name; host <host> unknown`,
+    `override <key>` or `free host <host>`; None when the call is unpriced or unbilled."""
     note: str | None = None
     """Why the call is unpriced (and how to fix it), or why it cost nothing."""
     reason: str | None = None
@@ -133,15 +161,17 @@ def price_call(
         return Price(usd=None, priced=False, source=None, note=note, reason=reason)
     tokens = _Tokens(*(count or 0 for count in counts))
     names = [name for name in (summary.model, summary.requested_model) if name]
+    if overrides:
+        found = _override_for(overrides, summary, names)
+        if found is not None:
+            key, override = found
+            source = override.source or f"override {key}"
+            return Price(usd=_override_usd(override, tokens), priced=True, source=source)
     if not names:
         note = f"the {summary.provider} call names no model, so it cannot be priced"
         return Price(usd=None, priced=False, source=None, note=note, reason=REASON_NO_MODEL)
-    if overrides:
-        for name in names:
-            for key in (f"{summary.provider}:{name}", name):
-                if key in overrides:
-                    usd = _override_usd(overrides[key], tokens)
-                    return Price(usd=usd, priced=True, source="override")
+    if _is_deployment(summary.api_url) and summary.model:
+        names = [summary.model]  # the request names a deployment, the response the model
     provider_id = summary.provider if summary.provider in _PROVIDER_IDS else None
     api_url = None if provider_id else summary.api_url
     if catalog and (provider_id or api_url):
@@ -149,22 +179,99 @@ def price_call(
             card = _rate_card(provider_id, api_url, name)
             if card is not None:
                 return Price(usd=card.usd(tokens), priced=True, source="genai-prices")
+        if api_url is not None and not _host_known(api_url):
+            for name in names:
+                card = _rate_card_by_name(name)
+                if card is not None:
+                    source = f"{BY_MODEL_NAME}; host {_netloc_of(api_url)} unknown"
+                    return Price(usd=card.usd(tokens), priced=True, source=source)
     note = _unpriced_note(summary, names[0])
     return Price(usd=None, priced=False, source=None, note=note, reason=REASON_NO_PRICE)
 
 
+def _override_for(
+    overrides: Mapping[str, ModelPrice], summary: CallSummary, names: Sequence[str]
+) -> tuple[str, ModelPrice] | None:
+    """The override that prices a call, and its key: host-keyed ones first (`@host:port`
+    before `@host`, with the model before without), then `provider:model`, then `model`."""
+    keys: list[str] = []
+    host = _host_keys(summary.api_url)
+    keys += [f"{prefix}/{name}" for name in names for prefix in host]
+    keys += host
+    keys += [key for name in names for key in (f"{summary.provider}:{name}", name)]
+    for key in keys:
+        if key in overrides:
+            return key, overrides[key]
+    return None
+
+
+def _netloc(hostname: str, port: int | None) -> str:
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return host if port is None else f"{host}:{port}"
+
+
+def _split_host(text: str) -> tuple[str, int | None]:
+    """(hostname, port) of `host[:port]`, lower case; ValueError when it is no host."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(f"//{text}")
+    hostname, port = parts.hostname, parts.port  # .port raises ValueError on a bad port
+    if (
+        not hostname
+        or not _HOSTNAME.fullmatch(hostname)
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username
+    ):
+        raise ValueError(f"{text!r} is not a host or host:port")
+    return hostname.lower(), port
+
+
+def _netloc_of(api_url: str) -> str:
+    try:
+        hostname, port = _split_host(api_url.partition("://")[2].partition("/")[0])
+    except ValueError:
+        return api_url
+    return _netloc(hostname, port)
+
+
+def _host_keys(api_url: str | None) -> list[str]:
+    """The override keys naming a call's host: `@host:port` (when it has a port), `@host`."""
+    if not api_url:
+        return []
+    try:
+        hostname, port = _split_host(api_url.partition("://")[2].partition("/")[0])
+    except ValueError:
+        return []
+    keys = [f"@{_netloc(hostname, None)}"]
+    if port is not None:
+        keys.insert(0, f"@{_netloc(hostname, port)}")
+    return keys
+
+
+def _is_deployment(api_url: str | None) -> bool:
+    """Whether the URL addresses a deployment (Azure OpenAI), not a model."""
+    return api_url is not None and "/deployments/" in api_url
+
+
 def parse_price_overrides(
     value: str | Sequence[str] | Mapping[str, object],
+    free_hosts: Sequence[str] = (),
 ) -> dict[str, ModelPrice]:
     """Read price overrides: ini text (or its lines) like `openai:gpt-4.1-mini = 0.4 / 1.6
-    cache_read=0.1`, or a mapping of key to such a string, a dict, or a ModelPrice.
+    cache_read=0.1`, or a mapping of key to such a string, a dict, or a ModelPrice; plus
+    the `free_hosts` (`llmeval_free_hosts`), priced at zero.
 
-    Blank lines and `#` comments are skipped; a bad line raises ValueError naming it.
+    A key is `provider:model`, `model`, `@host[:port]` (every call to that host) or
+    `@host[:port]/model`. Blank lines and `#` comments are skipped; a bad line raises
+    ValueError naming it.
     """
     prices: dict[str, ModelPrice] = {}
     if isinstance(value, Mapping):
         for key, item in value.items():
-            prices[str(key)] = _price_of(str(key), item)
+            prices[_key(str(key))] = _price_of(str(key), item)
+        _add_free_hosts(prices, free_hosts)
         return prices
     lines = value.splitlines() if isinstance(value, str) else list(value)
     for number, raw in enumerate(lines, start=1):
@@ -175,13 +282,57 @@ def parse_price_overrides(
         try:
             if match is None:
                 raise ValueError(_LINE_FORMAT)
-            key = match["key"]
+            key = _key(match["key"])
             if key in prices:
                 raise ValueError(f"{key} is priced twice")
             prices[key] = _parse_rates(match["input"], match["output"], match["options"])
         except ValueError as error:
             raise ValueError(f"bad {PRICES_INI} line {number} {raw!r}: {error}") from None
+    _add_free_hosts(prices, free_hosts)
     return prices
+
+
+def parse_free_hosts(lines: Sequence[str]) -> list[str]:
+    """The hosts of `llmeval_free_hosts` as `host[:port]`, lower case (a URL gives its
+    host); blank lines and `#` comments are skipped, anything else raises ValueError."""
+    hosts: list[str] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        text = line.split("://", 1)[1].split("/", 1)[0] if "://" in line else line
+        try:
+            hosts.append(_netloc(*_split_host(text)))
+        except ValueError as error:
+            raise ValueError(
+                f"bad {FREE_HOSTS_INI} line {number} {raw!r}: {error} "
+                "(expected a host such as localhost:11434 or 127.0.0.1)"
+            ) from None
+    return hosts
+
+
+def _add_free_hosts(prices: dict[str, ModelPrice], free_hosts: Sequence[str]) -> None:
+    for host in parse_free_hosts(list(free_hosts)):
+        key = f"@{host}"
+        if key in prices:
+            raise ValueError(
+                f"{host} is in {FREE_HOSTS_INI} and priced in {PRICES_INI} ({key}); keep one"
+            )
+        prices[key] = ModelPrice(input=0.0, output=0.0, source=f"free host {host}")
+
+
+def _key(key: str) -> str:
+    """An override key with its host part (`@host[:port]`) in canonical form."""
+    if not key.startswith("@"):
+        return key
+    host, slash, model = key[1:].partition("/")
+    try:
+        canonical = _netloc(*_split_host(host))
+    except ValueError as error:
+        raise ValueError(f"bad host key {key!r}: {error}") from None
+    if slash and not model:
+        raise ValueError(f"bad host key {key!r}: no model after '/'")
+    return f"@{canonical}{slash}{model}"
 
 
 def _price_of(key: str, item: object) -> ModelPrice:
@@ -224,7 +375,12 @@ def _parse_rates(input_text: str, output_text: str, options_text: str) -> ModelP
             raise ValueError(f"unknown option {name!r} (only cache_read and cache_write)")
         options[name] = _rate(option["value"])
         position = option.end()
-    return ModelPrice(input=_rate(input_text), output=_rate(output_text), **options)
+    return ModelPrice(
+        input=_rate(input_text),
+        output=_rate(output_text),
+        cache_read=options.get("cache_read"),
+        cache_write=options.get("cache_write"),
+    )
 
 
 def _rate(value: object) -> float:
@@ -338,6 +494,33 @@ def _rate_card(provider_id: str | None, api_url: str | None, model: str) -> _Rat
     except (LookupError, ValueError):  # an unknown provider or model; data it cannot price
         return None
     return _RateCard(tier_starts=tuple(starts), tiers=tuple(tiers))
+
+
+@functools.lru_cache(maxsize=256)
+def _host_known(api_url: str) -> bool:
+    """Whether genai-prices knows the provider at this URL (then its price list decides)."""
+    from genai_prices import data_snapshot
+
+    try:
+        data_snapshot.get_snapshot().find_provider(None, None, api_url)
+    except LookupError:
+        return False
+    except (AttributeError, TypeError):  # another genai-prices: never guess by name then
+        return True
+    return True
+
+
+def _rate_card_by_name(name: str) -> _RateCard | None:
+    """The rates of a model known by name alone: `provider/model` (LiteLLM, whose
+    provider prefix genai-prices resolves), `vendor/model` (OpenRouter's catalogue), the
+    part after the last `/`, or a bare name genai-prices matches to one provider."""
+    if "/" in name:
+        for provider_id in ("litellm", "openrouter"):
+            card = _rate_card(provider_id, None, name)
+            if card is not None:
+                return card
+        name = name.rsplit("/", 1)[1]
+    return _rate_card(None, None, name) if name else None
 
 
 def _unpriced_note(summary: CallSummary, model: str) -> str:

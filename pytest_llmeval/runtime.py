@@ -36,15 +36,21 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
         """Parse what the settings left as text; a bad value names its option."""
-        from pytest_llmeval.pricing import parse_price_overrides
+        from pytest_llmeval.pricing import parse_free_hosts, parse_price_overrides
 
+        for dest, parse in (("free_hosts", parse_free_hosts), ("prices", parse_price_overrides)):
+            try:
+                parse(list(getattr(settings, dest)))
+            except ValueError as error:
+                option = OPTIONS_BY_DEST[dest]
+                raise LLMEvalError(
+                    f"bad value for ini option {option.ini} ({option.flag}): {error}"
+                ) from None
         try:
-            overrides = parse_price_overrides(list(settings.prices))
-        except ValueError as error:
-            option = OPTIONS_BY_DEST["prices"]
-            raise LLMEvalError(
-                f"bad value for ini option {option.ini} ({option.flag}): {error}"
-            ) from None
+            overrides = parse_price_overrides(list(settings.prices), settings.free_hosts)
+        except ValueError as error:  # a host both free and priced
+            names = " and ".join(OPTIONS_BY_DEST[dest].ini for dest in ("free_hosts", "prices"))
+            raise LLMEvalError(f"bad value for ini options {names}: {error}") from None
         budget = None
         if settings.max_cost is not None and ledger is not None:
             budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
@@ -73,19 +79,26 @@ class Runtime:
         return self._cache
 
     def hold_interception(self) -> None:
-        """Keep the HTTP transports patched until `close`: not patched and restored per test."""
+        """Keep the HTTP transports patched until `close`: not patched and restored per
+        test; and watch the clients that bypass them (again each test: new imports)."""
+        from pytest_llmeval.cassettes import bypass
+
         if not self._holding:
             from pytest_llmeval.cassettes import intercept
 
             intercept.hold()
+            bypass.hold()
             self._holding = True
+        else:
+            bypass.watch()
 
     def close(self) -> None:
         """Restore the HTTP transports and release the cache's files."""
         if self._holding:
-            from pytest_llmeval.cassettes import intercept
+            from pytest_llmeval.cassettes import bypass, intercept
 
             intercept.release()
+            bypass.release()
             self._holding = False
         if self._cache is not None:
             close = getattr(self._cache, "close", None)

@@ -310,6 +310,18 @@ OPTIONS: tuple[Option, ...] = (
         linelist=True,
     ),
     Option(
+        "free_hosts",
+        "--llmeval-free-host",
+        "llmeval_free_hosts",
+        "LLMEVAL_FREE_HOSTS",
+        "Hosts (host or host:port, e.g. a local model server) whose calls cost nothing, "
+        "one per line; never assumed for any other host.",
+        _text,
+        default=(),
+        metavar="HOST",
+        linelist=True,
+    ),
+    Option(
         "match_ignore",
         "--llmeval-match-ignore",
         "llmeval_match_ignore",
@@ -453,6 +465,7 @@ class Settings:
     redact: tuple[str, ...] = ()
     match_ignore: tuple[str, ...] = ()
     prices: tuple[str, ...] = ()
+    free_hosts: tuple[str, ...] = ()
     report: Path | None = None
     html: Path | None = None
     baseline: Path | None = None

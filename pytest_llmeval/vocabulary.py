@@ -16,3 +16,7 @@ AGGREGATES: tuple[Aggregate, ...] = get_args(Aggregate)
 #: Who made a model call: the code under test, a judge, or a simulated user.
 Role = Literal["app", "judge", "simulator"]
 ROLES: tuple[Role, ...] = get_args(Role)
+
+#: How a price found by model name alone (its host unknown to genai-prices) begins its
+#: `price_source`: "by model name; host <host> unknown".
+BY_MODEL_NAME = "by model name"

@@ -71,6 +71,13 @@ def suite(
     return pytester_env
 
 
+def unknown_models(source: str) -> str:
+    """The suite with models genai-prices does not know by any name."""
+    return source.replace("gpt-4o-mini", "mystery-gpt").replace(
+        "claude-haiku-4-5", "mystery-claude"
+    )
+
+
 def read_trace(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -168,14 +175,15 @@ def test_unpriced_models_are_named_never_zero(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FAKE_URL", fake_provider.url)
-    pytester_env.makepyfile(test_bot=SUITE)
+    # models nobody prices, at a host genai-prices does not know
+    pytester_env.makepyfile(test_bot=unknown_models(SUITE))
     result = pytester_env.runpytest("--llmeval-trace=t.jsonl")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
             (
-                "* 3 calls not in the cost: no known price for anthropic-compatible:claude-haiku-4-5, "
-                "openai-compatible:gpt-4o-mini; set prices with the llmeval_prices ini option*"
+                "* 3 calls not in the cost: no known price for anthropic-compatible:mystery-claude, "
+                "openai-compatible:mystery-gpt; set prices with the llmeval_prices ini option*"
             )
         ]
     )
@@ -225,7 +233,7 @@ def test_replay_of_an_unpriced_recording_uses_overrides_not_the_catalogue(
     """A recording genai-prices could not price (cost_usd null) replays unpriced, or at
     an override set since; the replay-only session never loads the price catalogue."""
     monkeypatch.setenv("FAKE_URL", fake_provider.url)
-    pytester_env.makepyfile(test_bot=SUITE)
+    pytester_env.makepyfile(test_bot=unknown_models(SUITE))
     pytester_env.makeconftest(
         """
         import sys
@@ -246,17 +254,17 @@ def test_replay_of_an_unpriced_recording_uses_overrides_not_the_catalogue(
         """
         [pytest]
         llmeval_prices =
-            gpt-4o-mini = 1.0 / 2.0
+            mystery-gpt = 1.0 / 2.0
         """
     )
     priced = pytester_env.runpytest_subprocess("--llmeval-record=none", "--llmeval-trace=b.jsonl")
     priced.assert_outcomes(passed=3)
     priced.stdout.fnmatch_lines(["catalogue loaded: False"])
     calls = read_trace(pytester_env.path / "b.jsonl")
-    openai_calls = [call for call in calls if call["model"] == "gpt-4o-mini"]
+    openai_calls = [call for call in calls if call["model"] == "mystery-gpt"]
     assert len(openai_calls) == 2
     for call in openai_calls:
         expected = (call["input_tokens"] * 1.0 + call["output_tokens"] * 2.0) / 1e6
         assert call["cost_usd"] == pytest.approx(expected) and call["priced"] is True
         assert call["spent_usd"] == 0.0
-    assert [call["cost_usd"] for call in calls if call["model"] != "gpt-4o-mini"] == [None]
+    assert [call["cost_usd"] for call in calls if call["model"] != "mystery-gpt"] == [None]

@@ -93,10 +93,11 @@ def test_unpriced_live_calls_warn_once_even_with_q(
     """A budget that cannot price a call says so: one warning per cause naming the test,
     the model, the host and why, and a summary line that -q keeps."""
     monkeypatch.setenv("FAKE_URL", fake_provider.url)
-    pytester_env.makepyfile(test_spend=SUITE)  # no prices: the local host is unpriced
+    # a model nobody prices, at a host genai-prices does not know: unpriced
+    pytester_env.makepyfile(test_spend=SUITE.replace("gpt-4o-mini", "mystery-model"))
     result = pytester_env.runpytest_subprocess("-q", "--llmeval-max-cost=0.000001", *xdist_args)
     result.assert_outcomes(passed=8, warnings=1)
-    cause = f"openai-compatible:gpt-4o-mini at 127.0.0.1:{fake_provider.port}: no known price"
+    cause = f"openai-compatible:mystery-model at 127.0.0.1:{fake_provider.port}: no known price"
     output = result.stdout.str()
     assert output.count("UnpricedCallWarning") == 1, output
     result.stdout.fnmatch_lines(
@@ -104,7 +105,7 @@ def test_unpriced_live_calls_warn_once_even_with_q(
             "*UnpricedCallWarning: --llmeval-max-cost=$0.000001 cannot count a live call of "
             f"test_spend.py::test_live[[]?[]]: {cause}. The call went out and its cost is not in "
             "the budget. Set its price in the llmeval_prices ini option: "
-            "'openai-compatible:gpt-4o-mini = <input> / <output>'*--llmeval-max-cost-strict*",
+            "'openai-compatible:mystery-model = <input> / <output>'*--llmeval-max-cost-strict*",
         ]
     )
     result.stdout.fnmatch_lines(

@@ -383,7 +383,12 @@ def test_show_prints_the_columns_and_totals_the_terminal_printed(
     )
     assert shown.returncode == 0, shown.stderr
     # the same table (latency, tokens, cost, Δ base), verdict and totals as the run printed
-    assert shown.stdout.splitlines()[1:] == section
+    shown_lines = shown.stdout.splitlines()
+    assert shown_lines[1 : len(section) + 1] == section
+    # then each test's usage
+    per_test = shown_lines[len(section) + 1 :]
+    assert per_test[0] == "per test:" and len(per_test) == 2 + 3
+    assert all(line.split()[1:3] == ["1", "(1/0)"] for line in per_test[2:])
 
 
 def test_gate_fail_on_precedence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ The rates in the hand computations were read from genai-prices 0.2.3's bundled d
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from pytest_llmeval.pricing import (
     PRICES_INI,
     ModelPrice,
     Price,
+    parse_free_hosts,
     parse_price_overrides,
     price_call,
 )
@@ -147,19 +149,187 @@ def test_unknown_model_is_unpriced_with_a_remedy() -> None:
     )
 
 
-def test_local_server_is_not_priced_as_a_cloud() -> None:
-    # a local server may serve a model named like a cloud one; only an override prices it
+def test_unknown_host_with_a_known_model_is_priced_by_name_and_marked() -> None:
+    # a gateway, proxy or local server genai-prices does not know, serving a model it
+    # does know: priced by the model's name, and the price says so
     call = summary(
         "openai-compatible",
         "gpt-4o",
         api_url="http://localhost:11434/v1/chat/completions",
         input_tokens=10,
+        output_tokens=100,
     )
     price = price_call(call)
-    assert price.priced is False
-    assert price.note is not None and price.note.startswith(
-        "no price for openai-compatible:gpt-4o;"
+    assert price.usd == pytest.approx((10 * 2.5 + 100 * 10) / 1e6, rel=1e-12)
+    assert price.source == "by model name; host localhost:11434 unknown"
+
+
+def test_unknown_model_on_an_unknown_host_stays_unpriced() -> None:
+    call = summary(
+        "openai-compatible",
+        "mystery-model",
+        api_url="http://gateway.internal:8080/v1/chat/completions",
+        input_tokens=10,
     )
+    price = price_call(call)
+    assert (price.usd, price.priced, price.source, price.reason) == (
+        None,
+        False,
+        None,
+        "no known price",
+    )
+
+
+def test_known_host_with_an_unknown_model_is_not_priced_by_name() -> None:
+    # genai-prices knows Groq: its price list decides, a name match elsewhere does not
+    call = summary(
+        "openai-compatible",
+        "gpt-4o-mini",
+        api_url="https://api.groq.com/openai/v1/chat/completions",
+        input_tokens=10,
+    )
+    assert price_call(call).priced is False
+
+
+@pytest.mark.parametrize(
+    ("model", "rates"),
+    [
+        ("openai/gpt-4o-mini", (0.15, 0.60)),  # OpenRouter / LiteLLM: vendor/model
+        ("anthropic/claude-haiku-4-5", (1.0, 5.0)),  # LiteLLM provider/model
+        ("vertex_ai/gemini-2.5-flash", (0.30, 2.50)),  # a provider prefix it does not know
+    ],
+)
+def test_vendor_slash_model_names_are_recognised(model: str, rates: tuple[float, float]) -> None:
+    call = summary(
+        "openai-compatible",
+        model,
+        api_url="http://127.0.0.1:4000/v1/chat/completions",
+        input_tokens=1000,
+        output_tokens=100,
+    )
+    price = price_call(call)
+    assert price.usd == pytest.approx((1000 * rates[0] + 100 * rates[1]) / 1e6, rel=1e-9)
+    assert price.source == "by model name; host 127.0.0.1:4000 unknown"
+
+
+def test_openrouter_catalogue_names_are_recognised() -> None:
+    from genai_prices import Usage, calc_price
+
+    listed = calc_price(
+        Usage(input_tokens=1000, output_tokens=100),
+        "meta-llama/llama-3.1-8b-instruct",
+        provider_id="openrouter",
+    ).total_price
+    call = summary(
+        "openai-compatible",
+        "meta-llama/llama-3.1-8b-instruct",
+        api_url="http://127.0.0.1:4000/v1/chat/completions",
+        input_tokens=1000,
+        output_tokens=100,
+    )
+    assert price_call(call).usd == pytest.approx(float(listed), rel=1e-9)
+
+
+def test_azure_deployment_is_priced_by_the_model_the_response_reports() -> None:
+    url = "http://127.0.0.1:9000/openai/deployments/gpt-4o/chat/completions"
+    reported = summary(
+        "openai-compatible",
+        "gpt-4o-mini-2024-07-18",
+        requested_model="gpt-4o",
+        api_url=url,
+        output_tokens=1000,
+    )
+    assert price_call(reported).usd == pytest.approx(1000 * 0.60 / 1e6, rel=1e-12)
+    # the deployment is named gpt-4o, but the model behind it is not one genai-prices
+    # knows: the deployment's name is no price
+    finetune = summary(
+        "openai-compatible",
+        "ft:my-support-model",
+        requested_model="gpt-4o",
+        api_url=url,
+        output_tokens=1000,
+    )
+    assert price_call(finetune).priced is False
+
+
+def test_host_keyed_overrides() -> None:
+    overrides = parse_price_overrides(
+        [
+            "@Gateway.Internal:8080 = 1 / 2",
+            "@gateway.internal/gpt-4o-mini = 3 / 4",
+            "openai-compatible:gpt-4o-mini = 5 / 6",
+        ]
+    )
+    assert set(overrides) >= {"@gateway.internal:8080", "@gateway.internal/gpt-4o-mini"}
+
+    def price(model: str, host: str) -> Price:
+        call = summary(
+            "openai-compatible",
+            model,
+            api_url=f"http://{host}/v1/chat/completions",
+            input_tokens=1_000_000,
+            output_tokens=1_000_000,
+        )
+        return price_call(call, overrides=overrides)
+
+    # host and model first, then host alone (with its port), then provider:model
+    assert (
+        price("gpt-4o-mini", "gateway.internal:9").usd,
+        price("gpt-4o-mini", "gateway.internal:9").source,
+    ) == (7.0, "override @gateway.internal/gpt-4o-mini")
+    assert price("mystery", "gateway.internal:8080").usd == 3.0
+    assert price("mystery", "gateway.internal:8080").source == "override @gateway.internal:8080"
+    assert price("mystery", "gateway.internal:9").priced is False
+    assert price("gpt-4o-mini", "elsewhere:1").source == "override openai-compatible:gpt-4o-mini"
+
+
+def test_free_hosts_cost_nothing_and_only_they() -> None:
+    overrides = parse_price_overrides(
+        [], free_hosts=["localhost:11434", "http://127.0.0.1:8000/v1"]
+    )
+    assert parse_free_hosts(["# local", "", "LOCALHOST:11434", "[::1]:8000"]) == [
+        "localhost:11434",
+        "[::1]:8000",
+    ]
+
+    def price(host: str, model: str = "llama3.1:8b") -> Price:
+        call = summary(
+            "openai-compatible",
+            model,
+            api_url=f"http://{host}/v1/chat/completions",
+            input_tokens=100,
+            output_tokens=100,
+        )
+        return price_call(call, overrides=overrides)
+
+    assert (price("localhost:11434").usd, price("localhost:11434").source) == (
+        0.0,
+        "free host localhost:11434",
+    )
+    assert price("127.0.0.1:8000").usd == 0.0
+    # another port of the same host is not free: never guessed
+    assert price("localhost:11435").priced is False
+    assert (
+        price("localhost:11435", "gpt-4o").source == "by model name; host localhost:11435 unknown"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["http://"], "bad llmeval_free_hosts line 1 'http://': "),
+        (["localhost:port"], "bad llmeval_free_hosts line 1 'localhost:port': "),
+        (["a b"], "bad llmeval_free_hosts line 1 'a b': "),
+    ],
+)
+def test_bad_free_host_names_the_line(lines: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_free_hosts(lines)
+
+
+def test_a_host_both_free_and_priced_is_an_error() -> None:
+    with pytest.raises(ValueError, match="localhost:1 is in llmeval_free_hosts and priced"):
+        parse_price_overrides(["@localhost:1 = 1 / 1"], free_hosts=["localhost:1"])
 
 
 def test_stream_without_usage_is_unpriced_not_free() -> None:
@@ -207,7 +377,7 @@ def test_call_without_a_model() -> None:
 def test_overrides_win_provider_key_first() -> None:
     call = summary(model="gpt-4o-2024-08-06", requested_model="gpt-4o", input_tokens=1_000_000)
     bare = {"gpt-4o": ModelPrice(input=1, output=1)}
-    assert price_call(call, overrides=bare) == Price(usd=1.0, priced=True, source="override")
+    assert price_call(call, overrides=bare) == Price(usd=1.0, priced=True, source="override gpt-4o")
     both = {**bare, "openai:gpt-4o": ModelPrice(input=2, output=2)}
     assert price_call(call, overrides=both).usd == 2.0
     exact = {**both, "gpt-4o-2024-08-06": ModelPrice(input=3, output=3)}

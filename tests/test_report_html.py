@@ -245,12 +245,13 @@ def test_five_thousand_cases_cost_only_their_data() -> None:
     html = render_html(report)
     page, blob = split_html(html)
     # The page adds nothing per case: its markup is fixed and the data is the JSON
-    # report in compact form (here ~1.7 KB per case: two calls, scores, aggregates).
+    # report in compact form (here ~2.4 KB per case: two calls, scores, the test's usage
+    # rollup, aggregates).
     assert len(page.encode("utf-8")) < 80_000
     compact = json.dumps(json.loads(dump_model(report)), ensure_ascii=False, separators=(",", ":"))
     assert len(blob) < 1.01 * len(compact)
     size = len(html.encode("utf-8"))
-    assert size < 10_000_000, f"{size:,} bytes"
+    assert size < 13_000_000, f"{size:,} bytes"
     assert len(json.loads(blob)["results"]) == 5000
 
 

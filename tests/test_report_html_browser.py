@@ -374,6 +374,9 @@ def test_nothing_leaves_the_page(devtools: DevTools, report_file: Path, artifact
     # The transcript's markup is shown as text, and none of it became an element.
     assert "</script><script>alert(1)</script>" in seen["bodyText"]
     assert "Transcript (2 calls)" in seen["bodyText"]
+    # the case view shows the run's usage rollup, as the JSON report holds it
+    assert "Usage" in seen["bodyText"] and "calls2 calls (" in seen["bodyText"]
+    assert "latencymax " in seen["bodyText"]
     assert seen["injected"] == 0 and seen["bodyId"] != "pwned" and not seen["alerted"]
     shot = devtools.call("Page.captureScreenshot", {"format": "png"})
     (artifacts / "report-case-1280.png").write_bytes(base64.b64decode(shot["data"]))

@@ -262,6 +262,11 @@ def release() -> None:
     _INTERCEPTION.release()
 
 
+def routed_session() -> InterceptedSession | None:
+    """The session an HTTP call made here and now would be routed to, if any."""
+    return _INTERCEPTION.session_for_call()
+
+
 def is_installed() -> bool:
     """Whether the transports are currently patched."""
     return bool(_INTERCEPTION.originals)

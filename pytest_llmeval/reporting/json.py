@@ -19,12 +19,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pytest_llmeval.accounting import rollup
 from pytest_llmeval.aggregate import aggregate_session
 from pytest_llmeval.baseline import BaselineComparison
 from pytest_llmeval.files import load_model, write_model
-from pytest_llmeval.models import EvalResult, SessionAggregate
+from pytest_llmeval.models import EvalResult, Inference, SessionAggregate, UsageRollup
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.redact import Redactor
@@ -56,6 +57,32 @@ REPORT_SETTINGS = (
 )
 
 
+class ReportResult(EvalResult):
+    """One eval item's result in the report, with its calls added up (`usage`)."""
+
+    usage: UsageRollup = Field(
+        default_factory=UsageRollup,
+        description="This test's calls added up: calls by role, tokens by kind, cost by "
+        "role with priced and unpriced counts, latency p50/p95/max, time to first token. "
+        "Always the rollup of `inferences` (computed when the report is built or read).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _add_usage(cls, data: Any) -> Any:
+        """Reports written before results carried their usage get it from their calls."""
+        if isinstance(data, dict) and "usage" not in data:
+            calls = [Inference.model_validate(call) for call in data.get("inferences") or []]
+            data = {**data, "usage": rollup([calls])}
+        return data
+
+    @classmethod
+    def of(cls, result: EvalResult) -> ReportResult:
+        """A result with its usage: the rollup of its own calls, never a stored total."""
+        fields = {name: getattr(result, name) for name in EvalResult.model_fields}
+        return cls(**fields, usage=rollup([result.inferences]))
+
+
 class Report(BaseModel):
     """A session's JSON report: results, aggregate and baseline verdict."""
 
@@ -74,8 +101,9 @@ class Report(BaseModel):
     settings: dict[str, Any] = Field(
         default_factory=dict, description="The resolved settings that shaped the results."
     )
-    results: list[EvalResult] = Field(
-        default_factory=list, description="Every eval item's result, sorted by node id."
+    results: list[ReportResult] = Field(
+        default_factory=list,
+        description="Every eval item's result with its usage rollup, sorted by node id.",
     )
     aggregate: SessionAggregate = Field(description="Case, group and session aggregates.")
     baseline: BaselineComparison | None = Field(
@@ -129,7 +157,7 @@ def build_report(
     created_at: datetime | None = None,
 ) -> Report:
     """Assemble a report; the aggregate is computed from the results unless given."""
-    ordered = sorted(results, key=lambda r: r.nodeid)
+    ordered = [ReportResult.of(r) for r in sorted(results, key=lambda r: r.nodeid)]
     moment = created_at or datetime.now(UTC)
     return Report(
         created_at=moment.astimezone(UTC).isoformat(timespec="seconds"),

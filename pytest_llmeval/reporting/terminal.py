@@ -136,6 +136,15 @@ def usage_lines(usage: UsageRollup) -> list[str]:
             f"* {usage.unpriced} call{'s' if usage.unpriced != 1 else ''} not in the cost: "
             + "; ".join(_unpriced_text(reason, models) for reason, models in reasons.items())
         )
+    if usage.priced_by_model_name:
+        count = usage.priced_by_model_name
+        lines.append(
+            f"~ {count} call{'s' if count != 1 else ''} priced by model name (host unknown to "
+            f"genai-prices: a gateway, proxy or local server): "
+            f"{', '.join(usage.priced_by_model_name_models)}; set exact prices with the "
+            "llmeval_prices ini option ('@host = input / output'), or list free hosts in "
+            "llmeval_free_hosts"
+        )
     if usage.errors:
         lines.append(
             f"errors: {usage.errors} failed call{'s' if usage.errors != 1 else ''}"

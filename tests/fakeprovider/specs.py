@@ -70,6 +70,8 @@ class ReplySpec:
     "content_filter"), mapped for the other APIs.
     `usage` overrides token counts: keys `input_tokens` (uncached input),
     `output_tokens`, `cache_read_input_tokens`, `cache_creation_input_tokens`.
+    `model` is the model the response reports instead of the requested one (as Azure
+    OpenAI reports the model behind a deployment, or a gateway the model it routed to).
     """
 
     text: str | None = None
@@ -77,6 +79,7 @@ class ReplySpec:
     tool_calls: Sequence[ToolCall] = ()
     finish_reason: str | None = None
     usage: Mapping[str, int] | None = None
+    model: str | None = None
 
     def __post_init__(self) -> None:
         if self.usage is not None and not set(self.usage) <= _USAGE_KEYS:
