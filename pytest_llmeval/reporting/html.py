@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -145,7 +145,7 @@ def trajectory_view(trajectory: Trajectory) -> dict[str, Any]:
     }
 
 
-def trajectories(results: list[EvalResult]) -> dict[str, dict[str, Any]]:
+def trajectories(results: Sequence[EvalResult]) -> dict[str, dict[str, Any]]:
     """node id -> timeline, for the results whose app calls requested a tool."""
     from pytest_llmeval.trajectory import Trajectory
 
