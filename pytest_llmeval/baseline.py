@@ -74,6 +74,7 @@ from pytest_llmeval.decision import (
     detectable_drop,
     detection_rule,
     sign_flip_test,
+    units_changed,
 )
 from pytest_llmeval.files import load_model, write_model
 from pytest_llmeval.models import EvalResult, GroupAggregate, SessionAggregate
@@ -180,9 +181,7 @@ class GroupComparison(_Frozen):
     underpowered: bool = Field(
         description="Too few shared cases for any drop to be significant at alpha."
     )
-    regressed: bool = Field(
-        description="Whether the score regressed, by the rule named in `rule`."
-    )
+    regressed: bool = Field(description="Whether the score regressed, by the rule named in `rule`.")
     rule: str | None = Field(
         default=None,
         description="The rule that decided: statistical, within-case, conservative, "
@@ -271,8 +270,9 @@ class BaselineComparison(_Frozen):
     )
     tested_groups: int = Field(
         default=0,
-        description="Groups decided by a test (statistical or within-case): the family "
-        "the correction is over.",
+        description="Groups decided by a test (statistical or within-case) that could "
+        "reach alpha (some case changed; for the sign-flip test, enough of them): the "
+        "family the correction is over.",
     )
     power: float | None = Field(
         default=None, description="The power detectable drops are computed at."
@@ -453,7 +453,7 @@ def _compare_group(
     *,
     replayed: bool = False,
     clusters: Mapping[str, str] | None = None,
-) -> tuple[GroupComparison, GroupDecision]:
+) -> tuple[GroupComparison, GroupDecision, bool]:
     shared = sorted(set(old.cases) & set(new.cases))
     paired = _paired_group(old, new, shared, replayed=replayed, clusters=clusters)
     decision = decide_group(paired, policy)
@@ -521,23 +521,32 @@ def _compare_group(
         latency_increase=latency_increase,
         latency_regressed=_exceeds(latency_increase, latency_from_zero, policy.latency_tolerance),
     )
-    return comparison, decision
+    return comparison, decision, could_reject(paired, decision, policy)
+
+
+def could_reject(group: PairedGroup, decision: GroupDecision, policy: GatePolicy) -> bool:
+    """Whether the group's test could have reached alpha at all: some case changed and,
+    for the sign-flip test, enough of them (2^-m < alpha). Only such groups enter the
+    correction's family (Tarone's refinement: a test that cannot reject adds nothing to
+    the error rate, so counting it would only cost the other groups power)."""
+    if decision.rule not in TESTED_RULES or decision.p_value is None or group.changed == 0:
+        return False
+    if decision.rule == "statistical":
+        return 0.5 ** units_changed(group) < policy.alpha
+    return True
 
 
 def _corrected(
-    judged: list[tuple[GroupComparison, GroupDecision]], policy: GatePolicy
+    judged: list[tuple[GroupComparison, GroupDecision, bool]], policy: GatePolicy
 ) -> tuple[list[GroupComparison], int]:
-    """Apply the correction across the groups a test decided: each such group regresses
-    when its drop is past the tolerance and its adjusted p is below alpha."""
-    tested = [
-        index
-        for index, (_, decision) in enumerate(judged)
-        if decision.rule in TESTED_RULES and decision.p_value is not None
-    ]
+    """Apply the correction across the groups a test decided that could reject (see
+    `could_reject`): each regresses when its drop is past the tolerance and its adjusted
+    p is below alpha; a tested group left out of the family keeps its own verdict."""
+    tested = [index for index, (_, _, family) in enumerate(judged) if family]
     adjusted = correct([judged[i][1].p_value or 1.0 for i in tested], policy.correction)
     by_index = dict(zip(tested, adjusted, strict=True))
     groups = []
-    for index, (group, decision) in enumerate(judged):
+    for index, (group, decision, _) in enumerate(judged):
         if index in by_index:
             p = by_index[index]
             group = group.model_copy(
@@ -625,8 +634,8 @@ def case_clusters(results: Iterable[EvalResult], field: str | None) -> dict[str,
     for result in sorted(results, key=lambda r: r.nodeid):
         if field in result.metadata and result.case_id not in clusters:
             value = result.metadata[field]
-            clusters[result.case_id] = value if isinstance(value, str) else json.dumps(
-                value, sort_keys=True
+            clusters[result.case_id] = (
+                value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             )
     return clusters
 

@@ -182,7 +182,7 @@ def sign_flip_test(group: PairedGroup, rounds: int = 10_000) -> float:
     return stats.paired_permutation_test(before, after, alternative="less", rounds=rounds)
 
 
-def _units_changed(group: PairedGroup) -> int:
+def units_changed(group: PairedGroup) -> int:
     """Changed cases, or changed clusters when cases cluster."""
     if group.clusters is None:
         return group.changed
@@ -263,7 +263,7 @@ def choose_rule(group: PairedGroup, policy: GatePolicy) -> DecidedBy:
         return "within-case"
     if policy.rule == "statistical":
         return "statistical"
-    units = _units_changed(group)
+    units = units_changed(group)
     return "statistical" if 0.5**units < policy.alpha else "conservative"
 
 
@@ -310,7 +310,7 @@ def decide_group(group: PairedGroup, policy: GatePolicy) -> GroupDecision:
         failing = group.newly_failing - group.newly_passing
         regressed = beyond and failing >= policy.min_newly_failing
         why = (
-            f"{_units_changed(group)} changed case(s) cannot reach p < {policy.alpha:g}"
+            f"{units_changed(group)} changed case(s) cannot reach p < {policy.alpha:g}"
             if policy.rule == "auto"
             else "--llmeval-gate=conservative"
         )

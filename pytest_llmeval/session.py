@@ -19,8 +19,8 @@ from pytest_llmeval.settings import Settings
 
 if TYPE_CHECKING:
     from pytest_llmeval.baseline import Baseline, BaselineComparison
-    from pytest_llmeval.decision import Correction, GateRule
     from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.decision import Correction, GateRule
 
 
 @dataclass

@@ -124,11 +124,12 @@ def decided_by(group: GroupComparison, comparison: BaselineComparison) -> str:
         )
     if rule == "conservative":
         failing, passing = len(group.newly_failing), len(group.newly_passing)
-        why = (
-            f"{_cases(group.changed)} changed, too few for p < {comparison.alpha:g}"
-            if comparison.gate in (None, "auto")
-            else "--llmeval-gate=conservative"
-        )
+        if comparison.gate not in (None, "auto"):
+            why = "--llmeval-gate=conservative"
+        elif group.changed == 0:
+            why = "no shared case changed"
+        else:
+            why = f"{_cases(group.changed)} changed, too few for p < {comparison.alpha:g}"
         return (
             f"decided by {name} ({why}): {failing} newly failing - {passing} newly "
             f"passing, {comparison.min_newly_failing or 2} needed"
@@ -164,9 +165,7 @@ def detectable_line(group: GroupComparison, comparison: BaselineComparison) -> s
 
 
 def _verdict_word(group: GroupComparison) -> str:
-    if group.regressed:
-        return "REGRESSION"
-    return "no regression"
+    return "regression" if group.regressed else "no regression"
 
 
 def group_verdict_lines(group: GroupComparison, comparison: BaselineComparison) -> list[str]:
@@ -175,11 +174,20 @@ def group_verdict_lines(group: GroupComparison, comparison: BaselineComparison) 
         return []
     if group.shared == 0:
         return [f"{group.label}: not compared (no shared cases)"]
-    lines = [
+    head = (
         f"{group.label}: {_verdict_word(group)}, mean {format_delta(group.drop)} over "
         f"{group.shared} shared case{'s' if group.shared != 1 else ''}, "
-        + decided_by(group, comparison)
-    ]
+    )
+    if group.drop is None or group.drop - comparison.tolerance <= 1e-9:
+        # no rule flags a drop within the tolerance: the tolerance decided
+        tested = group.rule in ("statistical", "within-case")
+        p = group.within_case_p if group.rule == "within-case" else group.p_value
+        head += f"within the tolerance {comparison.tolerance:g}" + (
+            f" (p={format_p(p)})" if tested else ""
+        )
+    else:
+        head += decided_by(group, comparison)
+    lines = [head]
     detectable = detectable_line(group, comparison)
     if detectable is not None:
         lines.append(f"  {detectable}")
@@ -195,7 +203,7 @@ def policy_line(comparison: BaselineComparison) -> str | None:
     if comparison.correction == "none" or comparison.correction is None:
         across = "no correction across groups"
     elif tested == 0:
-        across = f"{correction} correction across groups (no group was decided by a test)"
+        across = f"{correction} correction across groups (no group's test could reach alpha)"
     elif tested == 1:
         across = f"{correction} correction across groups (1 group tested: nothing to adjust)"
     else:
