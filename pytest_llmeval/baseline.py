@@ -72,7 +72,6 @@ from pytest_llmeval.decision import (
     correct,
     decide_group,
     detectable_drop,
-    detection_rule,
     sign_flip_test,
     units_changed,
 )
@@ -211,7 +210,9 @@ class GroupComparison(_Frozen):
         "power for the paired tests); null when no drop could be flagged.",
     )
     detectable_by: str | None = Field(
-        default=None, description="The rule detectable_drop is computed for."
+        default=None,
+        description="The rule detectable_drop and cases_needed are computed for: the one "
+        "that decided (rule).",
     )
     smaller_drop: float | None = Field(
         default=None,
@@ -220,7 +221,7 @@ class GroupComparison(_Frozen):
     )
     cases_needed: int | None = Field(
         default=None,
-        description="Shared cases the paired test would need to flag smaller_drop.",
+        description="Shared cases that rule would need to flag smaller_drop.",
     )
     newly_failing: list[str] = Field(description="Cases that passed before and not now.")
     newly_passing: list[str] = Field(description="Cases that did not pass before and do now.")
@@ -471,12 +472,11 @@ def _compare_group(
         )
         min_p = 0.5 ** len(shared)
     units = len(set(paired.clusters)) if paired.clusters is not None else len(shared)
-    detectable_by = detection_rule(paired, policy)
-    detectable = detectable_drop(paired, policy, detectable_by) if shared else math.inf
+    detectable = detectable_drop(paired, policy, decision.rule) if shared else math.inf
     smaller = _smaller_drop(detectable, policy.tolerance) if shared else None
     needed = (
-        cases_needed(smaller, paired, policy)
-        if smaller is not None and smaller < detectable
+        cases_needed(smaller, paired, policy, decision.rule)
+        if smaller is not None and smaller < detectable and decision.rule != "replayed"
         else None
     )
     old_cost, new_cost = _per_case(old), _per_case(new)
@@ -505,7 +505,7 @@ def _compare_group(
         within_case_p=within_p,
         clusters=len(set(paired.clusters)) if paired.clusters is not None else None,
         detectable_drop=detectable if math.isfinite(detectable) else None,
-        detectable_by=detectable_by,
+        detectable_by=decision.rule if shared else None,
         smaller_drop=smaller,
         cases_needed=needed,
         newly_failing=[c for c in shared if old.cases[c].passed and not new.cases[c].passed],

@@ -239,11 +239,16 @@ def _noise(group: PairedGroup) -> float:
     return spread if math.isfinite(spread) else 0.0
 
 
-def cases_needed(drop: float, group: PairedGroup, policy: GatePolicy) -> int:
-    """How many cases the paired test would need to flag a drop this size (spread as
-    cases falling from 1 to 0, with this group's noise per case)."""
+def cases_needed(
+    drop: float, group: PairedGroup, policy: GatePolicy, rule: DecidedBy = "statistical"
+) -> int:
+    """How many cases the rule would need to flag a drop this size: for the paired tests,
+    spread as cases falling from 1 to 0, with this group's noise per case; for the
+    conservative rule, `min_newly_failing` cases falling from 1 to 0."""
     if drop <= 0:
         return 0
+    if rule == "conservative":
+        return math.ceil(policy.min_newly_failing / drop - _SLACK)
     z = stats.normal_quantile(1.0 - policy.alpha) + stats.normal_quantile(policy.power)
     noise = _noise(group)
     by_flips = min_changed_cases(policy.alpha) / drop
@@ -265,25 +270,6 @@ def choose_rule(group: PairedGroup, policy: GatePolicy) -> DecidedBy:
         return "statistical"
     units = units_changed(group)
     return "statistical" if 0.5**units < policy.alpha else "conservative"
-
-
-def detection_rule(group: PairedGroup, policy: GatePolicy) -> DecidedBy:
-    """The rule a group's detectable drop is computed for: the one that would decide a
-    real drop. Unlike `choose_rule` it does not look at how many cases changed this
-    time: a group with enough cases is the paired test's, whatever this run changed;
-    only a group too small for the test ever to reach alpha is the conservative rule's."""
-    if group.n == 0:
-        return "none"
-    if policy.rule == "conservative":
-        return "conservative"
-    if policy.rule == "auto" and group.replayed:
-        return "replayed"
-    if group.has_repeats:
-        return "within-case"
-    units = group.n if group.clusters is None else len(set(group.clusters))
-    if policy.rule == "auto" and units < min_changed_cases(policy.alpha):
-        return "conservative"
-    return "statistical"
 
 
 def decide_group(group: PairedGroup, policy: GatePolicy) -> GroupDecision:

@@ -193,7 +193,7 @@ def test_four_of_ten_cases_falling_to_zero_is_not_significant() -> None:
         ),
         (
             "    detects drops >= 0.50 (the statistical rule, alpha 0.05, power 0.8); a drop "
-            "of 0.25 would need about 20 cases for the paired test"
+            "of 0.25 would need about 20 cases"
         ),
     ]
 
@@ -214,9 +214,9 @@ def test_four_of_ten_cases_falling_to_zero_regress_by_default() -> None:
         "conservative rule (4 cases changed, too few for p < 0.05): 4 newly failing - 0 "
         "newly passing, 2 needed; McNemar p=0.062"
     )
-    # the paired test needs 5 falling cases of 10: drop 0.5; a 0.25 drop needs 5 / 0.25
-    assert (group.detectable_drop, group.detectable_by) == (0.5, "statistical")
-    assert (group.smaller_drop, group.cases_needed) == (0.25, 20)
+    # the conservative rule flags 2 of 10 falling: drop 0.2; a 0.1 drop needs 2 / 0.1 cases
+    assert (group.detectable_drop, group.detectable_by) == (pytest.approx(0.2), "conservative")
+    assert (group.smaller_drop, group.cases_needed) == (0.1, 20)
 
 
 def test_four_hard_failures_and_six_slight_drops_regress() -> None:
@@ -244,7 +244,7 @@ def test_five_of_ten_cases_falling_to_zero_regress() -> None:
         ),
         (
             "  detects drops >= 0.50 (the statistical rule, alpha 0.05, power 0.8); a drop "
-            "of 0.25 would need about 20 cases for the paired test"
+            "of 0.25 would need about 20 cases"
         ),
         "  newly failing (5):",
     ]
@@ -290,7 +290,7 @@ def test_small_groups_are_underpowered(n: int, underpowered: bool) -> None:
         cases = "case" if n == 1 else "cases"
         assert summary_lines(comparison, "b.json")[3] == (
             f"    no drop is detectable by the statistical rule with {n} {cases}; a drop of "
-            f"0.50 would need about 10 cases for the paired test"
+            f"0.50 would need about 10 cases"
         )
 
 

@@ -158,8 +158,7 @@ def detectable_line(group: GroupComparison, comparison: BaselineComparison) -> s
         text = f"detects drops >= {group.detectable_drop:.2f} ({rule}{at})"
     if group.cases_needed is not None and group.smaller_drop is not None:
         text += (
-            f"; a drop of {group.smaller_drop:.2f} would need about "
-            f"{_cases(group.cases_needed)} for the paired test"
+            f"; a drop of {group.smaller_drop:.2f} would need about {_cases(group.cases_needed)}"
         )
     return text
 
