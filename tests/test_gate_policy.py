@@ -444,3 +444,61 @@ def test_a_baseline_written_before_the_gate_rules_still_compares(tmp_path: Path)
     }
     write_baseline(tmp_path / "again.json", old)
     assert (tmp_path / "again.json").read_bytes() == path.read_bytes()
+
+
+# -- repeats: the within-case rule ----------------------------------------------------------
+
+
+def answer_in_turn(server: FakeProviderServer, samples: dict[str, list[float]]) -> None:
+    """Each question's answers, one per call, in turn: the spread of a repeated case."""
+    calls: dict[str, int] = {}
+
+    def reply(request: RecordedRequest) -> ReplySpec:
+        q = request.last_user_text
+        turn = calls.get(q, 0)
+        calls[q] = turn + 1
+        return ReplySpec(text=f"answer to {q} quality={samples[q][turn % len(samples[q])]:.4f}")
+
+    server.set_handler(reply)
+
+
+def test_repeats_absorb_a_drop_inside_their_spread_and_flag_one_far_outside(
+    env: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    qs = questions("answers", 5)
+    write_suite(env, {"answers": qs})
+    # baseline: every case samples 1, 1, 0 (mean 0.67, variance 1/3)
+    answer_in_turn(fake_provider, dict.fromkeys(qs, [1.0, 1.0, 0.0]))
+    written = env.runpytest("--llmeval-update-baseline", "--llmeval-repeat=3")
+    assert written.ret == pytest.ExitCode.OK
+    # 3 of 5 cases now sample 1, 0, 0: drop 0.2 and 3 newly failing cases, but the
+    # drop's standard error from the repeats is sqrt(5 * (1/9 + 1/9)) / 5 = 0.21: t = 0.95
+    inside = dict.fromkeys(qs[:3], [1.0, 0.0, 0.0]) | dict.fromkeys(qs[3:], [1.0, 1.0, 0.0])
+    answer_in_turn(fake_provider, inside)
+    result = env.runpytest(
+        "--llmeval-record=all", "--llmeval-repeat=3", "--llmeval-report=report.json"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "  test_answers: no regression, mean -0.20 over 5 shared cases, decided by the "
+            "within-case rule: p=0.18 (t test against the cases' own spread between repeats)",
+        ]
+    )
+    group = group_of(env, "answers")
+    assert group["rule"] == "within-case" and len(group["newly_failing"]) == 3  # type: ignore[arg-type]
+    # a baseline with no spread (1, 1, 1) and cases falling to 1, 0, 0: far outside it
+    answer_in_turn(fake_provider, dict.fromkeys(qs, [1.0]))
+    rewritten = env.runpytest(
+        "--llmeval-update-baseline", "--llmeval-repeat=3", "--llmeval-record=all"
+    )
+    assert rewritten.ret == pytest.ExitCode.OK
+    answer_in_turn(fake_provider, dict.fromkeys(qs, [1.0, 0.0, 0.0]))
+    far = env.runpytest("--llmeval-record=all", "--llmeval-repeat=3")
+    assert far.ret == pytest.ExitCode.TESTS_FAILED
+    far.stdout.fnmatch_lines(
+        [
+            "test_answers: mean -0.67 (1.00 -> 0.33 over 5 shared cases), decided by the "
+            "within-case rule: p=* (t test against the cases' own spread between repeats)*"
+        ]
+    )
