@@ -9,35 +9,28 @@ the same results always give the same bytes and a diff in review shows real chan
 How a group is judged (``compare_to_baseline``):
 
 * Only the cases both runs scored are paired ("shared"); added and removed cases are
-  listed but do not enter the test. The drop is ``old mean - new mean`` over the shared
-  cases (positive = worse); the overall drop over all cases of each run is reported too.
-* The p-value comes from a one-sided paired sign-flip permutation test on the shared
-  cases' scores (``stats.paired_permutation_test``, alternative "less", fixed seed, so
-  the verdict is reproducible): exact over all 2^m sign patterns for m <= 16 changed
-  cases, 10,000 random patterns otherwise. Beside it, the exact McNemar test on the
-  pass/fail flags (``stats.mcnemar_exact``) says whether the pass rate fell; it is
-  reported, not used for the decision.
-* A group **regresses** when its drop is more than ``tolerance`` (default 0.02, with
-  1e-9 slack for rounding) AND the permutation p-value is below ``alpha`` (0.05): a
-  drop must be both large enough to matter and unlikely to be noise.
+  listed but do not enter the decision. The drop is ``old mean - new mean`` over the
+  shared cases (positive = worse); the overall drop over all cases of each run is
+  reported too.
+* ``_paired_group`` gathers the group's per-case data (scores, pass flags, repeat
+  spreads, cluster keys, whether every call was replayed) into a
+  ``decision.PairedGroup``, and ``decision.decide_group`` applies the gate policy's
+  rule to it (statistical, within-case, conservative or replayed: see `decision`). A
+  drop within ``tolerance`` (1e-9 slack for rounding) never regresses.
+* The p-values of the groups a test decided, and whose test could reach alpha, are then
+  corrected across groups (Holm by default, Benjamini-Hochberg or none): such a group
+  regresses when its adjusted p is below ``alpha``.
+* Beside the deciding p-value, the sign-flip p (always), the exact McNemar test on the
+  pass/fail flags (reported only), the smallest drop the deciding rule could flag and
+  the cases a smaller one would need are recorded.
 
 Assumptions and limits, stated plainly:
 
 * Under the null hypothesis the old and new score of a case are exchangeable (the
   change of each case is symmetric about zero), and cases are independent of each
-  other. Cases that share a prompt or a retrieval bug are not independent, and the
-  test is then over-confident.
-* Each group is tested on its own at level ``alpha``, with no multiple-comparison
-  correction: with 20 unchanged groups about one will show p < 0.05 by chance. The
-  tolerance guards against tiny drops; it does not correct the error rate.
-* Small groups have little power. With n shared cases the smallest one-sided p the
-  sign-flip test can give is 2^-n, so with n < 5 (2^-4 = 0.0625) a drop can never be
-  significant at 0.05; such groups are flagged ``underpowered``. The same bound holds
-  for the cases that changed: when only 4 of 10 cases changed, even if each fell from
-  1.0 to 0.0, p = 2^-4 = 0.0625 and the group does not regress at 0.05. Unchanged
-  cases carry no evidence either way.
-* Repeats are averaged into one score per case before the test; the spread between
-  repeats is not modelled.
+  other, or of the cases outside their cluster when the policy names a cluster key.
+* The conservative rule is a rule, not a test: it has no error-rate guarantee (see
+  docs/regression.md for its simulated false-alarm rate).
 * Cost is compared per case (the group's cost divided by its case count, so adding
   cases does not look like a price rise), latency by the group's p95; either is
   flagged when its relative increase is more than its tolerance (a rise from zero
