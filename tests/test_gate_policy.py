@@ -502,3 +502,45 @@ def test_repeats_absorb_a_drop_inside_their_spread_and_flag_one_far_outside(
             "within-case rule: p=* (t test against the cases' own spread between repeats)*"
         ]
     )
+
+
+# -- the options -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "env_var", "message"),
+    [
+        (
+            ["--llmeval-gate=bayesian"],
+            None,
+            "pytest-llm-eval: bad value for --llmeval-gate: 'bayesian' is not one of: auto, "
+            "statistical, conservative.",
+        ),
+        (
+            [],
+            ("LLMEVAL_GATE_CORRECTION", "bonferroni"),
+            "pytest-llm-eval: bad value for environment variable LLMEVAL_GATE_CORRECTION: "
+            "'bonferroni' is not one of: holm, bh, none.",
+        ),
+        (
+            ["-o", "llmeval_cluster_key= "],
+            None,
+            "pytest-llm-eval: bad value for ini option llmeval_cluster_key: an empty value is "
+            "not allowed.",
+        ),
+    ],
+    ids=["gate", "correction-env", "cluster-key-ini"],
+)
+def test_a_bad_gate_option_is_a_usage_error_naming_it(
+    env: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env_var: tuple[str, str] | None,
+    message: str,
+) -> None:
+    if env_var is not None:
+        monkeypatch.setenv(*env_var)
+    write_suite(env, {"answers": questions("answers", 2)})
+    result = env.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
