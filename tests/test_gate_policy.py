@@ -226,6 +226,10 @@ def test_holm_keeps_a_borderline_group_from_failing_a_multi_group_run(
     )
     group = group_of(env, "collapse")
     assert group["p_value"] == 2**-5 and group["adjusted_p"] == 2 * 2**-5
+    # -q keeps the verdict and the policy, not each passing group's line
+    quiet = env.runpytest("--llmeval-record=all", "-q").stdout.str()
+    assert "Holm correction across the 2 groups a test decided" in quiet
+    assert "test_collapse: no regression" not in quiet
     assert (comparison(env)["correction"], comparison(env)["tested_groups"]) == ("holm", 2)
 
 

@@ -299,8 +299,11 @@ def summary_lines(
     path: str | None = None,
     *,
     fail_on: Iterable[str] = DEFAULT_FAIL_ON,
+    every_group: bool = True,
 ) -> list[str]:
-    """The baseline status for the llm_eval section: one line, then notes if any."""
+    """The baseline status for the llm_eval section: one line, then notes if any (the
+    policy, each group's verdict; with every_group False, as under -q, only the
+    verdicts of the groups that regressed)."""
     fail_on = tuple(fail_on)
     source = _source(comparison, path)
     kinds = comparison.failing_kinds(fail_on)
@@ -314,7 +317,8 @@ def summary_lines(
         policy = policy_line(comparison)
         notes = [policy] if policy is not None else []
         for group in comparison.groups:
-            notes += [] if group.regressed else group_verdict_lines(group, comparison)
+            if every_group and not group.regressed:
+                notes += group_verdict_lines(group, comparison)
         return [head] + [f"  {note}" for note in notes]
     from pytest_llmeval.baseline import REGRESSION_KINDS  # loaded: there is a comparison
 
@@ -351,7 +355,7 @@ def summary_lines(
         note = _weak_drop_line(group, comparison)
         if note is not None:
             notes.append(note)
-        verdict = group_verdict_lines(group, comparison)
+        verdict = group_verdict_lines(group, comparison) if every_group or group.regressed else []
         if verdict and group.regressed:
             verdict[0] += _not_failing("score", fail_on)
         notes += verdict
@@ -412,11 +416,13 @@ def regression_lines(
     return lines
 
 
-def outcome_lines(outcome: SessionOutcome) -> list[str]:
+def outcome_lines(outcome: SessionOutcome, *, every_group: bool = True) -> list[str]:
     """The baseline lines of a session's outcome: its verdict, or the file missing or
-    written; empty without a baseline."""
+    written; empty without a baseline (every_group: see summary_lines)."""
     if outcome.comparison is not None:
-        return summary_lines(outcome.comparison, fail_on=outcome.policy.fail_on)
+        return summary_lines(
+            outcome.comparison, fail_on=outcome.policy.fail_on, every_group=every_group
+        )
     status = outcome.baseline
     if status is None:
         return []
