@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from pytest_llmeval import stats
 from pytest_llmeval.accounting import rollup
+from pytest_llmeval.decision import interval
 from pytest_llmeval.models import (
     CaseAggregate,
     EvalResult,
@@ -88,10 +89,13 @@ def aggregate_group(group: str, label: str, results: list[EvalResult]) -> GroupA
     min_pass_rate = max(floors) if floors else None
     passed = sum(1 for c in ran if c.status == "passed")
     mean = stats.mean(values) if values else None
-    ci_low = ci_high = None
+    ci_low = ci_high = ci_kind = None
     if len(values) >= 2:
-        ci_low, ci_high = stats.mean_confidence_interval(values, 0.95, clip=(0.0, 1.0))
+        ci_kind, ci_low, ci_high = interval(values, 0.95)
     pass_rate = passed / len(ran) if ran else None
+    pass_low = pass_high = None
+    if ran:
+        pass_low, pass_high = stats.wilson_interval(passed, len(ran), 0.95)
     return GroupAggregate(
         group=group,
         label=label,
@@ -104,7 +108,10 @@ def aggregate_group(group: str, label: str, results: list[EvalResult]) -> GroupA
         mean=mean,
         ci_low=ci_low,
         ci_high=ci_high,
+        ci_kind=ci_kind,
         pass_rate=pass_rate,
+        pass_rate_low=pass_low,
+        pass_rate_high=pass_high,
         min_pass_rate=min_pass_rate,
         failed_min_pass_rate=(
             min_pass_rate is not None and pass_rate is not None and pass_rate < min_pass_rate

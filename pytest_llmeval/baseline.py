@@ -9,35 +9,28 @@ the same results always give the same bytes and a diff in review shows real chan
 How a group is judged (``compare_to_baseline``):
 
 * Only the cases both runs scored are paired ("shared"); added and removed cases are
-  listed but do not enter the test. The drop is ``old mean - new mean`` over the shared
-  cases (positive = worse); the overall drop over all cases of each run is reported too.
-* The p-value comes from a one-sided paired sign-flip permutation test on the shared
-  cases' scores (``stats.paired_permutation_test``, alternative "less", fixed seed, so
-  the verdict is reproducible): exact over all 2^m sign patterns for m <= 16 changed
-  cases, 10,000 random patterns otherwise. Beside it, the exact McNemar test on the
-  pass/fail flags (``stats.mcnemar_exact``) says whether the pass rate fell; it is
-  reported, not used for the decision.
-* A group **regresses** when its drop is more than ``tolerance`` (default 0.02, with
-  1e-9 slack for rounding) AND the permutation p-value is below ``alpha`` (0.05): a
-  drop must be both large enough to matter and unlikely to be noise.
+  listed but do not enter the decision. The drop is ``old mean - new mean`` over the
+  shared cases (positive = worse); the overall drop over all cases of each run is
+  reported too.
+* ``_paired_group`` gathers the group's per-case data (scores, pass flags, repeat
+  spreads, cluster keys, whether every call was replayed) into a
+  ``decision.PairedGroup``, and ``decision.decide_group`` applies the gate policy's
+  rule to it (statistical, within-case, conservative or replayed: see `decision`). A
+  drop within ``tolerance`` (1e-9 slack for rounding) never regresses.
+* The p-values of the groups a test decided, and whose test could reach alpha, are then
+  corrected across groups (Holm by default, Benjamini-Hochberg or none): such a group
+  regresses when its adjusted p is below ``alpha``.
+* Beside the deciding p-value, the sign-flip p (always), the exact McNemar test on the
+  pass/fail flags (reported only), the smallest drop the deciding rule could flag and
+  the cases a smaller one would need are recorded.
 
 Assumptions and limits, stated plainly:
 
 * Under the null hypothesis the old and new score of a case are exchangeable (the
   change of each case is symmetric about zero), and cases are independent of each
-  other. Cases that share a prompt or a retrieval bug are not independent, and the
-  test is then over-confident.
-* Each group is tested on its own at level ``alpha``, with no multiple-comparison
-  correction: with 20 unchanged groups about one will show p < 0.05 by chance. The
-  tolerance guards against tiny drops; it does not correct the error rate.
-* Small groups have little power. With n shared cases the smallest one-sided p the
-  sign-flip test can give is 2^-n, so with n < 5 (2^-4 = 0.0625) a drop can never be
-  significant at 0.05; such groups are flagged ``underpowered``. The same bound holds
-  for the cases that changed: when only 4 of 10 cases changed, even if each fell from
-  1.0 to 0.0, p = 2^-4 = 0.0625 and the group does not regress at 0.05. Unchanged
-  cases carry no evidence either way.
-* Repeats are averaged into one score per case before the test; the spread between
-  repeats is not modelled.
+  other, or of the cases outside their cluster when the policy names a cluster key.
+* The conservative rule is a rule, not a test: it has no error-rate guarantee (see
+  docs/regression.md for its simulated false-alarm rate).
 * Cost is compared per case (the group's cost divided by its case count, so adding
   cases does not look like a price rise), latency by the group's p95; either is
   flagged when its relative increase is more than its tolerance (a rise from zero
@@ -48,17 +41,35 @@ Assumptions and limits, stated plainly:
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from pytest_llmeval import stats
-from pytest_llmeval.decision import GatePolicy
+from pytest_llmeval.decision import (
+    TESTED_RULES,
+    GatePolicy,
+    GroupDecision,
+    PairedGroup,
+    cases_needed,
+    correct,
+    decide_group,
+    detectable_drop,
+    sign_flip_test,
+    units_changed,
+)
 from pytest_llmeval.files import load_model, write_model
-from pytest_llmeval.models import GroupAggregate, SessionAggregate
+from pytest_llmeval.models import EvalResult, GroupAggregate, SessionAggregate
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.redact import Redactor
@@ -70,7 +81,6 @@ BASELINE_SCHEMA_VERSION = 1
 REGRESSION_KINDS = ("score", "cost", "latency")
 
 _SLACK = 1e-9
-_SEED = 0
 
 
 class _Frozen(BaseModel):
@@ -82,6 +92,26 @@ class BaselineCase(_Frozen):
 
     score: float = Field(description="The case score (mean over its runs), 0 to 1.")
     passed: bool = Field(description="Whether the case passed (status `passed`).")
+    runs: int | None = Field(
+        default=None,
+        description="How many runs the score is the mean of; written only for a repeated "
+        "case (repeat=N), absent otherwise.",
+    )
+    stdev: float | None = Field(
+        default=None,
+        description="Sample standard deviation of the runs' scores; written only for a "
+        "repeated case.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _only_used(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a case that did not repeat keeps the two-key form baselines always had, so a
+        # baseline written before these fields existed keeps its bytes
+        data: dict[str, Any] = handler(self)
+        if self.runs is None or self.runs <= 1:
+            data.pop("runs", None)
+            data.pop("stdev", None)
+        return data
 
 
 class BaselineGroup(_Frozen):
@@ -131,7 +161,8 @@ class GroupComparison(_Frozen):
     old_pass_rate: float | None = Field(description="Baseline pass rate over shared cases.")
     new_pass_rate: float | None = Field(description="New pass rate over shared cases.")
     p_value: float | None = Field(
-        description="One-sided paired sign-flip permutation p that scores fell; decides."
+        description="One-sided paired sign-flip permutation p that scores fell (over "
+        "clusters when the gate clusters cases); decides under the statistical rule."
     )
     mcnemar_p: float | None = Field(
         description="One-sided exact McNemar p that the pass rate fell; reported only."
@@ -142,7 +173,49 @@ class GroupComparison(_Frozen):
     underpowered: bool = Field(
         description="Too few shared cases for any drop to be significant at alpha."
     )
-    regressed: bool = Field(description="drop > tolerance and p_value < alpha.")
+    regressed: bool = Field(description="Whether the score regressed, by the rule named in `rule`.")
+    rule: str | None = Field(
+        default=None,
+        description="The rule that decided: statistical, within-case, conservative, "
+        "replayed (or none without shared cases); null in reports written before rules.",
+    )
+    rule_reason: str | None = Field(
+        default=None, description="Why that rule decided, and what it looked at."
+    )
+    within_case_p: float | None = Field(
+        default=None,
+        description="One-sided t-test p against the cases' own spread between repeats, "
+        "when both runs repeated the cases; decides under the within-case rule.",
+    )
+    adjusted_p: float | None = Field(
+        default=None,
+        description="The deciding p-value after the correction across groups (Holm, "
+        "Benjamini-Hochberg or none); null for the rules without a test.",
+    )
+    clusters: int | None = Field(
+        default=None,
+        description="Distinct cluster keys among the shared cases, when the gate clusters "
+        "cases (--llmeval-cluster-key); the sign-flip test resamples these.",
+    )
+    detectable_drop: float | None = Field(
+        default=None,
+        description="Smallest mean drop this group could flag (at alpha and the policy's "
+        "power for the paired tests); null when no drop could be flagged.",
+    )
+    detectable_by: str | None = Field(
+        default=None,
+        description="The rule detectable_drop and cases_needed are computed for: the one "
+        "that decided (rule).",
+    )
+    smaller_drop: float | None = Field(
+        default=None,
+        description="A drop smaller than detectable_drop (half of it, at least the "
+        "tolerance) that cases_needed is for.",
+    )
+    cases_needed: int | None = Field(
+        default=None,
+        description="Shared cases that rule would need to flag smaller_drop.",
+    )
     newly_failing: list[str] = Field(description="Cases that passed before and not now.")
     newly_passing: list[str] = Field(description="Cases that did not pass before and do now.")
     new_cases: list[str] = Field(description="Cases only the new run has.")
@@ -178,6 +251,33 @@ class BaselineComparison(_Frozen):
         default_factory=list,
         description="Baseline groups outside this run (another shard's, or deselected): "
         "not compared, and not vanished.",
+    )
+    gate: str | None = Field(
+        default=None,
+        description="The gate rule asked for (--llmeval-gate: auto, statistical or "
+        "conservative); null in reports written before rules.",
+    )
+    correction: str | None = Field(
+        default=None,
+        description="The correction of p-values across groups (holm, bh or none); null "
+        "in reports written before corrections.",
+    )
+    tested_groups: int = Field(
+        default=0,
+        description="Groups decided by a test (statistical or within-case) that could "
+        "reach alpha (some case changed; for the sign-flip test, enough of them): the "
+        "family the correction is over.",
+    )
+    power: float | None = Field(
+        default=None, description="The power detectable drops are computed at."
+    )
+    cluster_key: str | None = Field(
+        default=None, description="The metadata field cases were clustered by, if any."
+    )
+    min_newly_failing: int | None = Field(
+        default=None,
+        description="How many more cases must newly fail than newly pass for the "
+        "conservative rule to flag a drop past the tolerance.",
     )
     regressed: bool = Field(description="Some group's score regressed.")
     cost_regressed: bool = Field(description="Some group's cost rose past its tolerance.")
@@ -230,7 +330,12 @@ def baseline_from_aggregate(aggregate: SessionAggregate) -> Baseline:
     for group in aggregate.groups:
         cost, latency = group_accounting(group)
         cases = {
-            case.case_id: BaselineCase(score=case.score, passed=case.status == "passed")
+            case.case_id: BaselineCase(
+                score=case.score,
+                passed=case.status == "passed",
+                runs=case.runs if case.runs > 1 else None,
+                stdev=_number(case.stdev) if case.runs > 1 else None,
+            )
             for case in group.cases
             if case.status != "skipped"
         }
@@ -289,55 +394,113 @@ def _difference(old: float | None, new: float | None) -> float | None:
     return None if old is None or new is None else old - new
 
 
+def _paired_group(
+    old: BaselineGroup,
+    new: BaselineGroup,
+    shared: list[str],
+    *,
+    replayed: bool,
+    clusters: Mapping[str, str] | None,
+) -> PairedGroup:
+    """The shared cases of a group, paired, with everything the rules look at: the one
+    place a group's per-case data is gathered for `decision.decide_group`.
+
+    Repeat spreads enter only when every shared case repeated on both sides (a baseline
+    written before repeats were recorded has none); cluster keys only when some shared
+    case has one (a case without one is a cluster of its own).
+    """
+    olds = [old.cases[c] for c in shared]
+    news = [new.cases[c] for c in shared]
+    repeated = bool(shared) and all(
+        (case.runs or 1) > 1 and case.stdev is not None for case in [*olds, *news]
+    )
+    keyed = clusters is not None and any(c in clusters for c in shared)
+    return PairedGroup(
+        before=[case.score for case in olds],
+        after=[case.score for case in news],
+        passed_before=[case.passed for case in olds],
+        passed_after=[case.passed for case in news],
+        variance_before=[(case.stdev or 0.0) ** 2 for case in olds] if repeated else None,
+        variance_after=[(case.stdev or 0.0) ** 2 for case in news] if repeated else None,
+        repeats_before=min((case.runs or 1) for case in olds) if repeated else 1,
+        repeats_after=min((case.runs or 1) for case in news) if repeated else 1,
+        clusters=(
+            [clusters.get(c, f"case:{c}") for c in shared]
+            if keyed and clusters is not None
+            else None
+        ),
+        replayed=replayed,
+    )
+
+
+def _smaller_drop(detectable: float, tolerance: float) -> float:
+    """The drop `cases_needed` is reported for: half the detectable one (half of 1 when
+    nothing is detectable), never below the tolerance."""
+    return max(tolerance, round(min(detectable, 1.0) / 2, 2))
+
+
 def _compare_group(
     key: str,
     old: BaselineGroup,
     new: BaselineGroup,
     policy: GatePolicy,
-) -> GroupComparison:
+    *,
+    replayed: bool = False,
+    clusters: Mapping[str, str] | None = None,
+) -> tuple[GroupComparison, GroupDecision, bool]:
     shared = sorted(set(old.cases) & set(new.cases))
-    before = [old.cases[c].score for c in shared]
-    after = [new.cases[c].score for c in shared]
-    old_mean, new_mean = _mean(before), _mean(after)
+    paired = _paired_group(old, new, shared, replayed=replayed, clusters=clusters)
+    decision = decide_group(paired, policy)
+    old_mean, new_mean = _mean(list(paired.before)), _mean(list(paired.after))
     drop = _difference(old_mean, new_mean)
-    p_value = mcnemar_p = min_p = None
+    p_value = mcnemar_p = min_p = within_p = None
     if shared:
-        p_value = stats.paired_permutation_test(
-            before, after, alternative="less", rounds=policy.rounds, seed=_SEED
-        )
+        p_value = decision.p_value if decision.rule == "statistical" else None
+        if p_value is None:
+            p_value = sign_flip_test(paired, policy.rounds)
+        if decision.rule == "within-case":
+            within_p = decision.p_value
         mcnemar_p = stats.mcnemar_exact(
-            [old.cases[c].passed for c in shared],
-            [new.cases[c].passed for c in shared],
-            alternative="less",
+            list(paired.passed_before), list(paired.passed_after), alternative="less"
         )
         min_p = 0.5 ** len(shared)
-    regressed = (
-        drop is not None
-        and p_value is not None
-        and drop - policy.tolerance > _SLACK
-        and p_value < policy.alpha
+    units = len(set(paired.clusters)) if paired.clusters is not None else len(shared)
+    detectable = detectable_drop(paired, policy, decision.rule) if shared else math.inf
+    smaller = _smaller_drop(detectable, policy.tolerance) if shared else None
+    needed = (
+        cases_needed(smaller, paired, policy, decision.rule)
+        if smaller is not None and smaller < detectable and decision.rule != "replayed"
+        else None
     )
     old_cost, new_cost = _per_case(old), _per_case(new)
     cost_increase, cost_from_zero = _increase(old_cost, new_cost)
     latency_increase, latency_from_zero = _increase(old.latency_p95_s, new.latency_p95_s)
-    return GroupComparison(
+    comparison = GroupComparison(
         group=key,
         label=new.label,
         shared=len(shared),
-        changed=sum(1 for a, b in zip(before, after, strict=True) if a != b),
+        changed=paired.changed,
         old_mean=old_mean,
         new_mean=new_mean,
         drop=drop,
         overall_old_mean=old.mean,
         overall_new_mean=new.mean,
         overall_drop=_difference(old.mean, new.mean),
-        old_pass_rate=_mean([1.0 if old.cases[c].passed else 0.0 for c in shared]),
-        new_pass_rate=_mean([1.0 if new.cases[c].passed else 0.0 for c in shared]),
+        old_pass_rate=_mean([1.0 if flag else 0.0 for flag in paired.passed_before]),
+        new_pass_rate=_mean([1.0 if flag else 0.0 for flag in paired.passed_after]),
         p_value=p_value,
         mcnemar_p=mcnemar_p,
         min_p=min_p,
-        underpowered=not (0.5 ** len(shared) < policy.alpha),
-        regressed=regressed,
+        underpowered=not (0.5**units < policy.alpha),
+        regressed=decision.regressed,
+        rule=decision.rule,
+        rule_reason=decision.reason,
+        within_case_p=within_p,
+        clusters=len(set(paired.clusters)) if paired.clusters is not None else None,
+        detectable_drop=detectable if math.isfinite(detectable) else None,
+        detectable_by=decision.rule if shared else None,
+        smaller_drop=smaller,
+        cases_needed=needed,
         newly_failing=[c for c in shared if old.cases[c].passed and not new.cases[c].passed],
         newly_passing=[c for c in shared if new.cases[c].passed and not old.cases[c].passed],
         new_cases=sorted(set(new.cases) - set(old.cases)),
@@ -351,6 +514,42 @@ def _compare_group(
         latency_increase=latency_increase,
         latency_regressed=_exceeds(latency_increase, latency_from_zero, policy.latency_tolerance),
     )
+    return comparison, decision, could_reject(paired, decision, policy)
+
+
+def could_reject(group: PairedGroup, decision: GroupDecision, policy: GatePolicy) -> bool:
+    """Whether the group's test could have reached alpha at all: some case changed and,
+    for the sign-flip test, enough of them (2^-m < alpha). Only such groups enter the
+    correction's family (Tarone's refinement: a test that cannot reject adds nothing to
+    the error rate, so counting it would only cost the other groups power)."""
+    if decision.rule not in TESTED_RULES or decision.p_value is None or group.changed == 0:
+        return False
+    if decision.rule == "statistical":
+        return 0.5 ** units_changed(group) < policy.alpha
+    return True
+
+
+def _corrected(
+    judged: list[tuple[GroupComparison, GroupDecision, bool]], policy: GatePolicy
+) -> tuple[list[GroupComparison], int]:
+    """Apply the correction across the groups a test decided that could reject (see
+    `could_reject`): each regresses when its drop is past the tolerance and its adjusted
+    p is below alpha; a tested group left out of the family keeps its own verdict."""
+    tested = [index for index, (_, _, family) in enumerate(judged) if family]
+    adjusted = correct([judged[i][1].p_value or 1.0 for i in tested], policy.correction)
+    by_index = dict(zip(tested, adjusted, strict=True))
+    groups = []
+    for index, (group, decision, _) in enumerate(judged):
+        if index in by_index:
+            p = by_index[index]
+            group = group.model_copy(
+                update={
+                    "adjusted_p": p,
+                    "regressed": decision.drop_beyond_tolerance and p < policy.alpha,
+                }
+            )
+        groups.append(group)
+    return groups, len(tested)
 
 
 def compare_baselines(
@@ -360,23 +559,45 @@ def compare_baselines(
     *,
     source: str | None = None,
     outside: Collection[str] = (),
+    replayed: Collection[str] = (),
+    clusters: Mapping[str, str] | None = None,
 ) -> BaselineComparison:
     """Compare two baselines (old first) group by group under the gate policy (its
     defaults when None); see the module docstring.
 
     `outside` names old groups the new run did not cover (a CI shard runs part of the
     suite): missing from the new run, they are listed apart instead of as vanished.
+    `replayed` names the groups whose every call the new run replayed (deterministic);
+    `clusters` maps case ids to their cluster key (see `case_clusters`).
     """
     shared = sorted(set(old.groups) & set(new.groups))
     missing = set(old.groups) - set(new.groups)
     policy = policy if policy is not None else GatePolicy()
-    groups = [_compare_group(key, old.groups[key], new.groups[key], policy) for key in shared]
+    replayed_groups = set(replayed)
+    judged = [
+        _compare_group(
+            key,
+            old.groups[key],
+            new.groups[key],
+            policy,
+            replayed=key in replayed_groups,
+            clusters=clusters,
+        )
+        for key in shared
+    ]
+    groups, tested = _corrected(judged, policy)
     return BaselineComparison(
         source=source,
         tolerance=policy.tolerance,
         alpha=policy.alpha,
         cost_tolerance=policy.cost_tolerance,
         latency_tolerance=policy.latency_tolerance,
+        gate=policy.rule,
+        correction=policy.correction,
+        tested_groups=tested,
+        power=policy.power,
+        cluster_key=policy.cluster_key,
+        min_newly_failing=policy.min_newly_failing,
         groups=groups,
         new_groups=sorted(set(new.groups) - set(old.groups)),
         vanished_groups=sorted(missing - set(outside)),
@@ -387,6 +608,31 @@ def compare_baselines(
     )
 
 
+def replayed_groups(aggregate: SessionAggregate) -> list[str]:
+    """The groups whose every model call (app and judge) this run replayed from cassettes
+    or the cache: their scores are deterministic, so a change is not sampling noise."""
+    return [
+        group.group
+        for group in aggregate.groups
+        if group.usage.calls > 0 and group.usage.replayed == group.usage.calls
+    ]
+
+
+def case_clusters(results: Iterable[EvalResult], field: str | None) -> dict[str, str]:
+    """Case id -> cluster key: the value the case logged under `field` with
+    `llm_eval.log` (its first run that did); cases that logged none are left out."""
+    if field is None:
+        return {}
+    clusters: dict[str, str] = {}
+    for result in sorted(results, key=lambda r: r.nodeid):
+        if field in result.metadata and result.case_id not in clusters:
+            value = result.metadata[field]
+            clusters[result.case_id] = (
+                value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            )
+    return clusters
+
+
 def compare_to_baseline(
     aggregate: SessionAggregate,
     baseline: Baseline,
@@ -394,9 +640,17 @@ def compare_to_baseline(
     *,
     source: str | None = None,
     outside: Collection[str] = (),
+    clusters: Mapping[str, str] | None = None,
 ) -> BaselineComparison:
     """Judge a session against a baseline under the gate policy: per group drop,
-    p-values, new failures."""
+    p-values, new failures. `clusters` as in `compare_baselines`; replayed groups are
+    read off the aggregate."""
     return compare_baselines(
-        baseline, baseline_from_aggregate(aggregate), policy, source=source, outside=outside
+        baseline,
+        baseline_from_aggregate(aggregate),
+        policy,
+        source=source,
+        outside=outside,
+        replayed=replayed_groups(aggregate),
+        clusters=clusters,
     )

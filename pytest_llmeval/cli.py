@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.decision import GatePolicy
+from pytest_llmeval.decision import CORRECTIONS, GATE_RULES, GatePolicy
 from pytest_llmeval.errors import LLMEvalError
 
 if TYPE_CHECKING:
@@ -125,6 +125,23 @@ def _add_gate_options(parser: argparse.ArgumentParser) -> None:
         help="Allowed relative increase of p95 latency "
         "(default: the report's setting, else not checked).",
     )
+    parser.add_argument(
+        "--gate",
+        choices=GATE_RULES,
+        help="Which rule decides a score regression: auto, statistical or conservative "
+        "(default: the report's setting, else auto).",
+    )
+    parser.add_argument(
+        "--gate-correction",
+        choices=CORRECTIONS,
+        help="Correction of p-values across groups: holm, bh or none "
+        "(default: the report's setting, else holm).",
+    )
+    parser.add_argument(
+        "--cluster-key",
+        help="The llm_eval.log field whose cases the paired test resamples together "
+        "(default: the report's setting, else none).",
+    )
 
 
 def _gate_policy(args: argparse.Namespace, settings: dict[str, Any]) -> GatePolicy:
@@ -145,10 +162,33 @@ def _gate_policy(args: argparse.Namespace, settings: dict[str, Any]) -> GatePoli
     return GatePolicy(
         tolerance=pick("tolerance"),
         alpha=pick("alpha"),
+        rule=_recorded(args, settings, "gate", GATE_RULES) or GatePolicy.rule,
+        correction=_recorded(args, settings, "gate_correction", CORRECTIONS)
+        or GatePolicy.correction,
         cost_tolerance=pick("cost_tolerance"),
         latency_tolerance=pick("latency_tolerance"),
         fail_on=tuple(fail_on) if fail_on is not None else GatePolicy.fail_on,
+        cluster_key=getattr(args, "cluster_key", None) or settings.get("cluster_key"),
     )
+
+
+def _recorded(
+    args: argparse.Namespace, settings: dict[str, Any], name: str, allowed: tuple[Any, ...]
+) -> Any:
+    """A choice from the command line, else the report's settings (a value this version
+    does not know is an error naming it); None when neither has one."""
+    given = getattr(args, name, None)
+    if given is not None:
+        return given
+    recorded = settings.get(name)
+    if recorded is None:
+        return None
+    if recorded not in allowed:
+        raise InputError(
+            f"the report's setting {name}={recorded!r} is not one of {', '.join(allowed)}; "
+            f"pass --{name.replace('_', '-')} to choose"
+        )
+    return recorded
 
 
 def _report_outcome(report: Report) -> SessionOutcome:
@@ -293,7 +333,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _merge(args: argparse.Namespace) -> int:
     from pytest_llmeval.aggregate import aggregate_session
-    from pytest_llmeval.baseline import compare_to_baseline
+    from pytest_llmeval.baseline import case_clusters, compare_to_baseline
     from pytest_llmeval.reporting.json import build_report, write_report
 
     _check_output(args.output, "merged report")
@@ -324,8 +364,13 @@ def _merge(args: argparse.Namespace) -> int:
     comparison = None
     if args.baseline:
         baseline = _load(args.baseline, "baseline")
+        policy = _gate_policy(args, settings)
         comparison = compare_to_baseline(
-            aggregate, baseline, _gate_policy(args, settings), source=args.baseline
+            aggregate,
+            baseline,
+            policy,
+            source=args.baseline,
+            clusters=case_clusters(results.values(), policy.cluster_key),
         )
     durations = [r.duration_s for _, r in shards if r.duration_s is not None]
     report = build_report(
@@ -345,7 +390,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from pytest_llmeval.baseline import compare_to_baseline
+    from pytest_llmeval.baseline import case_clusters, compare_to_baseline
     from pytest_llmeval.reporting.regression import SECTION_TITLE, outcome_lines, outcome_section
     from pytest_llmeval.session_outcome import BaselineStatus, SessionOutcome
 
@@ -356,7 +401,13 @@ def _gate(args: argparse.Namespace) -> int:
         aggregate=report.aggregate,
         policy=policy,
         baseline=BaselineStatus(args.baseline, "compared"),
-        comparison=compare_to_baseline(report.aggregate, baseline, policy, source=args.baseline),
+        comparison=compare_to_baseline(
+            report.aggregate,
+            baseline,
+            policy,
+            source=args.baseline,
+            clusters=case_clusters(report.results, policy.cluster_key),
+        ),
     )
     for line in outcome_lines(outcome):
         print(line)

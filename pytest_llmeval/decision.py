@@ -40,6 +40,8 @@ DecidedBy = Literal["statistical", "within-case", "conservative", "replayed", "n
 
 GATE_RULES: tuple[GateRule, ...] = ("auto", "statistical", "conservative")
 CORRECTIONS: tuple[Correction, ...] = ("holm", "bh", "none")
+#: The rules that decide by a p-value: the family the correction across groups is over.
+TESTED_RULES: tuple[DecidedBy, ...] = ("statistical", "within-case")
 
 _SLACK = 1e-9
 
@@ -59,6 +61,7 @@ class GatePolicy:
     latency_tolerance: float | None = None
     rounds: int = 10_000  # Monte Carlo rounds of the permutation test past 16 changed cases
     fail_on: tuple[str, ...] = ("score",)  # the kinds of regression that fail the gate
+    cluster_key: str | None = None  # the llm_eval.log field whose cases resample together
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,7 @@ def sign_flip_test(group: PairedGroup, rounds: int = 10_000) -> float:
     return stats.paired_permutation_test(before, after, alternative="less", rounds=rounds)
 
 
-def _units_changed(group: PairedGroup) -> int:
+def units_changed(group: PairedGroup) -> int:
     """Changed cases, or changed clusters when cases cluster."""
     if group.clusters is None:
         return group.changed
@@ -194,7 +197,8 @@ def detectable_drop(group: PairedGroup, policy: GatePolicy, rule: DecidedBy) -> 
 
     For the sign-flip test: at least `min_changed_cases(alpha)` cases must fall, so the
     smallest drop is that many cases falling from 1 to 0 (over n), widened by the noise
-    seen in the cases' differences, (z_alpha + z_power) * sd / sqrt(n). For the
+    seen in the cases' differences, (z_alpha + z_power) * sd / sqrt(n), with sd the
+    spread of the cases that did not flip (`_noise`). For the
     within-case test: (z_alpha + z_power) * the drop's standard error from the repeats.
     For the conservative rule: `min_newly_failing` cases falling (over n). For replayed
     runs: the tolerance. Never below the tolerance; infinite when the group is too small.
@@ -214,21 +218,39 @@ def detectable_drop(group: PairedGroup, policy: GatePolicy, rule: DecidedBy) -> 
         needed = min_changed_cases(policy.alpha)
         if units < needed:
             return math.inf
-        differences = [a - b for b, a in zip(group.before, group.after, strict=True)]
-        noise = stats.stdev(differences) if n > 1 else 0.0
-        floor = needed / units + (z * noise / math.sqrt(n) if math.isfinite(noise) else 0.0)
+        floor = needed / units + z * _noise(group) / math.sqrt(n)
     return max(policy.tolerance, min(1.0, floor)) if math.isfinite(floor) else math.inf
 
 
-def cases_needed(drop: float, group: PairedGroup, policy: GatePolicy) -> int:
-    """How many cases the paired test would need to flag a drop this size (spread as
-    cases falling from 1 to 0, with this group's noise per case)."""
+def _noise(group: PairedGroup) -> float:
+    """The spread of the cases' score changes that is noise, not the drop: the standard
+    deviation of the differences of the cases whose pass/fail did not flip (a case that
+    collapsed is the drop being measured, not noise); 0 with fewer than two such cases."""
+    stable = [
+        a - b
+        for b, a, passed_before, passed_after in zip(
+            group.before, group.after, group.passed_before, group.passed_after, strict=True
+        )
+        if passed_before == passed_after
+    ]
+    if len(stable) < 2:
+        return 0.0
+    spread = stats.stdev(stable)
+    return spread if math.isfinite(spread) else 0.0
+
+
+def cases_needed(
+    drop: float, group: PairedGroup, policy: GatePolicy, rule: DecidedBy = "statistical"
+) -> int:
+    """How many cases the rule would need to flag a drop this size: for the paired tests,
+    spread as cases falling from 1 to 0, with this group's noise per case; for the
+    conservative rule, `min_newly_failing` cases falling from 1 to 0."""
     if drop <= 0:
         return 0
+    if rule == "conservative":
+        return math.ceil(policy.min_newly_failing / drop - _SLACK)
     z = stats.normal_quantile(1.0 - policy.alpha) + stats.normal_quantile(policy.power)
-    differences = [a - b for b, a in zip(group.before, group.after, strict=True)]
-    noise = stats.stdev(differences) if len(differences) > 1 else 0.0
-    noise = noise if math.isfinite(noise) else 0.0
+    noise = _noise(group)
     by_flips = min_changed_cases(policy.alpha) / drop
     by_noise = (z * noise / drop) ** 2
     return math.ceil(max(by_flips, by_noise))
@@ -246,7 +268,7 @@ def choose_rule(group: PairedGroup, policy: GatePolicy) -> DecidedBy:
         return "within-case"
     if policy.rule == "statistical":
         return "statistical"
-    units = _units_changed(group)
+    units = units_changed(group)
     return "statistical" if 0.5**units < policy.alpha else "conservative"
 
 
@@ -274,7 +296,7 @@ def decide_group(group: PairedGroup, policy: GatePolicy) -> GroupDecision:
         failing = group.newly_failing - group.newly_passing
         regressed = beyond and failing >= policy.min_newly_failing
         why = (
-            f"{_units_changed(group)} changed case(s) cannot reach p < {policy.alpha:g}"
+            f"{units_changed(group)} changed case(s) cannot reach p < {policy.alpha:g}"
             if policy.rule == "auto"
             else "--llmeval-gate=conservative"
         )

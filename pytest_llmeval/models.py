@@ -225,9 +225,20 @@ class GroupAggregate(_Model):
     skipped: int = Field(default=0, description="Cases whose every run was skipped.")
     runs_per_case: int = Field(default=1, description="Largest number of runs of a case.")
     mean: float | None = Field(description="Mean case score; None when no case ran.")
-    ci_low: float | None = Field(default=None, description="95% CI of the mean (Student t).")
-    ci_high: float | None = Field(default=None, description="95% CI of the mean (Student t).")
+    ci_low: float | None = Field(default=None, description="95% CI of the mean (see ci_kind).")
+    ci_high: float | None = Field(default=None, description="95% CI of the mean (see ci_kind).")
+    ci_kind: str | None = Field(
+        default=None,
+        description="Which interval ci_low/ci_high are: wilson (every case score 0 or 1, so "
+        "the mean is a proportion) or t (the mean's Student t interval, graded scores).",
+    )
     pass_rate: float | None = Field(description="passed / n.")
+    pass_rate_low: float | None = Field(
+        default=None, description="95% Wilson interval of the pass rate, lower bound."
+    )
+    pass_rate_high: float | None = Field(
+        default=None, description="95% Wilson interval of the pass rate, upper bound."
+    )
     min_pass_rate: float | None = None
     failed_min_pass_rate: bool = Field(
         default=False, description="True when pass_rate < min_pass_rate: the session fails."

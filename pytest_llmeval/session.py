@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pytest_llmeval.aggregate import aggregate_session
 from pytest_llmeval.budget import SessionBudget
@@ -20,6 +20,7 @@ from pytest_llmeval.settings import Settings
 if TYPE_CHECKING:
     from pytest_llmeval.baseline import Baseline, BaselineComparison
     from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.decision import Correction, GateRule
 
 
 @dataclass
@@ -64,9 +65,12 @@ def gate_policy(settings: Settings) -> GatePolicy:
     return GatePolicy(
         tolerance=settings.tolerance,
         alpha=settings.alpha,
+        rule=cast("GateRule", settings.gate),
+        correction=cast("Correction", settings.gate_correction),
         cost_tolerance=settings.cost_tolerance,
         latency_tolerance=settings.latency_tolerance,
         fail_on=settings.fail_on,
+        cluster_key=settings.cluster_key,
     )
 
 
@@ -176,6 +180,7 @@ class EvalSession:
         # the baseline module (and its models) only when there is a baseline to use
         from pytest_llmeval.baseline import (
             baseline_from_aggregate,
+            case_clusters,
             compare_to_baseline,
             load_baseline,
             write_baseline,
@@ -193,6 +198,7 @@ class EvalSession:
             self.policy,
             source=shown,
             outside=self.scope.outside(baseline) if self.scope is not None else (),
+            clusters=case_clusters(self.results.values(), self.policy.cluster_key),
         )
         return BaselineStatus(shown, "compared"), comparison
 

@@ -138,6 +138,10 @@ FAIL_ON_KINDS = ("score", "cost", "latency")
 
 DEFAULT_BASELINE = "llmeval-baseline.json"
 
+#: The gate rules and corrections (decision.GATE_RULES, decision.CORRECTIONS).
+GATE_RULES = ("auto", "statistical", "conservative")
+GATE_CORRECTIONS = ("holm", "bh", "none")
+
 
 def _fail_on(text: str) -> tuple[str, ...]:
     parts = [part.strip().lower() for part in str(text).split(",") if part.strip()]
@@ -437,6 +441,40 @@ OPTIONS: tuple[Option, ...] = (
         default=("score",),
         metavar="KINDS",
     ),
+    Option(
+        "gate",
+        "--llmeval-gate",
+        "llmeval_gate",
+        "LLMEVAL_GATE",
+        "Which rule decides a score regression: auto (default: the paired test where it "
+        "can reach alpha, else the conservative rule; the drop alone for a fully replayed "
+        "group), statistical (the paired test only) or conservative (drop past the "
+        "tolerance and at least 2 more newly failing than newly passing cases).",
+        _choice(*GATE_RULES),
+        default="auto",
+        metavar="RULE",
+    ),
+    Option(
+        "gate_correction",
+        "--llmeval-gate-correction",
+        "llmeval_gate_correction",
+        "LLMEVAL_GATE_CORRECTION",
+        "Correction of the paired tests' p-values across groups: holm (default), bh "
+        "(Benjamini-Hochberg) or none.",
+        _choice(*GATE_CORRECTIONS),
+        default="holm",
+        metavar="METHOD",
+    ),
+    Option(
+        "cluster_key",
+        "--llmeval-cluster-key",
+        "llmeval_cluster_key",
+        "LLMEVAL_CLUSTER_KEY",
+        "A field the tests log with llm_eval.log (e.g. source document): cases sharing "
+        "its value are not independent, so the gate's paired test resamples them together.",
+        _text,
+        metavar="FIELD",
+    ),
 )
 
 OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
@@ -479,6 +517,9 @@ class Settings:
     cost_tolerance: float | None = None
     latency_tolerance: float | None = None
     fail_on: tuple[str, ...] = ("score",)
+    gate: str = "auto"
+    gate_correction: str = "holm"
+    cluster_key: str | None = None
     rootdir: Path = field(default_factory=Path.cwd)
     is_ci: bool = False
     verbosity: int = 0  # pytest's -v count (-q counts down): how much a miss shows

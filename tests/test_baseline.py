@@ -65,11 +65,13 @@ def run(function: str, scores: list[float]) -> list[EvalResult]:
 
 
 def verdict(
-    old: list[float], new: list[float], alpha: float = 0.05
+    old: list[float], new: list[float], alpha: float = 0.05, **policy: object
 ) -> tuple[BaselineComparison, GroupComparison]:
     baseline = baseline_from_aggregate(aggregate_session(run("test_answers", old)))
     comparison = compare_to_baseline(
-        aggregate_session(run("test_answers", new)), baseline, GatePolicy(alpha=alpha)
+        aggregate_session(run("test_answers", new)),
+        baseline,
+        GatePolicy(alpha=alpha, **policy),  # type: ignore[arg-type]
     )
     [group] = comparison.groups
     return comparison, group
@@ -167,12 +169,14 @@ def test_four_of_ten_cases_falling_to_zero_is_not_significant() -> None:
     # six 0.0. Flipping a zero changes nothing, so the sign-flip distribution lives on
     # the 2^4 = 16 sign patterns of the four -1.0s; only "all negative" is as extreme as
     # observed: p = 1/16 = 0.0625 >= 0.05. McNemar: b = 4 pass->fail, c = 0,
-    # P(Binomial(4, 1/2) >= 4) = 1/16. The drop (0.4) is large, the evidence is not.
-    comparison, group = verdict([1.0] * 10, [0.0] * 4 + [1.0] * 6)
+    # P(Binomial(4, 1/2) >= 4) = 1/16. The drop (0.4) is large, the evidence is not:
+    # under --llmeval-gate=statistical the group does not regress.
+    comparison, group = verdict([1.0] * 10, [0.0] * 4 + [1.0] * 6, rule="statistical")
     assert group.drop == pytest.approx(0.4)
     assert group.p_value == 0.0625
     assert group.mcnemar_p == 0.0625
     assert (group.changed, group.underpowered, group.regressed) == (4, False, False)
+    assert group.rule == "statistical"
     lines = summary_lines(comparison, "llmeval-baseline.json")
     assert lines == [
         (
@@ -180,10 +184,39 @@ def test_four_of_ten_cases_falling_to_zero_is_not_significant() -> None:
             "p=0.062)"
         ),
         (
-            "  test_answers: mean -0.40 over 10 shared cases is not significant (p=0.062): "
-            "only 4 cases changed, and with 4 the smallest possible p is 0.062"
+            "  gate statistical (tolerance 0.02, alpha 0.05), Holm correction across groups "
+            "(no group's test could reach alpha)"
+        ),
+        (
+            "  test_answers: no regression, mean -0.40 over 10 shared cases, decided by the "
+            "statistical rule: p=0.062 (paired sign-flip over cases)"
+        ),
+        (
+            "    detects drops >= 0.50 (the statistical rule, alpha 0.05, power 0.8); a drop "
+            "of 0.25 would need about 20 cases"
         ),
     ]
+
+
+def test_four_of_ten_cases_falling_to_zero_regress_by_default() -> None:
+    # the same collapse under the default gate (auto): 4 changed cases cannot reach
+    # p < 0.05 (2^-4), so the conservative rule decides: drop 0.4 > 0.02 and 4 newly
+    # failing - 0 newly passing >= 2.
+    comparison, group = verdict([1.0] * 10, [0.0] * 4 + [1.0] * 6)
+    assert (group.rule, group.regressed, comparison.fails()) == ("conservative", True, True)
+    assert group.adjusted_p is None and comparison.tested_groups == 0
+    assert summary_lines(comparison, "b.json")[0] == (
+        "baseline b.json: REGRESSION (score) in test_answers; see the REGRESSION section"
+    )
+    lines = regression_lines(comparison, "b.json")
+    assert lines[1] == (
+        "test_answers: mean -0.40 (1.00 -> 0.60 over 10 shared cases), decided by the "
+        "conservative rule (4 cases changed, too few for p < 0.05): 4 newly failing - 0 "
+        "newly passing, 2 needed; McNemar p=0.062"
+    )
+    # the conservative rule flags 2 of 10 falling: drop 0.2; a 0.1 drop needs 2 / 0.1 cases
+    assert (group.detectable_drop, group.detectable_by) == (pytest.approx(0.2), "conservative")
+    assert (group.smaller_drop, group.cases_needed) == (0.1, 20)
 
 
 def test_four_hard_failures_and_six_slight_drops_regress() -> None:
@@ -203,15 +236,19 @@ def test_five_of_ten_cases_falling_to_zero_regress() -> None:
     assert group.p_value == 0.03125
     assert group.regressed
     lines = regression_lines(comparison, "llmeval-baseline.json")
-    assert lines[:3] == [
+    assert lines[:4] == [
         "against baseline llmeval-baseline.json (tolerance 0.02, alpha 0.05):",
         (
-            "test_answers: mean -0.50 (1.00 -> 0.50 over 10 shared cases), p=0.031 (paired "
-            "permutation), McNemar p=0.031"
+            "test_answers: mean -0.50 (1.00 -> 0.50 over 10 shared cases), decided by the "
+            "statistical rule: p=0.031 (paired sign-flip over cases); McNemar p=0.031"
+        ),
+        (
+            "  detects drops >= 0.50 (the statistical rule, alpha 0.05, power 0.8); a drop "
+            "of 0.25 would need about 20 cases"
         ),
         "  newly failing (5):",
     ]
-    assert lines[3] == f"    {FILE}::test_answers[c00]"
+    assert lines[4] == f"    {FILE}::test_answers[c00]"
 
 
 def test_noise_does_not_regress() -> None:
@@ -243,18 +280,28 @@ def test_a_significant_drop_below_the_tolerance_is_not_a_regression() -> None:
 
 @pytest.mark.parametrize(("n", "underpowered"), [(1, True), (4, True), (5, False)])
 def test_small_groups_are_underpowered(n: int, underpowered: bool) -> None:
-    comparison, group = verdict([1.0] * n, [0.0] * n)
+    comparison, group = verdict([1.0] * n, [0.0] * n, rule="statistical")
     assert group.min_p == 0.5**n
     assert group.p_value == 0.5**n
     assert group.underpowered is underpowered
     assert group.regressed is not underpowered
+    assert group.detectable_drop is (None if underpowered else group.detectable_drop)
     if underpowered:
         cases = "case" if n == 1 else "cases"
-        assert summary_lines(comparison, "b.json")[1] == (
-            f"  test_answers: mean -1.00 over {n} shared {cases} cannot be significant: with "
-            f"{n} shared {cases} the smallest possible p is {'0.50' if n == 1 else '0.062'}, "
-            "not below alpha 0.05 (underpowered; add cases)"
+        assert summary_lines(comparison, "b.json")[3] == (
+            f"    no drop is detectable by the statistical rule with {n} {cases}; a drop of "
+            f"0.50 would need about 10 cases"
         )
+
+
+@pytest.mark.parametrize(("n", "regressed"), [(1, False), (2, True), (4, True)])
+def test_small_groups_are_gated_by_the_conservative_rule(n: int, regressed: bool) -> None:
+    # too few cases for the paired test: all of them falling 1 -> 0 regresses once at
+    # least 2 fall (min_newly_failing), and the group says it is the conservative rule's
+    _, group = verdict([1.0] * n, [0.0] * n)
+    assert (group.rule, group.regressed) == ("conservative", regressed)
+    assert group.detectable_by == "conservative"
+    assert group.detectable_drop == (None if n < 2 else pytest.approx(2 / n))
 
 
 def test_alpha_sets_the_power_bound() -> None:
@@ -337,7 +384,7 @@ def test_cost_is_compared_per_case_against_its_tolerance() -> None:
     assert lines[0] == (
         "baseline b.json: regression (cost) in test_a, reported only: --llmeval-fail-on is score"
     )
-    assert lines[1] == (
+    assert lines[-1] == (
         "  cost test_a: +50% per case ($0.0100 -> $0.0150), over the 20% tolerance "
         "(reported only: --llmeval-fail-on has no cost)"
     )
@@ -361,7 +408,7 @@ def test_cost_from_zero_counts_as_an_increase() -> None:
     )
     [group] = comparison.groups
     assert group.cost_increase is None and group.cost_regressed
-    assert "cost test_a: from zero per case" in summary_lines(comparison, "b.json")[1]
+    assert "cost test_a: from zero per case" in summary_lines(comparison, "b.json")[-1]
 
 
 def test_latency_p95_increase_past_its_tolerance() -> None:
@@ -417,7 +464,9 @@ def test_no_regression_line_names_the_largest_drop() -> None:
     # differences -0.02, -0.02, 0, +0.01, 0: drop 0.03 / 5 = 0.006, shown as -0.01. The three
     # non-zero differences have 8 sign patterns; sums <= -0.03: (-,-,-) = -0.05 and
     # (-,-,+) = -0.03, so p = 2/8 = 0.25.
-    comparison, _ = verdict([0.9, 0.9, 0.9, 0.9, 0.9], [0.88, 0.88, 0.9, 0.91, 0.9])
-    assert summary_lines(comparison, "llmeval-baseline.json") == [
+    comparison, _ = verdict(
+        [0.9, 0.9, 0.9, 0.9, 0.9], [0.88, 0.88, 0.9, 0.91, 0.9], rule="statistical"
+    )
+    assert summary_lines(comparison, "llmeval-baseline.json")[0] == (
         "baseline llmeval-baseline.json: no regression (largest drop test_answers -0.01, p=0.25)"
-    ]
+    )

@@ -217,9 +217,13 @@ def test_merge_notes_shards_with_different_settings(
 def test_gate_passes_without_regression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     baseline = baseline_file(tmp_path)
     assert main(["gate", write(tmp_path, "r.json", GOOD), "--baseline", baseline]) == 0
-    assert capsys.readouterr().out == (
-        f"baseline {baseline}: no regression (no group's mean dropped)\n"
-    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [
+        f"baseline {baseline}: no regression (no group's mean dropped)",
+        "  gate auto (tolerance 0.02, alpha 0.05), Holm correction across groups (no group's "
+        "test could reach alpha)",
+        "  test_answers: no regression, mean 0.00 over 8 shared cases, within the tolerance 0.02",
+    ]
 
 
 def test_gate_fails_on_regression_with_the_section(
@@ -232,20 +236,27 @@ def test_gate_fails_on_regression_with_the_section(
         out[0]
         == f"baseline {baseline}: REGRESSION (score) in test_answers; see the REGRESSION section"
     )
-    assert out[1].strip("=") == " REGRESSION "
-    assert out[2] == f"against baseline {baseline} (tolerance 0.02, alpha 0.05):"
-    assert out[3] == (
-        "test_answers: mean -0.62 (1.00 -> 0.38 over 8 shared cases), p=0.031 (paired "
-        "permutation), McNemar p=0.031"
+    # the unchanged test_summaries could not reject, so Holm's family is test_answers alone
+    assert out[1] == (
+        "  gate auto (tolerance 0.02, alpha 0.05), Holm correction across groups (1 group "
+        "tested: nothing to adjust)"
     )
-    assert out[4] == "  newly failing (5):"
+    section = out.index(" REGRESSION ".center(72, "="))
+    assert out[section + 1] == f"against baseline {baseline} (tolerance 0.02, alpha 0.05):"
+    assert out[section + 2] == (
+        "test_answers: mean -0.62 (1.00 -> 0.38 over 8 shared cases), decided by the "
+        "statistical rule: p=0.031 (paired sign-flip over cases); McNemar p=0.031"
+    )
+    assert out[section + 3].startswith("  detects drops >= 0.62 (the statistical rule")
+    assert out[section + 4] == "  newly failing (5):"
 
 
 def test_gate_options_override_the_report_settings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     baseline = baseline_file(tmp_path)
-    report = write(tmp_path, "r.json", BAD, alpha=0.01)  # recorded: 0.03125 is not < 0.01
+    # recorded: alpha 0.01 and the statistical rule; 0.03125 is not < 0.01
+    report = write(tmp_path, "r.json", BAD, alpha=0.01, gate="statistical")
     assert main(["gate", report, "--baseline", baseline]) == 0
     assert main(["gate", report, "--baseline", baseline, "--alpha", "0.05"]) == 1
     assert (
@@ -253,6 +264,20 @@ def test_gate_options_override_the_report_settings(
     )
     assert (
         main(["gate", report, "--baseline", baseline, "--alpha", "0.05", "--fail-on", "cost"]) == 0
+    )
+    # under --gate auto, 5 changed cases cannot reach 0.01 (2^-5): the conservative rule
+    # decides, and 5 newly failing cases are a regression
+    capsys.readouterr()
+    assert main(["gate", report, "--baseline", baseline, "--gate", "auto"]) == 1
+    assert "decided by the conservative rule (5 cases changed, too few for p < 0.01)" in (
+        capsys.readouterr().out
+    )
+    assert main(["gate", report, "--baseline", baseline, "--gate", "conservative"]) == 1
+    # a rule the report recorded that this version does not know is bad input
+    odd = write(tmp_path, "odd.json", BAD, gate="bayesian")
+    assert main(["gate", odd, "--baseline", baseline]) == 2
+    assert "the report's setting gate='bayesian' is not one of auto, statistical, conservative" in (
+        capsys.readouterr().err
     )
 
 

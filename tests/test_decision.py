@@ -4,6 +4,7 @@ simulation of false alarms and power."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +199,13 @@ def test_power_grows_with_the_drop_and_the_cases(
             assert rates[-1] > rates[0], (n, repeats, rates)
     assert study[(500, 1, 0.1)][0] > 0.9
     assert study[(100, 3, 0.1)][0] > 0.8
+
+
+def test_the_docs_show_the_table_the_simulation_prints(
+    study: dict[tuple[int, int, float], tuple[float, dict[str, int]]],
+) -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs" / "regression.md"
+    assert gate_simulation.table(study) in docs.read_text(encoding="utf-8"), (
+        "docs/regression.md's simulation table is not the one `python -m "
+        "tests.gate_simulation` prints: paste its output into the section"
+    )

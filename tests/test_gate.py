@@ -113,7 +113,8 @@ def test_fail_on_none_reports_the_regression_it_does_not_fail_on(
         [
             "baseline llmeval-baseline.json: regression (score) in test_answers, reported "
             "only: --llmeval-fail-on is none",
-            "  test_answers: mean -0.23 * (reported only: --llmeval-fail-on has no score)",
+            "  test_answers: regression, mean -0.23 over 24 shared cases, decided by the "
+            "statistical rule: p=* (reported only: --llmeval-fail-on has no score)",
         ]
     )
 

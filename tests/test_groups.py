@@ -46,8 +46,9 @@ def test_below_threshold_cases_get_their_own_status(pytester_env: pytest.Pyteste
         [
             "*= llm_eval =*",
             "group *n *pass *below *fail *score (95% CI) *pass rate",
-            "strict *3 *2 *1 *0 *0.67 (0.00-1.00) *67% (min 90%)",
-            "test_answers *4 *3 *1 *0 *0.72 (0.15-1.00) *75% (min 70%)",
+            # strict's case scores are all 0 or 1: the Wilson interval of 2 of 3 (W)
+            "strict *3 *2 *1 *0 *0.67 (0.21-0.94 W) *67% (min 90%)",
+            "test_answers *4 *3 *1 *0 *0.72 (0.15-1.00 t) *75% (min 70%)",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -81,7 +82,7 @@ def test_ci_matches_hand_computation(pytester_env: pytest.Pytester) -> None:
     # half-width = 3.182446 * 0.359398 / sqrt(4) = 0.571873 -> (0.153, 1.297) -> clipped (0.15, 1.00)
     pytester_env.makepyfile(test_suite=GROUP_SUITE)
     result = pytester_env.runpytest("-k", "test_answers")
-    result.stdout.fnmatch_lines(["test_answers *4 *3 *1 *0 *0.72 (0.15-1.00) *75% (min 70%)"])
+    result.stdout.fnmatch_lines(["test_answers *4 *3 *1 *0 *0.72 (0.15-1.00 t) *75% (min 70%)"])
 
 
 REPEAT_SUITE = """
@@ -111,7 +112,7 @@ def test_repeat_makes_items_and_case_means(pytester_env: pytest.Pytester) -> Non
     # two cases of 3 runs each; the case score is the mean of its runs (sd of 1.0, 0.4, 0.0)
     result.stdout.fnmatch_lines(
         [
-            "test_sampled  (3 runs) *2 *1 *1 *0 *0.73 (0.00-1.00)*",
+            "test_sampled  (3 runs) *2 *1 *1 *0 *0.73 (0.00-1.00 t)*",
             "*BELOW   0.47  *test_sampled?p?  mean of 3 runs, sd 0.50",
         ]
     )

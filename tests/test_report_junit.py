@@ -104,7 +104,8 @@ def test_suite_properties_with_a_comparison() -> None:
         ("llm_eval.group.test_answers.n", "5"),
         ("llm_eval.group.test_answers.mean", "0"),
         ("llm_eval.group.test_answers.ci_low", "0"),
-        ("llm_eval.group.test_answers.ci_high", "0"),
+        # every score 0: the Wilson interval of 0 of 5, (0, 0.4345)
+        ("llm_eval.group.test_answers.ci_high", "0.434482"),
         ("llm_eval.group.test_answers.pass_rate", "0"),
         ("llm_eval.group.test_answers.delta", "-1"),
         ("llm_eval.group.test_answers.p_value", "0.03125"),

@@ -54,6 +54,9 @@ REPORT_SETTINGS = (
     "cost_tolerance",
     "latency_tolerance",
     "fail_on",
+    "gate",
+    "gate_correction",
+    "cluster_key",
 )
 
 

@@ -67,12 +67,150 @@ def baseline_written_line(path: str, groups: int, cases: int) -> str:
     )
 
 
-def _score_line(group: GroupComparison) -> str:
-    return (
+def _cases(count: int) -> str:
+    return f"{count} case{'s' if count != 1 else ''}"
+
+
+def _score_line(group: GroupComparison, comparison: BaselineComparison | None = None) -> str:
+    head = (
         f"{group.label}: mean {format_delta(group.drop)} "
         f"({group.old_mean or 0.0:.2f} -> {group.new_mean or 0.0:.2f} over {group.shared} "
-        f"shared case{'s' if group.shared != 1 else ''}), p={format_p(group.p_value)} "
-        f"(paired permutation), McNemar p={format_p(group.mcnemar_p)}"
+        f"shared case{'s' if group.shared != 1 else ''})"
+    )
+    if group.rule is None or comparison is None:  # a report written before the rules
+        return (
+            f"{head}, p={format_p(group.p_value)} (paired permutation), "
+            f"McNemar p={format_p(group.mcnemar_p)}"
+        )
+    return f"{head}, {decided_by(group, comparison)}; McNemar p={format_p(group.mcnemar_p)}"
+
+
+#: How each rule is named on a verdict line.
+RULE_NAMES = {
+    "statistical": "the statistical rule",
+    "within-case": "the within-case rule",
+    "conservative": "the conservative rule",
+    "replayed": "the replayed rule",
+    "none": "no rule",
+}
+
+#: How each correction is named on a verdict line.
+CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no"}
+
+
+def _adjusted(group: GroupComparison, comparison: BaselineComparison) -> str:
+    if group.adjusted_p is None or comparison.tested_groups <= 1:
+        return ""
+    name = CORRECTION_NAMES.get(comparison.correction or "none", comparison.correction)
+    if comparison.correction == "none":
+        return ", no correction across groups"
+    return f", {name}-adjusted p={format_p(group.adjusted_p)}"
+
+
+def decided_by(group: GroupComparison, comparison: BaselineComparison) -> str:
+    """Which rule decided a group, and on what evidence."""
+    rule = group.rule or "statistical"
+    name = RULE_NAMES.get(rule, rule)
+    if rule == "statistical":
+        units = "clusters" if group.clusters is not None else "cases"
+        return (
+            f"decided by {name}: p={format_p(group.p_value)} (paired sign-flip over {units})"
+            + _adjusted(group, comparison)
+        )
+    if rule == "within-case":
+        return (
+            f"decided by {name}: p={format_p(group.within_case_p)} (t test against the "
+            "cases' own spread between repeats)" + _adjusted(group, comparison)
+        )
+    if rule == "conservative":
+        failing, passing = len(group.newly_failing), len(group.newly_passing)
+        if comparison.gate not in (None, "auto"):
+            why = "--llmeval-gate=conservative"
+        elif group.changed == 0:
+            why = "no shared case changed"
+        else:
+            why = f"{_cases(group.changed)} changed, too few for p < {comparison.alpha:g}"
+        return (
+            f"decided by {name} ({why}): {failing} newly failing - {passing} newly "
+            f"passing, {comparison.min_newly_failing or 2} needed"
+        )
+    if rule == "replayed":
+        return (
+            f"decided by {name}: every call was replayed, so the scores are deterministic "
+            "and a change comes from the code or the scorers, not sampling noise"
+        )
+    return "not decided: no shared cases"
+
+
+def detectable_line(group: GroupComparison, comparison: BaselineComparison) -> str | None:
+    """What the group could detect: the smallest drop, and the cases a smaller one needs."""
+    if group.rule is None or group.shared == 0:
+        return None
+    rule = RULE_NAMES.get(group.detectable_by or "", group.detectable_by)
+    if group.detectable_drop is None:
+        text = f"no drop is detectable by {rule} with {_cases(group.shared)}"
+    else:
+        at = (
+            f", alpha {comparison.alpha:g}, power {comparison.power:g}"
+            if group.detectable_by in ("statistical", "within-case") and comparison.power
+            else ""
+        )
+        text = f"detects drops >= {group.detectable_drop:.2f} ({rule}{at})"
+    if group.cases_needed is not None and group.smaller_drop is not None:
+        text += (
+            f"; a drop of {group.smaller_drop:.2f} would need about {_cases(group.cases_needed)}"
+        )
+    return text
+
+
+def _verdict_word(group: GroupComparison) -> str:
+    return "regression" if group.regressed else "no regression"
+
+
+def group_verdict_lines(group: GroupComparison, comparison: BaselineComparison) -> list[str]:
+    """One group's verdict with the rule that decided, then what it could detect."""
+    if group.rule is None:
+        return []
+    if group.shared == 0:
+        return [f"{group.label}: not compared (no shared cases)"]
+    head = (
+        f"{group.label}: {_verdict_word(group)}, mean {format_delta(group.drop)} over "
+        f"{group.shared} shared case{'s' if group.shared != 1 else ''}, "
+    )
+    if group.drop is None or group.drop - comparison.tolerance <= 1e-9:
+        # no rule flags a drop within the tolerance: the tolerance decided
+        tested = group.rule in ("statistical", "within-case")
+        p = group.within_case_p if group.rule == "within-case" else group.p_value
+        head += f"within the tolerance {comparison.tolerance:g}" + (
+            f" (p={format_p(p)})" if tested else ""
+        )
+    else:
+        head += decided_by(group, comparison)
+    lines = [head]
+    detectable = detectable_line(group, comparison)
+    if detectable is not None:
+        lines.append(f"  {detectable}")
+    return lines
+
+
+def policy_line(comparison: BaselineComparison) -> str | None:
+    """The gate policy the verdict was reached under, correction included."""
+    if comparison.gate is None:
+        return None
+    tested = comparison.tested_groups
+    correction = CORRECTION_NAMES.get(comparison.correction or "none", comparison.correction)
+    if comparison.correction == "none" or comparison.correction is None:
+        across = "no correction across groups"
+    elif tested == 0:
+        across = f"{correction} correction across groups (no group's test could reach alpha)"
+    elif tested == 1:
+        across = f"{correction} correction across groups (1 group tested: nothing to adjust)"
+    else:
+        across = f"{correction} correction across the {tested} groups a test decided"
+    cluster = f", cases clustered by {comparison.cluster_key}" if comparison.cluster_key else ""
+    return (
+        f"gate {comparison.gate} (tolerance {comparison.tolerance:g}, alpha "
+        f"{comparison.alpha:g}), {across}{cluster}"
     )
 
 
@@ -129,7 +267,10 @@ def _group_lines(comparison: BaselineComparison) -> list[str]:
 
 
 def _weak_drop_line(group: GroupComparison, comparison: BaselineComparison) -> str | None:
-    """A note for a drop past the tolerance that the test could not call significant."""
+    """A note for a drop past the tolerance that the test could not call significant
+    (reports written before the gate named its rules)."""
+    if group.rule is not None:
+        return None
     if group.regressed or group.drop is None or group.drop - comparison.tolerance <= 1e-9:
         return None
     head = (
@@ -158,8 +299,11 @@ def summary_lines(
     path: str | None = None,
     *,
     fail_on: Iterable[str] = DEFAULT_FAIL_ON,
+    every_group: bool = True,
 ) -> list[str]:
-    """The baseline status for the llm_eval section: one line, then notes if any."""
+    """The baseline status for the llm_eval section: one line, then notes if any (the
+    policy, each group's verdict; with every_group False, as under -q, only the
+    verdicts of the groups that regressed)."""
     fail_on = tuple(fail_on)
     source = _source(comparison, path)
     kinds = comparison.failing_kinds(fail_on)
@@ -170,7 +314,12 @@ def summary_lines(
             f"baseline {source}: REGRESSION ({', '.join(kinds)}) in {', '.join(failing)}; "
             f"see the {SECTION_TITLE} section"
         )
-        return [head]
+        policy = policy_line(comparison)
+        notes = [policy] if policy is not None else []
+        for group in comparison.groups:
+            if every_group and not group.regressed:
+                notes += group_verdict_lines(group, comparison)
+        return [head] + [f"  {note}" for note in notes]
     from pytest_llmeval.baseline import REGRESSION_KINDS  # loaded: there is a comparison
 
     dropped = [g for g in comparison.groups if g.drop is not None]
@@ -195,12 +344,22 @@ def summary_lines(
         head = (
             f"baseline {source}: no regression (largest drop {worst.label} "
             f"{format_delta(worst.drop)}, p={format_p(worst.p_value)})"
+            if worst.rule in (None, "statistical")
+            else f"baseline {source}: no regression (largest drop {worst.label} "
+            f"{format_delta(worst.drop)}, {RULE_NAMES.get(worst.rule, worst.rule)})"
         )
+    policy = policy_line(comparison)
+    if policy is not None:
+        notes.append(policy)
     for group in comparison.groups:
         note = _weak_drop_line(group, comparison)
         if note is not None:
             notes.append(note)
-        if group.regressed:
+        verdict = group_verdict_lines(group, comparison) if every_group or group.regressed else []
+        if verdict and group.regressed:
+            verdict[0] += _not_failing("score", fail_on)
+        notes += verdict
+        if group.regressed and not verdict:
             notes.append(_score_line(group) + _not_failing("score", fail_on))
         if group.cost_regressed:
             notes.append(
@@ -235,7 +394,10 @@ def regression_lines(
     ]
     for group in comparison.groups:
         if group.regressed:
-            lines.append(_score_line(group) + _not_failing("score", fail_on))
+            lines.append(_score_line(group, comparison) + _not_failing("score", fail_on))
+            detectable = detectable_line(group, comparison)
+            if detectable is not None:
+                lines.append(f"  {detectable}")
             lines += _case_lines("newly failing", group.newly_failing, limit)
         else:
             note = _weak_drop_line(group, comparison)
@@ -254,11 +416,13 @@ def regression_lines(
     return lines
 
 
-def outcome_lines(outcome: SessionOutcome) -> list[str]:
+def outcome_lines(outcome: SessionOutcome, *, every_group: bool = True) -> list[str]:
     """The baseline lines of a session's outcome: its verdict, or the file missing or
-    written; empty without a baseline."""
+    written; empty without a baseline (every_group: see summary_lines)."""
     if outcome.comparison is not None:
-        return summary_lines(outcome.comparison, fail_on=outcome.policy.fail_on)
+        return summary_lines(
+            outcome.comparison, fail_on=outcome.policy.fail_on, every_group=every_group
+        )
     status = outcome.baseline
     if status is None:
         return []

@@ -29,7 +29,13 @@ def _fmt_ci(group: GroupAggregate) -> str:
         return "-"
     if group.ci_low is None or group.ci_high is None:
         return f"{group.mean:.2f}"
-    return f"{group.mean:.2f} ({group.ci_low:.2f}-{group.ci_high:.2f})"
+    kind = CI_KINDS.get(group.ci_kind or "", "")
+    return f"{group.mean:.2f} ({group.ci_low:.2f}-{group.ci_high:.2f}{kind})"
+
+
+#: How the score column marks which interval it shows (ci_kind): Wilson for groups whose
+#: case scores are all 0 or 1, the mean's Student t interval for graded scores.
+CI_KINDS = {"wilson": " W", "t": " t"}
 
 
 def _fmt_rate(rate: float | None) -> str:
@@ -283,7 +289,7 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
             red=True,
             bold=True,
         )
-    for line in outcome_lines(outcome):
+    for line in outcome_lines(outcome, every_group=verbosity >= 0):
         terminal.write_line(line)
     if outcome.file_error is not None:
         for line in outcome.file_error.splitlines():  # one line per file
