@@ -170,6 +170,18 @@ class EvalResult(_Model):
     duration_s: float = Field(default=0.0, description="Duration of the call phase.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="What llm_eval.log() got.")
     inferences: list[Inference] = Field(default_factory=list, description="Calls it made.")
+    case_rule: str | None = Field(
+        default=None, description="The marker's per-case rule across runs: pass^k or pass@k."
+    )
+    pass_k: int | None = Field(
+        default=None, description="The marker's k for pass^k and pass@k (None: all runs)."
+    )
+    min_case_pass_rate: float | None = Field(
+        default=None, description="The marker's floor on the share of a case's runs passing."
+    )
+    adaptive: bool = Field(
+        default=False, description="An extra run adaptive repeats added to a straddling case."
+    )
 
 
 class CaseAggregate(_Model):
@@ -184,6 +196,49 @@ class CaseAggregate(_Model):
     status: Status = Field(description="passed, below, failed or error, over all runs.")
     scores: dict[str, float] = Field(
         default_factory=dict, description="Mean of each named score over the runs."
+    )
+    nodeids: list[str] = Field(
+        default_factory=list, description="The test ids of the runs (repeated cases only)."
+    )
+    run_scores: list[float] = Field(
+        default_factory=list, description="Each run's test score, in run order (repeated cases)."
+    )
+    passed_runs: int | None = Field(
+        default=None, description="Runs that passed (repeated cases only)."
+    )
+    run_pass_rate: float | None = Field(
+        default=None, description="passed_runs / runs (repeated cases only)."
+    )
+    run_pass_rate_low: float | None = Field(
+        default=None, description="95% Wilson interval of run_pass_rate, low end."
+    )
+    run_pass_rate_high: float | None = Field(
+        default=None, description="95% Wilson interval of run_pass_rate, high end."
+    )
+    pass_k: int | None = Field(
+        default=None, description="The k of pass_hat_k and pass_at_k (repeated cases only)."
+    )
+    pass_hat_k: float | None = Field(
+        default=None, description="Unbiased estimate of P(all k runs pass): C(c,k)/C(n,k)."
+    )
+    pass_at_k: float | None = Field(
+        default=None, description="Unbiased estimate of P(at least one of k runs passes)."
+    )
+    unstable: bool = Field(
+        default=False,
+        description="Its runs straddle the threshold: some passed, some fell below.",
+    )
+    adaptive_runs: int = Field(
+        default=0, description="Runs adaptive repeats added because the case straddled."
+    )
+    case_rule: str | None = Field(default=None, description="Per-case rule: pass^k or pass@k.")
+    min_case_pass_rate: float | None = Field(
+        default=None, description="Floor on the share of the case's runs that pass."
+    )
+    failed_case_rule: bool = Field(
+        default=False,
+        description="The case misses its case_rule or min_case_pass_rate; it fails the "
+        "session unless the group has a min_pass_rate.",
     )
 
 
@@ -208,6 +263,9 @@ class GroupAggregate(_Model):
     )
     usage: UsageRollup = Field(default_factory=UsageRollup, description="Calls of the group.")
     cases: list[CaseAggregate] = Field(default_factory=list)
+    unstable: int = Field(
+        default=0, description="Cases whose runs straddle their threshold (see CaseAggregate)."
+    )
 
 
 class SessionAggregate(_Model):

@@ -85,6 +85,8 @@ class ItemRun(_BudgetGate):
     cassette: CassetteSession | None = None
     budget_warnings: list[str] = field(default_factory=list)
     """Live calls the session budget could not price, first of their cause: to warn about."""
+    adaptive: bool = False
+    """An extra run adaptive repeats added for a straddling case (see `adaptive.py`)."""
     _started: float = 0.0
 
     def __post_init__(self) -> None:
@@ -156,7 +158,7 @@ class ItemRun(_BudgetGate):
         self.result = self._result(status, evaluation.score, message, duration)
         if status == "failed" and error is None:
             return message
-        if status == "below" and self.spec.min_pass_rate is None:
+        if status == "below" and self.spec.min_pass_rate is None and not self.spec.judges_cases:
             return message
         return None
 
@@ -213,6 +215,10 @@ class ItemRun(_BudgetGate):
             duration_s=round(duration, 6),
             metadata=dict(self.recorder.metadata),
             inferences=self.recorder.inferences,
+            case_rule=self.spec.case_rule,
+            pass_k=self.spec.pass_k,
+            min_case_pass_rate=self.spec.min_case_pass_rate,
+            adaptive=self.adaptive,
         )
 
     def wire(self) -> dict[str, Any] | None:
