@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from pytest_llmeval.vocabulary import Aggregate, Role
 
@@ -17,6 +24,41 @@ Status = Literal["passed", "below", "failed", "error", "skipped"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _omit_defaults(data: Any, model: BaseModel, names: tuple[str, ...]) -> Any:
+    """Drop the named fields that hold their default: the repeat fields of a case that
+    ran once, so reports of suites without repeats keep their size and bytes."""
+    if isinstance(data, dict):
+        fields = type(model).model_fields
+        for name in names:
+            if name in data and getattr(model, name) == fields[name].get_default(
+                call_default_factory=True
+            ):
+                del data[name]
+    return data
+
+
+#: EvalResult's fields for the per-case rules across runs (omitted when unset).
+_RESULT_REPEAT_FIELDS = ("case_rule", "pass_k", "min_case_pass_rate", "adaptive")
+
+#: CaseAggregate's fields about a case's runs (a case that ran once omits those unset).
+_CASE_REPEAT_FIELDS = (
+    "nodeids",
+    "run_scores",
+    "passed_runs",
+    "run_pass_rate",
+    "run_pass_rate_low",
+    "run_pass_rate_high",
+    "pass_k",
+    "pass_hat_k",
+    "pass_at_k",
+    "unstable",
+    "adaptive_runs",
+    "case_rule",
+    "min_case_pass_rate",
+    "failed_case_rule",
+)
 
 
 class Score(_Model):
@@ -183,6 +225,10 @@ class EvalResult(_Model):
         default=False, description="An extra run adaptive repeats added to a straddling case."
     )
 
+    @model_serializer(mode="wrap")
+    def _omit_unset_rules(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _omit_defaults(handler(self), self, _RESULT_REPEAT_FIELDS)
+
 
 class CaseAggregate(_Model):
     """One case: the mean over its repeats."""
@@ -240,6 +286,16 @@ class CaseAggregate(_Model):
         description="The case misses its case_rule or min_case_pass_rate; it fails the "
         "session unless the group has a min_pass_rate.",
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_single_run_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # a repeated case writes all of them; a case that ran once only those it uses
+        data = handler(self)
+        return (
+            data
+            if self.passed_runs is not None
+            else _omit_defaults(data, self, _CASE_REPEAT_FIELDS)
+        )
 
 
 class GroupAggregate(_Model):
