@@ -203,7 +203,7 @@ def aggregate_session(results: Iterable[EvalResult]) -> SessionAggregate:
         below=sum(g.below for g in groups),
         failed=sum(g.failed for g in groups),
         skipped=sum(g.skipped for g in groups),
-        items=len(ordered),
+        items=sum(1 for r in ordered if not r.adaptive),  # adaptive runs ran inside items
         mean=stats.mean([c.score for c in ran]) if ran else None,
         usage=rollup(r.inferences for r in ordered),
     )

@@ -333,7 +333,9 @@ class SessionAggregate(_Model):
     below: int
     failed: int
     skipped: int
-    items: int = Field(description="Test items (cases x repeats).")
+    items: int = Field(
+        description="Test items (cases x repeats); adaptive runs, made inside items, not counted."
+    )
     mean: float | None = Field(description="Mean over all case scores.")
     usage: UsageRollup = Field(default_factory=UsageRollup, description="Calls of the session.")
 

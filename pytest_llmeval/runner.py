@@ -87,6 +87,8 @@ class ItemRun(_BudgetGate):
     """Live calls the session budget could not price, first of their cause: to warn about."""
     adaptive: bool = False
     """An extra run adaptive repeats added for a straddling case (see `adaptive.py`)."""
+    extra_runs: list[ItemRun] = field(default_factory=list)
+    """The extra runs adaptive repeats made within this item (its case's last run)."""
     _started: float = 0.0
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "pytest glue and item lifecycle",
         (
             "__init__", "plugin", "settings", "lifecycle", "runner", "runtime", "recorder",
-            "session", "xdist", "concurrency", "cli", "cassettes.cli",
+            "session", "xdist", "concurrency", "cli", "cassettes.cli", "adaptive",
         ),
     ),
     ("reporting", ("reporting",)),

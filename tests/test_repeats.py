@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from pytest_llmeval.aggregate import aggregate_session
 from pytest_llmeval.decision import GatePolicy, PairedGroup, decide_group
 from pytest_llmeval.models import EvalResult
 from pytest_llmeval.spec import SpecError, build_spec
+from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 FILE = "tests/test_bot.py"
 
@@ -252,3 +254,121 @@ def test_tight_spread_alarms_on_a_drop_far_outside_it() -> None:
     assert decision.rule == "within-case"
     assert decision.p_value is not None and decision.p_value < 1e-6
     assert decision.regressed
+
+
+ADAPTIVE_SUITE = """
+import os
+import openai
+import pytest
+
+def ask(question):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="sk-test-key", max_retries=0)
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
+    )
+    return reply.choices[0].message.content
+
+@pytest.mark.llm_eval(threshold=0.5, repeat=3, adaptive=6, min_case_pass_rate=0.5)
+@pytest.mark.parametrize("case", ["steady", "shaky"])
+def test_answers(case, llm_eval, llm_cassette):
+    answer = ask(case)
+    llm_eval.score("good", answer.startswith("good"))
+    llm_eval.log(cassette=llm_cassette.path.name)
+"""
+
+
+def _cassette_files(root: Path) -> dict[str, str]:
+    """Cassettes by test name (the file name without its hash suffix)."""
+    return {
+        p.name.split("--")[0]: p.read_text() for p in sorted((root / "cassettes").rglob("*.json"))
+    }
+
+
+def test_adaptive_records_extra_runs_then_replays_them_offline(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    pytester_env.makepyfile(test_bot=ADAPTIVE_SUITE)
+    # in run order: "shaky" straddles after its 3 runs (good, bad, good), so its last
+    # item samples runs 4 to 6 (bad, good, good); "steady" passes its 3 runs and stops
+    fake_provider.script(*"good good good good bad good bad good good".split())
+    first = pytester_env.runpytest("--llmeval-report=report.json", "-p", "no:randomly")
+    first.assert_outcomes(passed=5)
+    assert first.parseoutcomes()["below"] == 1
+    assert len(fake_provider.requests) == 9
+    recorded = _cassette_files(pytester_env.path)
+    # every run, the extra ones included, has its own cassette under its own test id
+    assert sorted(recorded) == sorted(
+        [f"test_answers.steady-r{i}" for i in (1, 2, 3)]
+        + [f"test_answers.shaky-r{i}" for i in range(1, 7)]
+    )
+
+    def check(report_file: Path) -> dict[str, object]:
+        data = json.loads(report_file.read_text())
+        cases = {c["case_id"]: c for c in data["aggregate"]["groups"][0]["cases"]}
+        shaky = cases["test_bot.py::test_answers[shaky]"]
+        steady = cases["test_bot.py::test_answers[steady]"]
+        assert (shaky["runs"], shaky["adaptive_runs"], shaky["passed_runs"]) == (6, 3, 4)
+        assert shaky["run_scores"] == [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+        assert shaky["unstable"] and shaky["status"] == "passed"  # 4/6 >= 0.5
+        assert shaky["nodeids"][3:] == [f"test_bot.py::test_answers[shaky-r{i}]" for i in (4, 5, 6)]
+        assert (steady["runs"], steady["adaptive_runs"], steady["unstable"]) == (3, 0, False)
+        # each extra run ran with its own cassette and recorder, as its own result
+        extra = {r["nodeid"]: r for r in data["results"] if r.get("adaptive")}
+        assert sorted(extra) == [f"test_bot.py::test_answers[shaky-r{i}]" for i in (4, 5, 6)]
+        assert [extra[k]["metadata"]["cassette"].split("--")[0] for k in sorted(extra)] == [
+            f"test_answers.shaky-r{i}" for i in (4, 5, 6)
+        ]
+        assert all(len(r["inferences"]) == 1 for r in extra.values())
+        return cases
+
+    recorded_cases = check(pytester_env.path / "report.json")
+    first.stdout.fnmatch_lines(
+        [
+            "  test_answers: 7 of 9 runs passed · pass^k 0.50 · pass@k 1.00 · 1 unstable",
+            # pytest ran 6 items; the 3 adaptive runs ran inside the last one
+            "llm_eval: 2 cases (6 test items: the runs of a repeated case count as one case)*",
+        ]
+    )
+
+    # the provider is unreachable now: every run, the adaptive ones too, replays
+    monkeypatch.setenv("FAKE_URL", closed_port_url())
+    second = pytester_env.runpytest(
+        "--llmeval-report=replay.json", "--llmeval-record=none", "-p", "no:randomly"
+    )
+    second.assert_outcomes(passed=5)
+    assert len(fake_provider.requests) == 9
+    assert _cassette_files(pytester_env.path) == recorded
+    replayed_cases = check(pytester_env.path / "replay.json")
+    assert replayed_cases == recorded_cases
+
+
+def test_adaptive_runs_that_cannot_see_the_case_warn(
+    pytester_env: pytest.Pytester,
+) -> None:
+    # the first run of the case never reaches its body, so its last run cannot tell
+    # whether the runs straddle: a warning, never a silent "no extra run"
+    pytester_env.makepyfile(
+        test_bot="""
+        import pytest
+
+        @pytest.fixture
+        def setup_skips_run_one(_llmeval_repeat):
+            if _llmeval_repeat == 1:
+                pytest.skip("first run skipped at setup")
+
+        @pytest.mark.llm_eval(threshold=0.5, repeat=2, adaptive=4)
+        def test_one(llm_eval, setup_skips_run_one):
+            llm_eval.score("s", 1.0)
+        """
+    )
+    result = pytester_env.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*AdaptiveRepeatsWarning: adaptive=4 made no extra run of "
+            "test_bot.py::test_one: this process has the results of 1 of its 2 runs*"
+        ]
+    )
