@@ -372,3 +372,61 @@ def test_adaptive_runs_that_cannot_see_the_case_warn(
             "test_bot.py::test_one: this process has the results of 1 of its 2 runs*"
         ]
     )
+
+
+def test_an_adaptive_run_that_fails_fails_the_item_naming_it(
+    pytester_env: pytest.Pytester,
+) -> None:
+    # runs 1-2 straddle (0.9, 0.1); run 3, made adaptively inside run 2's item, raises
+    pytester_env.makepyfile(
+        test_bot="""
+        import pytest
+
+        @pytest.mark.llm_eval(threshold=0.5, repeat=2, adaptive=3, min_case_pass_rate=0.5)
+        def test_one(llm_eval, _llmeval_repeat):
+            if _llmeval_repeat == 3:
+                raise RuntimeError("the model went away")
+            llm_eval.score("s", {1: 0.9, 2: 0.1}[_llmeval_repeat])
+        """
+    )
+    result = pytester_env.runpytest("-p", "no:randomly", "--llmeval-report=report.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*llm_eval adaptive runs failed:",
+            "*test_bot.py::test_one[[]r3[]]: RuntimeError: the model went away",
+        ]
+    )
+    data = json.loads((pytester_env.path / "report.json").read_text())
+    (case,) = data["aggregate"]["groups"][0]["cases"]
+    assert (case["status"], case["runs"], case["adaptive_runs"]) == ("failed", 3, 1)
+
+
+@pytest.mark.parametrize("xdist_args", [["-n", "2", "--dist", "loadscope"]])
+def test_adaptive_under_xdist_loadscope_matches_serial(
+    pytester_env: pytest.Pytester, xdist_args: list[str]
+) -> None:
+    pytester_env.makepyfile(
+        test_bot="""
+        import pytest
+
+        SCORES = {"a": [1.0, 0.0, 1.0, 1.0, 0.0, 1.0], "b": [1.0] * 6}
+
+        @pytest.mark.llm_eval(threshold=0.5, repeat=3, adaptive=6, min_case_pass_rate=0.5)
+        @pytest.mark.parametrize("case", sorted(SCORES))
+        def test_one(case, llm_eval, _llmeval_repeat):
+            llm_eval.score("s", SCORES[case][_llmeval_repeat - 1])
+        """
+    )
+    serial = pytester_env.runpytest_subprocess("-p", "no:xdist", "--llmeval-report=serial.json")
+    distributed = pytester_env.runpytest_subprocess(*xdist_args, "--llmeval-report=xdist.json")
+    assert serial.ret == distributed.ret == pytest.ExitCode.OK
+    aggregates = [
+        json.loads((pytester_env.path / name).read_text())["aggregate"]
+        for name in ("serial.json", "xdist.json")
+    ]
+    assert aggregates[0] == aggregates[1]
+    cases = {c["case_id"][-2]: c for c in aggregates[0]["groups"][0]["cases"]}
+    assert (cases["a"]["runs"], cases["a"]["adaptive_runs"]) == (6, 3)
+    assert (cases["b"]["runs"], cases["b"]["adaptive_runs"]) == (3, 0)
+    assert "AdaptiveRepeatsWarning" not in distributed.stdout.str()
