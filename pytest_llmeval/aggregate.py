@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from pytest_llmeval import stats
+from pytest_llmeval import decision, stats
 from pytest_llmeval.accounting import rollup
-from pytest_llmeval.decision import pass_at_k, pass_hat_k
 from pytest_llmeval.models import (
     CaseAggregate,
     EvalResult,
@@ -94,8 +93,8 @@ def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
             "run_pass_rate_low": low,
             "run_pass_rate_high": high,
             "pass_k": k,
-            "pass_hat_k": pass_hat_k(len(ran), passed_runs, k),
-            "pass_at_k": pass_at_k(len(ran), passed_runs, k),
+            "pass_hat_k": decision.pass_hat_k(len(ran), passed_runs, k),
+            "pass_at_k": decision.pass_at_k(len(ran), passed_runs, k),
             "unstable": is_straddling(ran),
         }
     )
