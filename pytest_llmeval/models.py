@@ -205,13 +205,6 @@ class EvalResult(_Model):
     threshold: float = Field(description="The marker's threshold.")
     aggregate: Aggregate = Field(description="How scores combine.")
     min_pass_rate: float | None = Field(default=None, description="The group's pass-rate floor.")
-    scores: list[Score] = Field(default_factory=list, description="Scores in recorded order.")
-    score: float | None = Field(description="The test score; None when skipped.")
-    status: Status = Field(description="passed, below (threshold), failed, error or skipped.")
-    message: str | None = Field(default=None, description="Why it did not pass.")
-    duration_s: float = Field(default=0.0, description="Duration of the call phase.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="What llm_eval.log() got.")
-    inferences: list[Inference] = Field(default_factory=list, description="Calls it made.")
     case_rule: str | None = Field(
         default=None, description="The marker's per-case rule across runs: pass^k or pass@k."
     )
@@ -227,7 +220,16 @@ class EvalResult(_Model):
 
     @model_serializer(mode="wrap")
     def _omit_unset_rules(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # the fields above, unset, are left out: files without repeats keep their bytes
         return _omit_defaults(handler(self), self, _RESULT_REPEAT_FIELDS)
+
+    scores: list[Score] = Field(default_factory=list, description="Scores in recorded order.")
+    score: float | None = Field(description="The test score; None when skipped.")
+    status: Status = Field(description="passed, below (threshold), failed, error or skipped.")
+    message: str | None = Field(default=None, description="Why it did not pass.")
+    duration_s: float = Field(default=0.0, description="Duration of the call phase.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="What llm_eval.log() got.")
+    inferences: list[Inference] = Field(default_factory=list, description="Calls it made.")
 
 
 class CaseAggregate(_Model):

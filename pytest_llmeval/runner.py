@@ -83,12 +83,12 @@ class ItemRun(_BudgetGate):
     recorder: EvalRecorder = field(init=False)
     result: EvalResult | None = None
     cassette: CassetteSession | None = None
-    budget_warnings: list[str] = field(default_factory=list)
-    """Live calls the session budget could not price, first of their cause: to warn about."""
     adaptive: bool = False
     """An extra run adaptive repeats added for a straddling case (see `adaptive.py`)."""
     extra_runs: list[ItemRun] = field(default_factory=list)
     """The extra runs adaptive repeats made within this item (its case's last run)."""
+    budget_warnings: list[str] = field(default_factory=list)
+    """Live calls the session budget could not price, first of their cause: to warn about."""
     _started: float = 0.0
 
     def __post_init__(self) -> None:
@@ -210,6 +210,10 @@ class ItemRun(_BudgetGate):
             threshold=self.spec.threshold,
             aggregate=self.spec.aggregate,
             min_pass_rate=self.spec.min_pass_rate,
+            case_rule=self.spec.case_rule,
+            pass_k=self.spec.pass_k,
+            min_case_pass_rate=self.spec.min_case_pass_rate,
+            adaptive=self.adaptive,
             scores=self._scores(),
             score=score,
             status=status,
@@ -217,10 +221,6 @@ class ItemRun(_BudgetGate):
             duration_s=round(duration, 6),
             metadata=dict(self.recorder.metadata),
             inferences=self.recorder.inferences,
-            case_rule=self.spec.case_rule,
-            pass_k=self.spec.pass_k,
-            min_case_pass_rate=self.spec.min_case_pass_rate,
-            adaptive=self.adaptive,
         )
 
     def wire(self) -> dict[str, Any] | None:
