@@ -430,3 +430,29 @@ def test_adaptive_under_xdist_loadscope_matches_serial(
     assert (cases["a"]["runs"], cases["a"]["adaptive_runs"]) == (6, 3)
     assert (cases["b"]["runs"], cases["b"]["adaptive_runs"]) == (3, 0)
     assert "AdaptiveRepeatsWarning" not in distributed.stdout.str()
+
+
+def test_adaptive_under_concurrency_warns_and_makes_no_extra_run(
+    pytester_env: pytest.Pytester,
+) -> None:
+    pytester_env.makepyfile(
+        test_bot="""
+        import pytest
+
+        @pytest.mark.llm_eval(threshold=0.5, repeat=2, adaptive=3, min_case_pass_rate=0.5)
+        def test_one(llm_eval, _llmeval_repeat):
+            llm_eval.score("s", {1: 0.9, 2: 0.1, 3: 0.9}[_llmeval_repeat])
+        """
+    )
+    result = pytester_env.runpytest(
+        "-p", "no:randomly", "--llmeval-concurrency=2", "--llmeval-report=report.json"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*AdaptiveRepeatsWarning: adaptive=3 made no extra run of test_bot.py::test_one: "
+            "under --llmeval-concurrency the bodies of its runs interleave*"
+        ]
+    )
+    data = json.loads((pytester_env.path / "report.json").read_text())
+    (case,) = data["aggregate"]["groups"][0]["cases"]
+    assert (case["runs"], case["adaptive_runs"], case["unstable"]) == (2, 0, True)
