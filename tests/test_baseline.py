@@ -68,9 +68,7 @@ def verdict(
     old: list[float], new: list[float], alpha: float = 0.05
 ) -> tuple[BaselineComparison, GroupComparison]:
     baseline = baseline_from_aggregate(aggregate_session(run("test_answers", old)))
-    comparison = compare_to_baseline(
-        aggregate_session(run("test_answers", new)), baseline, GatePolicy(alpha=alpha)
-    )
+    comparison = compare_to_baseline(aggregate_session(run("test_answers", new)), baseline, GatePolicy(alpha=alpha))
     [group] = comparison.groups
     return comparison, group
 
@@ -144,7 +142,7 @@ def test_corrupt_baseline_is_an_error_and_stays_byte_identical(tmp_path: Path) -
     with pytest.raises(FileFormatError) as info:
         load_baseline(path)
     assert path.read_bytes() == before
-    assert str(info.value).startswith(f"{path}: invalid baseline at groups.g.label: Field required")
+    assert str(info.value).startswith(f'{path}: invalid baseline at groups.g.label: Field required')
     assert "--llmeval-update-baseline" in str(info.value)
 
 
@@ -267,9 +265,7 @@ def test_only_shared_cases_are_paired_and_changes_listed() -> None:
     old.append(result("test_old", "x", 1.0))
     new = [result("test_a", c, s) for c, s in [("a", 0.3), ("b", 0.9), ("fresh", 0.0)]]
     new.append(result("test_new", "x", 1.0))
-    comparison = compare_to_baseline(
-        aggregate_session(new), baseline_from_aggregate(aggregate_session(old))
-    )
+    comparison = compare_to_baseline(aggregate_session(new), baseline_from_aggregate(aggregate_session(old)))
     [group] = comparison.groups
     assert group.shared == 2
     assert group.old_mean == pytest.approx(0.6) and group.new_mean == pytest.approx(0.6)
@@ -311,12 +307,7 @@ def test_newly_failing_cases_are_cut_after_ten() -> None:
 def snapshot(cost: float | None, latency: float | None, n: int = 4) -> Baseline:
     cases = {f"c{i}": BaselineCase(score=1.0, passed=True) for i in range(n)}
     group = BaselineGroup(
-        label="test_a",
-        n=n,
-        mean=1.0,
-        pass_rate=1.0,
-        cost_usd=cost,
-        latency_p95_s=latency,
+        label="test_a", n=n, mean=1.0, pass_rate=1.0, cost_usd=cost, latency_p95_s=latency,
         cases=cases,
     )
     return Baseline(groups={"g": group})
@@ -324,9 +315,7 @@ def snapshot(cost: float | None, latency: float | None, n: int = 4) -> Baseline:
 
 def test_cost_is_compared_per_case_against_its_tolerance() -> None:
     # 0.04 over 4 cases = 0.01 per case; 0.075 over 5 cases = 0.015: +50%.
-    comparison = compare_baselines(
-        snapshot(0.04, None), snapshot(0.075, None, n=5), GatePolicy(cost_tolerance=0.2)
-    )
+    comparison = compare_baselines(snapshot(0.04, None), snapshot(0.075, None, n=5), GatePolicy(cost_tolerance=0.2))
     [group] = comparison.groups
     assert group.cost_increase == pytest.approx(0.5)
     assert group.cost_regressed and comparison.cost_regressed
@@ -346,28 +335,20 @@ def test_cost_is_compared_per_case_against_its_tolerance() -> None:
 
 
 def test_cost_within_tolerance_or_unchecked_is_fine() -> None:
-    assert not compare_baselines(
-        snapshot(0.04, None), snapshot(0.044, None), GatePolicy(cost_tolerance=0.2)
-    ).cost_regressed
+    assert not compare_baselines(snapshot(0.04, None), snapshot(0.044, None), GatePolicy(cost_tolerance=0.2)).cost_regressed
     assert not compare_baselines(snapshot(0.04, None), snapshot(4.0, None)).cost_regressed
-    assert not compare_baselines(
-        snapshot(None, None), snapshot(4.0, None), GatePolicy(cost_tolerance=0.0)
-    ).cost_regressed
+    assert not compare_baselines(snapshot(None, None), snapshot(4.0, None), GatePolicy(cost_tolerance=0.0)).cost_regressed
 
 
 def test_cost_from_zero_counts_as_an_increase() -> None:
-    comparison = compare_baselines(
-        snapshot(0.0, None), snapshot(0.01, None), GatePolicy(cost_tolerance=0.5)
-    )
+    comparison = compare_baselines(snapshot(0.0, None), snapshot(0.01, None), GatePolicy(cost_tolerance=0.5))
     [group] = comparison.groups
     assert group.cost_increase is None and group.cost_regressed
     assert "cost test_a: from zero per case" in summary_lines(comparison, "b.json")[1]
 
 
 def test_latency_p95_increase_past_its_tolerance() -> None:
-    comparison = compare_baselines(
-        snapshot(None, 0.8), snapshot(None, 1.2), GatePolicy(latency_tolerance=0.25)
-    )
+    comparison = compare_baselines(snapshot(None, 0.8), snapshot(None, 1.2), GatePolicy(latency_tolerance=0.25))
     [group] = comparison.groups
     assert group.latency_increase == pytest.approx(0.5)
     assert comparison.latency_regressed and comparison.fails(["latency"])
@@ -380,27 +361,16 @@ def test_accounting_is_read_from_the_aggregate_usage() -> None:
     plain = run("test_a", [1.0, 1.0])
     assert group_accounting(aggregate_session(plain).groups[0]) == (None, None)
     calls = [
-        Inference(
-            nodeid=r.nodeid,
-            role="app",
-            provider="openai",
-            model="m",
-            priced=True,
-            cost_usd=0.25,
-            latency_s=float(i + 1),
-        )
+        Inference(nodeid=r.nodeid, role="app", provider="openai", model="m", priced=True,
+                  cost_usd=0.25, latency_s=float(i + 1))
         for i, r in enumerate(plain)
     ]
     results = [r.model_copy(update={"inferences": [c]}) for r, c in zip(plain, calls, strict=True)]
     group = baseline_from_aggregate(aggregate_session(results)).groups[f"{FILE}::test_a"]
     assert group.cost_usd == 0.5
     assert group.latency_p95_s == pytest.approx(1.95)  # type 7: 1 + 0.95 * (2 - 1)
-    unpriced = [
-        r.model_copy(
-            update={"inferences": [c.model_copy(update={"priced": False, "cost_usd": None})]}
-        )
-        for r, c in zip(plain, calls, strict=True)
-    ]
+    unpriced = [r.model_copy(update={"inferences": [c.model_copy(update={"priced": False, "cost_usd": None})]})
+                for r, c in zip(plain, calls, strict=True)]
     assert group_accounting(aggregate_session(unpriced).groups[0])[0] is None
 
 

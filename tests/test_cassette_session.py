@@ -408,9 +408,7 @@ def test_truncated_streams_are_recorded_as_such(
     stream.close()
     # openai 3.x wraps the cut in APIConnectionError; 1.x and 2.x let the transport's
     # error through. The plugin's promise is the recording of the cut, asserted below.
-    with pytest.raises(
-        (openai.APIConnectionError, httpx2.RemoteProtocolError, httpx.RemoteProtocolError)
-    ):
+    with pytest.raises((openai.APIConnectionError, httpx2.RemoteProtocolError, httpx.RemoteProtocolError)):
         list(oa.chat.completions.create(model="gpt-x", messages=MESSAGES, stream=True,
                                         extra_headers=fake_provider.fault_header("cut", after=2)))  # fmt: skip
     recording.stop()

@@ -31,14 +31,7 @@ pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")
 # real recorded cassettes, committed with their sources and licence (SOURCES.md there)
 REALWORLD = Path(__file__).parent / "data" / "realworld"
 FILES = sorted(REALWORLD.rglob("*.yaml"))
-SECRET_HEADERS = (
-    "authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "cookie",
-    "set-cookie",
-    "user-agent",
-)
+SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "cookie", "set-cookie", "user-agent")
 
 
 @pytest.mark.parametrize("source", FILES, ids=lambda path: path.name)
@@ -71,9 +64,7 @@ def sdk_call(interaction: Interaction) -> tuple[str, Any]:
     if url.path == "/v1/messages":
         client = anthropic.Anthropic(base_url=host, api_key="k", max_retries=0)
         beta = params.get("beta") == "true"
-        message, event = (
-            (BetaMessage, BetaRawMessageStreamEvent) if beta else (Message, RawMessageStreamEvent)
-        )
+        message, event = (BetaMessage, BetaRawMessageStreamEvent) if beta else (Message, RawMessageStreamEvent)
         result = client.post("/v1/messages", body=body, options={"params": params}, cast_to=message,
                              stream=stream, stream_cls=anthropic.Stream[event])  # type: ignore[valid-type]  # fmt: skip
         return ("anthropic stream" if stream else "anthropic"), result
@@ -95,10 +86,7 @@ def check_parsed(kind: str, interaction: Interaction, result: Any) -> None:
     recorded = interaction.response
     if kind.endswith("stream"):
         events = list(result)
-        assert events and all(
-            getattr(event, "type", None) or getattr(event, "choices", None) is not None
-            for event in events
-        )
+        assert events and all(getattr(event, "type", None) or getattr(event, "choices", None) is not None for event in events)
         if kind == "anthropic stream":
             assert events[-1].type == "message_stop"
         if kind == "chat stream":
@@ -170,9 +158,7 @@ def test_import_tree(tmp_path: Path) -> None:
 
 
 def test_destination_names_follow_the_plugin() -> None:
-    assert vcr_destination(Path("m/TestA.test_b.yaml"), Path("/d")) == Path(
-        "/d/m/TestA.test_b.json"
-    )
+    assert vcr_destination(Path("m/TestA.test_b.yaml"), Path("/d")) == Path("/d/m/TestA.test_b.json")
     odd = vcr_destination(Path("m/test_x[a.b:c].yaml"), Path("/d"))
     assert odd.parent == Path("/d/m") and odd.name.startswith("test_x.a.b_c--")
 
@@ -189,10 +175,7 @@ def vcr_file(tmp_path: Path, request: dict[str, Any], response: dict[str, Any]) 
     base_request = {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions",
                     "headers": {"Authorization": ["Bearer sk-live-abcdefghijklmnopqrstu"],
                                 "Content-Type": ["application/json"]}}  # fmt: skip
-    base_response = {
-        "status": {"code": 200, "message": "OK"},
-        "headers": {"Content-Type": ["application/json"]},
-    }
+    base_response = {"status": {"code": 200, "message": "OK"}, "headers": {"Content-Type": ["application/json"]}}
     document = {"interactions": [{"request": {**base_request, **request}, "response": {**base_response, **response}}],
                 "version": 1}  # fmt: skip
     path.write_text(yaml.safe_dump(document))
@@ -209,9 +192,7 @@ def vcr_file(tmp_path: Path, request: dict[str, Any], response: dict[str, Any]) 
     ],
     ids=["parsed_body", "string", "binary-gzip"],
 )  # fmt: skip
-def test_three_formats(
-    tmp_path: Path, request_part: dict[str, Any], response_part: dict[str, Any]
-) -> None:
+def test_three_formats(tmp_path: Path, request_part: dict[str, Any], response_part: dict[str, Any]) -> None:
     interaction = import_vcr(vcr_file(tmp_path, request_part, response_part)).interactions[0]
     assert (interaction.request.body_format, interaction.request.body) == ("json", REQUEST)
     assert interaction.request.headers == {"content-type": "application/json"}
@@ -230,9 +211,7 @@ def test_sse_body_becomes_events(tmp_path: Path) -> None:
     assert [event.data for event in events] == [{"a": 1}, "[DONE]"]
 
 
-@pytest.mark.parametrize(
-    "content", ["interactions: [", "just: text", "interactions:\n- request: {}\n"]
-)
+@pytest.mark.parametrize("content", ["interactions: [", "just: text", "interactions:\n- request: {}\n"])
 def test_not_a_vcr_cassette(tmp_path: Path, content: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(content)
@@ -241,6 +220,4 @@ def test_not_a_vcr_cassette(tmp_path: Path, content: str) -> None:
 
 
 def test_imported_cassette_is_a_cassette(tmp_path: Path) -> None:
-    assert isinstance(
-        import_vcr(vcr_file(tmp_path, {"parsed_body": REQUEST}, {"parsed_body": REPLY})), Cassette
-    )
+    assert isinstance(import_vcr(vcr_file(tmp_path, {"parsed_body": REQUEST}, {"parsed_body": REPLY})), Cassette)

@@ -60,18 +60,7 @@ def test_show_prints_the_group_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["show", report]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{report}: pytest-llm-eval ")
-    assert out[1].split() == [
-        "group",
-        "n",
-        "pass",
-        "below",
-        "fail",
-        "score",
-        "(95%",
-        "CI)",
-        "pass",
-        "rate",
-    ]
+    assert out[1].split() == ["group", "n", "pass", "below", "fail", "score", "(95%", "CI)", "pass", "rate"]
     assert out[2].split()[:5] == ["test_answers", "8", "3", "5", "0"]
     assert out[3].startswith("test_summaries  (2 runs)")
     assert out[-1] == (
@@ -84,86 +73,28 @@ def test_show_prints_the_baseline_verdict_a_report_carries(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     merged = str(tmp_path / "merged.json")
-    assert (
-        main(
-            [
-                "merge",
-                write(tmp_path, "r.json", BAD),
-                "-o",
-                merged,
-                "--baseline",
-                baseline_file(tmp_path),
-            ]
-        )
-        == 0
-    )
+    assert main(["merge", write(tmp_path, "r.json", BAD), "-o", merged, "--baseline", baseline_file(tmp_path)]) == 0
     capsys.readouterr()
     assert main(["show", merged]) == 0
     assert "REGRESSION (score) in test_answers" in capsys.readouterr().out
 
 
-def test_diff_shows_deltas_and_flipped_cases(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_diff_shows_deltas_and_flipped_cases(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old, new = write(tmp_path, "old.json", GOOD), write(tmp_path, "new.json", BAD)
     assert main(["diff", old, new]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{old} -> {new}"
-    assert out[1].split() == [
-        "group",
-        "n",
-        "mean",
-        "Δ",
-        "mean",
-        "pass",
-        "rate",
-        "Δ",
-        "pass",
-        "p",
-        "flipped",
-    ]
-    assert out[2].split() == [
-        "test_answers",
-        "8",
-        "1.00",
-        "->",
-        "0.38",
-        "-0.62",
-        "100%",
-        "->",
-        "38%",
-        "-62%",
-        "0.031",
-        "-5",
-        "+0",
-    ]
-    assert out[3].split() == [
-        "test_summaries",
-        "3",
-        "0.90",
-        "->",
-        "0.90",
-        "0.00",
-        "100%",
-        "->",
-        "100%",
-        "0%",
-        "1.00",
-        "-0",
-        "+0",
-    ]
+    assert out[1].split() == ["group", "n", "mean", "Δ", "mean", "pass", "rate", "Δ", "pass", "p", "flipped"]
+    assert out[2].split() == ["test_answers", "8", "1.00", "->", "0.38", "-0.62", "100%", "->", "38%", "-62%", "0.031", "-5", "+0"]
+    assert out[3].split() == ["test_summaries", "3", "0.90", "->", "0.90", "0.00", "100%", "->", "100%", "0%", "1.00", "-0", "+0"]
     assert out[4:] == [f"  now failing: {FILE}::test_answers[c{i}]" for i in range(5)]
 
 
-def test_merge_of_shards_equals_a_single_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_merge_of_shards_equals_a_single_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     everything = BAD + [result("test_extra", f"e{i}", i / 10) for i in range(10)]
     # an uneven split, with the two repeats of one case in different shards
     shards = [everything[0::3], everything[1::3], everything[2::3]]
-    paths = [
-        write(tmp_path, f"shard{i}.json", shard, tolerance=0.02) for i, shard in enumerate(shards)
-    ]
+    paths = [write(tmp_path, f"shard{i}.json", shard, tolerance=0.02) for i, shard in enumerate(shards)]
     merged = tmp_path / "merged.json"
     assert main(["merge", *paths, "-o", str(merged)]) == 0
     assert capsys.readouterr().out == f"merged 3 reports (24 results, 21 cases) into {merged}\n"
@@ -173,9 +104,7 @@ def test_merge_of_shards_equals_a_single_run(
     assert report.settings == {"tolerance": 0.02}
     assert report.baseline is None
     single = build_report(everything, settings={"tolerance": 0.02})
-    assert (
-        json.loads(dump_model(report))["aggregate"] == json.loads(dump_model(single))["aggregate"]
-    )
+    assert json.loads(dump_model(report))["aggregate"] == json.loads(dump_model(single))["aggregate"]
 
 
 def test_merge_compares_with_a_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -228,10 +157,7 @@ def test_gate_fails_on_regression_with_the_section(
     baseline = baseline_file(tmp_path)
     assert main(["gate", write(tmp_path, "r.json", BAD), "--baseline", baseline]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert (
-        out[0]
-        == f"baseline {baseline}: REGRESSION (score) in test_answers; see the REGRESSION section"
-    )
+    assert out[0] == f"baseline {baseline}: REGRESSION (score) in test_answers; see the REGRESSION section"
     assert out[1].strip("=") == " REGRESSION "
     assert out[2] == f"against baseline {baseline} (tolerance 0.02, alpha 0.05):"
     assert out[3] == (
@@ -248,12 +174,8 @@ def test_gate_options_override_the_report_settings(
     report = write(tmp_path, "r.json", BAD, alpha=0.01)  # recorded: 0.03125 is not < 0.01
     assert main(["gate", report, "--baseline", baseline]) == 0
     assert main(["gate", report, "--baseline", baseline, "--alpha", "0.05"]) == 1
-    assert (
-        main(["gate", report, "--baseline", baseline, "--alpha", "0.05", "--tolerance", "0.7"]) == 0
-    )
-    assert (
-        main(["gate", report, "--baseline", baseline, "--alpha", "0.05", "--fail-on", "cost"]) == 0
-    )
+    assert main(["gate", report, "--baseline", baseline, "--alpha", "0.05", "--tolerance", "0.7"]) == 0
+    assert main(["gate", report, "--baseline", baseline, "--alpha", "0.05", "--fail-on", "cost"]) == 0
 
 
 @pytest.mark.parametrize(
@@ -261,10 +183,7 @@ def test_gate_options_override_the_report_settings(
     [
         (None, "{path}: no such baseline file"),
         (b"{oops", "{path}: not valid JSON (line 1, column 2"),
-        (
-            b'{"schema_version": 7, "groups": {}}',
-            "{path}: this baseline has schema_version 7, newer",
-        ),
+        (b'{"schema_version": 7, "groups": {}}', "{path}: this baseline has schema_version 7, newer"),
     ],
 )
 def test_gate_on_a_bad_baseline_exits_2_with_one_line(
@@ -391,8 +310,8 @@ def test_gate_fail_on_precedence(tmp_path: Path, capsys: pytest.CaptureFixture[s
     baseline = baseline_file(tmp_path)
     report = write(tmp_path, "r.json", BAD, fail_on=["score"])
     assert main(["gate", report, "--baseline", baseline, "--fail-on", "none"]) == 0
-    assert (
-        capsys.readouterr().out.splitlines()[0].endswith("reported only: --llmeval-fail-on is none")
+    assert capsys.readouterr().out.splitlines()[0].endswith(
+        "reported only: --llmeval-fail-on is none"
     )
     assert main(["gate", report, "--baseline", baseline]) == 1
     # a report that recorded a cost-only gate does not fail on a score regression

@@ -40,15 +40,8 @@ def result(case: str, score: float, duration: float = 0.5) -> EvalResult:
         duration_s=duration,
         inferences=[
             Inference(
-                nodeid=nodeid,
-                role="app",
-                provider="openai",
-                model="gpt-4.1-mini",
-                input_tokens=10,
-                output_tokens=5,
-                cost_usd=0.001,
-                latency_s=0.3,
-                replayed=True,
+                nodeid=nodeid, role="app", provider="openai", model="gpt-4.1-mini",
+                input_tokens=10, output_tokens=5, cost_usd=0.001, latency_s=0.3, replayed=True,
             )
         ],
     )

@@ -47,24 +47,9 @@ def test_testcase_properties_without_calls() -> None:
 
 def test_testcase_properties_with_calls() -> None:
     inferences = [
-        call(
-            "app",
-            "gpt-4.1-mini",
-            input_tokens=100,
-            output_tokens=20,
-            cost_usd=0.00012,
-            priced=True,
-            latency_s=0.4,
-        ),
+        call("app", "gpt-4.1-mini", input_tokens=100, output_tokens=20, cost_usd=0.00012, priced=True, latency_s=0.4),
         call("app", "gpt-4.1", input_tokens=50, output_tokens=None, cost_usd=None, latency_s=1.25),
-        call(
-            "judge",
-            "claude-sonnet-4-5",
-            input_tokens=300,
-            output_tokens=40,
-            cost_usd=0.003,
-            priced=True,
-        ),
+        call("judge", "claude-sonnet-4-5", input_tokens=300, output_tokens=40, cost_usd=0.003, priced=True),
     ]
     properties = dict(junit.testcase_properties(result(0.5, inferences)))
     assert properties["llm_eval.status"] == "below"
@@ -84,14 +69,9 @@ def test_a_skipped_result_has_no_score_property() -> None:
 
 
 def test_suite_properties_with_a_comparison() -> None:
-    old = [
-        result(1.0).model_copy(update={"nodeid": f"{NODE}{i}", "case_id": f"{NODE}{i}"})
-        for i in range(5)
-    ]
+    old = [result(1.0).model_copy(update={"nodeid": f"{NODE}{i}", "case_id": f"{NODE}{i}"}) for i in range(5)]
     new = [r.model_copy(update={"score": 0.0, "status": "below"}) for r in old]
-    comparison = compare_to_baseline(
-        aggregate_session(new), baseline_from_aggregate(aggregate_session(old))
-    )
+    comparison = compare_to_baseline(aggregate_session(new), baseline_from_aggregate(aggregate_session(old)))
     properties = junit.suite_properties(aggregate_session(new), comparison)
     assert properties == [
         ("llm_eval.cases", "5"),
