@@ -263,6 +263,8 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
                     terminal.write_line(_case_line(case, with_scores=verbosity >= 2))
                     if repeats.run_stats(case):
                         terminal.write_line(f"            {repeats.run_stats(case)}")
+    for line in repeats.failing_case_lines(outcome.failing_cases):
+        terminal.write_line(line, red=line.startswith("FAILED"), bold=line.startswith("FAILED"))
     for group in outcome.failing_groups:
         terminal.write_line(
             f"FAILED group {group.label}: pass rate {_fmt_rate(group.pass_rate)} "
@@ -271,8 +273,6 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
             red=True,
             bold=True,
         )
-    for line in repeats.failing_case_lines(outcome.failing_cases):
-        terminal.write_line(line, red=line.startswith("FAILED"), bold=line.startswith("FAILED"))
     for line in outcome_lines(outcome):
         terminal.write_line(line)
     if outcome.file_error is not None:
