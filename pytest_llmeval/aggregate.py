@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from pytest_llmeval import stats
+from pytest_llmeval import decision, stats
 from pytest_llmeval.accounting import rollup
 from pytest_llmeval.decision import interval
 from pytest_llmeval.models import (
@@ -22,9 +22,13 @@ from pytest_llmeval.models import (
 
 
 def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
-    """Combine the repeats of one case: mean score, spread and status."""
+    """Combine the runs of one case: mean score, spread, status, and for repeated cases
+    the runs' pass rate (Wilson interval), pass^k and pass@k, whether they straddle the
+    threshold, and the per-case rule's verdict."""
     first = items[0]
+    items = sorted(items, key=lambda r: (r.repeat_index or 0, r.nodeid))
     ran = [r for r in items if r.status != "skipped"]
+    rule = _CaseRule(first.case_rule, first.pass_k, first.min_case_pass_rate)
     if not ran:
         return CaseAggregate(
             case_id=first.case_id,
@@ -33,6 +37,8 @@ def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
             runs=0,
             score=0.0,
             status="skipped",
+            case_rule=rule.name,
+            min_case_pass_rate=rule.min_rate,
         )
     values = [r.score if r.score is not None else 0.0 for r in ran]
     score = stats.mean(values)
@@ -45,18 +51,23 @@ def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
                 thresholds[s.name] = s.threshold
     per_name = {name: stats.mean(vals) for name, vals in sorted(names.items())}
     statuses = {r.status for r in ran}
+    passed_runs = sum(1 for r in ran if r.status == "passed")
+    failed_rule = False
     status: Status
     if "error" in statuses:
         status = "error"
     elif "failed" in statuses:
         status = "failed"
+    elif rule.given:
+        failed_rule = not rule.holds(passed_runs, len(ran))
+        status = "below" if failed_rule else "passed"
     elif len(ran) == 1:
         status = ran[0].status
     else:
         missed = any(per_name[n] < t for n, t in thresholds.items() if n in per_name)
         status = "passed" if score >= first.threshold and not missed else "below"
     spread = stats.stdev(values) if len(values) > 1 else None
-    return CaseAggregate(
+    case = CaseAggregate(
         case_id=first.case_id,
         group=first.group,
         threshold=first.threshold,
@@ -65,7 +76,62 @@ def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
         stdev=spread,
         status=status,
         scores=per_name,
+        nodeids=[r.nodeid for r in items] if len(items) > 1 else [],
+        adaptive_runs=sum(1 for r in items if r.adaptive),
+        case_rule=rule.name,
+        min_case_pass_rate=rule.min_rate,
+        failed_case_rule=failed_rule,
     )
+    if len(ran) < 2:
+        return case
+    k = rule.k(len(ran))
+    low, high = stats.wilson_interval(passed_runs, len(ran))
+    return case.model_copy(
+        update={
+            "run_scores": values,
+            "passed_runs": passed_runs,
+            "run_pass_rate": passed_runs / len(ran),
+            "run_pass_rate_low": low,
+            "run_pass_rate_high": high,
+            "pass_k": k,
+            "pass_hat_k": decision.pass_hat_k(len(ran), passed_runs, k),
+            "pass_at_k": decision.pass_at_k(len(ran), passed_runs, k),
+            "unstable": is_straddling(ran),
+        }
+    )
+
+
+def is_straddling(runs: list[EvalResult]) -> bool:
+    """Whether a case's runs straddle its threshold: of the runs whose body completed,
+    some passed and some fell below (a crash is a failure, not a straddle)."""
+    completed = {r.status for r in runs if r.status in ("passed", "below")}
+    return completed == {"passed", "below"}
+
+
+class _CaseRule:
+    """The marker's per-case rule across runs (case_rule, pass_k, min_case_pass_rate)."""
+
+    def __init__(self, name: str | None, pass_k: int | None, min_rate: float | None) -> None:
+        self.name = name
+        self.pass_k = pass_k
+        self.min_rate = min_rate
+
+    @property
+    def given(self) -> bool:
+        return self.name is not None or self.min_rate is not None
+
+    def k(self, runs: int) -> int:
+        """The k of pass^k / pass@k: the marker's pass_k, at most the runs made."""
+        return runs if self.pass_k is None else min(self.pass_k, runs)
+
+    def holds(self, passed: int, runs: int) -> bool:
+        """pass^k: every run passed (so every k of them do); pass@k: fewer than k runs
+        failed (so every k of them hold a pass); the run pass rate at least the floor."""
+        if self.name == "pass^k" and passed < runs:
+            return False
+        if self.name == "pass@k" and runs - passed >= self.k(runs):
+            return False
+        return self.min_rate is None or passed / runs >= self.min_rate - 1e-9
 
 
 def _labels(keys: list[str], explicit: set[str]) -> dict[str, str]:
@@ -118,6 +184,7 @@ def aggregate_group(group: str, label: str, results: list[EvalResult]) -> GroupA
         ),
         usage=rollup(r.inferences for r in results),
         cases=cases,
+        unstable=sum(1 for c in cases if c.unstable),
     )
 
 
@@ -142,7 +209,7 @@ def aggregate_session(results: Iterable[EvalResult]) -> SessionAggregate:
         below=sum(g.below for g in groups),
         failed=sum(g.failed for g in groups),
         skipped=sum(g.skipped for g in groups),
-        items=len(ordered),
+        items=sum(1 for r in ordered if not r.adaptive),  # adaptive runs ran inside items
         mean=stats.mean([c.score for c in ran]) if ran else None,
         usage=rollup(r.inferences for r in ordered),
     )

@@ -24,6 +24,10 @@ run_key = pytest.StashKey["ItemRun"]()
 #: pytest's report serialisation copies report.__dict__, so it travels with xdist.
 REPORT_ATTRIBUTE = "llm_eval"
 
+#: Attribute of a call report carrying the EvalResults of the extra runs adaptive repeats
+#: made within the item (a JSON-able list; see adaptive.py).
+EXTRA_RESULTS_ATTRIBUTE = "llm_eval_adaptive"
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The plugin's own fixture functions (their teardown only stops capture, which the

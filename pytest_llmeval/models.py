@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from pytest_llmeval.vocabulary import Aggregate, Role
 
@@ -17,6 +24,41 @@ Status = Literal["passed", "below", "failed", "error", "skipped"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _omit_defaults(data: Any, model: BaseModel, names: tuple[str, ...]) -> Any:
+    """Drop the named fields that hold their default: the repeat fields of a case that
+    ran once, so reports of suites without repeats keep their size and bytes."""
+    if isinstance(data, dict):
+        fields = type(model).model_fields
+        for name in names:
+            if name in data and getattr(model, name) == fields[name].get_default(
+                call_default_factory=True
+            ):
+                del data[name]
+    return data
+
+
+#: EvalResult's fields for the per-case rules across runs (omitted when unset).
+_RESULT_REPEAT_FIELDS = ("case_rule", "pass_k", "min_case_pass_rate", "adaptive")
+
+#: CaseAggregate's fields about a case's runs (a case that ran once omits those unset).
+_CASE_REPEAT_FIELDS = (
+    "nodeids",
+    "run_scores",
+    "passed_runs",
+    "run_pass_rate",
+    "run_pass_rate_low",
+    "run_pass_rate_high",
+    "pass_k",
+    "pass_hat_k",
+    "pass_at_k",
+    "unstable",
+    "adaptive_runs",
+    "case_rule",
+    "min_case_pass_rate",
+    "failed_case_rule",
+)
 
 
 class Score(_Model):
@@ -189,6 +231,24 @@ class EvalResult(_Model):
     threshold: float = Field(description="The marker's threshold.")
     aggregate: Aggregate = Field(description="How scores combine.")
     min_pass_rate: float | None = Field(default=None, description="The group's pass-rate floor.")
+    case_rule: str | None = Field(
+        default=None, description="The marker's per-case rule across runs: pass^k or pass@k."
+    )
+    pass_k: int | None = Field(
+        default=None, description="The marker's k for pass^k and pass@k (None: all runs)."
+    )
+    min_case_pass_rate: float | None = Field(
+        default=None, description="The marker's floor on the share of a case's runs passing."
+    )
+    adaptive: bool = Field(
+        default=False, description="An extra run adaptive repeats added to a straddling case."
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_rules(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # the fields above, unset, are left out: files without repeats keep their bytes
+        return _omit_defaults(handler(self), self, _RESULT_REPEAT_FIELDS)
+
     scores: list[Score] = Field(default_factory=list, description="Scores in recorded order.")
     score: float | None = Field(description="The test score; None when skipped.")
     status: Status = Field(description="passed, below (threshold), failed, error or skipped.")
@@ -211,6 +271,59 @@ class CaseAggregate(_Model):
     scores: dict[str, float] = Field(
         default_factory=dict, description="Mean of each named score over the runs."
     )
+    nodeids: list[str] = Field(
+        default_factory=list, description="The test ids of the runs (repeated cases only)."
+    )
+    run_scores: list[float] = Field(
+        default_factory=list, description="Each run's test score, in run order (repeated cases)."
+    )
+    passed_runs: int | None = Field(
+        default=None, description="Runs that passed (repeated cases only)."
+    )
+    run_pass_rate: float | None = Field(
+        default=None, description="passed_runs / runs (repeated cases only)."
+    )
+    run_pass_rate_low: float | None = Field(
+        default=None, description="95% Wilson interval of run_pass_rate, low end."
+    )
+    run_pass_rate_high: float | None = Field(
+        default=None, description="95% Wilson interval of run_pass_rate, high end."
+    )
+    pass_k: int | None = Field(
+        default=None, description="The k of pass_hat_k and pass_at_k (repeated cases only)."
+    )
+    pass_hat_k: float | None = Field(
+        default=None, description="Unbiased estimate of P(all k runs pass): C(c,k)/C(n,k)."
+    )
+    pass_at_k: float | None = Field(
+        default=None, description="Unbiased estimate of P(at least one of k runs passes)."
+    )
+    unstable: bool = Field(
+        default=False,
+        description="Its runs straddle the threshold: some passed, some fell below.",
+    )
+    adaptive_runs: int = Field(
+        default=0, description="Runs adaptive repeats added because the case straddled."
+    )
+    case_rule: str | None = Field(default=None, description="Per-case rule: pass^k or pass@k.")
+    min_case_pass_rate: float | None = Field(
+        default=None, description="Floor on the share of the case's runs that pass."
+    )
+    failed_case_rule: bool = Field(
+        default=False,
+        description="The case misses its case_rule or min_case_pass_rate; it fails the "
+        "session unless the group has a min_pass_rate.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_single_run_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # a repeated case writes all of them; a case that ran once only those it uses
+        data = handler(self)
+        return (
+            data
+            if self.passed_runs is not None
+            else _omit_defaults(data, self, _CASE_REPEAT_FIELDS)
+        )
 
 
 class GroupAggregate(_Model):
@@ -245,6 +358,9 @@ class GroupAggregate(_Model):
     )
     usage: UsageRollup = Field(default_factory=UsageRollup, description="Calls of the group.")
     cases: list[CaseAggregate] = Field(default_factory=list)
+    unstable: int = Field(
+        default=0, description="Cases whose runs straddle their threshold (see CaseAggregate)."
+    )
 
 
 class SessionAggregate(_Model):
@@ -256,7 +372,9 @@ class SessionAggregate(_Model):
     below: int
     failed: int
     skipped: int
-    items: int = Field(description="Test items (cases x repeats).")
+    items: int = Field(
+        description="Test items (cases x repeats); adaptive runs, made inside items, not counted."
+    )
     mean: float | None = Field(description="Mean over all case scores.")
     usage: UsageRollup = Field(default_factory=UsageRollup, description="Calls of the session.")
 

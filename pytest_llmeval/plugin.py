@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_llmeval.lifecycle import (
+    EXTRA_RESULTS_ATTRIBUTE,
     REPORT_ATTRIBUTE,
     own_fixture,
     run_key,
@@ -224,11 +225,20 @@ class ItemHooks:
             result = yield
         except pytest.skip.Exception:
             run.finish_call(None, skipped=True)
+            _note_adaptive_run(item, run)
             raise
         except BaseException as error:
             run.finish_call(error, skipped=False)
+            _note_adaptive_run(item, run)
             raise
         failure = run.finish_call(None, skipped=False)
+        if run.spec.adaptive is not None:
+            from pytest_llmeval.adaptive import note_run, sample_more
+
+            note_run(item, run)
+            repeat = item.config.stash[settings_key].repeat or run.spec.repeat
+            extra_failure = sample_more(item, run, repeat)
+            failure = "\n".join(m for m in (failure, extra_failure) if m) or None
         if failure is not None:
             from pytest_llmeval.printable import printable  # score names, judge reasons
 
@@ -253,10 +263,19 @@ class ItemHooks:
             run.mark_teardown_error(report.longreprtext)
         if report.when == "call" or report.failed or (report.when == "setup" and report.skipped):
             setattr(report, REPORT_ATTRIBUTE, run.wire())
+        if report.when == "call" and run.extra_runs:
+            setattr(report, EXTRA_RESULTS_ATTRIBUTE, [extra.wire() for extra in run.extra_runs])
         if report.when == "teardown":
             # the item is done: release its recorder and cassette (10,000 items add up)
             del item.stash[run_key]
         return report
+
+
+def _note_adaptive_run(item: pytest.Item, run: ItemRun) -> None:
+    if run.spec.adaptive is not None:
+        from pytest_llmeval.adaptive import note_run
+
+        note_run(item, run)
 
 
 def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[Any]) -> None:
@@ -419,6 +438,9 @@ class Controller:
             redactor = runtime.redactor if runtime is not None else None
             self.session = EvalSession(self.config.stash[settings_key], ledger, redactor)
         self.session.add(data)
+        for extra in getattr(report, EXTRA_RESULTS_ATTRIBUTE, None) or ():  # adaptive runs
+            if extra is not None:
+                self.session.add(extra)
         self._add_testcase_properties(report)
 
     def _add_testcase_properties(self, report: pytest.TestReport) -> None:

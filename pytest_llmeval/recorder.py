@@ -49,6 +49,10 @@ class EvalRecorder(ConversationMethods):
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
         self._judge_resolver = resolver
 
+    def share_judge(self, other: EvalRecorder) -> None:
+        """Let another recorder of the same item (an adaptive extra run) find the same judge."""
+        other._judge_resolver = self._judge_resolver
+
     def pin_judge(self) -> None:
         """Resolve the judge now and keep it, or the error resolving it raised.
 

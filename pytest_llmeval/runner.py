@@ -83,6 +83,10 @@ class ItemRun(_BudgetGate):
     recorder: EvalRecorder = field(init=False)
     result: EvalResult | None = None
     cassette: CassetteSession | None = None
+    adaptive: bool = False
+    """An extra run adaptive repeats added for a straddling case (see `adaptive.py`)."""
+    extra_runs: list[ItemRun] = field(default_factory=list)
+    """The extra runs adaptive repeats made within this item (its case's last run)."""
     budget_warnings: list[str] = field(default_factory=list)
     """Live calls the session budget could not price, first of their cause: to warn about."""
     _started: float = 0.0
@@ -156,7 +160,7 @@ class ItemRun(_BudgetGate):
         self.result = self._result(status, evaluation.score, message, duration)
         if status == "failed" and error is None:
             return message
-        if status == "below" and self.spec.min_pass_rate is None:
+        if status == "below" and self.spec.min_pass_rate is None and not self.spec.judges_cases:
             return message
         return None
 
@@ -206,6 +210,10 @@ class ItemRun(_BudgetGate):
             threshold=self.spec.threshold,
             aggregate=self.spec.aggregate,
             min_pass_rate=self.spec.min_pass_rate,
+            case_rule=self.spec.case_rule,
+            pass_k=self.spec.pass_k,
+            min_case_pass_rate=self.spec.min_case_pass_rate,
+            adaptive=self.adaptive,
             scores=self._scores(),
             score=score,
             status=status,

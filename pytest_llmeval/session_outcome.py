@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:  # the models load with the first eval result, not with this module
     from pytest_llmeval.baseline import BaselineComparison
     from pytest_llmeval.decision import GatePolicy
-    from pytest_llmeval.models import GroupAggregate, SessionAggregate
+    from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregate
 
 #: What the session did with its baseline file.
 BaselineAction = Literal["missing", "written", "compared"]
@@ -66,6 +66,18 @@ class SessionOutcome:
         return [g for g in self.aggregate.groups if g.failed_min_pass_rate]
 
     @property
+    def failing_cases(self) -> list[CaseAggregate]:
+        """Cases that miss their per-case rule across runs (case_rule, min_case_pass_rate)
+        in groups without a min_pass_rate (with one, the group's pass rate decides)."""
+        return [
+            case
+            for group in self.aggregate.groups
+            if group.min_pass_rate is None
+            for case in group.cases
+            if case.failed_case_rule
+        ]
+
+    @property
     def regressed(self) -> bool:
         """Whether the baseline comparison fails the session (per the policy's fail_on)."""
         return self.comparison is not None and self.comparison.fails(self.policy.fail_on)
@@ -78,7 +90,12 @@ class SessionOutcome:
     @property
     def failed(self) -> bool:
         """Whether the eval results alone must fail the session."""
-        return bool(self.failing_groups) or self.regressed or self.budget_exceeded
+        return (
+            bool(self.failing_groups)
+            or bool(self.failing_cases)
+            or self.regressed
+            or self.budget_exceeded
+        )
 
     @property
     def file_error(self) -> str | None:

@@ -35,7 +35,8 @@ MARKER = "llm_eval"
 
 MARKER_HELP = (
     "llm_eval(threshold=0.5, *, aggregate='mean', min_pass_rate=None, repeat=1, group=None, "
-    "judge_model=None, budget_usd=None, max_latency_s=None): an evaluation of LLM-backed code. "
+    "judge_model=None, budget_usd=None, max_latency_s=None, case_rule=None, pass_k=None, "
+    "min_case_pass_rate=None, adaptive=None): an evaluation of LLM-backed code. "
     "The test's score (weighted mean, or min, of what it records with the llm_eval fixture) "
     "must be >= threshold. Reference: docs/reference.md."
 )

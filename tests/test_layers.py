@@ -16,7 +16,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "__init__", "plugin", "settings", "lifecycle", "runner", "runtime", "recorder",
             "session", "xdist", "concurrency", "cli", "cassettes.cli", "dialogue",
-            "conversation_methods",
+            "conversation_methods", "adaptive",
         ),
     ),
     ("reporting", ("reporting",)),

@@ -439,3 +439,52 @@ def test_small_and_empty_reports_draw(devtools: DevTools, tmp_path: Path) -> Non
         )
         assert seen == {"state": "ready", "error": "", "regression": "No baseline", "charts": 3}
     assert devtools.tab_events("Runtime.exceptionThrown") == []
+
+
+def test_case_view_shows_unstable_repeats_and_their_rule(
+    devtools: DevTools, tmp_path: Path
+) -> None:
+    """A case whose runs straddle the threshold is badged unstable, and its view shows the
+    runs' pass rate, pass^k / pass@k and the per-case rule (issue 18)."""
+    from pytest_llmeval.models import EvalResult
+
+    results = [
+        EvalResult(
+            nodeid=f"tests/test_bot.py::test_sampled[{case}-r{i}]",
+            case_id=f"tests/test_bot.py::test_sampled[{case}]",
+            group="tests/test_bot.py::test_sampled",
+            repeat_index=i,
+            threshold=0.5,
+            aggregate="mean",
+            score=value,
+            status="passed" if value >= 0.5 else "below",
+            case_rule="pass^k",
+            pass_k=2,
+        )
+        for case, values in {"p": [0.9, 0.8, 0.1, 0.7, 0.2], "q": [1.0] * 5}.items()
+        for i, value in enumerate(values, start=1)
+    ]
+    page = tmp_path / "repeats.html"
+    write_html(page, build_report(results))
+    load(devtools, page.as_uri())
+    seen = devtools.evaluate(
+        """(async () => {
+  const rows = [...document.querySelectorAll("#cases > li")];
+  const row = rows.find((li) => li.getAttribute("data-case").endsWith("[p]"));
+  const other = rows.find((li) => li.getAttribute("data-case").endsWith("[q]"));
+  const details = row.querySelector("details");
+  details.open = true;
+  await new Promise((done) => setTimeout(done, 200));
+  return {
+    badges: [...row.querySelectorAll("summary .badge")].map((b) => b.textContent),
+    other: [...other.querySelectorAll("summary .badge")].map((b) => b.textContent),
+    stats: details.querySelector(".run-stats").textContent,
+  };
+})()"""
+    )
+    assert seen["badges"] == ["below", "unstable", "misses case rule"]
+    assert seen["other"] == ["passed"]
+    assert "runs passed3 of 5 (23.1%\u201388.2% Wilson 95%) \u00b7 unstable" in seen["stats"]
+    assert "pass^2 / pass@20.30 / 0.90" in seen["stats"]
+    assert "case rulepass^k: missed" in seen["stats"]
+    assert devtools.tab_events("Runtime.exceptionThrown") == []

@@ -263,6 +263,7 @@ class _PrintableTerminal:
 
 def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
     """Write the llm_eval section to pytest's terminal reporter."""
+    from pytest_llmeval.reporting import repeats
     from pytest_llmeval.reporting.regression import outcome_lines, outcome_section
 
     agg = outcome.aggregate
@@ -274,6 +275,8 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
             terminal.write_line(line)
         for line in usage_lines(agg.usage):
             terminal.write_line(line)
+        for line in repeats.summary_lines(agg.groups):
+            terminal.write_line(line, yellow=line.startswith("UNSTABLE"))
         if verbosity >= 1:
             for group in agg.groups:
                 shown = [c for c in group.cases if verbosity >= 2 or c.status != "passed"]
@@ -281,6 +284,10 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
                     terminal.write_line(f"  {group.label}:")
                 for case in shown:
                     terminal.write_line(_case_line(case, with_scores=verbosity >= 2))
+                    if repeats.run_stats(case):
+                        terminal.write_line(f"            {repeats.run_stats(case)}")
+    for line in repeats.failing_case_lines(outcome.failing_cases):
+        terminal.write_line(line, red=line.startswith("FAILED"), bold=line.startswith("FAILED"))
     for group in outcome.failing_groups:
         terminal.write_line(
             f"FAILED group {group.label}: pass rate {_fmt_rate(group.pass_rate)} "
@@ -319,6 +326,12 @@ def gate_failures(outcome: SessionOutcome) -> list[str]:
         reasons.append(
             f"group {group.label} passed {_fmt_rate(group.pass_rate)} of its cases, "
             f"under its min_pass_rate {_fmt_rate(group.min_pass_rate)}"
+        )
+    if outcome.failing_cases:
+        count = len(outcome.failing_cases)
+        reasons.append(
+            f"{count} case{'s' if count != 1 else ''} missed {'their' if count != 1 else 'its'} "
+            "per-case rule across runs (case_rule / min_case_pass_rate)"
         )
     comparison = outcome.comparison
     if comparison is not None and outcome.regressed:
