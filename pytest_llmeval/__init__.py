@@ -15,6 +15,7 @@ __all__ = [
     "LLMEvalError",
     "PairwiseVerdict",
     "Verdict",
+    "fault",
     "load_cases",
 ]
 
@@ -25,11 +26,13 @@ _EXPORTS = {
     "LLMEvalError": "pytest_llmeval.errors",
     "Verdict": "pytest_llmeval.models",
     "PairwiseVerdict": "pytest_llmeval.models",
+    "fault": "pytest_llmeval.injection",
 }
 
 if TYPE_CHECKING:
     from pytest_llmeval.cases import Case, load_cases
     from pytest_llmeval.errors import LLMEvalError
+    from pytest_llmeval.injection import fault
     from pytest_llmeval.models import PairwiseVerdict, Verdict
 
 

@@ -157,6 +157,7 @@ def build_inference(
         error=None if error is None else redact(error),
         replayed=exchange.replayed,
         stream=interaction is not None and interaction.is_stream,
+        injected_fault=exchange.injected_fault,
     )
 
 

@@ -32,6 +32,7 @@ class EvalSpec:
     judge_model: str | None = None
     budget_usd: float | None = None
     max_latency_s: float | None = None
+    faults: tuple[Any, ...] = ()  # injection.FaultRule, checked by injection.as_rule
 
 
 ALLOWED = {
@@ -43,6 +44,7 @@ ALLOWED = {
     "judge_model": "None or 'provider:model', e.g. 'anthropic:claude-sonnet-4-5'",
     "budget_usd": "None or a number of US dollars > 0, e.g. budget_usd=0.05",
     "max_latency_s": "None or a number of seconds > 0, e.g. max_latency_s=5",
+    "faults": "a list of fault kinds or pytest_llmeval.fault(...) rules, e.g. faults=['429']",
 }
 
 
@@ -72,6 +74,12 @@ def _check(name: str, value: Any) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise ValueError
         return value.strip()
+    if name == "faults":
+        from pytest_llmeval.injection import as_rule
+
+        if not isinstance(value, (list, tuple)):
+            raise ValueError
+        return tuple(as_rule(item) for item in value)  # a FaultRuleError says what is wrong
     if name == "judge_model":
         if value is None:
             return None
@@ -114,9 +122,10 @@ def build_spec(markers: Iterable[tuple[tuple[Any, ...], dict[str, Any]]], where:
     for key, value in merged.items():
         try:
             normalised[key] = _check(key, value)
-        except ValueError:
+        except ValueError as error:
+            detail = f" ({error})" if str(error) else ""
             raise SpecError(
-                f"{where}: @pytest.mark.llm_eval({key}={value!r}) is invalid; "
+                f"{where}: @pytest.mark.llm_eval({key}={value!r}) is invalid{detail}; "
                 f"allowed: {ALLOWED[key]}."
             ) from None
     return EvalSpec(**normalised)

@@ -19,13 +19,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("reporting", ("reporting",)),
-    ("judges and scorers", ("judges", "scorers")),
+    ("judges and scorers", ("judges", "scorers", "resilience", "guardrails")),
     ("capture", ("cassettes", "providers", "capture", "pricing", "budget", "keys")),
     (
         "records and maths",
         (
             "models", "session_outcome", "spec", "outcome", "aggregate", "accounting",
-            "baseline", "decision", "stats", "cases",
+            "baseline", "decision", "stats", "cases", "injection", "attempts",
         ),
     ),
     ("infrastructure", ("errors", "files", "vocabulary", "context", "printable", "safe_yaml", "wire")),
