@@ -114,7 +114,7 @@ def build_fault(
     events = _answer(api, kind, model)
     if kind == "stream_cut":
         if stream:
-            chunks = _sse(api, events[:2])
+            chunks = _sse(api, events[:-2])  # the answer begun, never ended
         else:
             whole = json.dumps(_whole(api, "stream_cut", model)).encode()
             chunks = (whole[: len(whole) // 2],)
