@@ -16,6 +16,7 @@ __all__ = [
     "PairwiseVerdict",
     "Verdict",
     "fault",
+    "guardrail_cases",
     "load_cases",
 ]
 
@@ -27,11 +28,13 @@ _EXPORTS = {
     "Verdict": "pytest_llmeval.models",
     "PairwiseVerdict": "pytest_llmeval.models",
     "fault": "pytest_llmeval.injection",
+    "guardrail_cases": "pytest_llmeval.guardrails",
 }
 
 if TYPE_CHECKING:
     from pytest_llmeval.cases import Case, load_cases
     from pytest_llmeval.errors import LLMEvalError
+    from pytest_llmeval.guardrails import guardrail_cases
     from pytest_llmeval.injection import fault
     from pytest_llmeval.models import PairwiseVerdict, Verdict
 

@@ -19,6 +19,7 @@ __all__ = [
     "Backend",
     "Correctness",
     "Faithfulness",
+    "GuardrailHeld",
     "Judge",
     "JudgeKind",
     "LLMJudge",
@@ -41,6 +42,7 @@ _EXPORTS = {
     "Relevance": "pytest_llmeval.judges.kinds",
     "Rubric": "pytest_llmeval.judges.kinds",
     "SelfConsistency": "pytest_llmeval.judges.kinds",
+    "GuardrailHeld": "pytest_llmeval.judges.kinds",
     "Judge": "pytest_llmeval.judges.api",
     "LLMJudge": "pytest_llmeval.judges.api",
 }
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.judges.kinds import (
         Correctness,
         Faithfulness,
+        GuardrailHeld,
         JudgeKind,
         Pairwise,
         Relevance,
