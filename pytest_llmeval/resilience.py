@@ -141,5 +141,5 @@ def failed_cleanly(
     if isinstance(outcome, expected):
         return Finding(1.0, f"failed cleanly with {type(outcome).__name__}{after}")
     if isinstance(outcome, BaseException):
-        return Finding(0.0, f"raised {type(outcome).__name__}: {outcome}{after}, expected {wanted}")
+        return Finding(0.0, f"raised {type(outcome).__name__}{after}, expected {wanted}: {outcome}")
     return Finding(0.0, f"returned {outcome!r}{after} instead of raising {wanted}")
