@@ -59,7 +59,9 @@ def test_answers_within_its_latency_budget_when_the_model_stalls(llm_eval, llm_f
 @pytest.mark.llm_eval(threshold=1.0, faults=[fault("500", times=None, retry_after=0.05)])
 def test_fails_cleanly_when_every_model_is_down(llm_eval, llm_faults):
     outcome = outcome_of(QUESTION)
-    record(llm_eval, "clean_failure", failed_cleanly(outcome, ServiceUnavailable, llm_faults.calls()))
+    record(
+        llm_eval, "clean_failure", failed_cleanly(outcome, ServiceUnavailable, llm_faults.calls())
+    )
 
 
 @pytest.mark.llm_eval(threshold=1.0, faults=["refusal"])

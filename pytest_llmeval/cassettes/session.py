@@ -374,8 +374,13 @@ class CassetteSession:
         if fault is None or call.done:
             return
         call.done = True
-        interaction = None
-        if fault.status:
+        request = self._recorded_request(call.live, call.raw_headers)
+        if not fault.status:  # a transport failure: no response at all
+            received = failed_interaction(
+                request, role=call.role, latency=fault.wait_s, error=fault.error or "",
+                failure=fault.failure or "TransportError", redact=self.redactor,
+            )  # fmt: skip
+        else:
             from pytest_llmeval.wire import split_sse
 
             body = b"".join(fault.chunks)
@@ -384,16 +389,16 @@ class CassetteSession:
                 complete, rest = split_sse(body, final=True)
                 events = [(raw, 0.0) for raw in complete] + ([(rest, 0.0)] if rest else [])
             received = received_interaction(
-                self._recorded_request(call.live, call.raw_headers), fault.status,
+                request, fault.status,
                 {name.decode(): value.decode() for name, value in fault.headers},
                 b"" if fault.stream else body, events, role=call.role, latency=fault.wait_s,
                 error=fault.error if fault.failure else None,
                 truncated=fault.failure is not None, redact=self.redactor,
                 failure=fault.failure,
             )  # fmt: skip
-            # nothing was spent: priced at 0 instead of at what the request would cost
-            meta = InteractionMeta(**{**received.meta.model_dump(), "cost_usd": 0.0})
-            interaction = received.model_copy(update={"meta": meta})
+        # nothing was spent: priced at 0 instead of at what the request would cost
+        meta = InteractionMeta(**{**received.meta.model_dump(), "cost_usd": 0.0})
+        interaction = received.model_copy(update={"meta": meta})
         self._emit(call, interaction, error=fault.error, latency=fault.wait_s, served=True)
 
     def replay_done(self, call: Call) -> None:
