@@ -143,7 +143,9 @@ PII_PATTERNS: dict[str, re.Pattern[str]] = {
     "email": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
     "ssn": re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
     "phone": re.compile(
-        r"(?<![\w-])\+?\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}[ .-]\d{3,4}[ .-]?\d{3,4}\b"
+        # not a stretch of a longer run of digits (a card number that fails Luhn)
+        r"(?<![\w-])(?<!\d[ .-])\+?\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?"
+        r"\d{2,4}[ .-]\d{3,4}[ .-]?\d{3,4}\b(?![ .-]?\d)"
     ),
 }
 
