@@ -279,7 +279,10 @@ def test_faults_reach_the_app_as_the_provider_sends_them_and_replay_identically(
     ).exists()
 
     monkeypatch.setenv("FAKE_URL", closed_port_url())
-    replayed = suite.runpytest_subprocess("--llmeval-record=none", "--llmeval-trace=rep.jsonl")
+    # replayed on two xdist workers: the marks travel with the results
+    replayed = suite.runpytest_subprocess(
+        "--llmeval-record=none", "--llmeval-trace=rep.jsonl", "-n", "2"
+    )
     replayed.assert_outcomes(passed=17)
     assert calls_of(trace(suite.path / "rep.jsonl")) == calls_of(lines)
     assert len(fake_provider.requests) == 6
