@@ -436,3 +436,41 @@ def test_logical_calls_group_attempts_until_an_answer() -> None:
     assert not third.answered and third.final.status == 500
     assert first.delays_s == (None, None)  # no plan timings given
     assert [c.final.model for c in logical_calls(inferences, role="judge")] == ["judge"]
+
+
+JUDGED = """
+import pytest
+from pytest_llmeval import fault
+
+@pytest.mark.llm_eval(threshold=0.5, faults=[fault("429", role="judge", retry_after=0.01)])
+def test_judge_survives_a_429(llm_eval, llm_faults):
+    verdict = llm_eval.judge("Refunds take 30 days.", "States a refund window")
+    assert verdict.passed
+    [call] = llm_faults.calls(role="judge")
+    assert call.retries == 1 and call.faults == ("429 (retry-after 0.01s)",)
+    assert llm_faults.calls() == []  # the app made no call: its index is untouched
+"""
+
+
+def test_a_fault_for_the_judge_role_reaches_only_the_judge(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.fakeprovider import ReplySpec
+
+    fake_provider.set_handler(lambda request: ReplySpec(json={"reasoning": "ok", "score": 1}))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    pytester_env.makepyfile(test_judged=JUDGED)
+    result = pytester_env.runpytest(
+        f"--llmeval-judge-base-url={fake_provider.openai_base_url}",
+        "--llmeval-judge-retries=1",
+        "--llmeval-trace=trace.jsonl",
+    )
+    result.assert_outcomes(passed=1)
+    lines = trace(pytester_env.path / "trace.jsonl")
+    assert [(line["role"], line["status"], line["injected_fault"]) for line in lines] == [
+        ("judge", 429, "429 (retry-after 0.01s)"),
+        ("judge", 200, None),
+    ]
+    assert len(fake_provider.requests) == 1
