@@ -16,6 +16,8 @@ __all__ = [
     "LLMEvalError",
     "PairwiseVerdict",
     "Verdict",
+    "fault",
+    "guardrail_cases",
     "load_cases",
 ]
 
@@ -27,12 +29,16 @@ _EXPORTS = {
     "LLMEvalError": "pytest_llmeval.errors",
     "Verdict": "pytest_llmeval.models",
     "PairwiseVerdict": "pytest_llmeval.models",
+    "fault": "pytest_llmeval.injection",
+    "guardrail_cases": "pytest_llmeval.guardrails",
 }
 
 if TYPE_CHECKING:
     from pytest_llmeval.cases import Case, load_cases
     from pytest_llmeval.conversation import Conversation
     from pytest_llmeval.errors import LLMEvalError
+    from pytest_llmeval.guardrails import guardrail_cases
+    from pytest_llmeval.injection import fault
     from pytest_llmeval.models import PairwiseVerdict, Verdict
 
 

@@ -163,6 +163,7 @@ def build_inference(
         replayed=exchange.replayed,
         stream=interaction is not None and interaction.is_stream,
         **_tool_fields(summary, redact),
+        injected_fault=exchange.injected_fault,
     )
 
 

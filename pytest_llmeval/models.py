@@ -161,6 +161,11 @@ class Inference(_Model):
         default_factory=dict,
         description="The tools the request declared: name -> JSON Schema of its arguments.",
     )
+    injected_fault: str | None = Field(
+        default=None,
+        description="The fault the plugin injected into this call on the test's request "
+        "(e.g. `429 (retry-after 1s)`); None for a call the provider answered.",
+    )
 
 
 class UsageRollup(_Model):

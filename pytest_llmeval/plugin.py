@@ -34,6 +34,7 @@ from pytest_llmeval.settings import (
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.session import CassetteSession
+    from pytest_llmeval.injection import FaultPlan
     from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.recorder import EvalRecorder
     from pytest_llmeval.runner import ItemRun
@@ -327,6 +328,25 @@ def llm_eval(request: pytest.FixtureRequest) -> EvalRecorder:
     # it is resolved on the first judge call only.
     run.recorder.bind_judge(lambda: request.getfixturevalue("llm_judge"))
     return run.recorder
+
+
+@pytest.fixture
+def llm_faults(request: pytest.FixtureRequest) -> FaultPlan:
+    """The provider faults of an llm_eval test: `inject()` more, read `calls()` after."""
+    run: ItemRun | None = request.node.stash.get(run_key, None)
+    if run is None or run.cassette is None:
+        pytest.fail(
+            f"{request.node.nodeid} uses the llm_faults fixture but has no llm_eval marker.\n"
+            "Faults are injected into the calls of llm_eval tests: add "
+            "@pytest.mark.llm_eval(...) to the test.",
+            pytrace=False,
+        )
+    if run.cassette.faults is None:
+        from pytest_llmeval.injection import FaultPlan
+
+        run.cassette.faults = FaultPlan()
+    run.cassette.faults.bind(lambda: run.recorder.inferences)
+    return run.cassette.faults
 
 
 @pytest.fixture

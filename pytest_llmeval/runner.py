@@ -97,6 +97,11 @@ class ItemRun(_BudgetGate):
     def start_capture(self, test_file: Path) -> None:
         """Open this item's cassette and start intercepting its HTTP calls."""
         self.cassette = open_cassette(self.identity.nodeid, test_file, self.runtime, self)
+        if self.spec.faults:  # the marker's faults=[...]; llm_faults adds to the same plan
+            from pytest_llmeval.injection import FaultPlan
+
+            self.cassette.faults = FaultPlan(self.spec.faults)
+            self.cassette.faults.bind(lambda: self.recorder.inferences)
         self.cassette.start()
 
     def stop_capture(self) -> CassetteOutcome | None:

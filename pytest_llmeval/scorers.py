@@ -342,3 +342,26 @@ def token_f1(output: str, expected: str) -> float:
         return 1.0 if tokens == reference else 0.0
     common = sum((Counter(tokens) & Counter(reference)).values())
     return 2 * common / (len(tokens) + len(reference))
+
+
+# What the app did about provider faults (resilience.py) and whether its guardrails held
+# (guardrails.py): re-exported here, the one place users import scorers from.
+from pytest_llmeval.guardrails import ignored_injection, no_canary_leak, no_pii  # noqa: E402
+from pytest_llmeval.resilience import (  # noqa: E402
+    Finding,
+    failed_cleanly,
+    fell_back_to,
+    recovered_within,
+    within_latency_budget,
+)
+
+__all__ += [
+    "ignored_injection",
+    "no_canary_leak",
+    "no_pii",
+    "Finding",
+    "failed_cleanly",
+    "fell_back_to",
+    "recovered_within",
+    "within_latency_budget",
+]

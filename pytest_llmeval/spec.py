@@ -47,6 +47,7 @@ class EvalSpec:
     #: Adaptive repeats: a case whose runs straddle its threshold is sampled again, up to
     #: this many runs in all; None: off.
     adaptive: int | None = None
+    faults: tuple[Any, ...] = ()  # injection.FaultRule, checked by injection.as_rule
 
     @property
     def judges_cases(self) -> bool:
@@ -69,6 +70,7 @@ ALLOWED = {
     "min_case_pass_rate": "None or a number from 0 to 1, e.g. min_case_pass_rate=0.8",
     "adaptive": "None or a whole number of runs > repeat (the cap for a straddling case), "
     "e.g. repeat=3, adaptive=10",
+    "faults": "a list of fault kinds or pytest_llmeval.fault(...) rules, e.g. faults=['429']",
 }
 
 
@@ -104,6 +106,12 @@ def _check(name: str, value: Any) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise ValueError
         return value.strip()
+    if name == "faults":
+        from pytest_llmeval.injection import as_rule
+
+        if not isinstance(value, (list, tuple)):
+            raise ValueError
+        return tuple(as_rule(item) for item in value)  # a FaultRuleError says what is wrong
     if name == "judge_model":
         if value is None:
             return None
@@ -146,9 +154,10 @@ def build_spec(markers: Iterable[tuple[tuple[Any, ...], dict[str, Any]]], where:
     for key, value in merged.items():
         try:
             normalised[key] = _check(key, value)
-        except ValueError:
+        except ValueError as error:
+            detail = f" ({error})" if str(error) else ""
             raise SpecError(
-                f"{where}: @pytest.mark.llm_eval({key}={value!r}) is invalid; "
+                f"{where}: @pytest.mark.llm_eval({key}={value!r}) is invalid{detail}; "
                 f"allowed: {ALLOWED[key]}."
             ) from None
     spec = EvalSpec(**normalised)

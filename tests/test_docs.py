@@ -207,11 +207,19 @@ def test_python_examples_parse_and_use_real_names(page: str, number: int, code: 
                 f"docs/{page}: llm_eval marker argument {unknown} is not one of {list(ALLOWED)}"
             )
             args = tuple(ast.literal_eval(a) for a in node.args)
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
+            kwargs = {k.arg: _marker_value(k.value) for k in node.keywords if k.arg}
             try:
                 build_spec([(args, kwargs)], f"docs/{page}")
             except SpecError as error:
                 pytest.fail(str(error))
+
+
+def _marker_value(node: ast.expr) -> object:
+    """A marker argument's value: a literal, or literals and `fault(...)` rules."""
+    from pytest_llmeval import fault
+
+    code = compile(ast.Expression(node), "<marker>", "eval")
+    return eval(code, {"__builtins__": {}, "fault": fault})  # a docs literal, no names
 
 
 PYCON_BLOCKS = blocks("pycon")

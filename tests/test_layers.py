@@ -20,13 +20,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("reporting", ("reporting",)),
-    ("judges and scorers", ("judges", "scorers", "trajectory_scorers")),
+    ("judges and scorers", ("judges", "scorers", "trajectory_scorers", "resilience", "guardrails")),
     ("capture", ("cassettes", "providers", "capture", "pricing", "budget", "keys")),
     (
         "records and maths",
         (
             "models", "session_outcome", "spec", "outcome", "aggregate", "accounting",
-            "baseline", "decision", "stats", "cases", "trajectory", "conversation",
+            "baseline", "decision", "stats", "cases", "trajectory", "conversation", "injection",
+            "attempts",
         ),
     ),
     ("infrastructure", ("errors", "files", "vocabulary", "context", "printable", "safe_yaml", "wire")),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.faults import FaultResponse
     from pytest_llmeval.cassettes.match import LiveRequest
     from pytest_llmeval.cassettes.models import Interaction, RecordedRequest
     from pytest_llmeval.errors import LLMEvalError
@@ -36,6 +37,8 @@ class Exchange:
     # what the observer's `annotate` returned for a newly recorded interaction (else
     # None), handed back so that its reading and pricing of the call is not made twice
     annotation: dict[str, Any] | None = None
+    # the fault the plugin injected into this request (`injection.FaultRule.describe`)
+    injected_fault: str | None = None
 
 
 class Replayable:
@@ -89,6 +92,9 @@ class Call:
     headers: tuple[tuple[str, str], ...] = ()  # decoded, for the cache key and key checks
     raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # as on the wire, for the cassette
     done: bool = field(default=False, repr=False)
+    fault: FaultResponse | None = None  # an injected fault, served instead of the answer
+    delay_s: float = 0.0  # an injected slow first token: the wait before the answer
+    injected: str | None = None  # the injected fault's description, for the exchange
 
 
 class ExchangeObserver(Protocol):

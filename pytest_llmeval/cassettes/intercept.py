@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_llmeval.cassettes.streams import (
@@ -43,6 +43,7 @@ from pytest_llmeval.errors import LLMEvalError
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.calls import Call, Replayable
+    from pytest_llmeval.cassettes.faults import FaultResponse
 
 
 class InterceptedSession(RecordingSink, Protocol):
@@ -71,8 +72,15 @@ class InterceptedSession(RecordingSink, Protocol):
         content: bytes,
         content_type: str | None,
         headers: Iterable[tuple[bytes, bytes]] = (),
+        *,
+        read_timeout: float | None = None,
     ) -> Call:
-        """Decide what to do with a request: replay, go live, or refuse (`Call.refusal`)."""
+        """Decide what to do with a request: replay, go live, refuse (`Call.refusal`) or
+        serve an injected fault (`Call.fault`; `read_timeout` is the client's, in seconds)."""
+        ...
+
+    def fault_served(self, call: Call) -> None:
+        """An injected fault (`Call.fault`) is being served instead of an answer."""
         ...
 
     def replay_done(self, call: Call) -> None:
@@ -286,9 +294,14 @@ def _sync_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any]
         session = _INTERCEPTION.session_for_call()
         if session is None:
             return original(transport, request)
-        call, replayed = adapter.begin(session, request, request.read())
-        if replayed is not None:
-            return replayed
+        call = adapter.begin(session, request, request.read())
+        wait = call.fault.wait_s if call.fault is not None else call.delay_s
+        if wait:  # an injected slow first token, or the read timeout it ran into
+            time.sleep(wait)
+        if call.fault is not None:
+            return adapter.serve_fault(session, call, call.fault)
+        if call.replay is not None:
+            return adapter.replay(session, call, call.replay)
         started = time.perf_counter()
         try:
             upstream = original(transport, request)
@@ -307,9 +320,14 @@ def _async_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any
         session = _INTERCEPTION.session_for_call()
         if session is None:
             return await original(transport, request)
-        call, replayed = adapter.begin(session, request, await request.aread())
-        if replayed is not None:
-            return replayed
+        call = adapter.begin(session, request, await request.aread())
+        wait = call.fault.wait_s if call.fault is not None else call.delay_s
+        if wait:  # an injected slow first token, or the read timeout it ran into
+            await _async_sleep(wait)
+        if call.fault is not None:
+            return adapter.serve_fault(session, call, call.fault)
+        if call.replay is not None:
+            return adapter.replay(session, call, call.replay)
         started = time.perf_counter()
         try:
             upstream = await original(transport, request)
@@ -321,6 +339,12 @@ def _async_handler(adapter: _Adapter, original: Any) -> Callable[[Any, Any], Any
 
     handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
     return handle_async_request
+
+
+async def _async_sleep(seconds: float) -> None:
+    import anyio
+
+    await anyio.sleep(seconds)
 
 
 @cache
@@ -341,17 +365,24 @@ class _Adapter:
         bases = (ReplayStream, module.SyncByteStream, module.AsyncByteStream)
         self.replay_stream: Any = type("ReplayStream", bases, {})
 
-    def begin(self, session: InterceptedSession, request: Any, content: bytes) -> tuple[Call, Any]:
-        """Match a request: raise a refusal, or return the call and its replayed response
-        (None when it goes live)."""
+    def begin(self, session: InterceptedSession, request: Any, content: bytes) -> Call:
+        """Match a request: raise a refusal, or return the call (to replay, serve a fault
+        or send live)."""
         content_type = request.headers.get("content-type")
         headers = request.headers.raw
-        call = session.begin(request.method, str(request.url), content, content_type, headers)
+        timeout = request.extensions.get("timeout")
+        read = timeout.get("read") if isinstance(timeout, dict) else None
+        call = session.begin(
+            request.method,
+            str(request.url),
+            content,
+            content_type,
+            headers,
+            read_timeout=read if isinstance(read, (int, float)) else None,
+        )
         if call.refusal is not None:
             raise sdk_passthrough(call.refusal)
-        if call.replay is None:
-            return call, None
-        return call, self.replay(session, call, call.replay)
+        return call
 
     def record(
         self,
@@ -422,6 +453,20 @@ class _Adapter:
             return response
         stream = self.replay_stream(entry, session.realtime, lambda: session.replay_done(call), cut)
         return self.response(entry.status, headers=entry.headers, stream=stream)
+
+    def serve_fault(self, session: InterceptedSession, call: Call, fault: FaultResponse) -> Any:
+        """An injected fault as the provider would send it: a transport error, an error
+        response, or a body that breaks off (`fault.failure` raised after its chunks)."""
+        session.fault_served(call)
+        if fault.status == 0:
+            raise self.failure(fault.failure or "TransportError", fault.message)
+        headers = list(fault.headers)
+        cut = None if fault.failure is None else self.failure(fault.failure, fault.message)
+        if not fault.stream and cut is None:
+            return self.response(fault.status, headers=headers, content=b"".join(fault.chunks))
+        body = SimpleNamespace(events=fault.chunks, offsets=(0.0,) * len(fault.chunks), body=b"")
+        stream = self.replay_stream(body, False, lambda: None, cut)
+        return self.response(fault.status, headers=headers, stream=stream)
 
     def live(self, upstream: Any, stream: Any) -> Any:
         # The tee hands out decoded bytes, so the length and encoding headers no longer apply.

@@ -35,6 +35,7 @@ from pytest_llmeval.cassettes.models import (
     InteractionMeta,
     RecordedRequest,
     failed_interaction,
+    received_interaction,
     stored_headers,
 )
 from pytest_llmeval.cassettes.redact import Redactor
@@ -53,6 +54,7 @@ from pytest_llmeval.vocabulary import RecordMode
 
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.cache import ResponseCache
+    from pytest_llmeval.injection import FaultPlan, FaultRule
 
 _MODES = ("none", "once", "new", "all")
 
@@ -90,6 +92,7 @@ class CassetteSession:
         realtime: bool = False,
         verbosity: int = 0,
         pending_folders: Sequence[Path] = (),
+        faults: FaultPlan | None = None,
     ) -> None:
         if mode not in _MODES:
             raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
@@ -119,6 +122,8 @@ class CassetteSession:
         self._misses: list[str] = []
         self.active = False
         self._token: Any = None
+        # the test's injected faults, asked about each request before the cassette is
+        self.faults = faults
 
     @property
     def path(self) -> Path:
@@ -272,10 +277,15 @@ class CassetteSession:
         content: bytes,
         content_type: str | None,
         headers: Iterable[tuple[bytes, bytes]] = (),
+        *,
+        read_timeout: float | None = None,
     ) -> Call:
-        """Internal: decide what to do with a request (replay, cache, live, or miss).
+        """Internal: decide what to do with a request (an injected fault, replay, cache,
+        live, or miss).
 
-        `headers` are the request's as on the wire (`httpx.Headers.raw`)."""
+        `headers` are the request's as on the wire (`httpx.Headers.raw`); an injected
+        fault takes neither a recorded answer nor a live call (`read_timeout`: the
+        client's, which a slow first token may run into)."""
         live = self._matcher.live(method, url, content, content_type)
         raw = tuple(headers)
         call = Call(
@@ -285,6 +295,10 @@ class CassetteSession:
             headers=tuple((name.decode("latin-1"), _text(value)) for name, value in raw),
             raw_headers=raw,
         )
+        if self.faults is not None:
+            rule = self.faults.pick(call.role)
+            if rule is not None and self._inject(call, rule, read_timeout):
+                return call
         key = call.live.canonical.key
         with self._lock:
             if self._replay_on:
@@ -330,6 +344,62 @@ class CassetteSession:
                 self._misses.append(str(call.refusal))
             self._emit(call, None, error=str(call.refusal))
         return call
+
+    def _inject(self, call: Call, rule: FaultRule, read_timeout: float | None) -> bool:
+        """Arm `call` with an injected fault; True when the fault replaces the answer."""
+        from pytest_llmeval.cassettes.faults import FaultNotApplicable, build_fault
+
+        live = call.live
+        call.injected = rule.describe()
+        body = live.body if live.body_format == "json" else None
+        try:
+            fault = build_fault(
+                rule, live.canonical.method, live.url, body, read_timeout=read_timeout
+            )
+        except FaultNotApplicable as error:
+            call.refusal = error
+            with self._lock:
+                self._misses.append(f"{self.nodeid}: {error}")
+            self._emit(call, None, error=str(error))
+            return True
+        if fault is None:  # a slow first token: the answer comes, late
+            call.delay_s = rule.delay_s
+            return False
+        call.fault = fault
+        return True
+
+    def fault_served(self, call: Call) -> None:
+        """Internal: an injected fault is served; report it (it is never recorded)."""
+        fault = call.fault
+        if fault is None or call.done:
+            return
+        call.done = True
+        request = self._recorded_request(call.live, call.raw_headers)
+        if not fault.status:  # a transport failure: no response at all
+            received = failed_interaction(
+                request, role=call.role, latency=fault.wait_s, error=fault.error or "",
+                failure=fault.failure or "TransportError", redact=self.redactor,
+            )  # fmt: skip
+        else:
+            from pytest_llmeval.wire import split_sse
+
+            body = b"".join(fault.chunks)
+            events = None
+            if fault.stream:
+                complete, rest = split_sse(body, final=True)
+                events = [(raw, 0.0) for raw in complete] + ([(rest, 0.0)] if rest else [])
+            received = received_interaction(
+                request, fault.status,
+                {name.decode(): value.decode() for name, value in fault.headers},
+                b"" if fault.stream else body, events, role=call.role, latency=fault.wait_s,
+                error=fault.error if fault.failure else None,
+                truncated=fault.failure is not None, redact=self.redactor,
+                failure=fault.failure,
+            )  # fmt: skip
+        # nothing was spent: priced at 0 instead of at what the request would cost
+        meta = InteractionMeta(**{**received.meta.model_dump(), "cost_usd": 0.0})
+        interaction = received.model_copy(update={"meta": meta})
+        self._emit(call, interaction, error=fault.error, latency=fault.wait_s, served=True)
 
     def replay_done(self, call: Call) -> None:
         """Internal: a replayed response was served (or its stream consumed or closed)."""
@@ -440,22 +510,27 @@ class CassetteSession:
         latency: float | None = None,
         ttft: float | None = None,
         annotation: dict[str, Any] | None = None,
+        served: bool = False,
     ) -> None:
         if self._observer is None:
             return
         request = interaction.request if interaction is not None else call.live.without_headers()
+        if call.delay_s and call.fault is None:  # the injected wait is part of what the app saw
+            latency = None if latency is None else latency + call.delay_s
+            ttft = None if ttft is None else ttft + call.delay_s
         self._observer.exchanged(
             Exchange(
                 interaction=interaction,
                 request=request,
                 role=call.role,
-                replayed=call.replay is not None,
+                replayed=served or call.replay is not None,
                 cached=call.cached,
                 latency_s=latency,
                 ttft_s=ttft,
                 error=error,
                 started_at=call.started_at,
                 annotation=annotation,
+                injected_fault=call.injected,
             )
         )
 

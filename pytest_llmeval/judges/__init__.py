@@ -21,6 +21,7 @@ __all__ = [
     "Correctness",
     "Faithfulness",
     "GoalCompletion",
+    "GuardrailHeld",
     "Judge",
     "JudgeKind",
     "KnowledgeRetention",
@@ -55,6 +56,7 @@ _EXPORTS = {
     "KnowledgeRetention": "pytest_llmeval.judges.kinds",
     "RoleAdherence": "pytest_llmeval.judges.kinds",
     "SimulatedUser": "pytest_llmeval.judges.simulator",
+    "GuardrailHeld": "pytest_llmeval.judges.kinds",
     "Judge": "pytest_llmeval.judges.api",
     "LLMJudge": "pytest_llmeval.judges.api",
 }
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
         Correctness,
         Faithfulness,
         GoalCompletion,
+        GuardrailHeld,
         JudgeKind,
         KnowledgeRetention,
         Pairwise,
