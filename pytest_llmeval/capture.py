@@ -157,6 +157,10 @@ def build_inference(
         error=None if error is None else redact(error),
         replayed=exchange.replayed,
         stream=interaction is not None and interaction.is_stream,
+        request_model=summary.requested_model,
+        response_id=summary.response_id,
+        finish_reason=summary.stop_reason,
+        started_at=exchange.started_at,
     )
 
 
