@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.pricing import price_call
-from pytest_llmeval.providers import describe_call, parse_sse
+from pytest_llmeval.providers import describe_call, missing_stream_end, parse_sse
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 GOOGLE = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash"
@@ -96,6 +96,18 @@ def test_a_stream_folds_into_one_answer() -> None:
     assert (summary.output_text, summary.stop_reason) == ("Thirty days.", "STOP")
     assert (summary.input_tokens, summary.output_tokens) == (7, 3)  # the last usage wins
     assert summary.params == {"stream": True}
+
+
+def test_a_stream_without_its_finish_reason_is_cut_short() -> None:
+    url = GOOGLE + ":streamGenerateContent?alt=sse"
+    partial = {"candidates": [{"content": {"parts": [{"text": "Thirty "}]}}]}
+    final = {"candidates": [{"content": {"parts": [{"text": "days."}]}, "finishReason": "STOP"}]}
+    blocked = {"promptFeedback": {"blockReason": "SAFETY"}}
+    cut = missing_stream_end("POST", url, [f"data: {json.dumps(partial)}\n\n"])
+    assert cut is not None and "cut short" in cut
+    for last in (final, blocked, {"error": {"code": 500, "message": "x"}}):
+        raw = [f"data: {json.dumps(partial)}\n\n", f"data: {json.dumps(last)}\n\n"]
+        assert missing_stream_end("POST", url, raw) is None
 
 
 def test_an_error_body_is_named() -> None:

@@ -141,15 +141,17 @@ def missing_stream_end(method: str, url: str, raw_events: Sequence[str]) -> str 
 
     Each API ends a complete stream with its own last event (Chat Completions `data:
     [DONE]`, Responses `response.completed`/`failed`/`incomplete`, Messages
-    `message_stop`; or an `error` event); a stream that stops before it was cut short,
-    however cleanly the connection closed. Streams of other APIs give None: nothing
-    says where they end. `raw_events` are the event texts in order.
+    `message_stop`, Gemini a chunk with its `finishReason`; or an `error` event); a
+    stream that stops before it was cut short, however cleanly the connection closed.
+    Streams of other APIs give None: nothing says where they end. `raw_events` are the
+    event texts in order.
     """
     _, api, _ = _route(method, url)
     check = {
         "chat": openai.chat_stream_end_missing,
         "responses": openai.responses_stream_end_missing,
         "messages": anthropic.messages_stream_end_missing,
+        "generate_content": gemini.stream_end_missing,
     }.get(api)
     if check is None:
         return None

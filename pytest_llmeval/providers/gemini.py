@@ -28,6 +28,7 @@ from pytest_llmeval.providers.generic import (
     first_str,
     http_error,
     join_lines,
+    load_json,
     render_call,
     role_line,
 )
@@ -109,6 +110,20 @@ def describe_generate_content(
         stop_reason=finish,
         error=http_error(status, message),
         response_id=response_id,
+    )
+
+
+def stream_end_missing(last: SSEEvent) -> str | None:
+    """Why a streamGenerateContent stream whose last event is `last` is incomplete, or
+    None: its last chunk gives the finish reason (or blocks the prompt, or is an error)."""
+    payload = as_dict(load_json(last.data))
+    if "error" in payload or dig(payload, "promptFeedback", "blockReason") is not None:
+        return None
+    for candidate in as_list(payload.get("candidates")):
+        if dig(candidate, "finishReason") is not None:
+            return None
+    return (
+        "the server ended the stream before a chunk with its finishReason: the answer is cut short"
     )
 
 
