@@ -164,6 +164,10 @@ def build_inference(
         stream=interaction is not None and interaction.is_stream,
         **_tool_fields(summary, redact),
         injected_fault=exchange.injected_fault,
+        request_model=summary.requested_model,
+        response_id=summary.response_id,
+        finish_reason=summary.stop_reason,
+        started_at=exchange.started_at,
     )
 
 

@@ -107,6 +107,12 @@ class ToolResult(_Model):
     )
 
 
+#: Inference fields only telemetry reads: they travel to the controller with the result
+#: (`runner.ItemRun.wire`) but are excluded from every file written, being volatile
+#: (`started_at`) or of use to the exporter alone.
+TELEMETRY_FIELDS = ("request_model", "response_id", "finish_reason", "started_at")
+
+
 class Inference(_Model):
     """One model call (live or replayed) made during a test."""
 
@@ -166,6 +172,21 @@ class Inference(_Model):
         description="The fault the plugin injected into this call on the test's request "
         "(e.g. `429 (retry-after 1s)`); None for a call the provider answered.",
     )
+    # Telemetry (--llmeval-otel): on the wire to the controller only, never in a file
+    # (`exclude`; see TELEMETRY_FIELDS), so files stay as they were and stay comparable.
+    request_model: str | None = Field(
+        default=None, exclude=True, description="The model as the request named it."
+    response_id: str | None = Field(
+        default=None, exclude=True, description="The id the API gave the completion, if any."
+    finish_reason: str | None = Field(
+        default=None, exclude=True, description="Why the model stopped, as the API said it."
+    started_at: float | None = Field(
+        exclude=True,
+        description="Wall-clock time the request was sent, Unix seconds (a span's start).",
+
+    def telemetry(self) -> dict[str, Any]:
+        """The telemetry fields, which the files leave out, for the wire."""
+        return {name: getattr(self, name) for name in TELEMETRY_FIELDS}
 
 
 class UsageRollup(_Model):
@@ -261,6 +282,12 @@ class EvalResult(_Model):
     duration_s: float = Field(default=0.0, description="Duration of the call phase.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="What llm_eval.log() got.")
     inferences: list[Inference] = Field(default_factory=list, description="Calls it made.")
+    started_at: float | None = Field(
+        default=None,
+        exclude=True,
+        description="Wall-clock time the call phase began, Unix seconds (telemetry, on the "
+        "wire only: the test span's start).",
+    )
 
 
 class CaseAggregate(_Model):

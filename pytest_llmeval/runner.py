@@ -90,6 +90,7 @@ class ItemRun(_BudgetGate):
     budget_warnings: list[str] = field(default_factory=list)
     """Live calls the session budget could not price, first of their cause: to warn about."""
     _started: float = 0.0
+    _started_at: float | None = None
 
     def __post_init__(self) -> None:
         self.recorder = EvalRecorder(self.identity.nodeid, redact=self.runtime.redactor.value)
@@ -134,6 +135,7 @@ class ItemRun(_BudgetGate):
     def start_call(self) -> None:
         """Note when the test body starts."""
         self._started = time.perf_counter()
+        self._started_at = time.time()
 
     def finish_call(self, error: BaseException | None, skipped: bool) -> str | None:
         """Evaluate the body's outcome; return a failure message when the test must fail."""
@@ -226,11 +228,19 @@ class ItemRun(_BudgetGate):
             duration_s=round(duration, 6),
             metadata=dict(self.recorder.metadata),
             inferences=self.recorder.inferences,
+            started_at=self._started_at,
         )
 
     def wire(self) -> dict[str, Any] | None:
         """The result as JSON-able data, to travel on the report (xdist-safe)."""
-        return None if self.result is None else self.result.model_dump(mode="json")
+        if self.result is None:
+            return None
+        data = self.result.model_dump(mode="json")
+        # the telemetry fields, which every file leaves out, travel all the same
+        data["started_at"] = self.result.started_at
+        for entry, inference in zip(data["inferences"], self.result.inferences, strict=True):
+            entry.update(inference.telemetry())
+        return data
 
 
 def charge_budget(

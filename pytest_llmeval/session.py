@@ -122,6 +122,8 @@ class EvalSession:
             self._file_failed(error)
         # each output on its own: one that fails does not keep the others from being written
         self._write_reports(aggregate, comparison, pytest_version)
+        if self.settings.otel:
+            self._export_telemetry()
         budget = None
         if self.budget is not None:
             budget = BudgetOutcome(
@@ -138,6 +140,20 @@ class EvalSession:
             file_errors=tuple(self._file_errors),
         )
         return self.outcome
+
+    def _export_telemetry(self) -> None:
+        """--llmeval-otel: the results as OpenTelemetry spans; a failed export is one
+        line in file_errors, like a report that could not be written."""
+        from pytest_llmeval.reporting.otel import export_session
+
+        try:
+            export_session(
+                self.results.values(),
+                content=self.settings.otel_content,
+                redact=self.redactor.text,
+            )
+        except LLMEvalError as error:
+            self._file_failed(error)
 
     def _file_failed(self, error: Exception) -> None:
         """One line for a file that could not be read or written, naming the path given."""

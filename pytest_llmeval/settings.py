@@ -339,6 +339,28 @@ OPTIONS: tuple[Option, ...] = (
         linelist=True,
     ),
     Option(
+        "otel",
+        "--llmeval-otel",
+        "llmeval_otel",
+        "LLMEVAL_OTEL",
+        "Export the session as OpenTelemetry traces (a span per test, a GenAI span per model "
+        "call) through the exporter the OTEL_* environment variables configure (OTLP/HTTP "
+        "by default). Needs pip install pytest-llm-eval[otel].",
+        _bool,
+        default=False,
+        is_flag=True,
+    ),
+    Option(
+        "otel_content",
+        "--llmeval-otel-content",
+        "llmeval_otel_content",
+        "LLMEVAL_OTEL_CONTENT",
+        "With --llmeval-otel: also put each call's prompt and answer (redacted) on its span.",
+        _bool,
+        default=False,
+        is_flag=True,
+    ),
+    Option(
         "report",
         "--llmeval-report",
         "llmeval_report",
@@ -501,6 +523,8 @@ class Settings:
     max_cost: float | None = None
     max_cost_strict: bool = False
     trace: Path | None = None
+    otel: bool = False
+    otel_content: bool = False
     redact: tuple[str, ...] = ()
     match_ignore: tuple[str, ...] = ()
     prices: tuple[str, ...] = ()
@@ -617,6 +641,20 @@ def resolve_settings(config: pytest.Config, environ: dict[str, str] | None = Non
             f"price, but no budget is set: add {budget.flag}=USD (ini {budget.ini}), or drop "
             f"{strict.flag}."
         )
+    if values.get("otel_content") and not values.get("otel"):
+        content, otel = OPTIONS_BY_DEST["otel_content"], OPTIONS_BY_DEST["otel"]
+        raise pytest.UsageError(
+            f"pytest-llm-eval: {content.flag} puts prompts and answers on the OpenTelemetry "
+            f"spans, but the export is off: add {otel.flag} (ini {otel.ini}), or drop "
+            f"{content.flag}."
+        )
+    if values.get("otel"):
+        # only now, and without importing it: a session without the export loads none of it
+        from pytest_llmeval.reporting.otel import missing_otel
+
+        missing = missing_otel()
+        if missing is not None:
+            raise pytest.UsageError(f"pytest-llm-eval: {OPTIONS_BY_DEST['otel'].flag}: {missing}")
     is_ci = bool(env.get("CI", "").strip())
     if "record_mode" not in values:
         values["record_mode"] = "none" if is_ci else "once"

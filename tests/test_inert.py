@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-HEAVY = ("pydantic", "httpx", "httpx2", "openai", "anthropic", "diskcache", "genai_prices", "yaml")
+HEAVY = (
+    "pydantic", "httpx", "httpx2", "openai", "anthropic", "diskcache", "genai_prices", "yaml",
+    "opentelemetry", "google",
+)  # fmt: skip
 # lifecycle: the item lifecycle pieces plugin.py shares with the concurrent runner;
 # vocabulary: the Literal types settings.py uses (stdlib and pytest only, like plugin.py)
 ALLOWED_OWN = {
@@ -54,6 +57,32 @@ def test_no_heavy_imports_no_output_no_files(
     pytester_files = {"runpytest-0", "runpytest-current", "stdout", "stderr"}
     after = {p.name for p in pytester_env.path.iterdir()} - pytester_files
     assert after - before == {"modules.json"}
+
+
+@pytest.mark.parametrize("xdist_args", [[], ["-n", "2"]])
+def test_eval_session_without_otel_loads_none_of_it(
+    pytester_env: pytest.Pytester, xdist_args: list[str]
+) -> None:
+    """The optional extras stay unloaded in an eval session that does not ask for them."""
+    pytester_env.makeconftest(RECORD_MODULES)
+    pytester_env.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_eval
+        @pytest.mark.parametrize("i", range(2))
+        def test_eval(i, llm_eval):
+            llm_eval.score("s", 1.0)
+        """
+    )
+    args = ["-p", "no:cacheprovider", "--llmeval-report=report.json", *xdist_args]
+    result = pytester_env.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=2)
+    modules = set(json.loads((pytester_env.path / "modules.json").read_text()))
+    assert "pytest_llmeval.session" in modules  # the eval machinery really ran
+    loaded = sorted(m for m in modules if m.split(".")[0] in ("opentelemetry", "google"))
+    assert loaded == []
+    assert "pytest_llmeval.reporting.otel" not in modules
 
 
 def test_plugin_can_be_disabled(pytester_env: pytest.Pytester) -> None:

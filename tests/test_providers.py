@@ -445,10 +445,14 @@ def test_messages_many_streams_and_a_404() -> None:  # F3b: 33 interactions
 # --- other APIs ---------------------------------------------------------------------------
 
 
-def test_gemini_is_read_generically() -> None:  # F2: not OpenAI or Anthropic
+def test_gemini_has_its_adapter() -> None:  # F2: not OpenAI or Anthropic
     ok, throttled = summarise("crewai_gemini_429")
-    assert (ok.provider, ok.api, ok.model) == ("unknown", "unknown", "gemini-2.0-flash")
+    assert (ok.provider, ok.api, ok.model) == ("google", "generate_content", "gemini-2.0-flash")
     assert (ok.input_tokens, ok.output_tokens) == (1454, 100)
+    assert ok.input_text is not None and ok.input_text.startswith("system: ")
+    assert ok.output_text is not None
+    assert ok.output_text.startswith("I see a line graph") and ok.stop_reason == "STOP"
+    assert throttled.api == "generate_content"
     assert ok.response_id == "lyqOabaLKfLkjMcPs-amqA8"
     assert throttled.error is not None
     assert throttled.error.startswith("Resource exhausted. Please try again later.")

@@ -7,6 +7,8 @@
 * Anthropic: Messages with a JSON-schema `output_config` format, or a forced tool call
   for models without structured output (`claude-3*`). The Messages API takes no
   sampling parameters in the current SDK, so none are sent.
+* Google (`google:<model>`, the [gemini] extra): Gemini's generateContent through
+  google-genai with a JSON-schema response, `temperature=0` and a fixed seed.
 
 Every SDK call runs with the `judge` role (`context.current_role`), so interception and
 accounting mark it as a judge call. A backend raises `ModelCallFailed` on an API or
@@ -25,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 from pytest_llmeval import context
 from pytest_llmeval.errors import JudgeError, LLMEvalError
-from pytest_llmeval.judges.clients import CLIENTS, KEY_VARIABLES, ClientCache, ClientSpec, ModelRef
+from pytest_llmeval.judges.clients import CLIENTS, ClientCache, ClientSpec, ModelRef
 from pytest_llmeval.judges.prompts import Prompt, reask_message
 from pytest_llmeval.vocabulary import Role
 
@@ -176,7 +178,7 @@ class _SDKBackend:
         return "simulated user" if self.role == "simulator" else "judge"
 
     def _missing_key_message(self, what_happened: str, mode: str) -> str:
-        variable = KEY_VARIABLES[self.ref.sdk]
+        variable = self.spec.key_variable()
         from pytest_llmeval.cassettes.intercept import current_cassette
 
         cassette = current_cassette.get()
@@ -319,6 +321,78 @@ class AnthropicBackend(_SDKBackend):
         return Reply(text=text, model=self.model)
 
 
+class GoogleBackend(_SDKBackend):
+    """Gemini through google-genai: generateContent with a JSON-schema response
+    (`response_json_schema`), `temperature=0` and a fixed seed, as for OpenAI."""
+
+    def request(self, prompt: Prompt, retries: Sequence[Retry] = ()) -> dict[str, Any]:
+        """The keyword arguments of `models.generate_content` for a prompt."""
+        from google.genai import types
+
+        contents: list[dict[str, Any]] = [{"role": "user", "parts": [{"text": prompt.user}]}]
+        for retry in retries:
+            contents.append({"role": "model", "parts": [{"text": retry.reply.text or "(empty)"}]})
+            reask = reask_message(retry.error, prompt.answer)
+            contents.append({"role": "user", "parts": [{"text": reask}]})
+        config: dict[str, Any] = {
+            "system_instruction": prompt.system,
+            "response_mime_type": "application/json",
+            "response_json_schema": prompt.answer.schema(),
+            "seed": SEED + prompt.sample,
+        }
+        if prompt.samples == 1:
+            config["temperature"] = 0
+        return {
+            "model": self.ref.name,
+            "contents": contents,
+            "config": types.GenerateContentConfig(**config),
+        }
+
+    def _send(self, client: Any, prompt: Prompt, retries: Sequence[Retry]) -> Any:
+        return client.models.generate_content(**self.request(prompt, retries))
+
+    async def acomplete(self, prompt: Prompt, retries: Sequence[Retry] = ()) -> Reply:
+        """Ask the model through google-genai's asynchronous surface (`client.aio`)."""
+        client = self._clients.async_client(self.spec)
+        with self._judge_request():
+            response = await client.aio.models.generate_content(**self.request(prompt, retries))
+        return self._reply(response)
+
+    def _reply(self, response: Any) -> Reply:
+        parts = []
+        for candidate in (getattr(response, "candidates", None) or [])[:1]:
+            content = getattr(candidate, "content", None)
+            parts = list(getattr(content, "parts", None) or [])
+        text = "".join(part.text for part in parts if part.text and not part.thought)
+        return Reply(text=text, model=self.model)
+
+    def _failure(self, error: Exception) -> Exception:
+        if isinstance(error, LLMEvalError):
+            return error
+        from google.genai import errors
+
+        if isinstance(error, errors.APIError):
+            if self.spec.uses_placeholder() and error.code in (400, 401, 403):
+                server = self.spec.effective_base_url()
+                refused = f"and the server at {server} refused it without one"
+                return JudgeError(self._missing_key_message(refused, "all"))
+            return ModelCallFailed(f"{self.model}: HTTP {error.code} {error.message or error}")
+        if self.spec.blocked() and _is_connection_error(error):
+            return JudgeError(self._missing_key_message("so it was not sent", "new"))
+        if _is_connection_error(error):
+            return ModelCallFailed(f"{self.model}: {_describe(error)}")
+        return error
+
+
+def _is_connection_error(error: Exception) -> bool:
+    """A transport failure of httpx or httpx2 (google-genai raises them unwrapped)."""
+    return any(
+        type(error).__module__.split(".")[0] in ("httpx", "httpx2")
+        and cls.__name__ in ("TransportError", "TimeoutException")
+        for cls in type(error).__mro__
+    )
+
+
 def make_backend(model: str, *, base_url: str | None = None, retries: int = 2) -> _SDKBackend:
     """The backend of a `provider:model` name (no client is created until the first call)."""
     ref = ModelRef.parse(model)
@@ -333,4 +407,6 @@ def make_backend(model: str, *, base_url: str | None = None, retries: int = 2) -
         )
     if ref.sdk == "anthropic":
         return AnthropicBackend(ref, base_url=base_url, retries=retries)
+    if ref.sdk == "google":
+        return GoogleBackend(ref, base_url=base_url, retries=retries)
     return OpenAIBackend(ref, base_url=base_url, retries=retries)

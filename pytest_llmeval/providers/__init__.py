@@ -10,6 +10,9 @@ path (POST)                api             provider
 ``.../embeddings``         ``embeddings``  endpoint), else ``openai-compatible``
 ``.../v1/messages``        ``messages``    ``anthropic`` on api.anthropic.com, else
                                            ``anthropic-compatible``
+``.../models/M:generate    ``generate_     ``google`` on generativelanguage.googleapis.com,
+Content`` (and ``:stream   content``       else ``google-compatible`` (Gemini, adapter
+GenerateContent``)                         ``gemini``)
 anything else              ``unknown``     as above by host, else ``unknown``
 =========================  ==============  =================================================
 
@@ -19,7 +22,7 @@ pricing can still recognise a known cloud.
 
 Token counts mean the same thing for every provider (see `pytest_llmeval.providers.types`,
 where the shared types live). This module only re-exports them and dispatches; `sse` splits
-event streams, and the adapters are `openai`, `anthropic` and `generic`.
+event streams, and the adapters are `openai`, `anthropic`, `gemini` and `generic`.
 
 This package imports only the standard library, and nothing in it raises on a malformed
 body: an unexpected shape gives a summary of whatever could be read.
@@ -32,7 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_llmeval.providers import anthropic, generic, openai
+from pytest_llmeval.providers import anthropic, gemini, generic, openai
 from pytest_llmeval.providers.sse import parse_sse
 from pytest_llmeval.providers.types import Api, CallSummary, SSEEvent
 
@@ -49,6 +52,7 @@ __all__ = [
 # Hosts whose owner bills the call; any other host is a "compatible" server.
 _OPENAI_HOST = re.compile(r"(?:.+\.)?api\.openai\.com")
 _ANTHROPIC_HOST = "api.anthropic.com"
+_GOOGLE_HOST = "generativelanguage.googleapis.com"
 
 
 def describe_call(
@@ -82,6 +86,8 @@ def describe_call(
         return openai.describe_embeddings(**arguments)
     if api == "messages":
         return anthropic.describe_messages(**arguments)
+    if api == "generate_content":
+        return gemini.describe_generate_content(**arguments)
     return generic.describe_unknown(**arguments)
 
 
@@ -111,10 +117,16 @@ def _route(method: object, url: object) -> tuple[str, Api, str | None]:
             api = "embeddings"
         elif path.endswith("/v1/messages"):
             api = "messages"
+        elif gemini.GEMINI_PATH.search(path):
+            api = "generate_content"
     if _OPENAI_HOST.fullmatch(host):
         provider = "openai"
     elif host == _ANTHROPIC_HOST:
         provider = "anthropic"
+    elif host == _GOOGLE_HOST:
+        provider = "google"
+    elif api == "generate_content":
+        provider = "google-compatible"
     elif api == "messages":
         provider = "anthropic-compatible"
     elif api != "unknown":
@@ -129,15 +141,17 @@ def missing_stream_end(method: str, url: str, raw_events: Sequence[str]) -> str 
 
     Each API ends a complete stream with its own last event (Chat Completions `data:
     [DONE]`, Responses `response.completed`/`failed`/`incomplete`, Messages
-    `message_stop`; or an `error` event); a stream that stops before it was cut short,
-    however cleanly the connection closed. Streams of other APIs give None: nothing
-    says where they end. `raw_events` are the event texts in order.
+    `message_stop`, Gemini a chunk with its `finishReason`; or an `error` event); a
+    stream that stops before it was cut short, however cleanly the connection closed.
+    Streams of other APIs give None: nothing says where they end. `raw_events` are the
+    event texts in order.
     """
     _, api, _ = _route(method, url)
     check = {
         "chat": openai.chat_stream_end_missing,
         "responses": openai.responses_stream_end_missing,
         "messages": anthropic.messages_stream_end_missing,
+        "generate_content": gemini.stream_end_missing,
     }.get(api)
     if check is None:
         return None

@@ -19,7 +19,7 @@ from typing import Any, Literal
 __all__ = ["Api", "CallSummary", "SSEEvent", "ToolCallSummary", "ToolResultSummary"]
 
 #: The model APIs the adapters understand.
-Api = Literal["chat", "responses", "embeddings", "messages", "unknown"]
+Api = Literal["chat", "responses", "embeddings", "messages", "generate_content", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)

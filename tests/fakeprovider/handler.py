@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import anthropic_api, openai_api
+from . import anthropic_api, gemini_api, openai_api
 from .openai_api import SseEvent
 from .replies import resolve
 from .specs import (
@@ -182,6 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
         api = request.api
         cut = ending is not None and ending.kind == "cut"
         state = self.server.state
+        if gemini_api.GEMINI_PATH.match(request.path) and request.method == "POST":
+            self._reply_gemini(request, bad_json=bad_json, ending=ending)
+            return
         if api == "unknown" or request.method != "POST":
             self._send_error(404, f"Unknown request URL: {request.method} {request.path}.")
             return
@@ -214,6 +217,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_events(events(request, outcome), ending=ending)
         else:
             self._send_json(200, body(request, outcome), cut=cut)
+
+    def _reply_gemini(
+        self, request: RecordedRequest, *, bad_json: bool, ending: Fault | None
+    ) -> None:
+        """Gemini's generateContent and streamGenerateContent (gemini_api.py)."""
+        if bad_json or not isinstance(request.body, Mapping) or not request.body.get("contents"):
+            self._send_json(400, gemini_api.error_body(400, "contents must not be empty"))
+            return
+        spec = self.server.state.take_reply(gemini_api.as_chat_request(request))
+        outcome = gemini_api.answer(request, spec)
+        if request.path.endswith(":streamGenerateContent"):
+            self._send_events(gemini_api.generate_events(request, outcome), ending=ending)
+        else:
+            body = gemini_api.generate_body(request, outcome)
+            self._send_json(200, body, cut=ending is not None and ending.kind == "cut")
 
     def _send_fault(self, fault: Fault, request: RecordedRequest) -> None:
         if fault.status is not None:
