@@ -176,13 +176,18 @@ class Inference(_Model):
     # (`exclude`; see TELEMETRY_FIELDS), so files stay as they were and stay comparable.
     request_model: str | None = Field(
         default=None, exclude=True, description="The model as the request named it."
+    )
     response_id: str | None = Field(
         default=None, exclude=True, description="The id the API gave the completion, if any."
+    )
     finish_reason: str | None = Field(
         default=None, exclude=True, description="Why the model stopped, as the API said it."
+    )
     started_at: float | None = Field(
+        default=None,
         exclude=True,
         description="Wall-clock time the request was sent, Unix seconds (a span's start).",
+    )
 
     def telemetry(self) -> dict[str, Any]:
         """The telemetry fields, which the files leave out, for the wire."""
