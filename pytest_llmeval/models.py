@@ -29,6 +29,13 @@ class Score(_Model):
         default=None, description="This metric's own pass mark, if any."
     )
     reason: str | None = Field(default=None, description="Why (a judge's reasoning), if known.")
+    check: bool = Field(
+        default=False,
+        description=(
+            "A requirement (llm_eval.check): value 1 or 0, threshold 1, weight 0; "
+            "failing it fails the test whatever the mean."
+        ),
+    )
 
     @property
     def passed(self) -> bool:

@@ -76,20 +76,64 @@ class EvalRecorder:
         self,
         name: str,
         value: bool | int | float,
+        *extra: object,
         weight: float = 1.0,
         threshold: float | None = None,
-        *,
         reason: str | None = None,
     ) -> float:
         """Record a named score in [0, 1] (a bool counts 0 or 1) and return it as a float.
 
         `weight` is its weight in the test's weighted mean (0 records it for
-        information only); `threshold` is this metric's own pass mark. A scorer's
-        result that carries a `reason` (the trajectory scorers') is recorded with it.
+        information only); `threshold` is this metric's own pass mark. Both are
+        keyword-only. A scorer's result that carries a `reason` (the trajectory
+        scorers') is recorded with it.
         """
         __tracebackhide__ = True
+        if extra:
+            # score("x", 0.6, 0.9) used to set the weight silently; say which keyword was meant
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.score({name!r}, {value!r}, "
+                f"{', '.join(repr(e) for e in extra)}): weight and threshold are keyword-only; "
+                f"write llm_eval.score({name!r}, {value!r}, weight=..., threshold=...)"
+            )
+        return self._add_score(name, value, weight=weight, threshold=threshold, reason=reason)
+
+    def check(self, name: str, passed: object, reason: str | None = None) -> bool:
+        """Record a requirement: a failed check fails the test whatever the mean.
+
+        `passed` is a bool (or a scorer's result: 1.0 passes, anything lower fails).
+        It is recorded as a score of 1 or 0 with threshold 1, weight 0 (a check gates
+        the test; it does not move the weighted mean) and `check` set, with `reason`.
+        Returns whether it passed.
+        """
+        __tracebackhide__ = True
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.check({name!r}): reason must be a str or None, "
+                f"got {type(reason).__name__}"
+            )
+        if reason is None and isinstance(getattr(passed, "reason", None), str):
+            reason = passed.reason  # type: ignore[attr-defined]
+        value = _check_unit_interval(f"llm_eval.check({name!r}) passed", passed)
+        ok = value >= 1.0
+        self._add_score(
+            name, 1.0 if ok else 0.0, weight=0.0, threshold=1.0, reason=reason, check=True
+        )
+        return ok
+
+    def _add_score(
+        self,
+        name: str,
+        value: object,
+        *,
+        weight: float,
+        threshold: float | None,
+        reason: str | None,
+        check: bool = False,
+    ) -> float:
+        __tracebackhide__ = True
         if reason is None and isinstance(getattr(value, "reason", None), str):
-            reason = value.reason  # type: ignore[union-attr]
+            reason = value.reason  # type: ignore[attr-defined]
         if not isinstance(name, str) or not name.strip():
             raise TypeError(f"llm_eval.score(): name must be a non-empty string, got {name!r}")
         if name in self._scores:
@@ -106,7 +150,12 @@ class EvalRecorder:
         if threshold is not None:
             limit = _check_unit_interval(f"llm_eval.score({name!r}) threshold", threshold)
         self._scores[name] = Score(
-            name=name, value=number, weight=float(weight), threshold=limit, reason=reason
+            name=name,
+            value=number,
+            weight=float(weight),
+            threshold=limit,
+            reason=reason,
+            check=check,
         )
         return number
 
@@ -540,7 +589,7 @@ class EvalRecorder:
             update={"name": name, "cost_usd": verdict.cost_usd if cost is None else cost}
         )
         self._reserved_names.discard(name)
-        self.score(name, verdict.score, weight, threshold, reason=verdict.reason)
+        self.score(name, verdict.score, weight=weight, threshold=threshold, reason=verdict.reason)
         return verdict
 
     def _record_pairwise(
@@ -552,7 +601,7 @@ class EvalRecorder:
         )
         self._reserved_names.discard(name)
         reason = f"winner {verdict.winner}: {verdict.reason}"
-        self.score(name, verdict.score, weight, reason=reason)
+        self.score(name, verdict.score, weight=weight, reason=reason)
         return verdict
 
 
