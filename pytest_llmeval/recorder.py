@@ -6,11 +6,13 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
 
 if TYPE_CHECKING:
+    from pytest_llmeval.cases import Case
     from pytest_llmeval.conversation import Conversation, UserTurn
     from pytest_llmeval.dialogue import App
     from pytest_llmeval.judges.api import Judge
@@ -34,6 +36,41 @@ def _check_unit_interval(what: str, value: object) -> float:
     return number
 
 
+@dataclass(frozen=True)
+class CaseMaterial:
+    """What `llm_eval.case()` set: the material judges and `run_checks` default to."""
+
+    input: str | None = None
+    output: str | None = None
+    context: str | tuple[str, ...] | None = None
+    reference: str | None = None
+    case: Case | None = None
+
+
+def _as_text(what: str, value: object) -> str | None:
+    """A case's input or reference as the text a judge reads (JSON for other values)."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"llm_eval.case(): {what} must be a str or JSON-serialisable, "
+            f"got {type(value).__name__}"
+        ) from None
+
+
+def _as_context(value: object) -> str | tuple[str, ...] | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError(
+        "llm_eval.case(): context must be a str or a list of str passages, "
+        f"got {type(value).__name__}"
+    )
+
+
 class EvalRecorder:
     """Records the scores, metadata and model calls of one llm_eval test."""
 
@@ -46,6 +83,8 @@ class EvalRecorder:
         self._inferences: list[Inference] = []
         self._judge_resolver: Callable[[], Judge] | None = None
         self._reserved_names: set[str] = set()  # names of judge calls still running
+        self._case: CaseMaterial | None = None
+        self._judge_scale: Scale | None = None
 
     def bind_judge(self, resolver: Callable[[], Judge]) -> None:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
@@ -159,6 +198,99 @@ class EvalRecorder:
         )
         return number
 
+    def case(
+        self,
+        loaded: Case | None = None,
+        /,
+        *,
+        input: object = None,
+        output: str | None = None,
+        context: str | Sequence[str] | None = None,
+        reference: object = None,
+    ) -> CaseMaterial:
+        """Set the material once: judges (and `run_checks`) default to it.
+
+        `llm_eval.case(case, output=answer)` takes a loaded case's `input`, its
+        `expected` as the reference and its metadata's `context`; keywords override
+        them. Inputs and references that are not text reach the judge as JSON. A
+        later call replaces the material. Returns it.
+        """
+        __tracebackhide__ = True
+        if loaded is not None:
+            # duck-typed: a Case from a re-imported module (pytester, importlib.reload) counts
+            if not all(hasattr(loaded, a) for a in ("id", "input", "expected", "metadata")):
+                raise TypeError(
+                    f"{self.nodeid}: llm_eval.case() takes a loaded Case (from load_cases) "
+                    f"as its only positional argument, got {type(loaded).__name__}; pass "
+                    "the rest by keyword: llm_eval.case(input=..., output=..., ...)"
+                )
+            input = loaded.input if input is None else input
+            reference = loaded.expected if reference is None else reference
+            if context is None:
+                context = loaded.metadata.get("context")
+        if output is not None and not isinstance(output, str):
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.case(): output must be a str (the text judges "
+                f"read), got {type(output).__name__}"
+            )
+        try:
+            material = CaseMaterial(
+                input=_as_text("input", input),
+                output=output,
+                context=_as_context(context),
+                reference=_as_text("reference", reference),
+                case=loaded,
+            )
+        except TypeError as error:
+            raise TypeError(f"{self.nodeid}: {error}") from None
+        self._case = material
+        return material
+
+    @property
+    def current_case(self) -> CaseMaterial | None:
+        """What `case()` set, or None."""
+        return self._case
+
+    def use_judge_scale(self, scale: Scale | None) -> None:
+        """The scale judges use when a call gives none (the marker's judge_scale)."""
+        self._judge_scale = scale
+
+    def _with_case(
+        self,
+        call: str,
+        output: Any,
+        criteria: Any,
+        input: str | None,
+        reference: str | None,
+        context: str | Sequence[str] | None,
+    ) -> tuple[str, Any, str | None, str | None, str | Sequence[str] | None]:
+        """Fill what a judge call left out from the case; one positional is the criteria
+        when the case holds the output."""
+        __tracebackhide__ = True
+        material = self._case
+        if criteria is None:
+            if output is not None and material is not None and material.output is not None:
+                output, criteria = None, output
+            else:
+                raise TypeError(
+                    f"{self.nodeid}: llm_eval.{call}() needs criteria (a rubric string or a "
+                    f"judge kind), e.g. llm_eval.{call}(answer, 'Polite and correct')"
+                )
+        if output is None:
+            if material is None or material.output is None:
+                raise TypeError(
+                    f"{self.nodeid}: llm_eval.{call}() has no output to judge: pass it, "
+                    f"llm_eval.{call}(answer, criteria), or set it once with "
+                    "llm_eval.case(output=answer)"
+                )
+            output = material.output
+        if material is not None:
+            input = material.input if input is None else input
+            reference = material.reference if reference is None else reference
+            context = material.context if context is None else context
+        # a custom judge may take other outputs; the built-in judges check it is text
+        return cast(str, output), criteria, input, reference, context
+
     def log(self, **fields: Any) -> None:
         """Attach extra metadata to the test's result (JSON-serialisable values only)."""
         __tracebackhide__ = True
@@ -207,8 +339,8 @@ class EvalRecorder:
 
     def judge(
         self,
-        output: str,
-        criteria: str | VerdictKind,
+        output: str | VerdictKind | None = None,
+        criteria: str | VerdictKind | None = None,
         *,
         input: str | None = None,
         reference: str | None = None,
@@ -228,21 +360,30 @@ class EvalRecorder:
         times (majority vote or mean). The verdict is recorded under `name` (default:
         the kind and the start of the criteria, made unique in the test) with its
         reason, `weight` and `threshold`, and returned.
+
+        What the call leaves out (output, input, reference, context) comes from
+        `llm_eval.case()`; with the case's output set, `llm_eval.judge(criteria)`
+        judges it. `scale` defaults to the marker's `judge_scale`.
         """
         __tracebackhide__ = True
-        from pytest_llmeval.judges.backends import judge_role
-        from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
+        output, criteria, input, reference, context = self._with_case(
+            "judge", output, criteria, input, reference, context
+        )
+        return self._judge_plain(
+            output,
+            criteria,
+            input=input,
+            reference=reference,
+            context=context,
+            scale=scale,
+            model=model,
+            samples=samples,
+            name=name,
+            threshold=threshold,
+            weight=weight,
+        )
 
-        judge = self._judge()
-        default = self._default_judge_name(criteria, scale, samples)
-        with self._judge_call(name, default, weight, threshold) as (name, start):
-            options = _judge_options(input, reference, context, scale, model, samples, threshold)
-            with judge_role():
-                result = call_with_accepted(judge, output, criteria=criteria, **options)
-            verdict = verdict_from(result, threshold, judge)
-            return self._record_verdict(verdict, name, start, weight, threshold)
-
-    async def ajudge(
+    def _judge_plain(
         self,
         output: str,
         criteria: str | VerdictKind,
@@ -257,10 +398,75 @@ class EvalRecorder:
         threshold: float | None = None,
         weight: float = 1.0,
     ) -> Verdict:
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
+
+        scale = self._judge_scale if scale is None else scale
+
+        judge = self._judge()
+        default = self._default_judge_name(criteria, scale, samples)
+        with self._judge_call(name, default, weight, threshold) as (name, start):
+            options = _judge_options(input, reference, context, scale, model, samples, threshold)
+            with judge_role():
+                result = call_with_accepted(judge, output, criteria=criteria, **options)
+            verdict = verdict_from(result, threshold, judge)
+            return self._record_verdict(verdict, name, start, weight, threshold)
+
+    async def ajudge(
+        self,
+        output: str | VerdictKind | None = None,
+        criteria: str | VerdictKind | None = None,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
         """The asynchronous `judge()` (the judge's `ajudge` method, if it has one)."""
+        __tracebackhide__ = True
+        output, criteria, input, reference, context = self._with_case(
+            "ajudge", output, criteria, input, reference, context
+        )
+        return await self._ajudge_plain(
+            output,
+            criteria,
+            input=input,
+            reference=reference,
+            context=context,
+            scale=scale,
+            model=model,
+            samples=samples,
+            name=name,
+            threshold=threshold,
+            weight=weight,
+        )
+
+    async def _ajudge_plain(
+        self,
+        output: str,
+        criteria: str | VerdictKind,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
         __tracebackhide__ = True
         from pytest_llmeval.judges.backends import judge_role
         from pytest_llmeval.judges.custom import call_with_accepted, resolve, verdict_from
+
+        scale = self._judge_scale if scale is None else scale
 
         judge = self._judge()
         default = self._default_judge_name(criteria, scale, samples)
@@ -299,6 +505,8 @@ class EvalRecorder:
         method = self._compare_method(judge, "compare")
         default = _default_pairwise_name(criteria)
         with self._judge_call(name, default, weight, None) as (name, start):
+            if input is None and self._case is not None:
+                input = self._case.input
             with judge_role():
                 options = _given(input=input, model=model)
                 result = call_with_accepted(method, a, b, criteria=criteria, **options)
@@ -326,6 +534,8 @@ class EvalRecorder:
             method = self._compare_method(judge, "compare")
         default = _default_pairwise_name(criteria)
         with self._judge_call(name, default, weight, None) as (name, start):
+            if input is None and self._case is not None:
+                input = self._case.input
             with judge_role():
                 options = _given(input=input, model=model)
                 call = call_with_accepted(method, a, b, criteria=criteria, **options)
@@ -419,7 +629,7 @@ class EvalRecorder:
         `KnowledgeRetention()`) or a string, judged as a rubric over the transcript.
         """
         __tracebackhide__ = True
-        return self.judge(
+        return self._judge_plain(
             conversation.transcript(),
             _conversation_kind(criteria),
             scale=scale,
@@ -444,7 +654,7 @@ class EvalRecorder:
     ) -> Verdict:
         """The asynchronous `judge_conversation`."""
         __tracebackhide__ = True
-        return await self.ajudge(
+        return await self._ajudge_plain(
             conversation.transcript(),
             _conversation_kind(criteria),
             scale=scale,
@@ -475,7 +685,7 @@ class EvalRecorder:
         __tracebackhide__ = True
         from pytest_llmeval.conversation import render_transcript
 
-        base = name or self._default_judge_name(criteria, scale, 1)
+        base = name or self._default_judge_name(criteria, scale or self._judge_scale, 1)
         needs_reference = "reference" in getattr(criteria, "requires", ())
         verdicts = []
         for turn in conversation.turns:
@@ -484,7 +694,7 @@ class EvalRecorder:
                 continue
             before = conversation.turns[: turn.index - 1]
             verdicts.append(
-                self.judge(
+                self._judge_plain(
                     turn.reply,
                     criteria,
                     input=render_transcript(before, pending_user=turn.user),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.vocabulary import AGGREGATES, Aggregate
@@ -32,6 +32,7 @@ class EvalSpec:
     judge_model: str | None = None
     budget_usd: float | None = None
     max_latency_s: float | None = None
+    judge_scale: Literal["binary", "1-5", "0-10"] | None = None
 
 
 ALLOWED = {
@@ -43,7 +44,9 @@ ALLOWED = {
     "judge_model": "None or 'provider:model', e.g. 'anthropic:claude-sonnet-4-5'",
     "budget_usd": "None or a number of US dollars > 0, e.g. budget_usd=0.05",
     "max_latency_s": "None or a number of seconds > 0, e.g. max_latency_s=5",
+    "judge_scale": "None, 'binary', '1-5' or '0-10' (the scale of judge calls that give none)",
 }
+_JUDGE_SCALES = ("binary", "1-5", "0-10")
 
 
 def _is_number(value: object) -> bool:
@@ -79,6 +82,10 @@ def _check(name: str, value: Any) -> Any:
             raise ValueError
         provider, sep, model = value.partition(":")
         if not (sep and provider.strip() and model.strip()):
+            raise ValueError
+        return value
+    if name == "judge_scale":
+        if value is not None and value not in _JUDGE_SCALES:
             raise ValueError
         return value
     # budget_usd, max_latency_s

@@ -7,6 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.fakeprovider import FakeProviderServer, RecordedRequest
+from tests.test_judges_sdk import schema_of, scripted
+
 
 def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     pytester.makepyfile(source)
@@ -164,4 +167,167 @@ def test_a_check_refuses_what_is_not_a_verdict(pytester_env: pytest.Pytester) ->
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["*TypeError: llm_eval.check('c') passed must be a bool or a number from 0 to 1, got str*"]
+    )
+
+
+# -- the case: state the material once ---------------------------------------------------
+
+RAG_CASES = (
+    '{"id": "capital", "input": "Capital of France?", "expected": "REF-Paris", '
+    '"context": ["Paris is the capital of France.", "Lyon is in the south-east."]}\n'
+)
+
+RAG_SUITE = """
+import pytest
+from pytest_llmeval import load_cases
+from pytest_llmeval.judges import Correctness, Faithfulness, Relevance
+
+pytestmark = pytest.mark.llm_eval(
+    threshold=0.5, judge_model="openai:gpt-4.1-mini", judge_scale="0-10"
+)
+
+@pytest.mark.parametrize("case", load_cases("rag.jsonl"))
+def test_rag(case, llm_eval):
+    answer = "PASS-ME Paris is the capital."
+    llm_eval.case(case, output=answer)
+    faithful = llm_eval.judge(Faithfulness())
+    relevant = llm_eval.judge(Relevance())
+    correct = llm_eval.judge(Correctness())
+    polite = llm_eval.judge("Polite", scale="binary")
+    other = llm_eval.judge("FAIL-ME other text", "Polite", input="Something else?")
+    assert [v.raw_score for v in (faithful, relevant, correct, polite, other)] == [10, 10, 10, 1, 0]
+    assert list(llm_eval.scores) == [
+        "faithfulness", "relevance", "correctness", "rubric:polite", "rubric:polite-2"
+    ]
+"""
+
+
+@pytest.fixture
+def judged(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> pytest.Pytester:
+    for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-authoring")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_provider.openai_base_url)
+    fake_provider.set_handler(scripted)
+    return pytester_env
+
+
+def judged_text(request: RecordedRequest) -> str:
+    return json.dumps(request.body["messages"], ensure_ascii=False)
+
+
+def test_judges_default_to_the_case_and_the_marker_scale(
+    judged: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    judged.makefile(".jsonl", rag=RAG_CASES)
+    judged.makepyfile(RAG_SUITE)
+    judged.runpytest().assert_outcomes(passed=1)
+    faithful, relevant, correct, polite, other = fake_provider.requests
+    for request in (faithful, relevant, correct, polite):
+        assert "PASS-ME Paris is the capital." in judged_text(request)
+    # the marker's judge_scale, unless the call gives its own
+    for request in (faithful, relevant, correct, other):
+        assert schema_of(request.body)["properties"]["score"]["enum"] == list(range(11))
+    assert schema_of(polite.body)["properties"]["score"]["enum"] == [0, 1]
+    # each kind got the material it reads from the case
+    assert "Paris is the capital of France." in judged_text(faithful)
+    assert "Lyon is in the south-east." in judged_text(faithful)
+    assert "Capital of France?" in judged_text(relevant)
+    assert "REF-Paris" in judged_text(correct)
+    # what a call passes wins over the case
+    assert "Something else?" in judged_text(other)
+    assert "Capital of France?" not in judged_text(other)
+    assert "FAIL-ME other text" in judged_text(other)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            'llm_eval.judge("Polite")',
+            "*TypeError: test_*.py::test_t: llm_eval.judge() needs criteria (a rubric string "
+            "or a judge kind), e.g. llm_eval.judge(answer, 'Polite and correct')",
+        ),
+        (
+            'llm_eval.case(input="q")\n    llm_eval.judge(criteria="Polite")',
+            "*TypeError: test_*.py::test_t: llm_eval.judge() has no output to judge: pass it, "
+            "llm_eval.judge(answer, criteria), or set it once with llm_eval.case(output=answer)",
+        ),
+        (
+            'llm_eval.case({"input": "q"}, output="a")',
+            "*TypeError: test_*.py::test_t: llm_eval.case() takes a loaded Case (from "
+            "load_cases) as its only positional argument, got dict*",
+        ),
+        (
+            'llm_eval.case(output="a", context=[1, 2])',
+            "*TypeError: test_*.py::test_t: llm_eval.case(): context must be a str or a list "
+            "of str passages, got list",
+        ),
+    ],
+    ids=["no-criteria", "no-output", "not-a-case", "bad-context"],
+)
+def test_a_judge_call_without_its_material_says_what_to_pass(
+    pytester_env: pytest.Pytester, body: str, message: str
+) -> None:
+    result = run(
+        pytester_env,
+        f"""
+import pytest
+
+@pytest.mark.llm_eval
+def test_t(llm_eval):
+    {body}
+""",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([message])
+
+
+def test_case_material_from_a_loaded_case(pytester_env: pytest.Pytester) -> None:
+    pytester_env.makefile(
+        ".jsonl",
+        cases='{"id": "a", "input": {"q": "hi"}, "expected": ["x", "y"], "context": "C"}\n',
+    )
+    result = run(
+        pytester_env,
+        """
+import pytest
+from pytest_llmeval import load_cases
+
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("case", load_cases("cases.jsonl"))
+def test_t(case, llm_eval):
+    material = llm_eval.case(case, output="out")
+    assert (material.input, material.output, material.context, material.reference) == (
+        '{"q": "hi"}', "out", "C", '["x", "y"]'
+    )
+    assert material.case is case and llm_eval.current_case is material
+    again = llm_eval.case(case, output="second", reference="R")
+    assert (again.output, again.reference, again.input) == ("second", "R", '{"q": "hi"}')
+""",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_a_bad_judge_scale_on_the_marker_is_refused(pytester_env: pytest.Pytester) -> None:
+    result = run(
+        pytester_env,
+        """
+import pytest
+
+@pytest.mark.llm_eval(judge_scale="1-10")
+def test_t(llm_eval):
+    pass
+""",
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_t: @pytest.mark.llm_eval(judge_scale='1-10') is invalid; allowed: None, "
+            "'binary', '1-5' or '0-10' (the scale of judge calls that give none).*"
+        ]
     )
