@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("reporting", ("reporting",)),
-    ("judges and scorers", ("judges", "scorers", "trajectory_scorers")),
+    ("judges and scorers", ("judges", "scorers", "trajectory_scorers", "retrieval_scorers")),
     ("capture", ("cassettes", "providers", "capture", "pricing", "budget", "keys")),
     (
         "records and maths",
