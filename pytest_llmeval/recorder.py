@@ -255,6 +255,55 @@ class EvalRecorder:
         """The scale judges use when a call gives none (the marker's judge_scale)."""
         self._judge_scale = scale
 
+    def run_checks(self, output: str | None = None) -> dict[str, bool]:
+        """Apply the case's dataset assertions (its row's `assert` list) to `output`.
+
+        Needs a loaded case set with `llm_eval.case(case, ...)`; `output` defaults to
+        the case's output. Each assertion is recorded as a check (a weighted score when
+        it gives a `weight`) under its name, with the reason. `cost` and `latency`
+        read the app's calls so far. Returns each name with whether it passed.
+        """
+        __tracebackhide__ = True
+        from pytest_llmeval.assertions import apply_assertion
+
+        material = self._case
+        if material is None or material.case is None:
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.run_checks() applies a loaded case's assertions: "
+                "set the case first, llm_eval.case(case, output=answer)"
+            )
+        if output is None:
+            output = material.output
+        if not isinstance(output, str):
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.run_checks() needs the output as a str: pass it, "
+                "or set it with llm_eval.case(case, output=answer)"
+            )
+        app = [i for i in self._inferences if i.role == "app"]
+        unpriced = any(i.cost_usd is None for i in app)
+        cost = None if unpriced else math.fsum(i.cost_usd or 0.0 for i in app)
+        latencies = [i.latency_s for i in app if i.latency_s is not None]
+        results: dict[str, bool] = {}
+        for assertion in getattr(material.case, "assertions", ()):
+            try:
+                outcome = apply_assertion(
+                    assertion,
+                    output,
+                    app_cost_usd=cost,
+                    app_latency_s=max(latencies) if latencies else None,
+                )
+            except ValueError as error:
+                raise ValueError(
+                    f"{self.nodeid}: case {material.case.id!r}, {assertion.name}: {error}"
+                ) from None
+            reason = f"{assertion.type}: {outcome.reason}"
+            if assertion.weight is None:
+                results[assertion.name] = self.check(assertion.name, outcome.value >= 1.0, reason)
+            else:
+                self.score(assertion.name, outcome.value, weight=assertion.weight, reason=reason)
+                results[assertion.name] = outcome.value >= 1.0
+        return results
+
     def _with_case(
         self,
         call: str,

@@ -331,3 +331,227 @@ def test_t(llm_eval):
             "'binary', '1-5' or '0-10' (the scale of judge calls that give none).*"
         ]
     )
+
+
+# -- assertions from the dataset -----------------------------------------------------------
+
+ASSERTED_CASES = """\
+{"id": "refund", "input": "Can I get a refund?", "assert": [{"type": "icontains", "value": "REFUND"}, {"type": "not-contains", "value": "sorry"}, {"type": "regex", "value": "\\\\d+ days"}]}
+{"id": "json", "input": "as json", "assert": [{"type": "is-json"}, {"type": "json-schema", "value": {"type": "object", "required": ["days"], "properties": {"days": {"type": "integer"}}}}, {"type": "equals", "value": {"days": 30}, "name": "exact-json"}]}
+{"id": "bad", "input": "be rude", "assert": [{"type": "contains", "value": "refund"}, {"type": "icontains", "value": "sorry", "name": "apology"}, {"type": "contains", "value": "policy", "weight": 1}]}
+"""
+
+ASSERTED_SUITE = """
+import pytest
+from pytest_llmeval import load_cases
+
+ANSWERS = {
+    "Can I get a refund?": "Yes: refunds within 30 days.",
+    "as json": '{"days": 30}',
+    "be rude": "Sorry, no.",
+}
+
+@pytest.mark.llm_eval(threshold=0.5)
+@pytest.mark.parametrize("case", load_cases("asserted.jsonl"))
+def test_app(case, llm_eval):
+    llm_eval.case(case, output=ANSWERS[case.input])
+    results = llm_eval.run_checks()
+    assert "assert" not in case.metadata
+    print("RESULTS", case.id, sorted(results.items()))
+"""
+
+
+def test_run_checks_applies_the_rows_assertions_as_named_checks(
+    pytester_env: pytest.Pytester,
+) -> None:
+    pytester_env.makefile(".jsonl", asserted=ASSERTED_CASES)
+    result = run(pytester_env, ASSERTED_SUITE, "-s", "--llmeval-report=report.json")
+    result.assert_outcomes(passed=2, failed=1)
+    printed = result.stdout.str()  # fnmatch would read the brackets as a set
+    for line in (
+        "RESULTS refund [('icontains', True), ('not-contains', True), ('regex', True)]",
+        "RESULTS json [('exact-json', True), ('is-json', True), ('json-schema', True)]",
+        "RESULTS bad [('apology', True), ('contains', False), ('contains-2', False)]",
+    ):
+        assert line in printed
+    result.stdout.fnmatch_lines(
+        [
+            "*llm_eval score 0.000 is below the threshold 0.500 (weighted mean of 1 score):",
+            "*contains    0.000  check FAILED  reason: contains: no 'refund' in the output",
+            "*apology     1.000  check passed  reason: icontains: found 'sorry' in the output*",
+            "*contains-2  0.000  reason: contains: no 'policy' in the output",
+        ]
+    )
+    report = json.loads((pytester_env.path / "report.json").read_text())
+    bad = next(r for r in report["results"] if r["case_id"].endswith("[bad]"))
+    assert [(s["name"], s["check"], s["value"]) for s in bad["scores"]] == [
+        ("contains", True, 0.0),
+        ("apology", True, 1.0),
+        ("contains-2", False, 0.0),
+    ]
+
+
+def test_a_schema_breach_and_a_non_json_output_say_why(pytester_env: pytest.Pytester) -> None:
+    pytester_env.makefile(
+        ".jsonl",
+        cases='{"id": "j", "input": "x", "assert": [{"type": "json-schema", "value": '
+        '{"type": "object", "required": ["days"]}}, {"type": "is-json", "name": "parses"}]}\n',
+    )
+    result = run(
+        pytester_env,
+        """
+import pytest
+from pytest_llmeval import load_cases
+
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("case", load_cases("cases.jsonl"))
+def test_t(case, llm_eval):
+    llm_eval.case(case)
+    assert llm_eval.run_checks('{"weeks": 4}') == {"json-schema": False, "parses": True}
+    llm_eval.case(case)
+    with pytest.raises(ValueError, match="already recorded"):
+        llm_eval.run_checks("not json")
+""",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*json-schema  0.000  check FAILED  reason: json-schema: the output breaks the "
+            "schema at (root): 'days' is a required property"
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            '{"id": "a", "input": "x", "assert": [{"type": "llm-rubric", "value": "polite"}]}',
+            "*cases.jsonl, line 1: assertion 1: type 'llm-rubric' is not supported by "
+            "run_checks yet; judge it with llm_eval.judge() in the test; write it like*",
+        ),
+        (
+            '{"id": "a", "input": "x", "assert": [{"type": "contain", "value": "y"}]}',
+            "*cases.jsonl, line 1: assertion 1: unknown type 'contain'; supported: contains, "
+            "icontains, regex, equals, not-contains, *",
+        ),
+        (
+            '{"id": "a", "input": "x", "assert": [{"type": "regex", "value": "("}]}',
+            "*cases.jsonl, line 1: assertion 1: regex '(' does not compile: *",
+        ),
+        (
+            '{"id": "a", "input": "x", "assert": {"type": "contains"}}',
+            "*cases.jsonl, line 1: 'assert' must be a list of assertions, got dict*",
+        ),
+        (
+            '{"id": "a", "input": "x", "assert": [{"type": "cost", "value": 0}]}',
+            "*cases.jsonl, line 1: assertion 1: cost needs a 'value' in US dollars > 0, got 0*",
+        ),
+        (
+            '{"id": "a", "input": "x", "assert": [{"type": "contains", "value": "y", '
+            '"threshold": 1}]}',
+            "*cases.jsonl, line 1: assertion 1: unknown key threshold (allowed: name, type, "
+            "value, weight)*",
+        ),
+        (
+            '{"id": "a", "input": "x", "assert": [{"type": "is-json", "name": "n"}, '
+            '{"type": "is-json", "name": "n"}]}',
+            "*cases.jsonl, line 1: assertion 2: the name 'n' is used twice in this case*",
+        ),
+    ],
+    ids=["later", "unknown-type", "bad-regex", "not-a-list", "bad-cost", "bad-key", "twice"],
+)
+def test_load_cases_refuses_a_bad_assertion_naming_the_file_and_case(
+    pytester_env: pytest.Pytester, row: str, message: str
+) -> None:
+    pytester_env.makefile(".jsonl", cases=row + "\n")
+    result = run(
+        pytester_env,
+        """
+import pytest
+from pytest_llmeval import load_cases
+
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("case", load_cases("cases.jsonl"))
+def test_t(case, llm_eval):
+    pass
+""",
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([message])
+
+
+def test_run_checks_without_a_loaded_case_says_how_to_set_it(
+    pytester_env: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester_env,
+        """
+import pytest
+
+@pytest.mark.llm_eval
+def test_t(llm_eval):
+    llm_eval.case(output="x")
+    llm_eval.run_checks()
+""",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*TypeError: test_*.py::test_t: llm_eval.run_checks() applies a loaded case's "
+            "assertions: set the case first, llm_eval.case(case, output=answer)"
+        ]
+    )
+
+
+COST_CASES = """\
+{"id": "cheap-limit", "input": "gpt-4o-mini", "assert": [{"type": "cost", "value": 0.0001}, {"type": "latency", "value": 60}]}
+{"id": "ample-limit", "input": "gpt-4o-mini", "assert": [{"type": "cost", "value": 5}]}
+{"id": "unpriced", "input": "model-nobody-prices", "assert": [{"type": "cost", "value": 5}]}
+"""
+
+COST_SUITE = """
+import os
+import openai
+import pytest
+from pytest_llmeval import load_cases
+
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("case", load_cases("costs.jsonl"))
+def test_app(case, llm_eval):
+    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
+    reply = client.chat.completions.create(
+        model=case.input, messages=[{"role": "user", "content": "hello"}]
+    )
+    llm_eval.case(case, output=reply.choices[0].message.content or "")
+    llm_eval.run_checks()
+"""
+
+
+def test_cost_and_latency_assertions_read_the_apps_calls(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_URL", fake_provider.url)
+    # a dozen tokens at $1000 per million: about $0.01 a call
+    pytester_env.makeini("[pytest]\nllmeval_prices = gpt-4o-mini = 1000 / 1000\n")
+    pytester_env.makefile(".jsonl", costs=COST_CASES)
+    result = run(pytester_env, COST_SUITE, "-p", "no:warnings")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_app?cheap-limit?*",
+            "*cost     0.000  check FAILED  reason: cost: the app's calls cost $0.0* (limit "
+            "$0.0001)",
+            "*latency  1.000  check passed  reason: latency: the slowest app call took * s "
+            "(limit 60 s)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*test_app?unpriced?*",
+            "*cost  0.000  check FAILED  reason: cost: cannot be evaluated: an app call has "
+            "no price",
+        ]
+    )
