@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from pytest_llmeval.vocabulary import Aggregate, Role
 
@@ -36,6 +43,14 @@ class Score(_Model):
             "failing it fails the test whatever the mean."
         ),
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_false_check(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a plain score serialises as it did before checks existed: one report format
+        data: dict[str, Any] = handler(self)
+        if not self.check:
+            data.pop("check", None)
+        return data
 
     @property
     def passed(self) -> bool:
