@@ -199,6 +199,13 @@ def test_rag(case, llm_eval):
     assert list(llm_eval.scores) == [
         "faithfulness", "relevance", "correctness", "rubric:polite", "rubric:polite-2"
     ]
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", load_cases("rag.jsonl"))
+async def test_rag_async(case, llm_eval):
+    llm_eval.case(case, output="PASS-ME async answer")
+    verdict = await llm_eval.ajudge(Faithfulness())
+    assert verdict.raw_score == 10
 """
 
 
@@ -225,8 +232,11 @@ def test_judges_default_to_the_case_and_the_marker_scale(
 ) -> None:
     judged.makefile(".jsonl", rag=RAG_CASES)
     judged.makepyfile(RAG_SUITE)
-    judged.runpytest().assert_outcomes(passed=1)
-    faithful, relevant, correct, polite, other = fake_provider.requests
+    judged.runpytest().assert_outcomes(passed=2)  # in file order: sync, then async
+    faithful, relevant, correct, polite, other, async_faithful = fake_provider.requests
+    assert "PASS-ME async answer" in judged_text(async_faithful)
+    assert "Lyon is in the south-east." in judged_text(async_faithful)
+    assert schema_of(async_faithful.body)["properties"]["score"]["enum"] == list(range(11))
     for request in (faithful, relevant, correct, polite):
         assert "PASS-ME Paris is the capital." in judged_text(request)
     # the marker's judge_scale, unless the call gives its own
