@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pytest_llmeval.assertions import EXAMPLE as ASSERT_EXAMPLE
+from pytest_llmeval.assertions import Assertion, InvalidAssertion, parse_assertions
 from pytest_llmeval.conversation import TURNS_EXAMPLE, TurnsError, UserTurn, parse_turns
 from pytest_llmeval.errors import FileFormatError
 
@@ -34,6 +36,7 @@ _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _SLUG_LENGTH = 30
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 _SUFFIXES.update({".yaml": "yaml", ".yml": "yaml"})
+ASSERT_FIELD = "assert"  # promptfoo's key for a row's assertions
 _EXAMPLE = '{"id": "refund-1", "input": "Can I return shoes?", "expected": "Yes, within 30 days"}'
 
 # (where in the file, e.g. "line 7" or "item 3"; the parsed row)
@@ -62,6 +65,10 @@ class Case(BaseModel):
         default=None,
         description="A multi-turn case's scripted user messages, in order (None otherwise); "
         "its input is then the list of their texts.",
+    )
+    assertions: tuple[Assertion, ...] = Field(
+        default=(),
+        description="The row's `assert` list, applied by `llm_eval.run_checks(output)`.",
     )
 
     @field_validator("id")
@@ -361,6 +368,7 @@ def _yaml_rows(text: str, file: Path) -> list[_Row]:
 def _build_cases(rows: list[_Row], file: Path, fields: tuple[str, str, str, str]) -> list[Case]:
     id_field, input_field, expected_field, turns_field = fields
     parsed: list[_Parsed] = []
+    assertions: list[tuple[Assertion, ...]] = []
     for where, row in rows:
         if not isinstance(row, Mapping):
             raise FileFormatError(
@@ -387,13 +395,28 @@ def _build_cases(rows: list[_Row], file: Path, fields: tuple[str, str, str, str]
             )
         given = None if raw_id is None or not str(raw_id).strip() else str(raw_id)
         others = {k: v for k, v in row.items() if k not in fields}
+        try:
+            assertions.append(parse_assertions(others.pop(ASSERT_FIELD, None)))
+        except InvalidAssertion as error:
+            raise FileFormatError(
+                f"{file}, {where}: {error}; write it like {ASSERT_EXAMPLE}"
+            ) from None
         value = row[input_field] if turns is None else [turn.content for turn in turns]
         parsed.append((where, given, value, row.get(expected_field), others, turns))
 
     ids = _assign_ids(parsed, file)
     return [
-        Case(id=case_id, input=value, expected=expected, metadata=others, turns=turns)
-        for case_id, (_, _, value, expected, others, turns) in zip(ids, parsed, strict=True)
+        Case(
+            id=case_id,
+            input=value,
+            expected=expected,
+            metadata=others,
+            turns=turns,
+            assertions=checks,
+        )
+        for case_id, (_, _, value, expected, others, turns), checks in zip(
+            ids, parsed, assertions, strict=True
+        )
     ]
 
 

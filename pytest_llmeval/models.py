@@ -71,6 +71,21 @@ class Score(_Model):
         default=None, description="This metric's own pass mark, if any."
     )
     reason: str | None = Field(default=None, description="Why (a judge's reasoning), if known.")
+    check: bool = Field(
+        default=False,
+        description=(
+            "A requirement (llm_eval.check): value 1 or 0, threshold 1, weight 0; "
+            "failing it fails the test whatever the mean."
+        ),
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_false_check(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a plain score serialises as it did before checks existed: one report format
+        data: dict[str, Any] = handler(self)
+        if not self.check:
+            data.pop("check", None)
+        return data
 
     @property
     def passed(self) -> bool:

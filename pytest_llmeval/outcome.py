@@ -53,9 +53,11 @@ def describe_scores(scores: Sequence[Score]) -> list[str]:
     lines = []
     for s in scores:
         parts = [f"  {s.name:<{width}}  {s.value:.3f}"]
-        if s.weight != 1.0:
+        if s.check:
+            parts.append("check passed" if s.passed else "check FAILED")
+        elif s.weight != 1.0:
             parts.append(f"weight {s.weight:g}")
-        if s.threshold is not None:
+        if s.threshold is not None and not s.check:
             mark = "ok" if s.passed else "BELOW"
             parts.append(f"threshold {s.threshold:.3f} {mark}")
         if s.reason:
@@ -80,12 +82,24 @@ def evaluate(spec: EvalSpec, scores: Sequence[Score], body_passed: bool) -> Eval
             f"({how} of {counted} score{'s' if counted != 1 else ''}):"
         )
     else:
-        names = ", ".join(s.name for s in missed)
         head = (
             f"llm_eval score {score:.3f} meets the threshold {spec.threshold:.3f}, "
-            f"but {names} missed its own threshold:"
+            f"but {_missed_phrase(missed)}:"
         )
     return Evaluation(score, "below", "\n".join([head, *describe_scores(scores)]))
+
+
+def _missed_phrase(missed: Sequence[Score]) -> str:
+    """'check a failed', 'b missed its own threshold', joined with 'and'."""
+    checks = [s.name for s in missed if s.check]
+    scores = [s.name for s in missed if not s.check]
+    phrases = []
+    if checks:
+        phrases.append(f"check{'s' if len(checks) > 1 else ''} {', '.join(checks)} failed")
+    if scores:
+        their = "their own thresholds" if len(scores) > 1 else "its own threshold"
+        phrases.append(f"{', '.join(scores)} missed {their}")
+    return " and ".join(phrases)
 
 
 def limit_breaches(

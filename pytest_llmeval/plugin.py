@@ -327,6 +327,7 @@ def llm_eval(request: pytest.FixtureRequest) -> EvalRecorder:
     # llm_eval.judge() uses the llm_judge fixture, so a conftest can override it;
     # it is resolved on the first judge call only.
     run.recorder.bind_judge(lambda: request.getfixturevalue("llm_judge"))
+    run.recorder.use_judge_scale(run.spec.judge_scale)
     return run.recorder
 
 

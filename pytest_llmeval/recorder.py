@@ -6,12 +6,14 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from pytest_llmeval.conversation_methods import ConversationMethods
 from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
 
 if TYPE_CHECKING:
+    from pytest_llmeval.cases import Case
     from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
     from pytest_llmeval.trajectory import Trajectory
@@ -32,6 +34,41 @@ def _check_unit_interval(what: str, value: object) -> float:
     return number
 
 
+@dataclass(frozen=True)
+class CaseMaterial:
+    """What `llm_eval.case()` set: the material judges and `run_checks` default to."""
+
+    input: str | None = None
+    output: str | None = None
+    context: str | tuple[str, ...] | None = None
+    reference: str | None = None
+    case: Case | None = None
+
+
+def _as_text(what: str, value: object) -> str | None:
+    """A case's input or reference as the text a judge reads (JSON for other values)."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"llm_eval.case(): {what} must be a str or JSON-serialisable, "
+            f"got {type(value).__name__}"
+        ) from None
+
+
+def _as_context(value: object) -> str | tuple[str, ...] | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError(
+        "llm_eval.case(): context must be a str or a list of str passages, "
+        f"got {type(value).__name__}"
+    )
+
+
 class EvalRecorder(ConversationMethods):
     """Records the scores, metadata and model calls of one llm_eval test."""
 
@@ -44,6 +81,8 @@ class EvalRecorder(ConversationMethods):
         self._inferences: list[Inference] = []
         self._judge_resolver: Callable[[], Judge] | None = None
         self._reserved_names: set[str] = set()  # names of judge calls still running
+        self._case: CaseMaterial | None = None
+        self._judge_scale: Scale | None = None
 
     def bind_judge(self, resolver: Callable[[], Judge]) -> None:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
@@ -78,20 +117,64 @@ class EvalRecorder(ConversationMethods):
         self,
         name: str,
         value: bool | int | float,
+        *extra: object,
         weight: float = 1.0,
         threshold: float | None = None,
-        *,
         reason: str | None = None,
     ) -> float:
         """Record a named score in [0, 1] (a bool counts 0 or 1) and return it as a float.
 
         `weight` is its weight in the test's weighted mean (0 records it for
-        information only); `threshold` is this metric's own pass mark. A scorer's
-        result that carries a `reason` (the trajectory scorers') is recorded with it.
+        information only); `threshold` is this metric's own pass mark. Both are
+        keyword-only. A scorer's result that carries a `reason` (the trajectory
+        scorers') is recorded with it.
         """
         __tracebackhide__ = True
+        if extra:
+            # score("x", 0.6, 0.9) used to set the weight silently; say which keyword was meant
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.score({name!r}, {value!r}, "
+                f"{', '.join(repr(e) for e in extra)}): weight and threshold are keyword-only; "
+                f"write llm_eval.score({name!r}, {value!r}, weight=..., threshold=...)"
+            )
+        return self._add_score(name, value, weight=weight, threshold=threshold, reason=reason)
+
+    def check(self, name: str, passed: object, reason: str | None = None) -> bool:
+        """Record a requirement: a failed check fails the test whatever the mean.
+
+        `passed` is a bool (or a scorer's result: 1.0 passes, anything lower fails).
+        It is recorded as a score of 1 or 0 with threshold 1, weight 0 (a check gates
+        the test; it does not move the weighted mean) and `check` set, with `reason`.
+        Returns whether it passed.
+        """
+        __tracebackhide__ = True
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.check({name!r}): reason must be a str or None, "
+                f"got {type(reason).__name__}"
+            )
+        if reason is None and isinstance(getattr(passed, "reason", None), str):
+            reason = passed.reason  # type: ignore[attr-defined]
+        value = _check_unit_interval(f"llm_eval.check({name!r}) passed", passed)
+        ok = value >= 1.0
+        self._add_score(
+            name, 1.0 if ok else 0.0, weight=0.0, threshold=1.0, reason=reason, check=True
+        )
+        return ok
+
+    def _add_score(
+        self,
+        name: str,
+        value: object,
+        *,
+        weight: float,
+        threshold: float | None,
+        reason: str | None,
+        check: bool = False,
+    ) -> float:
+        __tracebackhide__ = True
         if reason is None and isinstance(getattr(value, "reason", None), str):
-            reason = value.reason  # type: ignore[union-attr]
+            reason = value.reason  # type: ignore[attr-defined]
         if not isinstance(name, str) or not name.strip():
             raise TypeError(f"llm_eval.score(): name must be a non-empty string, got {name!r}")
         if name in self._scores:
@@ -108,9 +191,156 @@ class EvalRecorder(ConversationMethods):
         if threshold is not None:
             limit = _check_unit_interval(f"llm_eval.score({name!r}) threshold", threshold)
         self._scores[name] = Score(
-            name=name, value=number, weight=float(weight), threshold=limit, reason=reason
+            name=name,
+            value=number,
+            weight=float(weight),
+            threshold=limit,
+            reason=reason,
+            check=check,
         )
         return number
+
+    def case(
+        self,
+        loaded: Case | None = None,
+        /,
+        *,
+        input: object = None,
+        output: str | None = None,
+        context: str | Sequence[str] | None = None,
+        reference: object = None,
+    ) -> CaseMaterial:
+        """Set the material once: judges (and `run_checks`) default to it.
+
+        `llm_eval.case(case, output=answer)` takes a loaded case's `input`, its
+        `expected` as the reference and its metadata's `context`; keywords override
+        them. Inputs and references that are not text reach the judge as JSON. A
+        later call replaces the material. Returns it.
+        """
+        __tracebackhide__ = True
+        if loaded is not None:
+            # duck-typed: a Case from a re-imported module (pytester, importlib.reload) counts
+            if not all(hasattr(loaded, a) for a in ("id", "input", "expected", "metadata")):
+                raise TypeError(
+                    f"{self.nodeid}: llm_eval.case() takes a loaded Case (from load_cases) "
+                    f"as its only positional argument, got {type(loaded).__name__}; pass "
+                    "the rest by keyword: llm_eval.case(input=..., output=..., ...)"
+                )
+            input = loaded.input if input is None else input
+            reference = loaded.expected if reference is None else reference
+            if context is None:
+                context = loaded.metadata.get("context")
+        if output is not None and not isinstance(output, str):
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.case(): output must be a str (the text judges "
+                f"read), got {type(output).__name__}"
+            )
+        try:
+            material = CaseMaterial(
+                input=_as_text("input", input),
+                output=output,
+                context=_as_context(context),
+                reference=_as_text("reference", reference),
+                case=loaded,
+            )
+        except TypeError as error:
+            raise TypeError(f"{self.nodeid}: {error}") from None
+        self._case = material
+        return material
+
+    @property
+    def current_case(self) -> CaseMaterial | None:
+        """What `case()` set, or None."""
+        return self._case
+
+    def use_judge_scale(self, scale: Scale | None) -> None:
+        """The scale judges use when a call gives none (the marker's judge_scale)."""
+        self._judge_scale = scale
+
+    def run_checks(self, output: str | None = None) -> dict[str, bool]:
+        """Apply the case's dataset assertions (its row's `assert` list) to `output`.
+
+        Needs a loaded case set with `llm_eval.case(case, ...)`; `output` defaults to
+        the case's output. Each assertion is recorded as a check (a weighted score when
+        it gives a `weight`) under its name, with the reason. `cost` and `latency`
+        read the app's calls so far. Returns each name with whether it passed.
+        """
+        __tracebackhide__ = True
+        from pytest_llmeval.assertions import apply_assertion
+
+        material = self._case
+        if material is None or material.case is None:
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.run_checks() applies a loaded case's assertions: "
+                "set the case first, llm_eval.case(case, output=answer)"
+            )
+        if output is None:
+            output = material.output
+        if not isinstance(output, str):
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.run_checks() needs the output as a str: pass it, "
+                "or set it with llm_eval.case(case, output=answer)"
+            )
+        app = [i for i in self._inferences if i.role == "app"]
+        unpriced = any(i.cost_usd is None for i in app)
+        cost = None if unpriced else math.fsum(i.cost_usd or 0.0 for i in app)
+        latencies = [i.latency_s for i in app if i.latency_s is not None]
+        results: dict[str, bool] = {}
+        for assertion in getattr(material.case, "assertions", ()):
+            try:
+                outcome = apply_assertion(
+                    assertion,
+                    output,
+                    app_cost_usd=cost,
+                    app_latency_s=max(latencies) if latencies else None,
+                )
+            except ValueError as error:
+                raise ValueError(
+                    f"{self.nodeid}: case {material.case.id!r}, {assertion.name}: {error}"
+                ) from None
+            reason = f"{assertion.type}: {outcome.reason}"
+            if assertion.weight is None:
+                results[assertion.name] = self.check(assertion.name, outcome.value >= 1.0, reason)
+            else:
+                self.score(assertion.name, outcome.value, weight=assertion.weight, reason=reason)
+                results[assertion.name] = outcome.value >= 1.0
+        return results
+
+    def _with_case(
+        self,
+        call: str,
+        output: Any,
+        criteria: Any,
+        input: str | None,
+        reference: str | None,
+        context: str | Sequence[str] | None,
+    ) -> tuple[str, Any, str | None, str | None, str | Sequence[str] | None]:
+        """Fill what a judge call left out from the case; one positional is the criteria
+        when the case holds the output."""
+        __tracebackhide__ = True
+        material = self._case
+        if criteria is None:
+            if output is not None and material is not None and material.output is not None:
+                output, criteria = None, output
+            else:
+                raise TypeError(
+                    f"{self.nodeid}: llm_eval.{call}() needs criteria (a rubric string or a "
+                    f"judge kind), e.g. llm_eval.{call}(answer, 'Polite and correct')"
+                )
+        if output is None:
+            if material is None or material.output is None:
+                raise TypeError(
+                    f"{self.nodeid}: llm_eval.{call}() has no output to judge: pass it, "
+                    f"llm_eval.{call}(answer, criteria), or set it once with "
+                    "llm_eval.case(output=answer)"
+                )
+            output = material.output
+        if material is not None:
+            input = material.input if input is None else input
+            reference = material.reference if reference is None else reference
+            context = material.context if context is None else context
+        # a custom judge may take other outputs; the built-in judges check it is text
+        return cast(str, output), criteria, input, reference, context
 
     def log(self, **fields: Any) -> None:
         """Attach extra metadata to the test's result (JSON-serialisable values only)."""
@@ -160,8 +390,8 @@ class EvalRecorder(ConversationMethods):
 
     def judge(
         self,
-        output: str,
-        criteria: str | VerdictKind,
+        output: str | VerdictKind | None = None,
+        criteria: str | VerdictKind | None = None,
         *,
         input: str | None = None,
         reference: str | None = None,
@@ -181,21 +411,30 @@ class EvalRecorder(ConversationMethods):
         times (majority vote or mean). The verdict is recorded under `name` (default:
         the kind and the start of the criteria, made unique in the test) with its
         reason, `weight` and `threshold`, and returned.
+
+        What the call leaves out (output, input, reference, context) comes from
+        `llm_eval.case()`; with the case's output set, `llm_eval.judge(criteria)`
+        judges it. `scale` defaults to the marker's `judge_scale`.
         """
         __tracebackhide__ = True
-        from pytest_llmeval.judges.backends import judge_role
-        from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
+        output, criteria, input, reference, context = self._with_case(
+            "judge", output, criteria, input, reference, context
+        )
+        return self._judge_plain(
+            output,
+            criteria,
+            input=input,
+            reference=reference,
+            context=context,
+            scale=scale,
+            model=model,
+            samples=samples,
+            name=name,
+            threshold=threshold,
+            weight=weight,
+        )
 
-        judge = self._judge()
-        default = self._default_judge_name(criteria, scale, samples)
-        with self._judge_call(name, default, weight, threshold) as (name, start):
-            options = _judge_options(input, reference, context, scale, model, samples, threshold)
-            with judge_role():
-                result = call_with_accepted(judge, output, criteria=criteria, **options)
-            verdict = verdict_from(result, threshold, judge)
-            return self._record_verdict(verdict, name, start, weight, threshold)
-
-    async def ajudge(
+    def _judge_plain(
         self,
         output: str,
         criteria: str | VerdictKind,
@@ -210,10 +449,75 @@ class EvalRecorder(ConversationMethods):
         threshold: float | None = None,
         weight: float = 1.0,
     ) -> Verdict:
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
+
+        scale = self._judge_scale if scale is None else scale
+
+        judge = self._judge()
+        default = self._default_judge_name(criteria, scale, samples)
+        with self._judge_call(name, default, weight, threshold) as (name, start):
+            options = _judge_options(input, reference, context, scale, model, samples, threshold)
+            with judge_role():
+                result = call_with_accepted(judge, output, criteria=criteria, **options)
+            verdict = verdict_from(result, threshold, judge)
+            return self._record_verdict(verdict, name, start, weight, threshold)
+
+    async def ajudge(
+        self,
+        output: str | VerdictKind | None = None,
+        criteria: str | VerdictKind | None = None,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
         """The asynchronous `judge()` (the judge's `ajudge` method, if it has one)."""
+        __tracebackhide__ = True
+        output, criteria, input, reference, context = self._with_case(
+            "ajudge", output, criteria, input, reference, context
+        )
+        return await self._ajudge_plain(
+            output,
+            criteria,
+            input=input,
+            reference=reference,
+            context=context,
+            scale=scale,
+            model=model,
+            samples=samples,
+            name=name,
+            threshold=threshold,
+            weight=weight,
+        )
+
+    async def _ajudge_plain(
+        self,
+        output: str,
+        criteria: str | VerdictKind,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
         __tracebackhide__ = True
         from pytest_llmeval.judges.backends import judge_role
         from pytest_llmeval.judges.custom import call_with_accepted, resolve, verdict_from
+
+        scale = self._judge_scale if scale is None else scale
 
         judge = self._judge()
         default = self._default_judge_name(criteria, scale, samples)
@@ -252,6 +556,8 @@ class EvalRecorder(ConversationMethods):
         method = self._compare_method(judge, "compare")
         default = _default_pairwise_name(criteria)
         with self._judge_call(name, default, weight, None) as (name, start):
+            if input is None and self._case is not None:
+                input = self._case.input
             with judge_role():
                 options = _given(input=input, model=model)
                 result = call_with_accepted(method, a, b, criteria=criteria, **options)
@@ -279,6 +585,8 @@ class EvalRecorder(ConversationMethods):
             method = self._compare_method(judge, "compare")
         default = _default_pairwise_name(criteria)
         with self._judge_call(name, default, weight, None) as (name, start):
+            if input is None and self._case is not None:
+                input = self._case.input
             with judge_role():
                 options = _given(input=input, model=model)
                 call = call_with_accepted(method, a, b, criteria=criteria, **options)
@@ -376,7 +684,7 @@ class EvalRecorder(ConversationMethods):
             update={"name": name, "cost_usd": verdict.cost_usd if cost is None else cost}
         )
         self._reserved_names.discard(name)
-        self.score(name, verdict.score, weight, threshold, reason=verdict.reason)
+        self.score(name, verdict.score, weight=weight, threshold=threshold, reason=verdict.reason)
         return verdict
 
     def _record_pairwise(
@@ -388,7 +696,7 @@ class EvalRecorder(ConversationMethods):
         )
         self._reserved_names.discard(name)
         reason = f"winner {verdict.winner}: {verdict.reason}"
-        self.score(name, verdict.score, weight, reason=reason)
+        self.score(name, verdict.score, weight=weight, reason=reason)
         return verdict
 
 

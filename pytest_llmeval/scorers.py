@@ -2,8 +2,9 @@
 
 Only the standard library is imported here; `pydantic_valid` imports pydantic and
 `json_schema_valid` jsonschema when called. The trajectory scorers (`tool_called`,
-`tool_sequence`, ...) live in `trajectory_scorers` and are re-exported from here
-lazily (PEP 562), so importing this module still costs nothing beyond the stdlib.
+`tool_sequence`, ...) live in `trajectory_scorers`, the retrieval metrics
+(`precision_at_k`, `ndcg_at_k`, ...) in `retrieval_scorers`; both are re-exported from
+here lazily (PEP 562), so importing this module still costs nothing beyond the stdlib.
 A wrong argument (a non-string where text is needed, a bad pattern or schema) raises
 TypeError or ValueError naming the scorer and the argument; a poor output scores 0.
 """
@@ -22,8 +23,14 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from pytest_llmeval.retrieval_scorers import (
+        hit_rate_at_k,
+        mrr,
+        ndcg_at_k,
+        precision_at_k,
+        recall_at_k,
+    )
     from pytest_llmeval.trajectory_scorers import (
-        Scored,
         max_steps,
         max_tool_calls,
         no_forbidden_tools,
@@ -52,11 +59,16 @@ __all__ = [
     "tool_arguments_valid",
     "tool_called",
     "tool_sequence",
+    # retrieval metrics, from retrieval_scorers
+    "hit_rate_at_k",
+    "mrr",
+    "ndcg_at_k",
+    "precision_at_k",
+    "recall_at_k",
 ]
 
 _TRAJECTORY_SCORERS = frozenset(
     {
-        "Scored",
         "max_steps",
         "max_tool_calls",
         "no_forbidden_tools",
@@ -68,16 +80,47 @@ _TRAJECTORY_SCORERS = frozenset(
 )
 
 
+_RETRIEVAL_SCORERS = frozenset(
+    {"hit_rate_at_k", "mrr", "ndcg_at_k", "precision_at_k", "recall_at_k"}
+)
+
+
 def __getattr__(name: str) -> Any:
-    if name not in _TRAJECTORY_SCORERS:
+    if name in _TRAJECTORY_SCORERS:
+        module = "pytest_llmeval.trajectory_scorers"
+    elif name in _RETRIEVAL_SCORERS:
+        module = "pytest_llmeval.retrieval_scorers"
+    else:
         raise AttributeError(f"module 'pytest_llmeval.scorers' has no attribute {name!r}")
     import importlib
 
     # import_module reads sys.modules; `from pytest_llmeval import ...` could find a stale
     # attribute of the package after a test harness dropped the module (pytester)
-    value = getattr(importlib.import_module("pytest_llmeval.trajectory_scorers"), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+class Scored(float):
+    """A score in [0, 1] with the reason for it (and, for some scorers, its parts).
+
+    The trajectory and retrieval scorers return it; `llm_eval.score(name, scored)`
+    records the reason with the score.
+    """
+
+    reason: str
+    details: dict[str, float]
+
+    def __new__(
+        cls, value: float, reason: str, details: Mapping[str, float] | None = None
+    ) -> Scored:
+        scored = super().__new__(cls, value)
+        scored.reason = reason
+        scored.details = dict(details or {})
+        return scored
+
+    def __repr__(self) -> str:
+        return f"Scored({float(self)!r}, {self.reason!r})"
 
 
 def _text(scorer: str, argument: str, value: object) -> str:

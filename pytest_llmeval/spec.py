@@ -48,6 +48,7 @@ class EvalSpec:
     #: this many runs in all; None: off.
     adaptive: int | None = None
     faults: tuple[Any, ...] = ()  # injection.FaultRule, checked by injection.as_rule
+    judge_scale: Literal["binary", "1-5", "0-10"] | None = None
 
     @property
     def judges_cases(self) -> bool:
@@ -71,7 +72,9 @@ ALLOWED = {
     "adaptive": "None or a whole number of runs > repeat (the cap for a straddling case), "
     "e.g. repeat=3, adaptive=10",
     "faults": "a list of fault kinds or pytest_llmeval.fault(...) rules, e.g. faults=['429']",
+    "judge_scale": "None, 'binary', '1-5' or '0-10' (the scale of judge calls that give none)",
 }
+_JUDGE_SCALES = ("binary", "1-5", "0-10")
 
 
 def _is_number(value: object) -> bool:
@@ -119,6 +122,10 @@ def _check(name: str, value: Any) -> Any:
             raise ValueError
         provider, sep, model = value.partition(":")
         if not (sep and provider.strip() and model.strip()):
+            raise ValueError
+        return value
+    if name == "judge_scale":
+        if value is not None and value not in _JUDGE_SCALES:
             raise ValueError
         return value
     # budget_usd, max_latency_s

@@ -20,14 +20,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("reporting", ("reporting",)),
-    ("judges and scorers", ("judges", "scorers", "trajectory_scorers", "resilience", "guardrails")),
+    ("judges and scorers", ("judges", "scorers", "trajectory_scorers", "resilience", "guardrails", "retrieval_scorers")),
     ("capture", ("cassettes", "providers", "capture", "pricing", "budget", "keys")),
     (
         "records and maths",
         (
             "models", "session_outcome", "spec", "outcome", "aggregate", "accounting",
             "baseline", "decision", "stats", "cases", "trajectory", "conversation", "injection",
-            "attempts",
+            "attempts", "assertions",
         ),
     ),
     ("infrastructure", ("errors", "files", "vocabulary", "context", "printable", "safe_yaml", "wire")),
