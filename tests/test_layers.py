@@ -14,7 +14,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "pytest glue and item lifecycle",
         (
-            "__init__", "plugin", "settings", "lifecycle", "runner", "runtime", "recorder",
+            "__init__", "plugin", "controller", "settings", "lifecycle", "runner", "runtime", "recorder",
             "session", "xdist", "concurrency", "cli", "cassettes.cli", "dialogue",
             "conversation_methods", "adaptive",
         ),
@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "records and maths",
         (
             "models", "session_outcome", "spec", "outcome", "aggregate", "accounting",
-            "baseline", "decision", "stats", "cases", "trajectory", "conversation", "injection",
+            "baseline", "decision", "stats", "cases", "trajectory", "conversation", "injection", "comparison",
             "attempts",
         ),
     ),
