@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("reporting", ("reporting",)),
     ("judges and scorers", ("judges", "scorers", "trajectory_scorers", "resilience", "guardrails")),
-    ("capture", ("cassettes", "providers", "capture", "pricing", "budget", "keys")),
+    ("capture", ("cassettes", "providers", "capture", "pricing", "price_overrides", "budget", "keys")),
     (
         "records and maths",
         (
