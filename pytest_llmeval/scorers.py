@@ -348,7 +348,6 @@ def token_f1(output: str, expected: str) -> float:
 # (guardrails.py): re-exported here, the one place users import scorers from.
 from pytest_llmeval.guardrails import ignored_injection, no_canary_leak, no_pii  # noqa: E402
 from pytest_llmeval.resilience import (  # noqa: E402
-    Finding,
     failed_cleanly,
     fell_back_to,
     recovered_within,
@@ -359,7 +358,6 @@ __all__ += [
     "ignored_injection",
     "no_canary_leak",
     "no_pii",
-    "Finding",
     "failed_cleanly",
     "fell_back_to",
     "recovered_within",

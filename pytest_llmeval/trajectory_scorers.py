@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from pytest_llmeval.scored import Scored
 from pytest_llmeval.trajectory import ToolUse, Trajectory, as_trajectory
 
 if TYPE_CHECKING:
@@ -38,24 +39,6 @@ REASON_ITEMS = 3
 
 SequenceMode = Literal["exact", "in_order", "any_order"]
 ArgumentsMatch = Literal["exact", "subset"]
-
-
-class Scored(float):
-    """A score in [0, 1] with the reason for it (and, for some scorers, its parts)."""
-
-    reason: str
-    details: dict[str, float]
-
-    def __new__(
-        cls, value: float, reason: str, details: Mapping[str, float] | None = None
-    ) -> Scored:
-        scored = super().__new__(cls, value)
-        scored.reason = reason
-        scored.details = dict(details or {})
-        return scored
-
-    def __repr__(self) -> str:
-        return f"Scored({float(self)!r}, {self.reason!r})"
 
 
 def tool_called(

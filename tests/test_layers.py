@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("reporting", ("reporting",)),
-    ("judges and scorers", ("judges", "scorers", "trajectory_scorers", "resilience", "guardrails")),
+    ("judges and scorers", ("judges", "scorers", "scored", "trajectory_scorers", "resilience", "guardrails")),
     ("capture", ("cassettes", "providers", "capture", "pricing", "price_overrides", "budget", "keys")),
     (
         "records and maths",
