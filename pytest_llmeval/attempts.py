@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_llmeval.injection import RequestStart
     from pytest_llmeval.models import Inference
 
 
@@ -101,6 +100,16 @@ class LogicalCall:
     def describe(self) -> str:
         """Every attempt in one line, e.g. `attempt 1 (injected 429), attempt 2 (...)`."""
         return ", ".join(attempt.describe() for attempt in self.attempts)
+
+
+@dataclass(frozen=True)
+class RequestStart:
+    """One intercepted request as the plan saw it: for the attempts of a logical call."""
+
+    role: str
+    index: int  # among the role's requests, 0-based
+    started: float  # time.perf_counter() when it was intercepted
+    fault: str | None  # the injected fault's description, if one was served
 
 
 def logical_calls(

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import Inference, ToolCall, ToolResult
-from pytest_llmeval.pricing import ModelPrice, Price, price_call
+from pytest_llmeval.price_overrides import ModelPrice
+from pytest_llmeval.pricing import Price, price_call
 from pytest_llmeval.providers import describe_call, parse_sse
 from pytest_llmeval.providers.types import CallSummary, SSEEvent
 

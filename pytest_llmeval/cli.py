@@ -87,7 +87,7 @@ _increase = _number(0.0, math.inf, "0 or more (0.2 means +20%)")
 
 def _kinds(text: str) -> tuple[str, ...]:
     """argparse type: a comma-separated subset of score,cost,latency (or none)."""
-    from pytest_llmeval.baseline import REGRESSION_KINDS
+    from pytest_llmeval.comparison import REGRESSION_KINDS
 
     parts = [part.strip().lower() for part in text.split(",") if part.strip()]
     if parts == ["none"]:
@@ -280,7 +280,8 @@ def _signed(value: float | None, percent: bool = False) -> str:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from pytest_llmeval.baseline import baseline_from_aggregate, compare_baselines
+    from pytest_llmeval.baseline import baseline_from_aggregate
+    from pytest_llmeval.comparison import compare_baselines
     from pytest_llmeval.reporting.regression import format_p
     from pytest_llmeval.reporting.terminal import render_table
 
@@ -333,7 +334,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _merge(args: argparse.Namespace) -> int:
     from pytest_llmeval.aggregate import aggregate_session
-    from pytest_llmeval.baseline import case_clusters, compare_to_baseline
+    from pytest_llmeval.comparison import case_clusters, compare_to_baseline
     from pytest_llmeval.reporting.json import build_report, write_report
 
     _check_output(args.output, "merged report")
@@ -390,7 +391,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from pytest_llmeval.baseline import case_clusters, compare_to_baseline
+    from pytest_llmeval.comparison import case_clusters, compare_to_baseline
     from pytest_llmeval.reporting.regression import SECTION_TITLE, outcome_lines, outcome_section
     from pytest_llmeval.session_outcome import BaselineStatus, SessionOutcome
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
+from pytest_llmeval.attempts import RequestStart
+
 if TYPE_CHECKING:
     from pytest_llmeval.attempts import LogicalCall
     from pytest_llmeval.models import Inference
@@ -153,16 +155,6 @@ class _Armed:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.rule.seed)
-
-
-@dataclass(frozen=True)
-class RequestStart:
-    """One intercepted request as the plan saw it: for the attempts of a logical call."""
-
-    role: str
-    index: int  # among the role's requests, 0-based
-    started: float  # time.perf_counter() when it was intercepted
-    fault: str | None  # the injected fault's description, if one was served
 
 
 class FaultPlan:

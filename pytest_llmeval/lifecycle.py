@@ -16,9 +16,17 @@ import pytest
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.session import CassetteOutcome
     from pytest_llmeval.runner import ItemRun
+    from pytest_llmeval.runtime import Runtime
 
 #: An eval item's ItemRun, from its setup until its teardown report.
 run_key = pytest.StashKey["ItemRun"]()
+#: The session's shared parts (built on the first eval item), and the spending ledger's
+#: file (--llmeval-max-cost), on the config's stash.
+runtime_key: pytest.StashKey[Runtime] = pytest.StashKey()
+ledger_key = pytest.StashKey[str]()
+
+#: Key of an xdist worker's workeroutput listing the node ids it deselected.
+DESELECTED_OUTPUT = "llmeval_deselected"
 
 #: Attribute of a TestReport carrying the item's EvalResult as JSON-able data.
 #: pytest's report serialisation copies report.__dict__, so it travels with xdist.

@@ -2,7 +2,7 @@
 its latency budget, failed cleanly.
 
 They read the logical calls of `pytest_llmeval.attempts` (what `llm_faults.calls()`
-returns) and return a `Finding`: a float in [0, 1] (the share of logical calls that
+returns) and return a `Scored`: a float in [0, 1] (the share of logical calls that
 meet the requirement) carrying a `reason` that names the fault and the attempt, to pass
 on: `llm_eval.score("recovered", found, reason=found.reason)`. Pure: standard library.
 """
@@ -12,22 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from pytest_llmeval.scored import Scored
+
 if TYPE_CHECKING:
     from pytest_llmeval.attempts import LogicalCall
 
-__all__ = ["Finding", "failed_cleanly", "fell_back_to", "recovered_within", "within_latency_budget"]
-
-
-class Finding(float):
-    """A score in [0, 1] with the reason for it."""
-
-    reason: str
-
-    def __new__(cls, value: float, reason: str) -> Finding:
-        """A score `value` explained by `reason`."""
-        finding = super().__new__(cls, value)
-        finding.reason = reason
-        return finding
+__all__ = ["failed_cleanly", "fell_back_to", "recovered_within", "within_latency_budget"]
 
 
 def _calls(scorer: str, calls: LogicalCall | Sequence[LogicalCall]) -> list[LogicalCall]:
@@ -39,20 +29,20 @@ def _calls(scorer: str, calls: LogicalCall | Sequence[LogicalCall]) -> list[Logi
     return chosen
 
 
-def _share(passed: int, total: int, failures: list[str], success: str) -> Finding:
+def _share(passed: int, total: int, failures: list[str], success: str) -> Scored:
     if not failures:
-        return Finding(1.0, success)
+        return Scored(1.0, success)
     more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-    return Finding((total - len(failures)) / total, failures[0] + more)
+    return Scored((total - len(failures)) / total, failures[0] + more)
 
 
-def recovered_within(calls: LogicalCall | Sequence[LogicalCall], retries: int) -> Finding:
+def recovered_within(calls: LogicalCall | Sequence[LogicalCall], retries: int) -> Scored:
     """1.0 when every logical call was answered after at most `retries` retries."""
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"recovered_within: retries must be a whole number >= 0, got {retries!r}")
     chosen = _calls("recovered_within", calls)
     if not chosen:
-        return Finding(0.0, "recovered_within: the app made no call")
+        return Scored(0.0, "recovered_within: the app made no call")
     failures = []
     for number, call in enumerate(chosen, 1):
         if not call.answered:
@@ -74,14 +64,14 @@ def _model_matches(label: str, model: str) -> bool:
     return label == model or label.partition(":")[2] == model
 
 
-def fell_back_to(calls: LogicalCall | Sequence[LogicalCall], model: str) -> Finding:
+def fell_back_to(calls: LogicalCall | Sequence[LogicalCall], model: str) -> Scored:
     """1.0 when every logical call whose first attempt failed was answered by `model`
     (`provider:model` or the model name alone); 0 when no attempt failed at all."""
     if not isinstance(model, str) or not model:
         raise ValueError(f"fell_back_to: model must be a model name, got {model!r}")
     failed_first = [call for call in _calls("fell_back_to", calls) if not call.first.answered]
     if not failed_first:
-        return Finding(0.0, f"no call failed, so nothing fell back to {model}")
+        return Scored(0.0, f"no call failed, so nothing fell back to {model}")
     failures = []
     for call in failed_first:
         final = call.final
@@ -97,14 +87,14 @@ def fell_back_to(calls: LogicalCall | Sequence[LogicalCall], model: str) -> Find
     )
 
 
-def within_latency_budget(calls: LogicalCall | Sequence[LogicalCall], budget_s: float) -> Finding:
+def within_latency_budget(calls: LogicalCall | Sequence[LogicalCall], budget_s: float) -> Scored:
     """1.0 when every logical call was answered within `budget_s` seconds, its attempts'
     latencies and the waits before retries added up."""
     if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or budget_s <= 0:
         raise ValueError(f"within_latency_budget: budget_s must be > 0 seconds, got {budget_s!r}")
     chosen = _calls("within_latency_budget", calls)
     if not chosen:
-        return Finding(0.0, "within_latency_budget: the app made no call")
+        return Scored(0.0, "within_latency_budget: the app made no call")
     failures = []
     for number, call in enumerate(chosen, 1):
         elapsed = call.elapsed_s
@@ -129,7 +119,7 @@ def failed_cleanly(
     outcome: object,
     expected: type[BaseException] | tuple[type[BaseException], ...],
     calls: LogicalCall | Sequence[LogicalCall] = (),
-) -> Finding:
+) -> Scored:
     """1.0 when the app's `outcome` (the exception it raised, or what it returned) is
     the `expected` error: the fault surfaced as the error the app promises, not as a
     crash of another kind or an answer made up after the failure."""
@@ -139,7 +129,7 @@ def failed_cleanly(
     names = expected if isinstance(expected, tuple) else (expected,)
     wanted = " or ".join(cls.__name__ for cls in names)
     if isinstance(outcome, expected):
-        return Finding(1.0, f"failed cleanly with {type(outcome).__name__}{after}")
+        return Scored(1.0, f"failed cleanly with {type(outcome).__name__}{after}")
     if isinstance(outcome, BaseException):
-        return Finding(0.0, f"raised {type(outcome).__name__}{after}, expected {wanted}: {outcome}")
-    return Finding(0.0, f"returned {outcome!r}{after} instead of raising {wanted}")
+        return Scored(0.0, f"raised {type(outcome).__name__}{after}, expected {wanted}: {outcome}")
+    return Scored(0.0, f"returned {outcome!r}{after} instead of raising {wanted}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Hashable, Mapping, Sequence
 
-from pytest_llmeval.scorers import Scored
+from pytest_llmeval.scored import Scored
 
 __all__ = ["hit_rate_at_k", "mrr", "ndcg_at_k", "precision_at_k", "recall_at_k"]
 

@@ -17,7 +17,7 @@ from pytest_llmeval.settings import OPTIONS_BY_DEST, Settings
 if TYPE_CHECKING:
     from pytest_llmeval.cassettes.cache import ResponseCache
     from pytest_llmeval.cassettes.redact import Redactor
-    from pytest_llmeval.pricing import ModelPrice
+    from pytest_llmeval.price_overrides import ModelPrice
 
 CACHE_DIR = ".llmeval_cache"
 
@@ -36,7 +36,7 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
         """Parse what the settings left as text; a bad value names its option."""
-        from pytest_llmeval.pricing import parse_free_hosts, parse_price_overrides
+        from pytest_llmeval.price_overrides import parse_free_hosts, parse_price_overrides
 
         for dest, parse in (("free_hosts", parse_free_hosts), ("prices", parse_price_overrides)):
             try:

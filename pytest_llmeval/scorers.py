@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from pytest_llmeval.scored import Scored
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -99,28 +101,6 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
-
-
-class Scored(float):
-    """A score in [0, 1] with the reason for it (and, for some scorers, its parts).
-
-    The trajectory and retrieval scorers return it; `llm_eval.score(name, scored)`
-    records the reason with the score.
-    """
-
-    reason: str
-    details: dict[str, float]
-
-    def __new__(
-        cls, value: float, reason: str, details: Mapping[str, float] | None = None
-    ) -> Scored:
-        scored = super().__new__(cls, value)
-        scored.reason = reason
-        scored.details = dict(details or {})
-        return scored
-
-    def __repr__(self) -> str:
-        return f"Scored({float(self)!r}, {self.reason!r})"
 
 
 def _text(scorer: str, argument: str, value: object) -> str:
@@ -391,7 +371,6 @@ def token_f1(output: str, expected: str) -> float:
 # (guardrails.py): re-exported here, the one place users import scorers from.
 from pytest_llmeval.guardrails import ignored_injection, no_canary_leak, no_pii  # noqa: E402
 from pytest_llmeval.resilience import (  # noqa: E402
-    Finding,
     failed_cleanly,
     fell_back_to,
     recovered_within,
@@ -402,7 +381,6 @@ __all__ += [
     "ignored_injection",
     "no_canary_leak",
     "no_pii",
-    "Finding",
     "failed_cleanly",
     "fell_back_to",
     "recovered_within",

@@ -18,8 +18,9 @@ from pytest_llmeval.session_outcome import BaselineStatus, BudgetOutcome, Sessio
 from pytest_llmeval.settings import Settings
 
 if TYPE_CHECKING:
-    from pytest_llmeval.baseline import Baseline, BaselineComparison
+    from pytest_llmeval.baseline import Baseline
     from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.comparison import BaselineComparison
     from pytest_llmeval.decision import Correction, GateRule
 
 
@@ -194,13 +195,8 @@ class EvalSession:
                 raise LLMEvalError(missing_required_baseline(shown, demanded_by))
             return BaselineStatus(shown, "missing"), None
         # the baseline module (and its models) only when there is a baseline to use
-        from pytest_llmeval.baseline import (
-            baseline_from_aggregate,
-            case_clusters,
-            compare_to_baseline,
-            load_baseline,
-            write_baseline,
-        )
+        from pytest_llmeval.baseline import baseline_from_aggregate, load_baseline, write_baseline
+        from pytest_llmeval.comparison import case_clusters, compare_to_baseline
 
         if s.update_baseline:
             baseline = baseline_from_aggregate(aggregate)

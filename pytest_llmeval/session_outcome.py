@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the models load with the first eval result, not with this module
-    from pytest_llmeval.baseline import BaselineComparison
+    from pytest_llmeval.comparison import BaselineComparison
     from pytest_llmeval.decision import GatePolicy
     from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregate
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_llmeval.scorers import Scored
+from pytest_llmeval.scored import Scored
 from pytest_llmeval.trajectory import ToolUse, Trajectory, as_trajectory
 
 if TYPE_CHECKING:

@@ -11,15 +11,17 @@ from pytest_llmeval.aggregate import aggregate_session
 from pytest_llmeval.baseline import (
     Baseline,
     BaselineCase,
-    BaselineComparison,
     BaselineGroup,
-    GroupComparison,
     baseline_from_aggregate,
-    compare_baselines,
-    compare_to_baseline,
     group_accounting,
     load_baseline,
     write_baseline,
+)
+from pytest_llmeval.comparison import (
+    BaselineComparison,
+    GroupComparison,
+    compare_baselines,
+    compare_to_baseline,
 )
 from pytest_llmeval.decision import GatePolicy
 from pytest_llmeval.errors import FileFormatError

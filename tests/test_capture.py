@@ -22,7 +22,7 @@ from pytest_llmeval.cassettes.cache import ResponseCache
 from pytest_llmeval.cassettes.calls import Exchange
 from pytest_llmeval.cassettes.session import CassetteSession
 from pytest_llmeval.models import Inference
-from pytest_llmeval.pricing import ModelPrice
+from pytest_llmeval.price_overrides import ModelPrice
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")

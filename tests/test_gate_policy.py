@@ -438,7 +438,8 @@ def test_a_baseline_written_before_the_gate_rules_still_compares(tmp_path: Path)
     # the committed example baseline (written before the rules existed) loads and
     # compares under the new gate; its bytes are what they were
     path = Path(__file__).resolve().parent.parent / "examples" / "llmeval-baseline.json"
-    from pytest_llmeval.baseline import compare_baselines, write_baseline
+    from pytest_llmeval.baseline import write_baseline
+    from pytest_llmeval.comparison import compare_baselines
 
     old = load_baseline(path)
     verdict = compare_baselines(old, old)

@@ -11,13 +11,15 @@ HEAVY = (
     "opentelemetry", "google",
 )  # fmt: skip
 # lifecycle: the item lifecycle pieces plugin.py shares with the concurrent runner;
-# vocabulary: the Literal types settings.py uses (stdlib and pytest only, like plugin.py)
+# vocabulary: the Literal types settings.py uses (stdlib and pytest only, like plugin.py);
+# controller: the controller-side plugin object, registered at configure
 ALLOWED_OWN = {
     "pytest_llmeval.vocabulary",
     "pytest_llmeval",
     "pytest_llmeval.plugin",
     "pytest_llmeval.settings",
     "pytest_llmeval.lifecycle",
+    "pytest_llmeval.controller",
 }
 
 RECORD_MODULES = """

@@ -14,20 +14,20 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "pytest glue and item lifecycle",
         (
-            "__init__", "plugin", "settings", "lifecycle", "runner", "runtime", "recorder",
+            "__init__", "plugin", "controller", "settings", "lifecycle", "runner", "runtime", "recorder",
             "session", "xdist", "concurrency", "cli", "cassettes.cli", "dialogue",
             "conversation_methods", "adaptive",
         ),
     ),
     ("reporting", ("reporting",)),
-    ("judges and scorers", ("judges", "scorers", "trajectory_scorers", "resilience", "guardrails", "retrieval_scorers")),
-    ("capture", ("cassettes", "providers", "capture", "pricing", "budget", "keys")),
+    ("judges and scorers", ("judges", "scorers", "scored", "trajectory_scorers", "resilience", "guardrails", "retrieval_scorers")),
+    ("capture", ("cassettes", "providers", "capture", "pricing", "price_overrides", "budget", "keys")),
     (
         "records and maths",
         (
             "models", "session_outcome", "spec", "outcome", "aggregate", "accounting",
             "baseline", "decision", "stats", "cases", "trajectory", "conversation", "injection",
-            "attempts", "assertions",
+            "attempts", "assertions", "comparison",
         ),
     ),
     ("infrastructure", ("errors", "files", "vocabulary", "context", "printable", "safe_yaml", "wire")),

@@ -19,14 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_llmeval import pricing
-from pytest_llmeval.pricing import (
+from pytest_llmeval.price_overrides import (
     PRICES_INI,
     ModelPrice,
-    Price,
     parse_free_hosts,
     parse_price_overrides,
-    price_call,
 )
+from pytest_llmeval.pricing import Price, price_call
 from pytest_llmeval.providers import CallSummary, describe_call
 
 

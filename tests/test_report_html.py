@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import baseline_from_aggregate, compare_to_baseline
+from pytest_llmeval.baseline import baseline_from_aggregate
+from pytest_llmeval.comparison import compare_to_baseline
 from pytest_llmeval.decision import GatePolicy
 from pytest_llmeval.files import dump_model
 from pytest_llmeval.models import EvalResult, Inference, Score

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import baseline_from_aggregate, compare_to_baseline
+from pytest_llmeval.baseline import baseline_from_aggregate
+from pytest_llmeval.comparison import compare_to_baseline
 from pytest_llmeval.errors import FileFormatError
 from pytest_llmeval.files import dump_model
 from pytest_llmeval.models import EvalResult, Inference, Score

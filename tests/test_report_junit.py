@@ -10,7 +10,8 @@ import pytest
 from junitparser import xunit2
 
 from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import baseline_from_aggregate, compare_to_baseline
+from pytest_llmeval.baseline import baseline_from_aggregate
+from pytest_llmeval.comparison import compare_to_baseline
 from pytest_llmeval.models import EvalResult, Inference, Score
 from pytest_llmeval.reporting import junit
 

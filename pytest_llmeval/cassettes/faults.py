@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.injection import FaultRule
+from pytest_llmeval.wire import split_sse
+
+if TYPE_CHECKING:
+    from pytest_llmeval.cassettes.models import Interaction, RecordedRequest
+    from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.vocabulary import Role
 
 #: The header every injected response carries.
 INJECTED_HEADER = b"x-llmeval-injected-fault"
@@ -262,3 +268,37 @@ def _sse(api: str, events: list[tuple[str | None, Any]]) -> tuple[bytes, ...]:
         head = f"event: {name}\n" if name is not None else ""
         chunks.append(f"{head}data: {text}\n\n".encode())
     return tuple(chunks)
+
+
+def served_interaction(
+    fault: FaultResponse, request: RecordedRequest, *, role: Role, redact: Redactor
+) -> Interaction:
+    """The interaction an injected fault stands for (reported, never recorded): priced at
+    0, since nothing was spent, instead of at what the request would have cost."""
+    from pytest_llmeval.cassettes.models import (
+        InteractionMeta,
+        failed_interaction,
+        received_interaction,
+    )
+
+    if not fault.status:  # a transport failure: no response at all
+        received = failed_interaction(
+            request, role=role, latency=fault.wait_s, error=fault.error or "",
+            failure=fault.failure or "TransportError", redact=redact,
+        )  # fmt: skip
+    else:
+        body = b"".join(fault.chunks)
+        events = None
+        if fault.stream:
+            complete, rest = split_sse(body, final=True)
+            events = [(raw, 0.0) for raw in complete] + ([(rest, 0.0)] if rest else [])
+        received = received_interaction(
+            request, fault.status,
+            {name.decode(): value.decode() for name, value in fault.headers},
+            b"" if fault.stream else body, events, role=role, latency=fault.wait_s,
+            error=fault.error if fault.failure else None,
+            truncated=fault.failure is not None, redact=redact,
+            failure=fault.failure,
+        )  # fmt: skip
+    meta = InteractionMeta(**{**received.meta.model_dump(), "cost_usd": 0.0})
+    return received.model_copy(update={"meta": meta})

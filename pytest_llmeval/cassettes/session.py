@@ -35,7 +35,6 @@ from pytest_llmeval.cassettes.models import (
     InteractionMeta,
     RecordedRequest,
     failed_interaction,
-    received_interaction,
     stored_headers,
 )
 from pytest_llmeval.cassettes.redact import Redactor
@@ -370,35 +369,14 @@ class CassetteSession:
 
     def fault_served(self, call: Call) -> None:
         """Internal: an injected fault is served; report it (it is never recorded)."""
+        from pytest_llmeval.cassettes.faults import served_interaction
+
         fault = call.fault
         if fault is None or call.done:
             return
         call.done = True
         request = self._recorded_request(call.live, call.raw_headers)
-        if not fault.status:  # a transport failure: no response at all
-            received = failed_interaction(
-                request, role=call.role, latency=fault.wait_s, error=fault.error or "",
-                failure=fault.failure or "TransportError", redact=self.redactor,
-            )  # fmt: skip
-        else:
-            from pytest_llmeval.wire import split_sse
-
-            body = b"".join(fault.chunks)
-            events = None
-            if fault.stream:
-                complete, rest = split_sse(body, final=True)
-                events = [(raw, 0.0) for raw in complete] + ([(rest, 0.0)] if rest else [])
-            received = received_interaction(
-                request, fault.status,
-                {name.decode(): value.decode() for name, value in fault.headers},
-                b"" if fault.stream else body, events, role=call.role, latency=fault.wait_s,
-                error=fault.error if fault.failure else None,
-                truncated=fault.failure is not None, redact=self.redactor,
-                failure=fault.failure,
-            )  # fmt: skip
-        # nothing was spent: priced at 0 instead of at what the request would cost
-        meta = InteractionMeta(**{**received.meta.model_dump(), "cost_usd": 0.0})
-        interaction = received.model_copy(update={"meta": meta})
+        interaction = served_interaction(fault, request, role=call.role, redact=self.redactor)
         self._emit(call, interaction, error=fault.error, latency=fault.wait_s, served=True)
 
     def replay_done(self, call: Call) -> None:

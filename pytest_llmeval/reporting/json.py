@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pytest_llmeval.accounting import rollup
 from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import BaselineComparison
+from pytest_llmeval.comparison import BaselineComparison
 from pytest_llmeval.files import load_model, write_model
 from pytest_llmeval.models import EvalResult, Inference, SessionAggregate, UsageRollup
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from pytest_llmeval.accounting import rollup
-from pytest_llmeval.baseline import BaselineComparison, group_accounting
+from pytest_llmeval.baseline import group_accounting
+from pytest_llmeval.comparison import BaselineComparison
 from pytest_llmeval.models import EvalResult, SessionAggregate, UsageRollup
 from pytest_llmeval.printable import printable
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the baseline module is loaded only when a baseline is compared
-    from pytest_llmeval.baseline import BaselineComparison, GroupComparison
+    from pytest_llmeval.comparison import BaselineComparison, GroupComparison
     from pytest_llmeval.session_outcome import SessionOutcome
 
 #: Title of the section printed when the comparison fails the session.
@@ -320,7 +320,7 @@ def summary_lines(
             if every_group and not group.regressed:
                 notes += group_verdict_lines(group, comparison)
         return [head] + [f"  {note}" for note in notes]
-    from pytest_llmeval.baseline import REGRESSION_KINDS  # loaded: there is a comparison
+    from pytest_llmeval.comparison import REGRESSION_KINDS  # loaded: there is a comparison
 
     dropped = [g for g in comparison.groups if g.drop is not None]
     found = comparison.failing_kinds(REGRESSION_KINDS)

@@ -16,7 +16,7 @@ from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregat
 from pytest_llmeval.printable import printable
 
 if TYPE_CHECKING:
-    from pytest_llmeval.baseline import BaselineComparison
+    from pytest_llmeval.comparison import BaselineComparison
     from pytest_llmeval.session_outcome import SessionOutcome
 
 
