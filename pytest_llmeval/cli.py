@@ -221,7 +221,7 @@ def _show(args: argparse.Namespace) -> int:
             print(line)
     for line in usage_lines(aggregate.usage):
         print(line)
-    for line in outcome_lines(outcome):
+    for line in outcome_lines(outcome, every_group=False):  # as the run printed without -v
         print(line)
     print(totals_line(aggregate))
     # then what the run's terminal did not print: each test's usage

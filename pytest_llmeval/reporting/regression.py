@@ -294,16 +294,23 @@ def _weak_drop_line(group: GroupComparison, comparison: BaselineComparison) -> s
     return f"{head} is not significant (p={format_p(group.p_value)}): likely noise"
 
 
+def _moved(group: GroupComparison) -> bool:
+    """Whether the group's mean over its shared cases changed at all."""
+    return group.drop is not None and group.drop != 0.0
+
+
 def summary_lines(
     comparison: BaselineComparison,
     path: str | None = None,
     *,
     fail_on: Iterable[str] = DEFAULT_FAIL_ON,
     every_group: bool = True,
+    moved_groups: bool = True,
 ) -> list[str]:
     """The baseline status for the llm_eval section: one line, then notes if any (the
-    policy, each group's verdict; with every_group False, as under -q, only the
-    verdicts of the groups that regressed)."""
+    policy, each group's verdict). Without every_group (no -v), only the verdicts of the
+    groups whose mean moved, so an unchanged suite stays short; without moved_groups
+    either (-q), only those of the groups that regressed."""
     fail_on = tuple(fail_on)
     source = _source(comparison, path)
     kinds = comparison.failing_kinds(fail_on)
@@ -317,7 +324,7 @@ def summary_lines(
         policy = policy_line(comparison)
         notes = [policy] if policy is not None else []
         for group in comparison.groups:
-            if every_group and not group.regressed:
+            if (every_group or (moved_groups and _moved(group))) and not group.regressed:
                 notes += group_verdict_lines(group, comparison)
         return [head] + [f"  {note}" for note in notes]
     from pytest_llmeval.comparison import REGRESSION_KINDS  # loaded: there is a comparison
@@ -355,7 +362,8 @@ def summary_lines(
         note = _weak_drop_line(group, comparison)
         if note is not None:
             notes.append(note)
-        verdict = group_verdict_lines(group, comparison) if every_group or group.regressed else []
+        shown = every_group or group.regressed or (moved_groups and _moved(group))
+        verdict = group_verdict_lines(group, comparison) if shown else []
         if verdict and group.regressed:
             verdict[0] += _not_failing("score", fail_on)
         notes += verdict
@@ -416,12 +424,17 @@ def regression_lines(
     return lines
 
 
-def outcome_lines(outcome: SessionOutcome, *, every_group: bool = True) -> list[str]:
+def outcome_lines(
+    outcome: SessionOutcome, *, every_group: bool = True, moved_groups: bool = True
+) -> list[str]:
     """The baseline lines of a session's outcome: its verdict, or the file missing or
-    written; empty without a baseline (every_group: see summary_lines)."""
+    written; empty without a baseline (every_group, moved_groups: see summary_lines)."""
     if outcome.comparison is not None:
         return summary_lines(
-            outcome.comparison, fail_on=outcome.policy.fail_on, every_group=every_group
+            outcome.comparison,
+            fail_on=outcome.policy.fail_on,
+            every_group=every_group,
+            moved_groups=moved_groups,
         )
     status = outcome.baseline
     if status is None:

@@ -296,7 +296,7 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
             red=True,
             bold=True,
         )
-    for line in outcome_lines(outcome, every_group=verbosity >= 0):
+    for line in outcome_lines(outcome, every_group=verbosity >= 1, moved_groups=verbosity >= 0):
         terminal.write_line(line)
     if outcome.file_error is not None:
         for line in outcome.file_error.splitlines():  # one line per file
