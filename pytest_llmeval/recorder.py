@@ -541,6 +541,10 @@ class EvalRecorder:
         )
         self._reserved_names.discard(name)
         self.score(name, verdict.score, weight, threshold, reason=verdict.reason)
+        if verdict.evidence_missing:
+            missing = dict(self._metadata.get("evidence_missing", {}))
+            missing[name] = list(verdict.evidence_missing)
+            self.log(evidence_missing=missing)
         return verdict
 
     def _record_pairwise(
