@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
 
 if TYPE_CHECKING:
+    from pytest_llmeval.calibration import Agreement
+    from pytest_llmeval.cases import Case
     from pytest_llmeval.conversation import Conversation, UserTurn
     from pytest_llmeval.dialogue import App
     from pytest_llmeval.judges.api import Judge
@@ -46,6 +48,8 @@ class EvalRecorder:
         self._inferences: list[Inference] = []
         self._judge_resolver: Callable[[], Judge] | None = None
         self._reserved_names: set[str] = set()  # names of judge calls still running
+        #: --llmeval-judge-min-kappa: calibrate()'s floor when it is given none.
+        self.judge_min_kappa: float | None = None
 
     def bind_judge(self, resolver: Callable[[], Judge]) -> None:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
@@ -532,6 +536,73 @@ class EvalRecorder:
         ]
         return math.fsum(costs) if costs else None
 
+    def calibrate(
+        self,
+        criteria: str | VerdictKind,
+        cases: Sequence[Case],
+        *,
+        scale: Scale | None = None,
+        min_kappa: float | None = None,
+        model: str | None = None,
+        name: str = "calibration",
+    ) -> Agreement:
+        """Run the judge over human-labelled cases and measure how far it agrees.
+
+        Each case (from `load_cases`) gives `input`, `output`, a `label` (pass/fail, or a
+        grade on a graded `scale`) and optionally `context` and `reference`. Each verdict
+        is recorded as `<name>:<case id>` with weight 0; the agreement as the scores
+        `<name>:kappa` (weight 1; a negative kappa counts 0), `<name>:true_positive_rate`
+        and `<name>:true_negative_rate` (weight 0), and in full (confusion matrix,
+        disagreements with the judge's reasons) under the metadata key `name`. Below
+        `min_kappa` (default: --llmeval-judge-min-kappa) the test fails, listing the
+        disagreements.
+        """
+        __tracebackhide__ = True
+        import pytest
+
+        from pytest_llmeval.calibration import Rating, describe, measure_agreement, read_labelled
+        from pytest_llmeval.judges.answers import SCALES
+
+        chosen = scale or getattr(getattr(criteria, "kind", criteria), "scale", None)
+        categories = SCALES[str(chosen or "binary")]
+        floor = self.judge_min_kappa if min_kappa is None else min_kappa
+        ratings = []
+        for case in cases:
+            row = read_labelled(case, categories)
+            verdict = self.judge(
+                row.output,
+                criteria,
+                input=row.input,
+                reference=row.reference,
+                context=row.context,
+                scale=scale,
+                model=model,
+                name=f"{name}:{row.case_id}",
+                weight=0.0,
+            )
+            judged = _category(verdict, categories)
+            ratings.append(Rating(row.case_id, row.label, judged, verdict.reason))
+        agreement = measure_agreement(ratings, categories)
+        summary = describe(agreement)
+        kappa = agreement.kappa
+        self.score(
+            f"{name}:kappa",
+            0.0 if math.isnan(kappa) else min(max(kappa, 0.0), 1.0),
+            reason=summary.splitlines()[0],
+        )
+        for rate_name in ("true_positive_rate", "true_negative_rate"):
+            rate = getattr(agreement, rate_name)
+            if rate is not None:
+                self.score(f"{name}:{rate_name}", rate, weight=0.0)
+        self.log(**{name: agreement.to_json()})
+        if floor is not None and not kappa >= floor:
+            pytest.fail(
+                f"judge calibration {name!r}: kappa {kappa:.3f} is below the floor "
+                f"{floor:g} (min_kappa= or --llmeval-judge-min-kappa)\n{summary}",
+                pytrace=False,
+            )
+        return agreement
+
     def _record_verdict(
         self, verdict: Verdict, name: str, start: int, weight: float, threshold: float | None
     ) -> Verdict:
@@ -558,6 +629,17 @@ class EvalRecorder:
         reason = f"winner {verdict.winner}: {verdict.reason}"
         self.score(name, verdict.score, weight, reason=reason)
         return verdict
+
+
+def _category(verdict: Verdict, categories: Sequence[int]) -> int:
+    """The judge's answer as one of the scale's categories (its raw score, rounded)."""
+    low, high = categories[0], categories[-1]
+    raw = verdict.raw_score
+    if raw is None:
+        raw = low + verdict.score * (high - low)
+    if tuple(categories) == (0, 1):
+        return 1 if verdict.passed else 0
+    return min(max(round(raw), low), high)
 
 
 def _judge_options(

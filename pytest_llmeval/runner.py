@@ -89,6 +89,7 @@ class ItemRun(_BudgetGate):
 
     def __post_init__(self) -> None:
         self.recorder = EvalRecorder(self.identity.nodeid, redact=self.runtime.redactor.value)
+        self.recorder.judge_min_kappa = self.runtime.settings.judge_min_kappa
 
     def start_capture(self, test_file: Path) -> None:
         """Open this item's cassette and start intercepting its HTTP calls."""
