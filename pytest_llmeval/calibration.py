@@ -250,3 +250,96 @@ def describe(agreement: Agreement, labels: Mapping[int, str] | None = None) -> s
                 f"{name(rating.judged)}: {rating.reason}"
             )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Flip:
+    """One judge call whose pass/fail verdict the new judge changed."""
+
+    case_id: str
+    name: str
+    old_pass: bool
+    new_pass: bool
+    old_score: float
+    new_score: float
+
+
+@dataclass(frozen=True)
+class JudgeComparison:
+    """How a re-judged run's new judge agrees with the recorded one (--llmeval-rejudge)."""
+
+    old_models: tuple[str, ...]
+    new_models: tuple[str, ...]
+    agreement: Agreement
+    flips: tuple[Flip, ...]
+    #: Mean of (new score - old score) over the group's judge calls, by group.
+    score_shift: tuple[tuple[str, float], ...]
+
+    def lines(self) -> list[str]:
+        """The terminal's lines: models, kappa, flips, mean shift per group."""
+        a = self.agreement
+        kappa = "n/a" if math.isnan(a.kappa) else f"{a.kappa:.3f}"
+        lines = [
+            f"rejudge: {', '.join(self.new_models)} against {', '.join(self.old_models)}: "
+            f"{a.n} judge calls, kappa {kappa}, {len(self.flips)} flipped verdict(s)"
+        ]
+        for flip in self.flips:
+            change = "pass -> fail" if flip.old_pass else "fail -> pass"
+            lines.append(
+                f"  flipped {flip.case_id} {flip.name}: {change} "
+                f"({flip.old_score:.2f} -> {flip.new_score:.2f})"
+            )
+        for group, shift in self.score_shift:
+            lines.append(f"  mean score shift {group}: {shift:+.3f}")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able summary."""
+        return {
+            "old_models": list(self.old_models),
+            "new_models": list(self.new_models),
+            "agreement": self.agreement.to_json(),
+            "flips": [
+                {
+                    "case": f.case_id,
+                    "name": f.name,
+                    "old_pass": f.old_pass,
+                    "new_pass": f.new_pass,
+                    "old_score": f.old_score,
+                    "new_score": f.new_score,
+                }
+                for f in self.flips
+            ],
+            "score_shift": dict(self.score_shift),
+        }
+
+
+def compare_judges(
+    calls: Sequence[tuple[str, str, Mapping[str, Any]]],
+) -> JudgeComparison | None:
+    """The agreement of the old and new judge over (group, case id, rejudge entry) triples
+    (`llm_eval`'s metadata `rejudge` entries); None when there is none."""
+    if not calls:
+        return None
+    ratings, flips = [], []
+    shifts: dict[str, list[float]] = {}
+    old_models: dict[str, None] = {}
+    new_models: dict[str, None] = {}
+    for group, case_id, entry in calls:
+        old, new = bool(entry["old_pass"]), bool(entry["new_pass"])
+        old_score, new_score = float(entry["old_score"]), float(entry["new_score"])
+        ratings.append(Rating(f"{case_id} {entry['name']}", int(old), int(new)))
+        if old != new:
+            flips.append(Flip(case_id, str(entry["name"]), old, new, old_score, new_score))
+        shifts.setdefault(group, []).append(new_score - old_score)
+        old_models[str(entry.get("old_model"))] = None
+        new_models[str(entry.get("new_model"))] = None
+    return JudgeComparison(
+        old_models=tuple(old_models),
+        new_models=tuple(new_models),
+        agreement=measure_agreement(ratings, BINARY),
+        flips=tuple(flips),
+        score_shift=tuple(
+            (group, math.fsum(values) / len(values)) for group, values in sorted(shifts.items())
+        ),
+    )

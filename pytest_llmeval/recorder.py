@@ -50,6 +50,8 @@ class EvalRecorder:
         self._reserved_names: set[str] = set()  # names of judge calls still running
         #: --llmeval-judge-min-kappa: calibrate()'s floor when it is given none.
         self.judge_min_kappa: float | None = None
+        #: --llmeval-rejudge: the new judge model and the cassette its calls are routed to.
+        self.rejudge: tuple[str, Any] | None = None
 
     def bind_judge(self, resolver: Callable[[], Judge]) -> None:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
@@ -195,6 +197,16 @@ class EvalRecorder:
             with judge_role():
                 result = call_with_accepted(judge, output, criteria=criteria, **options)
             verdict = verdict_from(result, threshold, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), _routed_to(cassette):
+                    again = call_with_accepted(
+                        judge, output, criteria=criteria, **{**options, "model": model_name}
+                    )
+                new = verdict_from(again, threshold, judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged(name, verdict, new)
             return self._record_verdict(verdict, name, start, weight, threshold)
 
     async def ajudge(
@@ -536,6 +548,49 @@ class EvalRecorder:
         ]
         return math.fsum(costs) if costs else None
 
+    def _check_snapshot(
+        self, name: str, old: Verdict, new: Verdict, start: int, middle: int
+    ) -> None:
+        """Warn when the same judge model, re-run live, reports another snapshot than the
+        recorded calls did (the provider moved the model under its name)."""
+        import warnings
+
+        from pytest_llmeval.errors import JudgeSnapshotWarning
+
+        if old.model != new.model:
+            return
+        recorded = {i.model for i in self._inferences[start:middle] if i.model}
+        live = {i.model for i in self._inferences[middle:] if i.model}
+        if recorded and live and recorded != live:
+            warnings.warn(
+                JudgeSnapshotWarning(
+                    f"{self.nodeid}: judge {name!r} ({new.model}) answered as "
+                    f"{', '.join(sorted(live))} but was recorded as "
+                    f"{', '.join(sorted(recorded))}: the provider changed the model behind "
+                    "the name; compare the verdicts before updating the baseline"
+                ),
+                stacklevel=2,
+            )
+
+    def _rejudged(self, name: str, old: Verdict, new: Verdict) -> Verdict:
+        """Keep both judges' verdicts of one judge call (metadata `rejudge`); the new
+        judge's verdict is the one recorded."""
+        entries = list(self._metadata.get("rejudge", []))
+        entries.append(
+            {
+                "name": name,
+                "old_model": old.model,
+                "new_model": new.model,
+                "old_score": old.score,
+                "new_score": new.score,
+                "old_pass": old.passed,
+                "new_pass": new.passed,
+                "new_reason": new.reason,
+            }
+        )
+        self.log(rejudge=entries)
+        return new
+
     def calibrate(
         self,
         criteria: str | VerdictKind,
@@ -629,6 +684,18 @@ class EvalRecorder:
         reason = f"winner {verdict.winner}: {verdict.reason}"
         self.score(name, verdict.score, weight, reason=reason)
         return verdict
+
+
+@contextmanager
+def _routed_to(cassette: Any) -> Iterator[None]:
+    """Route the HTTP calls made inside to `cassette` (the re-judge cassette)."""
+    from pytest_llmeval.cassettes import intercept
+
+    token = intercept.current_cassette.set(cassette)
+    try:
+        yield
+    finally:
+        intercept.current_cassette.reset(token)
 
 
 def _category(verdict: Verdict, categories: Sequence[int]) -> int:

@@ -19,6 +19,7 @@ from pytest_llmeval.settings import Settings
 
 if TYPE_CHECKING:
     from pytest_llmeval.baseline import Baseline, BaselineComparison
+    from pytest_llmeval.calibration import JudgeComparison
     from pytest_llmeval.cassettes.redact import Redactor
 
 
@@ -132,6 +133,7 @@ class EvalSession:
             comparison=comparison,
             budget=budget,
             file_errors=tuple(self._file_errors),
+            rejudge=_rejudge_comparison(self.results.values()),
         )
         return self.outcome
 
@@ -240,3 +242,15 @@ class EvalSession:
                 write_html(s.html, report, redactor=self.redactor)
             except (LLMEvalError, OSError) as error:
                 self._file_failed(error)
+
+
+def _rejudge_comparison(results: Iterable[EvalResult]) -> JudgeComparison | None:
+    """Under --llmeval-rejudge, the old and new judges' agreement over every judge call."""
+    from pytest_llmeval.calibration import compare_judges
+
+    calls = [
+        (result.group, result.case_id, entry)
+        for result in sorted(results, key=lambda r: r.nodeid)
+        for entry in result.metadata.get("rejudge", [])
+    ]
+    return compare_judges(calls)

@@ -246,6 +246,17 @@ OPTIONS: tuple[Option, ...] = (
         metavar="URL",
     ),
     Option(
+        "rejudge",
+        "--llmeval-rejudge",
+        "llmeval_rejudge",
+        "LLMEVAL_REJUDGE",
+        "Re-judge a recorded run with another judge (provider:model): the app's calls replay "
+        "from the cassettes, each judge call is made again with this model, recorded under "
+        "cassettes/rejudge-<provider>-<model>/, and the two judges' agreement is reported.",
+        _judge_model,
+        metavar="PROVIDER:MODEL",
+    ),
+    Option(
         "judge_min_kappa",
         "--llmeval-judge-min-kappa",
         "llmeval_judge_min_kappa",
@@ -457,6 +468,7 @@ class Settings:
     judge_retries: int = 2
     judge_base_url: str | None = None
     judge_min_kappa: float | None = None
+    rejudge: str | None = None
     cache: bool = False
     max_cost: float | None = None
     max_cost_strict: bool = False
