@@ -343,3 +343,37 @@ def compare_judges(
             (group, math.fsum(values) / len(values)) for group, values in sorted(shifts.items())
         ),
     )
+
+
+@dataclass(frozen=True)
+class PositionSwap:
+    """Pairwise comparisons of a run whose two orders (a first, b first) disagreed."""
+
+    comparisons: int
+    disagreements: tuple[tuple[str, str], ...]  # (case id, score name)
+
+    @property
+    def rate(self) -> float:
+        """The share of comparisons whose two orders disagreed."""
+        return len(self.disagreements) / self.comparisons
+
+    def lines(self) -> list[str]:
+        """The terminal's lines: the rate, then each comparison that disagreed."""
+        lines = [
+            f"pairwise: {self.comparisons} comparison(s), position-swap disagreement "
+            f"{self.rate:.0%} ({len(self.disagreements)})"
+        ]
+        lines += [f"  orders disagree: {case} {name}" for case, name in self.disagreements]
+        return lines
+
+
+def position_swaps(calls: Sequence[tuple[str, int, Sequence[str]]]) -> PositionSwap | None:
+    """The run's position-swap disagreement over (case id, comparisons, names of those
+    whose orders disagreed) per result; None when the run compared nothing."""
+    total = sum(count for _, count, _ in calls)
+    if total == 0:
+        return None
+    return PositionSwap(
+        comparisons=total,
+        disagreements=tuple((case, name) for case, _, names in calls for name in names),
+    )

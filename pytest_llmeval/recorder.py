@@ -240,6 +240,19 @@ class EvalRecorder:
                 )
                 result = await resolve(call)
             verdict = verdict_from(result, threshold, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), _routed_to(cassette):
+                    again = call_with_accepted(
+                        method if callable(method) else judge,
+                        output,
+                        criteria=criteria,
+                        **{**options, "model": model_name},
+                    )
+                    new = verdict_from(await resolve(again), threshold, judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged(name, verdict, new)
             return self._record_verdict(verdict, name, start, weight, threshold)
 
     def compare(
@@ -681,6 +694,11 @@ class EvalRecorder:
             update={"name": name, "cost_usd": verdict.cost_usd if cost is None else cost}
         )
         self._reserved_names.discard(name)
+        if not verdict.consistent:
+            swapped = list(self._metadata.get("position_swap_disagreements", []))
+            self.log(position_swap_disagreements=[*swapped, name])
+        compared = int(self._metadata.get("pairwise_comparisons", 0))
+        self.log(pairwise_comparisons=compared + 1)
         reason = f"winner {verdict.winner}: {verdict.reason}"
         self.score(name, verdict.score, weight, reason=reason)
         return verdict

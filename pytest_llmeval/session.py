@@ -19,7 +19,7 @@ from pytest_llmeval.settings import Settings
 
 if TYPE_CHECKING:
     from pytest_llmeval.baseline import Baseline, BaselineComparison
-    from pytest_llmeval.calibration import JudgeComparison
+    from pytest_llmeval.calibration import JudgeComparison, PositionSwap
     from pytest_llmeval.cassettes.redact import Redactor
 
 
@@ -134,6 +134,7 @@ class EvalSession:
             budget=budget,
             file_errors=tuple(self._file_errors),
             rejudge=_rejudge_comparison(self.results.values()),
+            position_swap=_position_swap(self.results.values()),
         )
         return self.outcome
 
@@ -254,3 +255,19 @@ def _rejudge_comparison(results: Iterable[EvalResult]) -> JudgeComparison | None
         for entry in result.metadata.get("rejudge", [])
     ]
     return compare_judges(calls)
+
+
+def _position_swap(results: Iterable[EvalResult]) -> PositionSwap | None:
+    """The run's pairwise comparisons whose two orders disagreed."""
+    from pytest_llmeval.calibration import position_swaps
+
+    return position_swaps(
+        [
+            (
+                result.case_id,
+                int(result.metadata.get("pairwise_comparisons", 0)),
+                list(result.metadata.get("position_swap_disagreements", [])),
+            )
+            for result in sorted(results, key=lambda r: r.nodeid)
+        ]
+    )

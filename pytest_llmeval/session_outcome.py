@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the models load with the first eval result, not with this module
     from pytest_llmeval.baseline import BaselineComparison
-    from pytest_llmeval.calibration import JudgeComparison
+    from pytest_llmeval.calibration import JudgeComparison, PositionSwap
     from pytest_llmeval.decision import GatePolicy
     from pytest_llmeval.models import GroupAggregate, SessionAggregate
 
@@ -62,6 +62,8 @@ class SessionOutcome:
     file_errors: tuple[str, ...] = ()
     #: Under --llmeval-rejudge: how the new judge agrees with the recorded one.
     rejudge: JudgeComparison | None = None
+    #: Pairwise comparisons whose two orders disagreed (a position-bias probe).
+    position_swap: PositionSwap | None = None
 
     @property
     def failing_groups(self) -> list[GroupAggregate]:

@@ -176,3 +176,38 @@ def test_a_judge_that_changed_snapshot_is_warned_about(
             "gpt-4.1-mini-2025-04-14*"
         ]
     )
+
+
+ASYNC_SUITE = """
+import pytest
+
+@pytest.mark.llm_eval(threshold=0)
+@pytest.mark.anyio
+async def test_async(llm_eval):
+    await llm_eval.ajudge("ANSWER:STRICT", "Answers the question", name="answers")
+"""
+
+
+def test_ajudge_is_rejudged_too(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_provider.openai_base_url)
+    fake_provider.set_handler(two_judges)
+    pytester_env.makepyfile(test_async=ASYNC_SUITE)
+    pytester_env.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
+    )
+    # in subprocesses: the SDKs' cached async clients are bound to one event loop
+    pytester_env.runpytest_subprocess().assert_outcomes(passed=1)
+    result = pytester_env.runpytest_subprocess("--llmeval-rejudge=openai:gpt-4.1")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "rejudge: *1 judge calls, kappa *, 1 flipped verdict(s)",
+            "  flipped *answers: pass -> fail*",
+        ]
+    )
