@@ -19,7 +19,6 @@ from pytest_llmeval.settings import Settings
 
 if TYPE_CHECKING:
     from pytest_llmeval.baseline import Baseline, BaselineComparison
-    from pytest_llmeval.calibration import JudgeComparison, PositionSwap
     from pytest_llmeval.cassettes.redact import Redactor
 
 
@@ -126,6 +125,8 @@ class EvalSession:
                 spent_usd=self.budget.spent(),
                 unpriced=tuple(self.budget.unpriced().items()),
             )
+        from pytest_llmeval.calibration import position_swap_of, rejudge_of
+
         self.outcome = SessionOutcome(
             aggregate=aggregate,
             policy=self.policy,
@@ -133,8 +134,8 @@ class EvalSession:
             comparison=comparison,
             budget=budget,
             file_errors=tuple(self._file_errors),
-            rejudge=_rejudge_comparison(self.results.values()),
-            position_swap=_position_swap(self.results.values()),
+            rejudge=rejudge_of(self.results.values()),
+            position_swap=position_swap_of(self.results.values()),
         )
         return self.outcome
 
@@ -243,31 +244,3 @@ class EvalSession:
                 write_html(s.html, report, redactor=self.redactor)
             except (LLMEvalError, OSError) as error:
                 self._file_failed(error)
-
-
-def _rejudge_comparison(results: Iterable[EvalResult]) -> JudgeComparison | None:
-    """Under --llmeval-rejudge, the old and new judges' agreement over every judge call."""
-    from pytest_llmeval.calibration import compare_judges
-
-    calls = [
-        (result.group, result.case_id, entry)
-        for result in sorted(results, key=lambda r: r.nodeid)
-        for entry in result.metadata.get("rejudge", [])
-    ]
-    return compare_judges(calls)
-
-
-def _position_swap(results: Iterable[EvalResult]) -> PositionSwap | None:
-    """The run's pairwise comparisons whose two orders disagreed."""
-    from pytest_llmeval.calibration import position_swaps
-
-    return position_swaps(
-        [
-            (
-                result.case_id,
-                int(result.metadata.get("pairwise_comparisons", 0)),
-                list(result.metadata.get("position_swap_disagreements", [])),
-            )
-            for result in sorted(results, key=lambda r: r.nodeid)
-        ]
-    )

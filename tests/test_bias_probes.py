@@ -61,6 +61,11 @@ def test_the_position_swap_rate_is_reported_per_run(
     }
     assert metadata["test_one_pair"] == {"pairwise_comparisons": 1}
     assert metadata["test_no_pair"] == {}
+    assert report["judges"]["position_swap"] == {
+        "comparisons": 3,
+        "rate": 1 / 3,
+        "disagreements": [{"case": "test_pairs.py::test_pairs", "name": "biased"}],
+    }
 
 
 def test_no_comparison_no_probe_line() -> None:

@@ -103,6 +103,12 @@ def test_rejudging_replays_the_app_and_reports_the_flips(
     (entry,) = strict["metadata"]["rejudge"]
     assert (entry["old_pass"], entry["new_pass"], entry["name"]) == (True, False, "answers")
     assert strict["scores"][0]["value"] == 0.0  # the new judge's verdict counts
+    judges = report["judges"]["rejudge"]
+    assert abs(judges["agreement"]["kappa"] - 0.4) < 1e-12
+    assert judges["agreement"]["confusion_matrix"] == [[1, 0], [1, 1]]
+    assert [flip["case"] for flip in judges["flips"]] == ["test_app.py::test_answers[strict]"]
+    assert judges["new_models"] == ["openai:gpt-4.1"]
+    assert abs(judges["score_shift"]["test_app.py::test_answers"] + 1 / 3) < 1e-12
 
     # the server is gone: the re-judged run replays from both cassette sets
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url() + "/v1")

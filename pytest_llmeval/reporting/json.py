@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_llmeval.aggregate import aggregate_session
 from pytest_llmeval.baseline import BaselineComparison
+from pytest_llmeval.calibration import judge_diagnostics
 from pytest_llmeval.files import load_model, write_model
 from pytest_llmeval.models import EvalResult, SessionAggregate
 
@@ -80,6 +81,12 @@ class Report(BaseModel):
     aggregate: SessionAggregate = Field(description="Case, group and session aggregates.")
     baseline: BaselineComparison | None = Field(
         default=None, description="The verdict against the baseline; null without one."
+    )
+    judges: dict[str, Any] | None = Field(
+        default=None,
+        description="Judge diagnostics: `rejudge` (--llmeval-rejudge: kappa, flips, mean "
+        "score shift per group) and `position_swap` (pairwise comparisons whose two orders "
+        "disagreed); null when the run has neither.",
     )
     volatile_fields: list[str] = Field(
         default_factory=lambda: list(VOLATILE_FIELDS),
@@ -141,6 +148,7 @@ def build_report(
         results=ordered,
         aggregate=aggregate if aggregate is not None else aggregate_session(ordered),
         baseline=comparison,
+        judges=judge_diagnostics(ordered),
     )
 
 
