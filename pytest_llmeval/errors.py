@@ -35,6 +35,10 @@ class UnplayedInteractionsWarning(UserWarning):
     """A test finished without requesting some interactions its cassette recorded."""
 
 
+class JudgeSnapshotWarning(UserWarning):
+    """A re-judged call's live model reported another snapshot than the recorded one."""
+
+
 class UnpricedCallWarning(UserWarning):
     """A live call went out that --llmeval-max-cost could not price, so could not count."""
 

@@ -456,6 +456,14 @@ class Verdict(_Model):
     agreement: float | None = Field(
         default=None, description="Share of samples whose pass/fail vote matches the verdict."
     )
+    evidence: list[str] | None = Field(
+        default=None,
+        description="The passages the judge quoted as its evidence (judges that quote it).",
+    )
+    evidence_missing: list[str] = Field(
+        default_factory=list,
+        description="Quotes of the evidence that occur nowhere in the material.",
+    )
 
 
 class PairwiseVerdict(_Model):

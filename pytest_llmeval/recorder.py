@@ -13,6 +13,7 @@ from pytest_llmeval.conversation_methods import ConversationMethods
 from pytest_llmeval.models import Inference, PairwiseVerdict, Score, Verdict
 
 if TYPE_CHECKING:
+    from pytest_llmeval.calibration import Agreement
     from pytest_llmeval.cases import Case
     from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
@@ -83,6 +84,10 @@ class EvalRecorder(ConversationMethods):
         self._reserved_names: set[str] = set()  # names of judge calls still running
         self._case: CaseMaterial | None = None
         self._judge_scale: Scale | None = None
+        #: --llmeval-judge-min-kappa: calibrate()'s floor when it is given none.
+        self.judge_min_kappa: float | None = None
+        #: --llmeval-rejudge: the new judge model and the cassette its calls are routed to.
+        self.rejudge: tuple[str, Any] | None = None
 
     def bind_judge(self, resolver: Callable[[], Judge]) -> None:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
@@ -462,6 +467,16 @@ class EvalRecorder(ConversationMethods):
             with judge_role():
                 result = call_with_accepted(judge, output, criteria=criteria, **options)
             verdict = verdict_from(result, threshold, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), _routed_to(cassette):
+                    again = call_with_accepted(
+                        judge, output, criteria=criteria, **{**options, "model": model_name}
+                    )
+                new = verdict_from(again, threshold, judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged(name, verdict, new)
             return self._record_verdict(verdict, name, start, weight, threshold)
 
     async def ajudge(
@@ -530,6 +545,19 @@ class EvalRecorder(ConversationMethods):
                 )
                 result = await resolve(call)
             verdict = verdict_from(result, threshold, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), _routed_to(cassette):
+                    again = call_with_accepted(
+                        method if callable(method) else judge,
+                        output,
+                        criteria=criteria,
+                        **{**options, "model": model_name},
+                    )
+                    new = verdict_from(await resolve(again), threshold, judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged(name, verdict, new)
             return self._record_verdict(verdict, name, start, weight, threshold)
 
     def compare(
@@ -676,6 +704,116 @@ class EvalRecorder(ConversationMethods):
         ]
         return math.fsum(costs) if costs else None
 
+    def _check_snapshot(
+        self, name: str, old: Verdict, new: Verdict, start: int, middle: int
+    ) -> None:
+        """Warn when the same judge model, re-run live, reports another snapshot than the
+        recorded calls did (the provider moved the model under its name)."""
+        import warnings
+
+        from pytest_llmeval.errors import JudgeSnapshotWarning
+
+        if old.model != new.model:
+            return
+        recorded = {i.model for i in self._inferences[start:middle] if i.model}
+        live = {i.model for i in self._inferences[middle:] if i.model}
+        if recorded and live and recorded != live:
+            warnings.warn(
+                JudgeSnapshotWarning(
+                    f"{self.nodeid}: judge {name!r} ({new.model}) answered as "
+                    f"{', '.join(sorted(live))} but was recorded as "
+                    f"{', '.join(sorted(recorded))}: the provider changed the model behind "
+                    "the name; compare the verdicts before updating the baseline"
+                ),
+                stacklevel=2,
+            )
+
+    def _rejudged(self, name: str, old: Verdict, new: Verdict) -> Verdict:
+        """Keep both judges' verdicts of one judge call (metadata `rejudge`); the new
+        judge's verdict is the one recorded."""
+        entries = list(self._metadata.get("rejudge", []))
+        entries.append(
+            {
+                "name": name,
+                "old_model": old.model,
+                "new_model": new.model,
+                "old_score": old.score,
+                "new_score": new.score,
+                "old_pass": old.passed,
+                "new_pass": new.passed,
+                "new_reason": new.reason,
+            }
+        )
+        self.log(rejudge=entries)
+        return new
+
+    def calibrate(
+        self,
+        criteria: str | VerdictKind,
+        cases: Sequence[Case],
+        *,
+        scale: Scale | None = None,
+        min_kappa: float | None = None,
+        model: str | None = None,
+        name: str = "calibration",
+    ) -> Agreement:
+        """Run the judge over human-labelled cases and measure how far it agrees.
+
+        Each case (from `load_cases`) gives `input`, `output`, a `label` (pass/fail, or a
+        grade on a graded `scale`) and optionally `context` and `reference`. Each verdict
+        is recorded as `<name>:<case id>` with weight 0; the agreement as the scores
+        `<name>:kappa` (weight 1; a negative kappa counts 0), `<name>:true_positive_rate`
+        and `<name>:true_negative_rate` (weight 0), and in full (confusion matrix,
+        disagreements with the judge's reasons) under the metadata key `name`. Below
+        `min_kappa` (default: --llmeval-judge-min-kappa) the test fails, listing the
+        disagreements.
+        """
+        __tracebackhide__ = True
+        import pytest
+
+        from pytest_llmeval.calibration import Rating, describe, measure_agreement, read_labelled
+        from pytest_llmeval.judges.answers import SCALES
+
+        chosen = scale or getattr(getattr(criteria, "kind", criteria), "scale", None)
+        categories = SCALES[str(chosen or "binary")]
+        floor = self.judge_min_kappa if min_kappa is None else min_kappa
+        ratings = []
+        for case in cases:
+            row = read_labelled(case, categories)
+            verdict = self.judge(
+                row.output,
+                criteria,
+                input=row.input,
+                reference=row.reference,
+                context=row.context,
+                scale=scale,
+                model=model,
+                name=f"{name}:{row.case_id}",
+                weight=0.0,
+            )
+            judged = _category(verdict, categories)
+            ratings.append(Rating(row.case_id, row.label, judged, verdict.reason))
+        agreement = measure_agreement(ratings, categories)
+        summary = describe(agreement)
+        kappa = agreement.kappa
+        self.score(
+            f"{name}:kappa",
+            0.0 if math.isnan(kappa) else min(max(kappa, 0.0), 1.0),
+            reason=summary.splitlines()[0],
+        )
+        for rate_name in ("true_positive_rate", "true_negative_rate"):
+            rate = getattr(agreement, rate_name)
+            if rate is not None:
+                self.score(f"{name}:{rate_name}", rate, weight=0.0)
+        self.log(**{name: agreement.to_json()})
+        if floor is not None and not kappa >= floor:
+            pytest.fail(
+                f"judge calibration {name!r}: kappa {kappa:.3f} is below the floor "
+                f"{floor:g} (min_kappa= or --llmeval-judge-min-kappa)\n{summary}",
+                pytrace=False,
+            )
+        return agreement
+
     def _record_verdict(
         self, verdict: Verdict, name: str, start: int, weight: float, threshold: float | None
     ) -> Verdict:
@@ -685,6 +823,10 @@ class EvalRecorder(ConversationMethods):
         )
         self._reserved_names.discard(name)
         self.score(name, verdict.score, weight=weight, threshold=threshold, reason=verdict.reason)
+        if verdict.evidence_missing:
+            missing = dict(self._metadata.get("evidence_missing", {}))
+            missing[name] = list(verdict.evidence_missing)
+            self.log(evidence_missing=missing)
         return verdict
 
     def _record_pairwise(
@@ -695,9 +837,37 @@ class EvalRecorder(ConversationMethods):
             update={"name": name, "cost_usd": verdict.cost_usd if cost is None else cost}
         )
         self._reserved_names.discard(name)
+        if not verdict.consistent:
+            swapped = list(self._metadata.get("position_swap_disagreements", []))
+            self.log(position_swap_disagreements=[*swapped, name])
+        compared = int(self._metadata.get("pairwise_comparisons", 0))
+        self.log(pairwise_comparisons=compared + 1)
         reason = f"winner {verdict.winner}: {verdict.reason}"
         self.score(name, verdict.score, weight=weight, reason=reason)
         return verdict
+
+
+@contextmanager
+def _routed_to(cassette: Any) -> Iterator[None]:
+    """Route the HTTP calls made inside to `cassette` (the re-judge cassette)."""
+    from pytest_llmeval.cassettes import intercept
+
+    token = intercept.current_cassette.set(cassette)
+    try:
+        yield
+    finally:
+        intercept.current_cassette.reset(token)
+
+
+def _category(verdict: Verdict, categories: Sequence[int]) -> int:
+    """The judge's answer as one of the scale's categories (its raw score, rounded)."""
+    low, high = categories[0], categories[-1]
+    raw = verdict.raw_score
+    if raw is None:
+        raw = low + verdict.score * (high - low)
+    if tuple(categories) == (0, 1):
+        return 1 if verdict.passed else 0
+    return min(max(round(raw), low), high)
 
 
 def _judge_options(

@@ -5,6 +5,7 @@ plugin.py calls these from its hooks; everything here can be exercised without t
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,8 @@ class ItemRun(_BudgetGate):
     """An extra run adaptive repeats added for a straddling case (see `adaptive.py`)."""
     extra_runs: list[ItemRun] = field(default_factory=list)
     """The extra runs adaptive repeats made within this item (its case's last run)."""
+    #: Under --llmeval-rejudge: the separate cassette the new judge's calls go to.
+    rejudge_cassette: CassetteSession | None = None
     budget_warnings: list[str] = field(default_factory=list)
     """Live calls the session budget could not price, first of their cause: to warn about."""
     _started: float = 0.0
@@ -94,9 +97,22 @@ class ItemRun(_BudgetGate):
 
     def __post_init__(self) -> None:
         self.recorder = EvalRecorder(self.identity.nodeid, redact=self.runtime.redactor.value)
+        self.recorder.judge_min_kappa = self.runtime.settings.judge_min_kappa
 
     def start_capture(self, test_file: Path) -> None:
-        """Open this item's cassette and start intercepting its HTTP calls."""
+        """Open this item's cassette and start intercepting its HTTP calls.
+
+        Under --llmeval-rejudge the test's own cassette only replays (mode none, so it
+        stays byte-identical) and a second cassette, started first, takes the new judge's
+        calls; the recorder routes those calls to it (`EvalRecorder.rejudge`).
+        """
+        rejudge = self.runtime.settings.rejudge
+        if rejudge is not None:
+            self.rejudge_cassette = open_cassette(
+                self.identity.nodeid, test_file, self.runtime, self, rejudge=rejudge
+            )
+            self.rejudge_cassette.start()
+            self.recorder.rejudge = (rejudge, self.rejudge_cassette)
         self.cassette = open_cassette(self.identity.nodeid, test_file, self.runtime, self)
         if self.spec.faults:  # the marker's faults=[...]; llm_faults adds to the same plan
             from pytest_llmeval.injection import FaultPlan
@@ -109,7 +125,10 @@ class ItemRun(_BudgetGate):
         """Stop intercepting and write what was recorded."""
         if self.cassette is None or not self.cassette.active:
             return None
-        return self.cassette.stop()
+        outcome = self.cassette.stop()
+        if self.rejudge_cassette is not None and self.rejudge_cassette.active:
+            self.rejudge_cassette.stop()
+        return outcome
 
     @property
     def nodeid(self) -> str:
@@ -130,7 +149,9 @@ class ItemRun(_BudgetGate):
 
     def cassette_misses(self) -> tuple[str, ...]:
         """Requests that found no recording (even if the code under test swallowed the error)."""
-        return self.cassette.misses() if self.cassette is not None else ()
+        own = self.cassette.misses() if self.cassette is not None else ()
+        extra = self.rejudge_cassette.misses() if self.rejudge_cassette is not None else ()
+        return (*own, *extra)
 
     def start_call(self) -> None:
         """Note when the test body starts."""
@@ -294,19 +315,31 @@ class BudgetMeter(_BudgetGate):
 
 
 def open_cassette(
-    nodeid: str, test_file: Path, runtime: Runtime, observer: ExchangeObserver
+    nodeid: str,
+    test_file: Path,
+    runtime: Runtime,
+    observer: ExchangeObserver,
+    *,
+    rejudge: str | None = None,
 ) -> CassetteSession:
     """The cassette session of one test, configured from the session's settings, reporting
-    to `observer`."""
+    to `observer`; with `rejudge`, the separate cassette of that judge model's calls."""
     from pytest_llmeval.cassettes.pending import pending_folders
     from pytest_llmeval.cassettes.session import CassetteSession
     from pytest_llmeval.cassettes.store import cassette_path
 
     settings = runtime.settings
     runtime.hold_interception()
+    root = settings.cassette_dir
+    mode = settings.record_mode
+    if rejudge is not None:
+        folder = "rejudge-" + re.sub(r"[^A-Za-z0-9._-]+", "-", rejudge).strip(".-")
+        root = (root or test_file.parent / "cassettes") / folder
+    elif settings.rejudge is not None:
+        mode = "none"  # re-judging replays the app and never writes its cassette
     return CassetteSession(
-        path=cassette_path(test_file, nodeid, settings.cassette_dir),
-        mode=settings.record_mode,
+        path=cassette_path(test_file, nodeid, root),
+        mode=mode,
         nodeid=nodeid,
         ignore_paths=settings.match_ignore,
         redactor=runtime.redactor,

@@ -132,6 +132,8 @@ class EvalSession:
                 spent_usd=self.budget.spent(),
                 unpriced=tuple(self.budget.unpriced().items()),
             )
+        from pytest_llmeval.calibration import position_swap_of, rejudge_of
+
         self.outcome = SessionOutcome(
             aggregate=aggregate,
             policy=self.policy,
@@ -139,6 +141,8 @@ class EvalSession:
             comparison=comparison,
             budget=budget,
             file_errors=tuple(self._file_errors),
+            rejudge=rejudge_of(self.results.values()),
+            position_swap=position_swap_of(self.results.values()),
         )
         return self.outcome
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the models load with the first eval result, not with this module
+    from pytest_llmeval.calibration import JudgeComparison, PositionSwap
     from pytest_llmeval.comparison import BaselineComparison
     from pytest_llmeval.decision import GatePolicy
     from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregate
@@ -59,6 +60,10 @@ class SessionOutcome:
     budget: BudgetOutcome | None = None
     #: One message per file that could not be read or written.
     file_errors: tuple[str, ...] = ()
+    #: Under --llmeval-rejudge: how the new judge agrees with the recorded one.
+    rejudge: JudgeComparison | None = None
+    #: Pairwise comparisons whose two orders disagreed (a position-bias probe).
+    position_swap: PositionSwap | None = None
 
     @property
     def failing_groups(self) -> list[GroupAggregate]:

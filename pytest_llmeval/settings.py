@@ -251,6 +251,27 @@ OPTIONS: tuple[Option, ...] = (
         metavar="URL",
     ),
     Option(
+        "rejudge",
+        "--llmeval-rejudge",
+        "llmeval_rejudge",
+        "LLMEVAL_REJUDGE",
+        "Re-judge a recorded run with another judge (provider:model): the app's calls replay "
+        "from the cassettes, each judge call is made again with this model, recorded under "
+        "cassettes/rejudge-<provider>-<model>/, and the two judges' agreement is reported.",
+        _judge_model,
+        metavar="PROVIDER:MODEL",
+    ),
+    Option(
+        "judge_min_kappa",
+        "--llmeval-judge-min-kappa",
+        "llmeval_judge_min_kappa",
+        "LLMEVAL_JUDGE_MIN_KAPPA",
+        "Lowest Cohen's kappa between the judge and human labels that llm_eval.calibrate() "
+        "accepts (its min_kappa= overrides it); below it the calibration test fails.",
+        _number(-1.0, 1.0),
+        metavar="KAPPA",
+    ),
+    Option(
         "cache",
         "--llmeval-cache",
         "llmeval_cache",
@@ -519,6 +540,8 @@ class Settings:
     judge_fallback: tuple[str, ...] = ()
     judge_retries: int = 2
     judge_base_url: str | None = None
+    judge_min_kappa: float | None = None
+    rejudge: str | None = None
     cache: bool = False
     max_cost: float | None = None
     max_cost_strict: bool = False

@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "models", "session_outcome", "spec", "outcome", "aggregate", "accounting",
             "baseline", "decision", "stats", "cases", "trajectory", "conversation", "injection",
-            "attempts", "assertions", "comparison",
+            "attempts", "assertions", "comparison", "calibration",
         ),
     ),
     ("infrastructure", ("errors", "files", "vocabulary", "context", "printable", "safe_yaml", "wire")),

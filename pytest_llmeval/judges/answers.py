@@ -5,7 +5,9 @@ writes its justification before it commits to a decision) and then the decision:
 `score` for a graded or binary verdict, `winner` for a pairwise comparison. Scores are
 integers from a closed set (`enum`), which both OpenAI strict structured output and
 Anthropic's JSON-schema output accept; numeric bounds (`minimum`, `maximum`) are not
-accepted everywhere.
+accepted everywhere. A kind that checks evidence (faithfulness, correctness with
+`evidence=True`) adds a third key between them, `evidence`: the quotes the judge relies
+on, which the plugin looks up in the material (`judges/evidence.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from typing import Any
 
 #: Longest reasoning kept, in characters (a judge that rambles is cut, not refused).
 MAX_REASONING_CHARS = 4000
+
+#: The key of the quoted evidence in an answer that asks for it.
+EVIDENCE_KEY = "evidence"
+
+#: Most quotes kept from one answer, and the longest quote kept, in characters.
+MAX_QUOTES = 20
+MAX_QUOTE_CHARS = 1000
+
+EVIDENCE_DESCRIPTION = (
+    "Exact quotes, copied word for word from the fenced material, of the passages your "
+    "answer relies on; an empty list if it relies on none."
+)
 
 _CODE_FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(.*)\n\s*```$", re.DOTALL)
 
@@ -34,24 +48,39 @@ class AnswerSpec:
     values: tuple[int | str, ...]
     description: str
     guide: str  # how the system prompt explains the decision
+    #: Whether the answer also quotes its evidence (`evidence`, between reasoning and decision).
+    evidence: bool = False
+
+    def keys(self) -> tuple[str, ...]:
+        """The answer's keys, in the order the judge writes them."""
+        if self.evidence:
+            return ("reasoning", EVIDENCE_KEY, self.field)
+        return ("reasoning", self.field)
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of the answer object, `reasoning` before the decision."""
         kind = "integer" if all(isinstance(v, int) for v in self.values) else "string"
+        properties: dict[str, Any] = {
+            "reasoning": {
+                "type": "string",
+                "description": "Brief justification, citing the material; written first.",
+            },
+        }
+        if self.evidence:
+            properties[EVIDENCE_KEY] = {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": EVIDENCE_DESCRIPTION,
+            }
+        properties[self.field] = {
+            "type": kind,
+            "enum": list(self.values),
+            "description": self.description,
+        }
         return {
             "type": "object",
-            "properties": {
-                "reasoning": {
-                    "type": "string",
-                    "description": "Brief justification, citing the material; written first.",
-                },
-                self.field: {
-                    "type": kind,
-                    "enum": list(self.values),
-                    "description": self.description,
-                },
-            },
-            "required": ["reasoning", self.field],
+            "properties": properties,
+            "required": list(self.keys()),
             "additionalProperties": False,
         }
 
@@ -61,6 +90,15 @@ class AnswerSpec:
 
     def parse(self, text: str) -> tuple[str, int | str]:
         """(reasoning, decision) from a reply's text; raise InvalidAnswer saying what is wrong."""
+        reasoning, decision, _ = self.parse_with_evidence(text)
+        return reasoning, decision
+
+    def parse_with_evidence(self, text: str) -> tuple[str, int | str, tuple[str, ...] | None]:
+        """(reasoning, decision, quotes) from a reply's text.
+
+        The quotes are None when this answer does not ask for evidence, or when the
+        reply has none (an answer recorded before evidence was asked for still loads).
+        """
         body = text.strip()
         fenced = _CODE_FENCE.match(body)
         if fenced is not None:
@@ -76,13 +114,22 @@ class AnswerSpec:
         missing = [key for key in ("reasoning", self.field) if key not in document]
         if missing:
             raise InvalidAnswer(f"the JSON object lacks {' and '.join(map(repr, missing))}")
-        extra = sorted(set(document) - {"reasoning", self.field})
+        extra = sorted(set(document) - set(self.keys()))
         if extra:
             raise InvalidAnswer(f"unexpected key(s) {', '.join(map(repr, extra))}")
         reasoning = document["reasoning"]
         if not isinstance(reasoning, str) or not reasoning.strip():
             raise InvalidAnswer('"reasoning" must be a non-empty string')
-        return reasoning.strip()[:MAX_REASONING_CHARS], self._decision(document[self.field])
+        quotes = self._quotes(document.get(EVIDENCE_KEY))
+        decision = self._decision(document[self.field])
+        return reasoning.strip()[:MAX_REASONING_CHARS], decision, quotes
+
+    def _quotes(self, value: Any) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise InvalidAnswer(f'"{EVIDENCE_KEY}" must be a list of strings, got {value!r}')
+        return tuple(item[:MAX_QUOTE_CHARS] for item in value[:MAX_QUOTES])
 
     def _decision(self, value: Any) -> int | str:
         if isinstance(value, float) and value.is_integer():
@@ -131,12 +178,12 @@ _SCALE_TEXT = {
 WINNERS = ("A", "B", "tie")
 
 
-def score_spec(scale: str) -> AnswerSpec:
-    """The answer of a verdict on `scale` (binary, 1-5 or 0-10)."""
+def score_spec(scale: str, evidence: bool = False) -> AnswerSpec:
+    """The answer of a verdict on `scale` (binary, 1-5 or 0-10), quoting evidence if asked."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     description, guide = _SCALE_TEXT[scale]
-    return AnswerSpec("judge_verdict", "score", SCALES[scale], description, guide)
+    return AnswerSpec("judge_verdict", "score", SCALES[scale], description, guide, evidence)
 
 
 def winner_spec() -> AnswerSpec:

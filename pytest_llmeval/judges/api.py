@@ -16,6 +16,7 @@ from pytest_llmeval.errors import JudgeError
 from pytest_llmeval.judges.answers import InvalidAnswer
 from pytest_llmeval.judges.backends import Backend, ModelCallFailed, Reply, Retry, make_backend
 from pytest_llmeval.judges.clients import ModelRef
+from pytest_llmeval.judges.evidence import checked_verdict
 from pytest_llmeval.judges.kinds import (
     Answer,
     JudgeKind,
@@ -25,6 +26,7 @@ from pytest_llmeval.judges.kinds import (
     Scale,
     SelfConsistency,
     VerdictKind,
+    pass_mark,
 )
 from pytest_llmeval.judges.prompts import Prompt
 from pytest_llmeval.models import PairwiseVerdict, Verdict
@@ -140,11 +142,11 @@ class LLMJudge:
         threshold: float | None = None,
     ) -> Verdict:
         """Judge one output against criteria (a string, or a kind such as Faithfulness())."""
-        kind, prompts, backends = self._plan(
+        kind, material, prompts, backends = self._plan(
             output, criteria, input, reference, context, scale, model, samples
         )
         answers = [_drive(_conversation(prompt, backends)) for prompt in prompts]
-        return kind.combine(answers, threshold)
+        return check_evidence(kind, kind.combine(answers, threshold), answers, material, threshold)
 
     async def ajudge(
         self,
@@ -160,11 +162,11 @@ class LLMJudge:
         threshold: float | None = None,
     ) -> Verdict:
         """The asynchronous judge call (the SDKs' async clients)."""
-        kind, prompts, backends = self._plan(
+        kind, material, prompts, backends = self._plan(
             output, criteria, input, reference, context, scale, model, samples
         )
         answers = [await _adrive(_conversation(prompt, backends)) for prompt in prompts]
-        return kind.combine(answers, threshold)
+        return check_evidence(kind, kind.combine(answers, threshold), answers, material, threshold)
 
     def compare(
         self,
@@ -202,11 +204,11 @@ class LLMJudge:
         scale: Scale | None,
         model: str | Backend | None,
         samples: int,
-    ) -> tuple[VerdictKind, list[Prompt], list[Backend]]:
+    ) -> tuple[VerdictKind, Material, list[Prompt], list[Backend]]:
         kind = plan_kind(criteria, scale, samples)
         material = make_material(output, input, reference, context)
         kind.check(material)
-        return kind, kind.prompts(material), self._backends(model)
+        return kind, material, kind.prompts(material), self._backends(model)
 
     def _plan_pair(
         self, a: str, b: str, criteria: str, input: str | None, model: str | Backend | None
@@ -237,6 +239,30 @@ class LLMJudge:
         return backend
 
 
+def check_evidence(
+    kind: VerdictKind,
+    verdict: Verdict,
+    answers: Sequence[Answer],
+    material: Material,
+    threshold: float | None,
+) -> Verdict:
+    """The verdict with the judge's quotes checked against the material, for kinds that
+    quote evidence; unchanged otherwise, or when no answer carries quotes (an answer
+    recorded before evidence was asked for)."""
+    inner = kind.kind if isinstance(kind, SelfConsistency) else kind
+    if not inner.quotes_evidence():
+        return verdict
+    answered = [answer.evidence for answer in answers if answer.evidence is not None]
+    if not answered:
+        return verdict
+    quotes = [quote for evidence in answered for quote in evidence]
+    pieces = [material.output, *(material.context or ())]
+    pieces += [text for text in (material.input, material.reference) if text is not None]
+    return checked_verdict(
+        verdict, quotes, pieces, strict=inner.strict_evidence, mark=pass_mark(threshold)
+    )
+
+
 def _name(item: str | Backend) -> str:
     return item if isinstance(item, str) else item.model
 
@@ -253,14 +279,14 @@ def _conversation(prompt: Prompt, backends: Sequence[Backend]) -> _Conversation:
                 failures.append(str(error))
                 break
             try:
-                reasoning, decision = prompt.answer.parse(reply.text)
+                reasoning, decision, quotes = prompt.answer.parse_with_evidence(reply.text)
             except InvalidAnswer as error:
                 retries = (*retries, Retry(reply, str(error)))
                 if len(retries) > REASKS:
                     failures.append(_describe_invalid(backend.model, retries))
                     break
                 continue
-            return Answer(reasoning, decision, reply.model)
+            return Answer(reasoning, decision, reply.model, quotes)
     raise JudgeError(_no_verdict(failures, len(backends)))
 
 

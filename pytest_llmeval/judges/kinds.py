@@ -57,6 +57,8 @@ class Answer:
     reasoning: str
     decision: int | str
     model: str
+    #: The quotes the judge gave as evidence; None when it was not asked for any.
+    evidence: tuple[str, ...] | None = None
 
 
 def pass_mark(threshold: float | None) -> float:
@@ -89,6 +91,10 @@ class JudgeKind:
     judged: ClassVar[str] = "output"
     criteria: str | None
     scale: Scale
+    #: Whether the judge quotes its evidence, checked against the material (see evidence.py).
+    evidence: bool = False
+    #: Whether a verdict whose evidence is not found scores 0.
+    strict_evidence: bool = False
 
     def label(self) -> str:
         """The default score name: the kind, and the start of the criteria if any."""
@@ -116,9 +122,13 @@ class JudgeKind:
                 task=self.task,
                 criteria=self.criteria,
                 pieces=material.pieces(self.judged),
-                answer=score_spec(self.scale),
+                answer=score_spec(self.scale, self.quotes_evidence()),
             )
         ]
+
+    def quotes_evidence(self) -> bool:
+        """Whether this kind asks the judge to quote its evidence."""
+        return self.evidence or self.strict_evidence
 
     def combine(self, answers: Sequence[Answer], threshold: float | None = None) -> Verdict:
         """The verdict of one answer on this kind's scale."""
@@ -140,6 +150,12 @@ def _check_criteria(kind: str, criteria: str | None, required: bool) -> None:
         return
     if not isinstance(criteria, str) or not criteria.strip():
         raise ValueError(f"{kind}: criteria must be a non-empty string, got {criteria!r}")
+
+
+def _check_evidence(kind: str, evidence: object, strict: object) -> None:
+    for name, value in (("evidence", evidence), ("strict_evidence", strict)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{kind}: {name} must be True or False, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -174,9 +190,13 @@ class Correctness(JudgeKind):
         "additional correct detail do not matter. Follow any criteria below as well."
     )
 
+    evidence: bool = False
+    strict_evidence: bool = False
+
     def __post_init__(self) -> None:
         _check_criteria("Correctness", self.criteria, required=False)
         score_spec(self.scale)
+        _check_evidence("Correctness", self.evidence, self.strict_evidence)
 
 
 @dataclass(frozen=True)
@@ -195,9 +215,13 @@ class Faithfulness(JudgeKind):
         "as well."
     )
 
+    evidence: bool = False
+    strict_evidence: bool = False
+
     def __post_init__(self) -> None:
         _check_criteria("Faithfulness", self.criteria, required=False)
         score_spec(self.scale)
+        _check_evidence("Faithfulness", self.evidence, self.strict_evidence)
 
 
 @dataclass(frozen=True)

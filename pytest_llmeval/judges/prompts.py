@@ -38,6 +38,13 @@ parts of the material that decide your answer;
 Judge only what the task and the criteria ask. Length, a confident tone and formatting \
 are not merits unless the criteria ask for them."""
 
+#: The rule for the `evidence` key, spliced into SYSTEM when an answer quotes its evidence.
+EVIDENCE_RULE = """\
+- "evidence": then, a list of exact quotes, copied word for word from the fenced \
+material, of the passages your answer relies on (keep each quote short; an empty list if \
+you rely on none). Every quote is checked against the material, so never paraphrase;
+"""
+
 REASK = """\
 Your reply could not be used: {error}. Answer again with only the JSON object: \
 "reasoning" (a string) first, then "{field}" (one of {allowed})."""
@@ -96,7 +103,12 @@ def build_prompt(
     if fence_id_parts is None:
         fence_id_parts = [kind, criteria, answer.allowed(), *(_joined(p.text) for p in pieces)]
     boundary = derive_boundary(*fence_id_parts)
-    system = SYSTEM.format(id=boundary, field=answer.field, guide=answer.guide)
+    template = SYSTEM
+    if answer.evidence:
+        template = template.replace("exactly two keys", "exactly three keys").replace(
+            '- "{field}": then,', EVIDENCE_RULE + '- "{field}": last,'
+        )
+    system = template.format(id=boundary, field=answer.field, guide=answer.guide)
     sections = [f"Task: {task}"]
     if criteria:
         sections.append(f"Criteria:\n{criteria.strip()}")
@@ -107,7 +119,8 @@ def build_prompt(
         else:
             fenced = fence(piece.label, piece.text, boundary)
         sections.append(f"{introduction}\n{fenced}")
-    sections.append(f'Answer with the JSON object ("reasoning", then "{answer.field}").')
+    keys = ", ".join(f'"{key}"' for key in answer.keys()[:-1])
+    sections.append(f'Answer with the JSON object ({keys}, then "{answer.field}").')
     return Prompt(system=system, user="\n\n".join(sections), answer=answer, boundary=boundary)
 
 

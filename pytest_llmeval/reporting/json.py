@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pytest_llmeval.accounting import rollup
 from pytest_llmeval.aggregate import aggregate_session
+from pytest_llmeval.calibration import judge_diagnostics
 from pytest_llmeval.comparison import BaselineComparison
 from pytest_llmeval.files import load_model, write_model
 from pytest_llmeval.models import EvalResult, Inference, SessionAggregate, UsageRollup
@@ -112,6 +113,12 @@ class Report(BaseModel):
     baseline: BaselineComparison | None = Field(
         default=None, description="The verdict against the baseline; null without one."
     )
+    judges: dict[str, Any] | None = Field(
+        default=None,
+        description="Judge diagnostics: `rejudge` (--llmeval-rejudge: kappa, flips, mean "
+        "score shift per group) and `position_swap` (pairwise comparisons whose two orders "
+        "disagreed); null when the run has neither.",
+    )
     volatile_fields: list[str] = Field(
         default_factory=lambda: list(VOLATILE_FIELDS),
         description="JSON paths of values that change between identical runs.",
@@ -172,6 +179,7 @@ def build_report(
         results=ordered,
         aggregate=aggregate if aggregate is not None else aggregate_session(ordered),
         baseline=comparison,
+        judges=judge_diagnostics(ordered),
     )
 
 

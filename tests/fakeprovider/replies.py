@@ -152,7 +152,9 @@ def resolve(
         usage = Usage(**{**usage.__dict__, **spec.usage})
     return Outcome(
         ident=ident,
-        model=(spec.model if spec is not None else None) or request.model or "fake-model",
+        model=(spec.model if spec is not None and spec.model else None)
+        or request.model
+        or "fake-model",
         text=text,
         tool_calls=resolved,
         finish=finish,

@@ -79,6 +79,7 @@ class ReplySpec:
     tool_calls: Sequence[ToolCall] = ()
     finish_reason: str | None = None
     usage: Mapping[str, int] | None = None
+    #: The model the reply reports (a dated snapshot, say); default: the requested one.
     model: str | None = None
 
     def __post_init__(self) -> None:
