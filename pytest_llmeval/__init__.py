@@ -23,23 +23,23 @@ __all__ = [
 
 # public name -> module that defines it
 _EXPORTS = {
-    "Case": "pytest_llmeval.cases",
-    "load_cases": "pytest_llmeval.cases",
-    "Conversation": "pytest_llmeval.conversation",
-    "LLMEvalError": "pytest_llmeval.errors",
-    "Verdict": "pytest_llmeval.models",
-    "PairwiseVerdict": "pytest_llmeval.models",
-    "fault": "pytest_llmeval.injection",
-    "guardrail_cases": "pytest_llmeval.guardrails",
+    "Case": "pytest_llmeval.records.cases",
+    "load_cases": "pytest_llmeval.records.cases",
+    "Conversation": "pytest_llmeval.records.conversation",
+    "LLMEvalError": "pytest_llmeval.core.errors",
+    "Verdict": "pytest_llmeval.records.models",
+    "PairwiseVerdict": "pytest_llmeval.records.models",
+    "fault": "pytest_llmeval.records.injection",
+    "guardrail_cases": "pytest_llmeval.scorers.guardrails",
 }
 
 if TYPE_CHECKING:
-    from pytest_llmeval.cases import Case, load_cases
-    from pytest_llmeval.conversation import Conversation
-    from pytest_llmeval.errors import LLMEvalError
-    from pytest_llmeval.guardrails import guardrail_cases
-    from pytest_llmeval.injection import fault
-    from pytest_llmeval.models import PairwiseVerdict, Verdict
+    from pytest_llmeval.core.errors import LLMEvalError
+    from pytest_llmeval.records.cases import Case, load_cases
+    from pytest_llmeval.records.conversation import Conversation
+    from pytest_llmeval.records.injection import fault
+    from pytest_llmeval.records.models import PairwiseVerdict, Verdict
+    from pytest_llmeval.scorers.guardrails import guardrail_cases
 
 
 def __getattr__(name: str) -> Any:

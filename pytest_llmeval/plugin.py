@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmeval.lifecycle import (
+from pytest_llmeval.items.lifecycle import (
     DESELECTED_OUTPUT,
     EXTRA_RESULTS_ATTRIBUTE,
     REPORT_ATTRIBUTE,
@@ -26,22 +26,17 @@ from pytest_llmeval.lifecycle import (
     stop_capture,
     warn_unplayed,
 )
-from pytest_llmeval.settings import (
-    MARKER,
-    MARKER_HELP,
-    add_options,
-    resolve_settings,
-    settings_key,
-)
+from pytest_llmeval.items.options import MARKER, MARKER_HELP
+from pytest_llmeval.items.settings import add_options, resolve_settings, settings_key
 
 if TYPE_CHECKING:
-    from pytest_llmeval.cassettes.session import CassetteSession
-    from pytest_llmeval.injection import FaultPlan
+    from pytest_llmeval.capture.cassettes.session import CassetteSession
+    from pytest_llmeval.items.recorder import EvalRecorder
+    from pytest_llmeval.items.runner import ItemRun
+    from pytest_llmeval.items.runtime import Runtime
     from pytest_llmeval.judges.api import Judge
-    from pytest_llmeval.recorder import EvalRecorder
-    from pytest_llmeval.runner import ItemRun
-    from pytest_llmeval.runtime import Runtime
-    from pytest_llmeval.spec import EvalSpec
+    from pytest_llmeval.records.injection import FaultPlan
+    from pytest_llmeval.records.spec import EvalSpec
 
 #: Hidden fixture parametrized with 1..N to make the repeats of a case.
 REPEAT_FIXTURE = "_llmeval_repeat"
@@ -55,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     settings = config.stash[settings_key] = resolve_settings(config)
     if settings.concurrency > 1:
-        from pytest_llmeval.concurrency import start_concurrency
+        from pytest_llmeval.items.concurrency import start_concurrency
 
         start_concurrency(config, settings)
     workerinput = getattr(config, "workerinput", None)
@@ -66,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if settings.max_cost is not None:
         _start_budget_ledger(config)
-    from pytest_llmeval.controller import Controller
+    from pytest_llmeval.items.controller import Controller
 
     config.pluginmanager.register(Controller(config), "llmeval-controller")
 
@@ -78,7 +73,7 @@ def _start_budget_ledger(config: pytest.Config) -> None:
     ledger = str(Path(tempfile.mkdtemp(prefix="llmeval-budget-")) / "spent")
     config.stash[ledger_key] = ledger
     if config.pluginmanager.hasplugin("xdist"):
-        from pytest_llmeval.xdist import XdistHooks
+        from pytest_llmeval.items.xdist import XdistHooks
 
         config.pluginmanager.register(XdistHooks(ledger), "llmeval-xdist")
 
@@ -131,7 +126,7 @@ def _llmeval_repeat(request: pytest.FixtureRequest) -> int:
 
 def _checked_spec(node: Any) -> EvalSpec | str:
     """The node's validated EvalSpec, or what is wrong with its llm_eval marker."""
-    from pytest_llmeval.spec import SpecError, build_spec
+    from pytest_llmeval.records.spec import SpecError, build_spec
 
     try:
         return build_spec(_markers(node), node.nodeid)
@@ -152,8 +147,8 @@ def _runtime(config: pytest.Config) -> Runtime:
     """This process's shared eval resources, created with the first eval item."""
     runtime = config.stash.get(runtime_key, None)
     if runtime is None:
-        from pytest_llmeval.errors import LLMEvalError
-        from pytest_llmeval.runtime import Runtime
+        from pytest_llmeval.core.errors import LLMEvalError
+        from pytest_llmeval.items.runtime import Runtime
 
         try:
             ledger = config.stash.get(ledger_key, None)
@@ -165,7 +160,7 @@ def _runtime(config: pytest.Config) -> Runtime:
 
 
 def _start_run(item: pytest.Item) -> ItemRun:
-    from pytest_llmeval.runner import ItemRun, identify
+    from pytest_llmeval.items.runner import ItemRun, identify
 
     spec = _spec(item)
     callspec = getattr(item, "callspec", None)
@@ -192,7 +187,7 @@ class ItemHooks:
         # other plugins (whose teardown would then break). tryfirst: before any fixture.
         if item.get_closest_marker(MARKER) is None:
             return
-        from pytest_llmeval.errors import LLMEvalError
+        from pytest_llmeval.core.errors import LLMEvalError
 
         run = item.stash[run_key] = _start_run(item)
         problem = None
@@ -230,14 +225,14 @@ class ItemHooks:
             raise
         failure = run.finish_call(None, skipped=False)
         if run.spec.adaptive is not None:
-            from pytest_llmeval.adaptive import note_run, sample_more
+            from pytest_llmeval.items.adaptive import note_run, sample_more
 
             note_run(item, run)
             repeat = item.config.stash[settings_key].repeat or run.spec.repeat
             extra_failure = sample_more(item, run, repeat)
             failure = "\n".join(m for m in (failure, extra_failure) if m) or None
         if failure is not None:
-            from pytest_llmeval.printable import printable  # score names, judge reasons
+            from pytest_llmeval.core.printable import printable  # score names, judge reasons
 
             pytest.fail(printable(failure, keep_newlines=True), pytrace=False)
         return result
@@ -270,7 +265,7 @@ class ItemHooks:
 
 def _note_adaptive_run(item: pytest.Item, run: ItemRun) -> None:
     if run.spec.adaptive is not None:
-        from pytest_llmeval.adaptive import note_run
+        from pytest_llmeval.items.adaptive import note_run
 
         note_run(item, run)
 
@@ -278,7 +273,7 @@ def _note_adaptive_run(item: pytest.Item, run: ItemRun) -> None:
 def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[Any]) -> None:
     """A cassette miss, a refused live call or a judge error is reported as its message,
     not as a traceback through the SDK."""
-    from pytest_llmeval.errors import (
+    from pytest_llmeval.core.errors import (
         BudgetExceeded,
         CassetteMiss,
         CassetteWriteError,
@@ -286,7 +281,7 @@ def _shorten_plugin_error(report: pytest.TestReport, excinfo: pytest.ExceptionIn
         LLMEvalError,
         find_cause,
     )
-    from pytest_llmeval.printable import printable  # they quote prompts and replies
+    from pytest_llmeval.core.printable import printable  # they quote prompts and replies
 
     error = find_cause(excinfo.value, LLMEvalError)
     if isinstance(error, JudgeError):
@@ -339,7 +334,7 @@ def llm_faults(request: pytest.FixtureRequest) -> FaultPlan:
             pytrace=False,
         )
     if run.cassette.faults is None:
-        from pytest_llmeval.injection import FaultPlan
+        from pytest_llmeval.records.injection import FaultPlan
 
         run.cassette.faults = FaultPlan()
     run.cassette.faults.bind(lambda: run.recorder.inferences)
@@ -355,8 +350,8 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
     if run is not None and run.cassette is not None:
         yield run.cassette
         return
-    from pytest_llmeval.errors import LLMEvalError
-    from pytest_llmeval.runner import BudgetMeter, open_cassette
+    from pytest_llmeval.core.errors import LLMEvalError
+    from pytest_llmeval.items.runner import BudgetMeter, open_cassette
 
     runtime = _runtime(request.config)
     # no ItemRun records this test's calls: the budget must still see them
@@ -375,7 +370,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
         outcome = cassette.stop()
     warn_unplayed(request.node, outcome, None)  # a fixture cannot see the test's outcome
     if meter.warnings:
-        from pytest_llmeval.errors import UnpricedCallWarning
+        from pytest_llmeval.core.errors import UnpricedCallWarning
 
         for message in meter.warnings:
             request.node.warn(UnpricedCallWarning(message))

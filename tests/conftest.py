@@ -35,7 +35,7 @@ def stop_leaked_cassette_sessions() -> Iterator[None]:
     """Stop the cassette sessions a test left started (it failed between start() and
     stop()), so interception does not stay on for the tests after it."""
     yield
-    from pytest_llmeval.cassettes import intercept
+    from pytest_llmeval.capture.cassettes import intercept
 
     for leaked in list(intercept._INTERCEPTION.sessions):
         leaked.stop()

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import random
 
-from pytest_llmeval import stats
-from pytest_llmeval.decision import GatePolicy, PairedGroup, decide_group
+from pytest_llmeval.records import stats
+from pytest_llmeval.records.decision import GatePolicy, PairedGroup, decide_group
 
 SIZES = (5, 10, 30, 100, 500)
 REPEATS = (1, 3)

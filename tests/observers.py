@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pytest_llmeval.cassettes.calls import Exchange
-from pytest_llmeval.cassettes.match import LiveRequest
-from pytest_llmeval.cassettes.models import Interaction
+from pytest_llmeval.capture.cassettes.calls import Exchange
+from pytest_llmeval.capture.cassettes.match import LiveRequest
+from pytest_llmeval.capture.cassettes.models import Interaction
 
 
 class ExchangeLog(list[Exchange]):

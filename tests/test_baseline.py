@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import (
+from pytest_llmeval.core.errors import FileFormatError
+from pytest_llmeval.records.aggregate import aggregate_session
+from pytest_llmeval.records.baseline import (
     Baseline,
     BaselineCase,
     BaselineGroup,
@@ -17,15 +18,14 @@ from pytest_llmeval.baseline import (
     load_baseline,
     write_baseline,
 )
-from pytest_llmeval.comparison import (
+from pytest_llmeval.records.comparison import (
     BaselineComparison,
     GroupComparison,
     compare_baselines,
     compare_to_baseline,
 )
-from pytest_llmeval.decision import GatePolicy
-from pytest_llmeval.errors import FileFormatError
-from pytest_llmeval.models import EvalResult, Inference, Score
+from pytest_llmeval.records.decision import GatePolicy
+from pytest_llmeval.records.models import EvalResult, Inference, Score
 from pytest_llmeval.reporting.regression import (
     missing_baseline_line,
     regression_lines,

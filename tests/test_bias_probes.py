@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from pytest_llmeval.calibration import position_swaps
+from pytest_llmeval.records.calibration import position_swaps
 from tests.fakeprovider import FakeProviderServer
 from tests.test_judges_sdk import KEYS, SAMPLES, scripted
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmeval.cassettes.bypass import is_model_call
+from pytest_llmeval.capture.cassettes.bypass import is_model_call
 from tests.fakeprovider import FakeProviderServer
 
 SUITE = """
@@ -94,7 +94,7 @@ def test_a_warning_made_an_error_fails_the_test(
     monkeypatch.setenv("FAKE_URL", fake_provider.url)
     pytester_env.makepyfile(test_clients=SUITE)
     result = pytester_env.runpytest_subprocess(
-        "-W", "error::pytest_llmeval.errors.BypassedClientWarning", "-k", "requests"
+        "-W", "error::pytest_llmeval.core.errors.BypassedClientWarning", "-k", "requests"
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*BypassedClientWarning: test_clients.py::test_requests*"])

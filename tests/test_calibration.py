@@ -1,6 +1,6 @@
 """Calibration of a judge against human labels: the maths by hand, then as a user.
 
-The maths (`pytest_llmeval.calibration`) is checked against hand computations. The
+The maths (`pytest_llmeval.records.calibration`) is checked against hand computations. The
 pytester tests run `llm_eval.calibrate` over the shipped labelled set
 (`tests/data/calibration/`, its README gives the numbers by hand) with a scripted judge
 on the fake provider, through the real openai SDK: the kappa, rates and matrix; a floor
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.calibration import (
+from pytest_llmeval.records.calibration import (
     Rating,
     cohen_kappa,
     confusion_matrix,
@@ -25,7 +25,7 @@ from pytest_llmeval.calibration import (
     parse_label,
     read_labelled,
 )
-from pytest_llmeval.cases import Case, load_cases
+from pytest_llmeval.records.cases import Case, load_cases
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec, closed_port_url
 from tests.test_judges_sdk import KEYS, schema_of
 

@@ -17,12 +17,12 @@ import anthropic
 import openai
 import pytest
 
-from pytest_llmeval import capture
-from pytest_llmeval.cassettes.cache import ResponseCache
-from pytest_llmeval.cassettes.calls import Exchange
-from pytest_llmeval.cassettes.session import CassetteSession
-from pytest_llmeval.models import Inference
-from pytest_llmeval.price_overrides import ModelPrice
+from pytest_llmeval.capture import inference as capture
+from pytest_llmeval.capture.cassettes.cache import ResponseCache
+from pytest_llmeval.capture.cassettes.calls import Exchange
+from pytest_llmeval.capture.cassettes.session import CassetteSession
+from pytest_llmeval.capture.price_overrides import ModelPrice
+from pytest_llmeval.records.models import Inference
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_llmeval.cases import Case, load_cases
-from pytest_llmeval.errors import FileFormatError, LLMEvalError
+from pytest_llmeval.core.errors import FileFormatError, LLMEvalError
+from pytest_llmeval.records.cases import Case, load_cases
 
 # What a parameter id must avoid to be usable in a node id on a command line.
 UNSAFE = re.compile(r"[\[\]/\\\s\x00-\x1f\x7f]|::")
@@ -458,7 +458,7 @@ def test_parametrize_shows_case_ids(pytester: pytest.Pytester) -> None:
 
 
 def test_turns_in_jsonl_yaml_and_csv(tmp_path: Path) -> None:
-    from pytest_llmeval.conversation import UserTurn
+    from pytest_llmeval.records.conversation import UserTurn
 
     rows = [
         {

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmeval.cassettes.match import (
+from pytest_llmeval.capture.cassettes.match import (
     MISSING,
     Matcher,
     canonical_path,
@@ -27,10 +27,10 @@ from pytest_llmeval.cassettes.match import (
     remove_paths,
     replace_pattern,
 )
-from pytest_llmeval.cassettes.models import RecordedRequest
-from pytest_llmeval.cassettes.redact import Redactor
-from pytest_llmeval.cassettes.session import CassetteSession
-from pytest_llmeval.errors import CassetteMiss
+from pytest_llmeval.capture.cassettes.models import RecordedRequest
+from pytest_llmeval.capture.cassettes.session import CassetteSession
+from pytest_llmeval.core.errors import CassetteMiss
+from pytest_llmeval.core.redact import Redactor
 from tests.fakeprovider import FakeProviderServer
 
 # a test that fails between start() and stop() must not leave interception on

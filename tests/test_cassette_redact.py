@@ -12,15 +12,15 @@ import httpx
 import openai
 import pytest
 
-from pytest_llmeval.cassettes.cache import ResponseCache
-from pytest_llmeval.cassettes.models import RecordedRequest, received_interaction
-from pytest_llmeval.cassettes.redact import (
+from pytest_llmeval.capture.cassettes.cache import ResponseCache
+from pytest_llmeval.capture.cassettes.models import RecordedRequest, received_interaction
+from pytest_llmeval.capture.cassettes.session import CassetteSession
+from pytest_llmeval.core.redact import (
     REDACTED,
     Redactor,
     is_secret_header,
     redact_across_events,
 )
-from pytest_llmeval.cassettes.session import CassetteSession
 from tests.fakeprovider import FakeProviderServer
 
 # a test that fails between start() and stop() must not leave interception on

@@ -22,10 +22,10 @@ import httpx2
 import openai
 import pytest
 
-from pytest_llmeval import context
-from pytest_llmeval.cassettes import intercept
-from pytest_llmeval.cassettes.session import CassetteSession
-from pytest_llmeval.errors import CassetteMiss
+from pytest_llmeval.capture.cassettes import intercept
+from pytest_llmeval.capture.cassettes.session import CassetteSession
+from pytest_llmeval.core import context
+from pytest_llmeval.core.errors import CassetteMiss
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 from tests.observers import ExchangeLog
 
@@ -517,7 +517,7 @@ import sys
 
 import pytest
 
-from pytest_llmeval.errors import CassetteMiss
+from pytest_llmeval.core.errors import CassetteMiss
 
 pytestmark = pytest.mark.llm_eval
 

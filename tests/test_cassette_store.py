@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmeval.cassettes import intercept
-from pytest_llmeval.cassettes.models import (
+from pytest_llmeval.capture.cassettes import intercept
+from pytest_llmeval.capture.cassettes.models import (
     SCHEMA_VERSION,
     Cassette,
     Interaction,
@@ -22,16 +22,16 @@ from pytest_llmeval.cassettes.models import (
     RecordedResponse,
     sse_event,
 )
-from pytest_llmeval.cassettes.session import CassetteSession
-from pytest_llmeval.cassettes.store import (
+from pytest_llmeval.capture.cassettes.session import CassetteSession
+from pytest_llmeval.capture.cassettes.store import (
     cassette_path,
     dump_cassette,
     load_cassette,
     safe_name,
     write_cassette,
 )
-from pytest_llmeval.errors import CassetteMiss, FileFormatError
-from pytest_llmeval.wire import parse_sse_event, split_sse
+from pytest_llmeval.core.errors import CassetteMiss, FileFormatError
+from pytest_llmeval.core.wire import parse_sse_event, split_sse
 from tests.fakeprovider import FakeProviderServer
 from tests.observers import ExchangeLog
 
@@ -280,7 +280,7 @@ def test_parse_sse_event() -> None:
 
 def cache_worker(directory: str, worker: int, count: int) -> list[int]:
     """Write `count` entries, then read every entry of every worker written so far."""
-    from pytest_llmeval.cassettes.cache import ResponseCache
+    from pytest_llmeval.capture.cassettes.cache import ResponseCache
 
     cache = ResponseCache(Path(directory))
     interaction = make_cassette().interactions[0]
@@ -303,7 +303,7 @@ def cache_worker(directory: str, worker: int, count: int) -> list[int]:
 
 
 def test_response_cache_is_marked_and_round_trips(tmp_path: Path) -> None:
-    from pytest_llmeval.cassettes.cache import ResponseCache
+    from pytest_llmeval.capture.cassettes.cache import ResponseCache
 
     cache = ResponseCache(tmp_path / ".llmeval_cache")
     assert (tmp_path / ".llmeval_cache" / ".gitignore").read_text().endswith("*\n")
@@ -331,7 +331,7 @@ def test_response_cache_with_four_processes(tmp_path: Path) -> None:
         results = pool.starmap(cache_worker, [(directory, worker, 50) for worker in range(4)])
     for worker, seen in enumerate(results):
         assert seen.count(worker) == 50  # its own entries, all intact
-    from pytest_llmeval.cassettes.cache import ResponseCache
+    from pytest_llmeval.capture.cassettes.cache import ResponseCache
 
     cache = ResponseCache(Path(directory))
     assert len(cache) == 200
@@ -373,7 +373,7 @@ def test_corrupt_cassette_fails_start_and_is_left_alone(
 
 
 def test_response_cache_serves_other_tests(tmp_path: Path) -> None:
-    from pytest_llmeval.cassettes.cache import ResponseCache
+    from pytest_llmeval.capture.cassettes.cache import ResponseCache
 
     cache = ResponseCache(tmp_path / ".llmeval_cache")
     with FakeProviderServer() as provider:
@@ -413,14 +413,14 @@ def spoken(interactions: list[Interaction]) -> list[str]:
 
 
 def by_request(interaction: Interaction) -> tuple[str, str, str]:
-    from pytest_llmeval.cassettes.match import Matcher
-    from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.capture.cassettes.match import Matcher
+    from pytest_llmeval.core.redact import Redactor
 
     return Matcher(Redactor()).recorded(interaction.request).key
 
 
 def test_merge_adds_what_the_file_lacks_by_request_and_order() -> None:
-    from pytest_llmeval.cassettes.store import merge_interactions
+    from pytest_llmeval.capture.cassettes.store import merge_interactions
 
     on_disk = [said("x"), said("y")]
     wanted = [said("x"), said("x"), said("z")]  # the test asks x twice: the file has one
@@ -429,7 +429,7 @@ def test_merge_adds_what_the_file_lacks_by_request_and_order() -> None:
 
 
 def test_a_save_merges_what_another_process_wrote_since_the_start(tmp_path: Path) -> None:
-    from pytest_llmeval.cassettes.store import file_signature, save_recording
+    from pytest_llmeval.capture.cassettes.store import file_signature, save_recording
 
     path = tmp_path / "c.json"
     write_cassette(path, Cassette(interactions=[said("old")]))
@@ -443,7 +443,7 @@ def test_a_save_merges_what_another_process_wrote_since_the_start(tmp_path: Path
 
 
 def test_a_rerecording_replaces_the_file_unless_someone_wrote_it_meanwhile(tmp_path: Path) -> None:
-    from pytest_llmeval.cassettes.store import file_signature, save_recording
+    from pytest_llmeval.capture.cassettes.store import file_signature, save_recording
 
     path = tmp_path / "c.json"
     write_cassette(path, Cassette(interactions=[said("stale")]))
@@ -456,7 +456,7 @@ def test_a_rerecording_replaces_the_file_unless_someone_wrote_it_meanwhile(tmp_p
 
 
 def test_a_save_never_overwrites_a_file_that_became_corrupt(tmp_path: Path) -> None:
-    from pytest_llmeval.cassettes.store import save_recording
+    from pytest_llmeval.capture.cassettes.store import save_recording
 
     path = tmp_path / "c.json"
     path.write_text("{half a cass", encoding="utf-8")
@@ -468,7 +468,7 @@ def test_a_save_never_overwrites_a_file_that_became_corrupt(tmp_path: Path) -> N
 LOCK_THEN_WRITE = """
 import sys
 from pathlib import Path
-from pytest_llmeval.cassettes.store import cassette_lock
+from pytest_llmeval.capture.cassettes.store import cassette_lock
 Path(sys.argv[2]).write_text("trying")
 with cassette_lock(Path(sys.argv[1])):
     Path(sys.argv[2]).write_text("got the lock")
@@ -480,7 +480,7 @@ def test_the_cassette_lock_excludes_another_process(tmp_path: Path) -> None:
     import sys
     import time
 
-    from pytest_llmeval.cassettes.store import cassette_lock
+    from pytest_llmeval.capture.cassettes.store import cassette_lock
 
     cassette = tmp_path / "cassettes" / "test_x" / "test_y.json"
     marker = tmp_path / "marker"

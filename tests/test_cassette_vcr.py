@@ -19,11 +19,11 @@ from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 
-from pytest_llmeval.cassettes.models import Cassette, Interaction
-from pytest_llmeval.cassettes.session import CassetteSession
-from pytest_llmeval.cassettes.store import load_cassette, write_cassette
-from pytest_llmeval.cassettes.vcr import import_vcr, import_vcr_tree, vcr_destination
-from pytest_llmeval.errors import FileFormatError
+from pytest_llmeval.capture.cassettes.models import Cassette, Interaction
+from pytest_llmeval.capture.cassettes.session import CassetteSession
+from pytest_llmeval.capture.cassettes.store import load_cassette, write_cassette
+from pytest_llmeval.capture.cassettes.vcr import import_vcr, import_vcr_tree, vcr_destination
+from pytest_llmeval.core.errors import FileFormatError
 
 # a test that fails between start() and stop() must not leave interception on
 pytestmark = pytest.mark.usefixtures("stop_leaked_cassette_sessions")

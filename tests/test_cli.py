@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import baseline_from_aggregate, load_baseline, write_baseline
 from pytest_llmeval.cli import main
-from pytest_llmeval.files import dump_model
-from pytest_llmeval.models import EvalResult, Score
+from pytest_llmeval.core.files import dump_model
+from pytest_llmeval.records.aggregate import aggregate_session
+from pytest_llmeval.records.baseline import baseline_from_aggregate, load_baseline, write_baseline
+from pytest_llmeval.records.models import EvalResult, Score
 from pytest_llmeval.reporting.json import build_report, load_report, write_report
 
 FILE = "tests/test_bot.py"

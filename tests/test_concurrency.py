@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.settings import OPTIONS_BY_DEST
+from pytest_llmeval.items.options import OPTIONS_BY_DEST
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec, closed_port_url
 
 OPTION = OPTIONS_BY_DEST.get("concurrency")
@@ -26,7 +26,7 @@ FLAG = OPTION.flag if OPTION is not None else "--llmeval-concurrency"
 pytestmark = pytest.mark.skipif(
     OPTION is None,
     reason="--llmeval-concurrency is not declared in settings.py / wired in plugin.py yet "
-    "(see pytest_llmeval/concurrency.py)",
+    "(see pytest_llmeval/items/concurrency/)",
 )
 
 LATENCY = 0.3
@@ -638,14 +638,14 @@ def test_the_runner_loads_only_when_asked_for(pytester_env: pytest.Pytester) -> 
 import sys
 
 def pytest_sessionfinish(session):
-    loaded = sorted(name for name in sys.modules if name == "pytest_llmeval.concurrency")
+    loaded = sorted(name for name in sys.modules if name == "pytest_llmeval.items.concurrency")
     print("LOADED", loaded)
 """
     )
     pytester_env.makepyfile("def test_nothing(): pass")
     assert "LOADED []" in pytester_env.runpytest_subprocess("-s").stdout.str()
     asked = pytester_env.runpytest_subprocess("-s", f"{FLAG}=2").stdout.str()
-    assert "LOADED ['pytest_llmeval.concurrency']" in asked
+    assert "LOADED ['pytest_llmeval.items.concurrency']" in asked
 
 
 # -- never fall back silently ---------------------------------------------------------

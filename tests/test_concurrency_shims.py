@@ -8,14 +8,14 @@ import functools
 
 import pytest
 
-from pytest_llmeval.concurrency import shims
+from pytest_llmeval.items.concurrency import shims
 
 
 def test_setup_state_holds_pytests_own_fixture_finalizers(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
 import pytest
-from pytest_llmeval.concurrency import shims
+from pytest_llmeval.items.concurrency import shims
 
 seen = {}
 
@@ -71,7 +71,7 @@ def test_finalizer_fixture_recognises_only_fixturedef_finish() -> None:
 def test_xdist_worker_interactor_tags_reports_with_item_index(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
-from pytest_llmeval.concurrency import shims
+from pytest_llmeval.items.concurrency import shims
 
 
 def pytest_runtest_setup(item):

@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.conversation import Turn
-
 # imported here, the judge kinds keep one identity across the in-process pytester runs
 # (the judges package caches the names the runs import from it)
 from pytest_llmeval.judges import GoalCompletion, KnowledgeRetention, RoleAdherence
 from pytest_llmeval.judges.simulator import SimulatedUser
+from pytest_llmeval.records.conversation import Turn
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec, closed_port_url
 
 KEYS = {"OPENAI_API_KEY": "sk-test-convo", "ANTHROPIC_API_KEY": "sk-ant-test-convo"}
@@ -456,8 +455,8 @@ def test_the_html_report_shows_the_simulated_users_share(tmp_path: Path) -> None
 
 
 def test_the_rollup_counts_simulator_calls_apart_from_app_and_judge() -> None:
-    from pytest_llmeval.accounting import rollup
-    from pytest_llmeval.models import Inference
+    from pytest_llmeval.records.accounting import rollup
+    from pytest_llmeval.records.models import Inference
 
     def call(role: str, model: str, cost: float | None) -> Inference:
         return Inference(

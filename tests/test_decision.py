@@ -1,4 +1,4 @@
-"""The gate's decision rules (pytest_llmeval.decision): hand computations and a seeded
+"""The gate's decision rules (pytest_llmeval.records.decision): hand computations and a seeded
 simulation of false alarms and power."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.decision import (
+from pytest_llmeval.records.decision import (
     GatePolicy,
     PairedGroup,
     cases_needed,

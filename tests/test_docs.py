@@ -1,6 +1,6 @@
 """The documentation stays true to the code: options, names, examples, links, the site.
 
-Every option in `settings.OPTIONS` and every `--llmeval-*` flag pytest shows must have
+Every option in `options.OPTIONS` and every `--llmeval-*` flag pytest shows must have
 its row in docs/reference.md; names used in the docs must exist; the `pycon` examples
 run; relative links and their anchors resolve; and `mkdocs build --strict` succeeds
 (skipped only when mkdocs-material is not installed).
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.recorder import EvalRecorder
-from pytest_llmeval.settings import OPTIONS, Option
-from pytest_llmeval.spec import ALLOWED, SpecError, build_spec
+from pytest_llmeval.items.options import OPTIONS, Option
+from pytest_llmeval.items.recorder import EvalRecorder
+from pytest_llmeval.records.spec import ALLOWED, SpecError, build_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -125,7 +125,7 @@ def test_every_flag_and_ini_key_in_pytest_help_is_documented(tmp_path: Path) -> 
     flags = set(FLAG.findall(result.stdout))
     inis = set(re.findall(r"^\s+(llmeval_[a-z_]+) \(", result.stdout, re.MULTILINE))
     assert {o.flag for o in OPTIONS} <= flags, (
-        "an option of settings.OPTIONS is missing from pytest --help"
+        "an option of options.OPTIONS is missing from pytest --help"
     )
     text = REFERENCE.read_text(encoding="utf-8")
     undocumented = sorted(f for f in flags if not in_backticks(f).search(text))
@@ -141,7 +141,7 @@ def test_flags_named_in_the_docs_exist() -> None:
     for page in pages():
         for flag in sorted(set(FLAG.findall(page.read_text(encoding="utf-8")))):
             assert flag in registered or flag in PENDING_FLAGS, (
-                f"docs/{page.name} names {flag}, which is not an option (settings.OPTIONS)"
+                f"docs/{page.name} names {flag}, which is not an option (options.OPTIONS)"
             )
     for flag in PENDING_FLAGS:
         assert flag not in registered, (

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.attempts import logical_calls
-from pytest_llmeval.injection import FaultPlan, FaultRuleError, fault
-from pytest_llmeval.models import Inference
+from pytest_llmeval.records.attempts import logical_calls
+from pytest_llmeval.records.injection import FaultPlan, FaultRuleError, fault
+from pytest_llmeval.records.models import Inference
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 SUITE = r"""

@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.cassettes.store import cassette_path, load_cassette
+from pytest_llmeval.capture.cassettes.store import cassette_path, load_cassette
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 from tests.stress.runs import inner_environment, run_once, run_pytest, shared_root
 
@@ -702,8 +702,8 @@ def test_header_values_that_are_not_ascii_record_and_replay(
 def test_a_cassette_using_nothing_new_is_still_written_as_version_1(
     fake_provider: FakeProviderServer, openai_client: Any, tmp_path: Path
 ) -> None:
-    from pytest_llmeval.cassettes.session import CassetteSession
-    from pytest_llmeval.cassettes.store import dump_cassette
+    from pytest_llmeval.capture.cassettes.session import CassetteSession
+    from pytest_llmeval.capture.cassettes.store import dump_cassette
 
     path = tmp_path / "plain.json"
     session = CassetteSession(path=path, mode="once", nodeid="test_plain")
@@ -731,7 +731,7 @@ def test_a_version_1_cut_stream_still_replays_as_cut(
     import httpx2
     import openai
 
-    from pytest_llmeval.cassettes.session import CassetteSession
+    from pytest_llmeval.capture.cassettes.session import CassetteSession
 
     path = tmp_path / "cut.json"
     messages = [{"role": "user", "content": "hi"}]

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
-from pytest_llmeval.baseline import Baseline, BaselineCase, BaselineGroup
-from pytest_llmeval.errors import FileFormatError
-from pytest_llmeval.files import dump_model, load_model, write_model
+from pytest_llmeval.core.errors import FileFormatError
+from pytest_llmeval.core.files import dump_model, load_model, write_model
+from pytest_llmeval.records.baseline import Baseline, BaselineCase, BaselineGroup
 
 
 class Sample(BaseModel):
@@ -249,7 +249,7 @@ def test_a_write_removes_temp_files_of_dead_writers_only(tmp_path: Path) -> None
 
 
 def test_a_failed_write_names_the_target_never_its_temp_file(tmp_path: Path) -> None:
-    from pytest_llmeval.errors import FileWriteError
+    from pytest_llmeval.core.errors import FileWriteError
 
     folder = tmp_path / "report.json"
     folder.mkdir()  # a folder where the file should go: os.replace fails (EISDIR)
@@ -270,7 +270,7 @@ def test_a_failed_write_names_the_target_never_its_temp_file(tmp_path: Path) -> 
 def test_a_failed_clean_up_on_a_read_only_disk_is_not_a_second_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_llmeval.errors import FileWriteError
+    from pytest_llmeval.core.errors import FileWriteError
 
     def read_only(*args: object, **kwargs: object) -> None:
         raise OSError(30, "Read-only file system")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.baseline import load_baseline
+from pytest_llmeval.records.baseline import load_baseline
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec
 
 SUITE = """
@@ -440,8 +440,8 @@ def test_a_baseline_written_before_the_gate_rules_still_compares(tmp_path: Path)
     # the examples' baseline as committed before the rules existed (kept as test data)
     # loads and compares under the new gate; its bytes are what they were
     path = Path(__file__).resolve().parent / "data" / "baseline-before-gate-rules.json"
-    from pytest_llmeval.baseline import write_baseline
-    from pytest_llmeval.comparison import compare_baselines
+    from pytest_llmeval.records.baseline import write_baseline
+    from pytest_llmeval.records.comparison import compare_baselines
 
     old = load_baseline(path)
     verdict = compare_baselines(old, old)

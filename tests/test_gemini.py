@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.pricing import price_call
-from pytest_llmeval.providers import describe_call, missing_stream_end, parse_sse
+from pytest_llmeval.capture.pricing import price_call
+from pytest_llmeval.capture.providers import describe_call, missing_stream_end, parse_sse
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 GOOGLE = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash"

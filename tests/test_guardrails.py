@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 
 from pytest_llmeval import guardrail_cases, load_cases
-from pytest_llmeval.attempts import Attempt, LogicalCall
-from pytest_llmeval.guardrails import (
+from pytest_llmeval.judges import GuardrailHeld
+from pytest_llmeval.judges.fence import close_tag, neutralize, unfence
+from pytest_llmeval.judges.kinds import Material
+from pytest_llmeval.records.attempts import Attempt, LogicalCall
+from pytest_llmeval.scorers import (
+    failed_cleanly,
+    fell_back_to,
+    recovered_within,
+    within_latency_budget,
+)
+from pytest_llmeval.scorers.guardrails import (
     ATTACKS,
     canary_token,
     find_pii,
@@ -17,15 +26,6 @@ from pytest_llmeval.guardrails import (
     ignored_injection,
     no_canary_leak,
     no_pii,
-)
-from pytest_llmeval.judges import GuardrailHeld
-from pytest_llmeval.judges.fence import close_tag, neutralize, unfence
-from pytest_llmeval.judges.kinds import Material
-from pytest_llmeval.scorers import (
-    failed_cleanly,
-    fell_back_to,
-    recovered_within,
-    within_latency_budget,
 )
 
 # -- the corpus ------------------------------------------------------------------------

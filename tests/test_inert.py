@@ -14,12 +14,15 @@ HEAVY = (
 # vocabulary: the Literal types settings.py uses (stdlib and pytest only, like plugin.py);
 # controller: the controller-side plugin object, registered at configure
 ALLOWED_OWN = {
-    "pytest_llmeval.vocabulary",
+    "pytest_llmeval.core.vocabulary",
     "pytest_llmeval",
     "pytest_llmeval.plugin",
-    "pytest_llmeval.settings",
-    "pytest_llmeval.lifecycle",
-    "pytest_llmeval.controller",
+    "pytest_llmeval.items.settings",
+    "pytest_llmeval.items.options",
+    "pytest_llmeval.items.lifecycle",
+    "pytest_llmeval.items.controller",
+    "pytest_llmeval.items",
+    "pytest_llmeval.core",
 }
 
 RECORD_MODULES = """
@@ -81,7 +84,7 @@ def test_eval_session_without_otel_loads_none_of_it(
     result = pytester_env.runpytest_subprocess(*args)
     result.assert_outcomes(passed=2)
     modules = set(json.loads((pytester_env.path / "modules.json").read_text()))
-    assert "pytest_llmeval.session" in modules  # the eval machinery really ran
+    assert "pytest_llmeval.items.session" in modules  # the eval machinery really ran
     loaded = sorted(m for m in modules if m.split(".")[0] in ("opentelemetry", "google"))
     assert loaded == []
     assert "pytest_llmeval.reporting.otel" not in modules

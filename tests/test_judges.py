@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.errors import JudgeError
+from pytest_llmeval.core.errors import JudgeError
+from pytest_llmeval.items.recorder import EvalRecorder
 from pytest_llmeval.judges import (
     Correctness,
     Faithfulness,
@@ -29,8 +30,7 @@ from pytest_llmeval.judges.backends import ModelCallFailed, Reply, Retry
 from pytest_llmeval.judges.clients import ModelNameError
 from pytest_llmeval.judges.kinds import Material, slug
 from pytest_llmeval.judges.prompts import Prompt
-from pytest_llmeval.models import PairwiseVerdict, Verdict
-from pytest_llmeval.recorder import EvalRecorder
+from pytest_llmeval.records.models import PairwiseVerdict, Verdict
 
 
 def answer(score: int | str, reasoning: str = "because") -> str:
@@ -447,7 +447,7 @@ async def test_recorder_async_twins_use_the_judges_async_methods() -> None:
 def test_importing_the_judges_does_not_import_pytest() -> None:
     code = (
         "import sys; import pytest_llmeval.judges.api, pytest_llmeval.judges.backends; "
-        "print('pytest' in sys.modules, 'pytest_llmeval.settings' in sys.modules)"
+        "print('pytest' in sys.modules, 'pytest_llmeval.items.settings' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

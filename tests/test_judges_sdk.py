@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.errors import JudgeError
+from pytest_llmeval.core.errors import JudgeError
 from pytest_llmeval.judges import LLMJudge, Rubric
 from pytest_llmeval.judges.backends import SEED
 from pytest_llmeval.judges.clients import CLIENTS, PLACEHOLDER_API_KEY, ClientSpec

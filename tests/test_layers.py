@@ -1,5 +1,6 @@
 """The layers of docs/architecture.md, held against the code: no module imports from a
-layer above its own, at the top, under TYPE_CHECKING or inside a function."""
+layer above its own, and no modules import each other in a cycle, counting imports at
+the top, under TYPE_CHECKING and inside functions alike."""
 
 from __future__ import annotations
 
@@ -9,37 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pytest_llmeval"
 
-#: Top to bottom, as in docs/architecture.md; a module belongs to the longest prefix.
+#: Top to bottom, as in docs/architecture.md: each layer is a folder of the package (the
+#: pytest entry point `plugin.py` and the public `scorers.py` sit beside theirs); a
+#: module belongs to the longest prefix.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "pytest glue and item lifecycle",
-        (
-            "__init__", "plugin", "controller", "settings", "lifecycle", "runner", "runtime", "recorder",
-            "session", "xdist", "concurrency", "cli", "cassettes.cli", "dialogue",
-            "conversation_methods", "adaptive",
-        ),
-    ),
+    ("pytest glue and item lifecycle", ("__init__", "plugin", "items", "cli")),
     ("reporting", ("reporting",)),
-    ("judges and scorers", ("judges", "scorers", "scored", "trajectory_scorers", "resilience", "guardrails", "retrieval_scorers")),
-    ("capture", ("cassettes", "providers", "capture", "pricing", "price_overrides", "budget", "keys")),
-    (
-        "records and maths",
-        (
-            "models", "session_outcome", "spec", "outcome", "aggregate", "accounting",
-            "baseline", "decision", "stats", "cases", "trajectory", "conversation", "injection",
-            "attempts", "assertions", "comparison", "calibration",
-        ),
-    ),
-    ("infrastructure", ("errors", "files", "vocabulary", "context", "printable", "safe_yaml", "wire")),
-)  # fmt: skip
-
-#: Known upward imports, each with why it is still there. The writer and the baseline
-#: redact what they write with the cassettes' Redactor: it belongs with the writer in
-#: the infrastructure layer and moves there with the folder regrouping (issue 16).
-KNOWN_UPWARD = {
-    ("pytest_llmeval.files", "pytest_llmeval.cassettes.redact"),
-    ("pytest_llmeval.baseline", "pytest_llmeval.cassettes.redact"),
-}
+    ("judges and scorers", ("judges", "scorers")),
+    ("capture", ("capture",)),
+    ("records and maths", ("records",)),
+    ("infrastructure", ("core",)),
+)
 
 
 def layer_of(module: str) -> int:
@@ -60,21 +41,56 @@ def module_name(path: Path) -> str:
 
 
 def imported_modules(path: Path) -> set[str]:
-    """Our modules a file imports (`from pkg import module` counts as the module)."""
+    """Our modules a file imports (`from pkg import module` counts as the module only)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module is not None:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        for name in names:
-            if not name.startswith("pytest_llmeval."):
-                continue
-            relative = Path(*name.split("."))
-            if (ROOT / relative).is_dir() or (ROOT / relative).with_suffix(".py").exists():
-                found.add(name)
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [name for name in submodules if _is_module(name)] or [node.module]
+        found.update(
+            name for name in names if name.startswith("pytest_llmeval.") and _is_module(name)
+        )
     return found
+
+
+def _is_module(name: str) -> bool:
+    relative = ROOT / Path(*name.split("."))
+    return relative.is_dir() or relative.with_suffix(".py").exists()
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in sorted(graph.get(module, ())):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
 
 
 def test_every_module_is_in_a_layer() -> None:
@@ -91,18 +107,26 @@ def test_no_module_imports_from_a_layer_above_its_own() -> None:
         for imported in imported_modules(path):
             if layer_of(imported) < layer_of(module):
                 upward.add((module, imported))
-    assert upward - KNOWN_UPWARD == set(), "upward imports: " + ", ".join(
-        f"{a} -> {b}" for a, b in sorted(upward - KNOWN_UPWARD)
-    )
-    assert KNOWN_UPWARD <= upward, "a known upward import is gone: drop it from KNOWN_UPWARD"
+    assert not upward, "upward imports: " + ", ".join(f"{a} -> {b}" for a, b in sorted(upward))
 
 
 def test_the_finder_sees_an_upward_import(tmp_path: Path) -> None:
     source = tmp_path / "x.py"
     source.write_text(
         "def f():\n    from pytest_llmeval.plugin import run_key\n"
-        "from pytest_llmeval import stats\n"
+        "from pytest_llmeval.records import stats\n"
     )
     found = imported_modules(source)
-    assert {"pytest_llmeval.plugin", "pytest_llmeval.stats"} <= found
-    assert layer_of("pytest_llmeval.plugin") < layer_of("pytest_llmeval.stats")
+    assert {"pytest_llmeval.plugin", "pytest_llmeval.records.stats"} <= found
+    assert layer_of("pytest_llmeval.plugin") < layer_of("pytest_llmeval.records.stats")
+
+
+def test_no_import_cycle() -> None:
+    graph = {module_name(path): imported_modules(path) for path in sorted(PACKAGE.rglob("*.py"))}
+    assert import_cycles(graph) == []
+
+
+def test_the_cycle_finder_sees_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []

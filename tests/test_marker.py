@@ -67,7 +67,7 @@ def test_invalid_marker_errors_its_test_once(
     assert "During handling of the above exception" not in output
     assert len(fnmatch.filter(result.outlines, expected)) == 1
     # the message is the user's error, not a traceback into the plugin
-    assert "pytest_llmeval/spec.py" not in output
+    assert "pytest_llmeval/records/spec.py" not in output
     assert "pytest_llmeval/plugin.py" not in output
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.settings import OPTIONS_BY_DEST
+from pytest_llmeval.items.options import OPTIONS_BY_DEST
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 try:

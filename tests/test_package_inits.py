@@ -1,18 +1,19 @@
 """A package's `__init__` re-exports and dispatches; it is not the base of its modules.
 
-Shared types live in a module of their own (`providers/types.py`), so that no module of a
+Shared types live in a module of their own (`capture/providers/types.py`), so that no module of a
 package imports names from the package itself: the import arrow points one way.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pytest_llmeval"
-SUBPACKAGES = sorted(path.parent for path in PACKAGE.glob("*/__init__.py"))
+SUBPACKAGES = sorted(path.parent for path in PACKAGE.rglob("*/__init__.py"))
 
 
 def dotted(folder: Path) -> str:
@@ -47,8 +48,11 @@ def test_no_package_init_defines_a_class(folder: Path) -> None:
 
 
 def test_the_providers_package_re_exports_its_types() -> None:
-    from pytest_llmeval import providers
-    from pytest_llmeval.providers import sse, types
+    # by their full names: an in-process pytester run may have dropped and re-imported
+    # the modules, leaving the parent package's attribute pointing at an older copy
+    providers = importlib.import_module("pytest_llmeval.capture.providers")
+    sse = importlib.import_module("pytest_llmeval.capture.providers.sse")
+    types = importlib.import_module("pytest_llmeval.capture.providers.types")
 
     assert providers.CallSummary is types.CallSummary
     assert providers.SSEEvent is types.SSEEvent

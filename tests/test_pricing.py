@@ -18,15 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmeval import pricing
-from pytest_llmeval.price_overrides import (
+from pytest_llmeval.capture import pricing
+from pytest_llmeval.capture.price_overrides import (
     PRICES_INI,
     ModelPrice,
     parse_free_hosts,
     parse_price_overrides,
 )
-from pytest_llmeval.pricing import Price, price_call
-from pytest_llmeval.providers import CallSummary, describe_call
+from pytest_llmeval.capture.pricing import Price, price_call
+from pytest_llmeval.capture.providers import CallSummary, describe_call
 
 
 def summary(provider: str = "openai", model: str | None = "gpt-4o", **fields: Any) -> CallSummary:

@@ -5,10 +5,10 @@
   replaced), loading gives the model or exactly one `FileFormatError` whose message
   names the file, with no chained exception: never another exception type. A
   non-finite number anywhere is always that error, naming its JSON path.
-* Canonicalisation (`cassettes/match.py`): the canonical request ignores key order,
+* Canonicalisation (`capture/cassettes/match.py`): the canonical request ignores key order,
   whitespace and query-parameter order, is idempotent, and a request read back from a
   cassette file canonicalises to the key of the live request it was recorded from.
-* Redaction (`cassettes/redact.py`): planted secrets (`sk-...`, `sk-ant-...`,
+* Redaction (`core/redact.py`): planted secrets (`sk-...`, `sk-ant-...`,
   `Bearer ...`, secret query parameters, secret headers, custom patterns) are gone
   from headers, URLs and nested JSON bodies, on both the request and response side.
 """
@@ -27,9 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_llmeval.baseline import Baseline, BaselineCase, BaselineGroup, load_baseline
-from pytest_llmeval.cassettes.match import Matcher, canonical_path
-from pytest_llmeval.cassettes.models import (
+from pytest_llmeval.capture.cassettes.match import Matcher, canonical_path
+from pytest_llmeval.capture.cassettes.models import (
     Cassette,
     Interaction,
     RecordedRequest,
@@ -37,11 +36,12 @@ from pytest_llmeval.cassettes.models import (
     received_interaction,
     sse_event,
 )
-from pytest_llmeval.cassettes.redact import Redactor
-from pytest_llmeval.cassettes.store import dump_cassette, load_cassette, write_cassette
-from pytest_llmeval.errors import FileFormatError
-from pytest_llmeval.files import _json_path, dump_model
-from pytest_llmeval.models import EvalResult, Inference, Score
+from pytest_llmeval.capture.cassettes.store import dump_cassette, load_cassette, write_cassette
+from pytest_llmeval.core.errors import FileFormatError
+from pytest_llmeval.core.files import _json_path, dump_model
+from pytest_llmeval.core.redact import Redactor
+from pytest_llmeval.records.baseline import Baseline, BaselineCase, BaselineGroup, load_baseline
+from pytest_llmeval.records.models import EvalResult, Inference, Score
 from pytest_llmeval.reporting.json import Report, build_report, load_report
 
 PROPERTY_SETTINGS = settings(

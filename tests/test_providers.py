@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_llmeval.providers import CallSummary, SSEEvent, describe_call, parse_sse
+from pytest_llmeval.capture.providers import CallSummary, SSEEvent, describe_call, parse_sse
 
 CASSETTES = Path(__file__).parent / "data" / "realworld"
 
@@ -1115,7 +1115,7 @@ MESSAGES_STREAM = [
 def test_a_stream_is_complete_only_with_its_last_event(
     url: str, events: list[str], missing: str
 ) -> None:
-    from pytest_llmeval.providers import missing_stream_end
+    from pytest_llmeval.capture.providers import missing_stream_end
 
     assert missing_stream_end("POST", url, events) is None
     assert missing_stream_end("POST", url, [*events, ": keep-alive\n\n"]) is None
@@ -1133,14 +1133,14 @@ def test_a_stream_is_complete_only_with_its_last_event(
     ],
 )
 def test_a_stream_ended_by_an_error_event_is_not_cut_short(url: str, error_event: str) -> None:
-    from pytest_llmeval.providers import missing_stream_end
+    from pytest_llmeval.capture.providers import missing_stream_end
 
     # the error is the stream's end (the SDKs raise it), not a truncation
     assert missing_stream_end("POST", url, ['data: {"x":1}\n\n', error_event]) is None
 
 
 def test_streams_of_unknown_apis_have_no_end_to_miss() -> None:
-    from pytest_llmeval.providers import missing_stream_end
+    from pytest_llmeval.capture.providers import missing_stream_end
 
     assert missing_stream_end("POST", "https://example.com/v1/generate", ["data: {}\n\n"]) is None
     assert missing_stream_end("GET", CHAT_URL, ["data: {}\n\n"]) is None
@@ -1163,8 +1163,8 @@ def test_streams_of_unknown_apis_have_no_end_to_miss() -> None:
 )
 def test_real_recorded_streams_are_complete(name: str) -> None:
     """No false alarm on what the real APIs sent; each one cut anywhere is caught."""
-    from pytest_llmeval.providers import missing_stream_end
-    from pytest_llmeval.wire import split_sse
+    from pytest_llmeval.capture.providers import missing_stream_end
+    from pytest_llmeval.core.wire import split_sse
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     data = yaml.load((CASSETTES / FILES[name]).read_text(encoding="utf-8"), Loader=loader)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.calibration import compare_judges
+from pytest_llmeval.records.calibration import compare_judges
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec, closed_port_url
 from tests.test_judges_sdk import KEYS
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.decision import GatePolicy, PairedGroup, decide_group
-from pytest_llmeval.models import EvalResult
-from pytest_llmeval.spec import SpecError, build_spec
+from pytest_llmeval.records.aggregate import aggregate_session
+from pytest_llmeval.records.decision import GatePolicy, PairedGroup, decide_group
+from pytest_llmeval.records.models import EvalResult
+from pytest_llmeval.records.spec import SpecError, build_spec
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 FILE = "tests/test_bot.py"

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import baseline_from_aggregate
-from pytest_llmeval.comparison import compare_to_baseline
-from pytest_llmeval.decision import GatePolicy
-from pytest_llmeval.files import dump_model
-from pytest_llmeval.models import EvalResult, Inference, Score
+from pytest_llmeval.core.files import dump_model
+from pytest_llmeval.records.aggregate import aggregate_session
+from pytest_llmeval.records.baseline import baseline_from_aggregate
+from pytest_llmeval.records.comparison import compare_to_baseline
+from pytest_llmeval.records.decision import GatePolicy
+from pytest_llmeval.records.models import EvalResult, Inference, Score
 from pytest_llmeval.reporting.html import embed_json, render_html, write_html
 from pytest_llmeval.reporting.json import Report, build_report, without_volatile
 

@@ -446,7 +446,7 @@ def test_case_view_shows_unstable_repeats_and_their_rule(
 ) -> None:
     """A case whose runs straddle the threshold is badged unstable, and its view shows the
     runs' pass rate, pass^k / pass@k and the per-case rule (issue 18)."""
-    from pytest_llmeval.models import EvalResult
+    from pytest_llmeval.records.models import EvalResult
 
     results = [
         EvalResult(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.models import EvalResult
+from pytest_llmeval.records.models import EvalResult
 from pytest_llmeval.reporting.html import render_html, write_html
 from pytest_llmeval.reporting.json import build_report
 from tests.test_report_html_browser import CHROMIUM, DevTools, devtools, load  # noqa: F401
@@ -110,7 +110,7 @@ def test_hostile_tool_output_cannot_end_the_trajectories_element() -> None:
 
 
 def test_the_template_must_hold_the_trajectories_slot(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_llmeval.errors import LLMEvalError
+    from pytest_llmeval.core.errors import LLMEvalError
     from pytest_llmeval.reporting import html
 
     damaged = html._template().replace("__LLMEVAL_TRAJECTORIES__", "")

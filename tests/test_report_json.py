@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import baseline_from_aggregate
-from pytest_llmeval.comparison import compare_to_baseline
-from pytest_llmeval.errors import FileFormatError
-from pytest_llmeval.files import dump_model
-from pytest_llmeval.models import EvalResult, Inference, Score
+from pytest_llmeval.core.errors import FileFormatError
+from pytest_llmeval.core.files import dump_model
+from pytest_llmeval.items.settings import Settings
+from pytest_llmeval.records.aggregate import aggregate_session
+from pytest_llmeval.records.baseline import baseline_from_aggregate
+from pytest_llmeval.records.comparison import compare_to_baseline
+from pytest_llmeval.records.models import EvalResult, Inference, Score
 from pytest_llmeval.reporting.json import (
     VOLATILE_FIELDS,
     Report,
@@ -24,7 +25,6 @@ from pytest_llmeval.reporting.json import (
     without_volatile,
     write_report,
 )
-from pytest_llmeval.settings import Settings
 
 
 def result(case: str, score: float, duration: float = 0.5) -> EvalResult:
@@ -178,8 +178,8 @@ def test_without_volatile_blanks_nested_paths() -> None:
 
 
 def test_the_report_records_the_strictness_of_the_budget_and_the_baseline() -> None:
+    from pytest_llmeval.items.settings import Settings
     from pytest_llmeval.reporting.json import report_settings
-    from pytest_llmeval.settings import Settings
 
     recorded = report_settings(Settings(max_cost_strict=True, require_baseline=True))
     assert recorded["max_cost_strict"] is True

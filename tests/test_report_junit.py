@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from junitparser import xunit2
 
-from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import baseline_from_aggregate
-from pytest_llmeval.comparison import compare_to_baseline
-from pytest_llmeval.models import EvalResult, Inference, Score
+from pytest_llmeval.records.aggregate import aggregate_session
+from pytest_llmeval.records.baseline import baseline_from_aggregate
+from pytest_llmeval.records.comparison import compare_to_baseline
+from pytest_llmeval.records.models import EvalResult, Inference, Score
 from pytest_llmeval.reporting import junit
 
 NODE = "tests/test_bot.py::test_answers[a]"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.guardrails import guardrail_cases
+from pytest_llmeval.scorers.guardrails import guardrail_cases
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "resilient_app"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.cassettes.cache import ResponseCache
-from pytest_llmeval.cassettes.match import Matcher
-from pytest_llmeval.cassettes.models import Interaction
-from pytest_llmeval.cassettes.redact import Redactor
+from pytest_llmeval.capture.cassettes.cache import ResponseCache
+from pytest_llmeval.capture.cassettes.match import Matcher
+from pytest_llmeval.capture.cassettes.models import Interaction
+from pytest_llmeval.core.redact import Redactor
 from tests.fakeprovider import FakeProviderServer
 
 ASK = """
@@ -152,7 +152,7 @@ def test_entries_stored_under_the_old_key_are_never_served(
 
 
 def test_the_key_covers_what_selects_a_response() -> None:
-    from pytest_llmeval.cassettes.cache import SELECTING_HEADERS, request_key
+    from pytest_llmeval.capture.cassettes.cache import SELECTING_HEADERS, request_key
 
     matcher = Matcher(Redactor())
     url = "https://api.example.com/v1/chat/completions"

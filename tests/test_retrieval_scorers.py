@@ -161,10 +161,10 @@ def test_a_retrieval_metric_is_recorded_with_its_reason(pytester_env: pytest.Pyt
 def test_importing_the_scorers_stays_stdlib_only_when_a_retrieval_metric_is_used() -> None:
     code = (
         "import sys, pytest_llmeval.scorers as s\n"
-        "before = 'pytest_llmeval.retrieval_scorers' in sys.modules\n"
+        "before = 'pytest_llmeval.scorers.retrieval' in sys.modules\n"
         "s.ndcg_at_k(['a'], ['a'], 1)\n"
-        "print(before, 'pytest_llmeval.retrieval_scorers' in sys.modules,\n"
-        "      'pydantic' in sys.modules, 'pytest_llmeval.trajectory' in sys.modules)"
+        "print(before, 'pytest_llmeval.scorers.retrieval' in sys.modules,\n"
+        "      'pydantic' in sys.modules, 'pytest_llmeval.records.trajectory' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True", "False", "False"]

@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field
 
-from pytest_llmeval import scorers
 from pytest_llmeval.scorers import (
     contains,
     edit_similarity,
@@ -26,6 +25,7 @@ from pytest_llmeval.scorers import (
     regex,
     token_f1,
 )
+from pytest_llmeval.scorers import text as text_scorers
 
 # --- exact ------------------------------------------------------------------------------
 
@@ -415,7 +415,7 @@ small_text = st.text(alphabet="abcé ", max_size=12)
 
 @given(small_text, small_text)
 def test_levenshtein_matches_the_full_table(a: str, b: str) -> None:
-    assert scorers._levenshtein(a, b) == naive_levenshtein(a, b)
+    assert text_scorers._levenshtein(a, b) == naive_levenshtein(a, b)
 
 
 @given(st.text(), st.text())

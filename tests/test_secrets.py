@@ -30,20 +30,20 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.baseline import baseline_from_aggregate, write_baseline
-from pytest_llmeval.cassettes.cache import ResponseCache
-from pytest_llmeval.cassettes.models import (
+from pytest_llmeval.capture.cassettes.cache import ResponseCache
+from pytest_llmeval.capture.cassettes.models import (
     Cassette,
     Interaction,
     RecordedRequest,
     RecordedResponse,
     SSEEvent,
 )
-from pytest_llmeval.cassettes.redact import REDACTED, Redactor
-from pytest_llmeval.cassettes.store import dump_cassette
-from pytest_llmeval.files import write_text_atomic
-from pytest_llmeval.models import EvalResult, Inference, Score, ToolCall, ToolResult
+from pytest_llmeval.capture.cassettes.store import dump_cassette
+from pytest_llmeval.core.files import write_text_atomic
+from pytest_llmeval.core.redact import REDACTED, Redactor
+from pytest_llmeval.records.aggregate import aggregate_session
+from pytest_llmeval.records.baseline import baseline_from_aggregate, write_baseline
+from pytest_llmeval.records.models import EvalResult, Inference, Score, ToolCall, ToolResult
 from pytest_llmeval.reporting.html import write_html
 from pytest_llmeval.reporting.json import build_report, load_report, write_report
 from pytest_llmeval.reporting.trace import write_trace

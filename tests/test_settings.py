@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmeval.settings import OPTIONS
+from pytest_llmeval.items.options import OPTIONS
 
 SHOW = """
 import pytest
-from pytest_llmeval.settings import settings_key
+from pytest_llmeval.items.settings import settings_key
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):

@@ -138,18 +138,18 @@ def test_reporters_render_data_not_the_session() -> None:
     # reporters take the frozen SessionOutcome; the session, the capture and the judges
     # are layers above or beside them (STYLE: "Reporters never import interception")
     forbidden = (
-        "pytest_llmeval.session",
+        "pytest_llmeval.items.session",
         "pytest_llmeval.plugin",
-        "pytest_llmeval.runner",
-        "pytest_llmeval.capture",
-        "pytest_llmeval.cassettes.intercept",
-        "pytest_llmeval.cassettes.session",
-        "pytest_llmeval.providers",
+        "pytest_llmeval.items.runner",
+        "pytest_llmeval.capture.inference",
+        "pytest_llmeval.capture.cassettes.intercept",
+        "pytest_llmeval.capture.cassettes.session",
+        "pytest_llmeval.capture.providers",
         "pytest_llmeval.judges",
     )
     reporters = sorted((ROOT / "pytest_llmeval" / "reporting").glob("*.py"))
     assert reporters
-    for path in [*reporters, ROOT / "pytest_llmeval" / "session_outcome.py"]:
+    for path in [*reporters, ROOT / "pytest_llmeval" / "records" / "session_outcome.py"]:
         bad = [
             name
             for name in _imported_modules(path)

@@ -1,4 +1,4 @@
-"""Unit tests and properties of pytest_llmeval.stats (pure functions, no pytest run)."""
+"""Unit tests and properties of pytest_llmeval.records.stats (pure functions, no pytest run)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmeval import stats
+from pytest_llmeval.records import stats
 
 # Student-t 0.975 quantiles, as tabulated (and as scipy.stats.t.ppf(0.975, df) gives).
 T_975 = {
@@ -461,7 +461,7 @@ def test_non_finite_input_is_refused_by_position(name: str, bad: float) -> None:
 
 def test_importing_stats_loads_nothing_heavy() -> None:
     code = (
-        "import sys, pytest_llmeval.stats\n"
+        "import sys, pytest_llmeval.records.stats\n"
         "heavy = {'pytest', 'pydantic', 'numpy', 'scipy', 'httpx', 'openai', 'anthropic'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )

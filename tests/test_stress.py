@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.baseline import load_baseline
-from pytest_llmeval.cassettes.cache import ResponseCache, request_key
-from pytest_llmeval.cassettes.match import LiveRequest, Matcher
-from pytest_llmeval.cassettes.models import Interaction
-from pytest_llmeval.cassettes.redact import Redactor
-from pytest_llmeval.cassettes.store import DEFAULT_MAX_BYTES, cassette_path, load_cassette
+from pytest_llmeval.capture.cassettes.cache import ResponseCache, request_key
+from pytest_llmeval.capture.cassettes.match import LiveRequest, Matcher
+from pytest_llmeval.capture.cassettes.models import Interaction
+from pytest_llmeval.capture.cassettes.store import DEFAULT_MAX_BYTES, cassette_path, load_cassette
+from pytest_llmeval.core.redact import Redactor
+from pytest_llmeval.records.baseline import load_baseline
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 PARALLEL = """
@@ -352,8 +352,8 @@ def test_a_live_response_over_the_size_limit_is_refused(
 ) -> None:
     import openai
 
-    from pytest_llmeval.cassettes.session import CassetteSession
-    from pytest_llmeval.errors import LLMEvalError
+    from pytest_llmeval.capture.cassettes.session import CassetteSession
+    from pytest_llmeval.core.errors import LLMEvalError
 
     limit = 64_000
     fake_provider.reply_with(" ".join(f"word{i}" for i in range(20_000)))  # ~130 KB
@@ -439,7 +439,7 @@ def _replay_every_call(pytester: pytest.Pytester, cassette: Path) -> None:
     )
     result = pytester.runpytest_subprocess(
         *_SHARED_OPTIONS, "-p", "no:xdist", "--llmeval-record=none", "-W",
-        "error::pytest_llmeval.errors.UnplayedInteractionsWarning", "a/test_same.py",
+        "error::pytest_llmeval.core.errors.UnplayedInteractionsWarning", "a/test_same.py",
         timeout=60,
     )  # fmt: skip
     result.assert_outcomes(passed=1)

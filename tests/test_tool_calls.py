@@ -438,10 +438,14 @@ def test_build_inference_redacts_every_string_of_the_tool_fields() -> None:
     """The cassette layer redacts bodies before the record is built (the pytester test
     above passes through it); `build_inference` redacts the tool fields once more, like
     the texts, so a body that reaches it unredacted still leaves no secret in the record."""
-    from pytest_llmeval.capture import build_inference
-    from pytest_llmeval.cassettes.calls import Exchange
-    from pytest_llmeval.cassettes.models import Interaction, RecordedRequest, RecordedResponse
-    from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.capture.cassettes.calls import Exchange
+    from pytest_llmeval.capture.cassettes.models import (
+        Interaction,
+        RecordedRequest,
+        RecordedResponse,
+    )
+    from pytest_llmeval.capture.inference import build_inference
+    from pytest_llmeval.core.redact import Redactor
 
     key = "sk-PLANTEDtoolsecret0123456789abcdef"
     request = RecordedRequest(

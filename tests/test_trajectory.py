@@ -1,4 +1,4 @@
-"""Trajectory (pytest_llmeval.trajectory) and the trajectory scorers, on records built here.
+"""Trajectory (pytest_llmeval.records.trajectory) and the trajectory scorers, on records built here.
 
 The end-to-end path (the real SDKs, the fake provider, cassettes) is in
 tests/test_trajectory_e2e.py; here each scorer is checked on a right trajectory and on
@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from pytest_llmeval.models import Inference, ToolCall, ToolResult
+from pytest_llmeval.records.models import Inference, ToolCall, ToolResult
+from pytest_llmeval.records.trajectory import Trajectory, describe_call
 from pytest_llmeval.scorers import (
     Scored,
     max_steps,
@@ -26,7 +27,6 @@ from pytest_llmeval.scorers import (
     tool_called,
     tool_sequence,
 )
-from pytest_llmeval.trajectory import Trajectory, describe_call
 
 SCHEMAS: dict[str, Any] = {
     "lookup_order": {
@@ -446,7 +446,7 @@ def test_scorers_refuse_bad_arguments_with_their_name() -> None:
 
 
 def test_a_scored_value_is_a_float_that_llm_eval_score_accepts_with_its_reason() -> None:
-    from pytest_llmeval.recorder import EvalRecorder
+    from pytest_llmeval.items.recorder import EvalRecorder
 
     recorder = EvalRecorder("test_agent.py::test_refund")
     for item in good_episode():
@@ -465,9 +465,9 @@ def test_importing_the_scorers_stays_stdlib_only_until_a_trajectory_scorer_is_us
 
     code = (
         "import sys, pytest_llmeval.scorers as s\n"
-        "before = 'pydantic' in sys.modules or 'pytest_llmeval.trajectory' in sys.modules\n"
+        "before = 'pydantic' in sys.modules or 'pytest_llmeval.records.trajectory' in sys.modules\n"
         "s.tool_called\n"
-        "print(before, 'pytest_llmeval.trajectory' in sys.modules)"
+        "print(before, 'pytest_llmeval.records.trajectory' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]

@@ -9,7 +9,7 @@ import pytest
 
 from pytest_llmeval.judges import LLMJudge, TaskCompletion, ToolUse
 from pytest_llmeval.judges.fence import unfence
-from pytest_llmeval.trajectory import Trajectory
+from pytest_llmeval.records.trajectory import Trajectory
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec
 from tests.test_trajectory import good_episode
 

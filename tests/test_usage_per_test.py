@@ -190,8 +190,8 @@ def test_per_test_usage_is_the_sum_of_its_calls_serial_and_under_xdist(
 
 
 def test_a_report_written_before_results_carried_usage_still_loads(tmp_path: Any) -> None:
-    from pytest_llmeval.files import dump_model
-    from pytest_llmeval.models import EvalResult, Inference
+    from pytest_llmeval.core.files import dump_model
+    from pytest_llmeval.records.models import EvalResult, Inference
     from pytest_llmeval.reporting.json import build_report, load_report
 
     call = Inference(

@@ -18,8 +18,8 @@ import pytest
 
 # imported here, not first inside an in-process run: pytester drops what a run imports,
 # and a later run must not mix the classes of two imports of the cassette models
-import pytest_llmeval.cassettes.session  # noqa: F401
-from pytest_llmeval.cassettes.store import load_cassette
+import pytest_llmeval.capture.cassettes.session  # noqa: F401
+from pytest_llmeval.capture.cassettes.store import load_cassette
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 PAID = """

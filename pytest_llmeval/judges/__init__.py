@@ -49,14 +49,14 @@ _EXPORTS = {
     "Relevance": "pytest_llmeval.judges.kinds",
     "Rubric": "pytest_llmeval.judges.kinds",
     "SelfConsistency": "pytest_llmeval.judges.kinds",
-    "TaskCompletion": "pytest_llmeval.judges.kinds",
-    "ToolUse": "pytest_llmeval.judges.kinds",
-    "ConversationRubric": "pytest_llmeval.judges.kinds",
-    "GoalCompletion": "pytest_llmeval.judges.kinds",
-    "KnowledgeRetention": "pytest_llmeval.judges.kinds",
-    "RoleAdherence": "pytest_llmeval.judges.kinds",
+    "TaskCompletion": "pytest_llmeval.judges.episodes",
+    "ToolUse": "pytest_llmeval.judges.episodes",
+    "ConversationRubric": "pytest_llmeval.judges.episodes",
+    "GoalCompletion": "pytest_llmeval.judges.episodes",
+    "KnowledgeRetention": "pytest_llmeval.judges.episodes",
+    "RoleAdherence": "pytest_llmeval.judges.episodes",
     "SimulatedUser": "pytest_llmeval.judges.simulator",
-    "GuardrailHeld": "pytest_llmeval.judges.kinds",
+    "GuardrailHeld": "pytest_llmeval.judges.episodes",
     "Judge": "pytest_llmeval.judges.api",
     "LLMJudge": "pytest_llmeval.judges.api",
 }
@@ -64,21 +64,23 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from pytest_llmeval.judges.api import Judge, LLMJudge
     from pytest_llmeval.judges.backends import AnthropicBackend, Backend, OpenAIBackend
-    from pytest_llmeval.judges.kinds import (
+    from pytest_llmeval.judges.episodes import (
         ConversationRubric,
-        Correctness,
-        Faithfulness,
         GoalCompletion,
         GuardrailHeld,
-        JudgeKind,
         KnowledgeRetention,
-        Pairwise,
-        Relevance,
         RoleAdherence,
-        Rubric,
-        SelfConsistency,
         TaskCompletion,
         ToolUse,
+    )
+    from pytest_llmeval.judges.kinds import (
+        Correctness,
+        Faithfulness,
+        JudgeKind,
+        Pairwise,
+        Relevance,
+        Rubric,
+        SelfConsistency,
     )
     from pytest_llmeval.judges.simulator import SimulatedUser
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Any, Protocol
 
-from pytest_llmeval.errors import JudgeError
+from pytest_llmeval.core.errors import JudgeError
 from pytest_llmeval.judges.answers import InvalidAnswer
 from pytest_llmeval.judges.backends import Backend, ModelCallFailed, Reply, Retry, make_backend
 from pytest_llmeval.judges.clients import ModelRef
@@ -29,7 +29,7 @@ from pytest_llmeval.judges.kinds import (
     pass_mark,
 )
 from pytest_llmeval.judges.prompts import Prompt
-from pytest_llmeval.models import PairwiseVerdict, Verdict
+from pytest_llmeval.records.models import PairwiseVerdict, Verdict
 
 #: How many times an unusable reply is followed by a re-ask before the model is given up.
 REASKS = 1

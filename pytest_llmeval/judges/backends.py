@@ -25,11 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pytest_llmeval import context
-from pytest_llmeval.errors import JudgeError, LLMEvalError
+from pytest_llmeval.core import context
+from pytest_llmeval.core.errors import JudgeError, LLMEvalError
+from pytest_llmeval.core.vocabulary import Role
 from pytest_llmeval.judges.clients import CLIENTS, ClientCache, ClientSpec, ModelRef
 from pytest_llmeval.judges.prompts import Prompt, reask_message
-from pytest_llmeval.vocabulary import Role
 
 #: The seed of OpenAI judge requests (sample i of a self-consistency judge uses SEED + i).
 SEED = 20240601
@@ -179,7 +179,7 @@ class _SDKBackend:
 
     def _missing_key_message(self, what_happened: str, mode: str) -> str:
         variable = self.spec.key_variable()
-        from pytest_llmeval.cassettes.intercept import current_cassette
+        from pytest_llmeval.capture.cassettes.intercept import current_cassette
 
         cassette = current_cassette.get()
         where = f" in {cassette.path}" if cassette is not None else ""

@@ -3,7 +3,7 @@
 Clients are created on first use and kept for the process, one per provider, base URL,
 API key and retry count (creating one is slow). A client is built even when its API key
 is not set, so that a judge call can replay from a cassette without a key; such a client
-carries the placeholder key of `pytest_llmeval.keys` (the same one cassette sessions
+carries the placeholder key of `pytest_llmeval.capture.keys` (the same one cassette sessions
 supply to the code under test) and, when it would talk to the provider's own API, a
 transport that cannot connect anywhere, so the placeholder never reaches the network.
 The backend turns the resulting connection error into a message that says how to record.
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from pytest_llmeval.errors import JudgeError
-from pytest_llmeval.keys import KEY_VARIABLES as KEY_VARIABLES
-from pytest_llmeval.keys import PLACEHOLDER_API_KEY as PLACEHOLDER_API_KEY
+from pytest_llmeval.capture.keys import KEY_VARIABLES as KEY_VARIABLES
+from pytest_llmeval.capture.keys import PLACEHOLDER_API_KEY as PLACEHOLDER_API_KEY
+from pytest_llmeval.core.errors import JudgeError
 
 # A Unix socket path nobody listens on: the transport of placeholder-key clients.
 _NOWHERE_SOCKET = "/nonexistent/pytest-llmeval/no-api-key.sock"
@@ -151,7 +151,7 @@ def _build_google(spec: ClientSpec, asynchronous: bool) -> Any:
     retry = types.HttpRetryOptions(attempts=1 if spec.blocked() else spec.retries + 1)
     options: dict[str, Any] = {"base_url": spec.effective_base_url(), "retry_options": retry}
     if spec.blocked():
-        from pytest_llmeval.cassettes.intercept import mark_unsendable
+        from pytest_llmeval.capture.cassettes.intercept import mark_unsendable
 
         if asynchronous:
             transport = mark_unsendable(http.AsyncHTTPTransport(uds=_NOWHERE_SOCKET))
@@ -178,7 +178,7 @@ def _build(spec: ClientSpec, asynchronous: bool) -> Any:
     if spec.uses_placeholder():
         options["api_key"] = PLACEHOLDER_API_KEY
     if spec.blocked():
-        from pytest_llmeval.cassettes.intercept import mark_unsendable
+        from pytest_llmeval.capture.cassettes.intercept import mark_unsendable
 
         # its connect error is the refusal, not a failure to record (and then replay)
         if asynchronous:

@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_llmeval.conversation import Turn, render_transcript
-from pytest_llmeval.errors import JudgeError
+from pytest_llmeval.core.errors import JudgeError
 from pytest_llmeval.judges.answers import AnswerSpec, InvalidAnswer
 from pytest_llmeval.judges.backends import Backend, ModelCallFailed, Reply, Retry, make_backend
 from pytest_llmeval.judges.clients import ClientSpec, ModelNameError, ModelRef
 from pytest_llmeval.judges.fence import derive_boundary, fence
 from pytest_llmeval.judges.prompts import Prompt
+from pytest_llmeval.records.conversation import Turn, render_transcript
 
 #: What the simulated user decides at each step.
 Status = Literal["continue", "goal_met", "app_gave_up"]

@@ -36,14 +36,14 @@ from collections.abc import Iterator, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.errors import LLMEvalError
-from pytest_llmeval.files import iter_model_text, write_text_atomic
+from pytest_llmeval.core.errors import LLMEvalError
+from pytest_llmeval.core.files import iter_model_text, write_text_atomic
 from pytest_llmeval.reporting.json import Report
 
 if TYPE_CHECKING:
-    from pytest_llmeval.cassettes.redact import Redactor
-    from pytest_llmeval.models import EvalResult
-    from pytest_llmeval.trajectory import Trajectory
+    from pytest_llmeval.core.redact import Redactor
+    from pytest_llmeval.records.models import EvalResult
+    from pytest_llmeval.records.trajectory import Trajectory
 
 _TEMPLATE = "report.html"
 _PLACEHOLDER = "__LLMEVAL_DATA__"
@@ -106,7 +106,7 @@ def summary_html(report: Report) -> str:
 def trajectory_view(trajectory: Trajectory) -> dict[str, Any]:
     """One case's trajectory as the timeline the page draws: steps, each with its model,
     usage, what the model said, and its tool calls with arguments and results."""
-    from pytest_llmeval.trajectory import describe_call
+    from pytest_llmeval.records.trajectory import describe_call
 
     steps = []
     for step in trajectory.steps:
@@ -147,7 +147,7 @@ def trajectory_view(trajectory: Trajectory) -> dict[str, Any]:
 
 def trajectories(results: Sequence[EvalResult]) -> dict[str, dict[str, Any]]:
     """node id -> timeline, for the results whose app calls requested a tool."""
-    from pytest_llmeval.trajectory import Trajectory
+    from pytest_llmeval.records.trajectory import Trajectory
 
     found: dict[str, dict[str, Any]] = {}
     for result in results:

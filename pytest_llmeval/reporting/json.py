@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pytest_llmeval.accounting import rollup
-from pytest_llmeval.aggregate import aggregate_session
-from pytest_llmeval.calibration import judge_diagnostics
-from pytest_llmeval.comparison import BaselineComparison
-from pytest_llmeval.files import load_model, write_model
-from pytest_llmeval.models import EvalResult, Inference, SessionAggregate, UsageRollup
+from pytest_llmeval.core.files import load_model, write_model
+from pytest_llmeval.records.accounting import rollup
+from pytest_llmeval.records.aggregate import aggregate_session
+from pytest_llmeval.records.calibration import judge_diagnostics
+from pytest_llmeval.records.comparison import BaselineComparison
+from pytest_llmeval.records.models import EvalResult, Inference, SessionAggregate, UsageRollup
 
 if TYPE_CHECKING:
-    from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.core.redact import Redactor
 
 #: The report schema version this code writes, and the newest one it reads.
 REPORT_SCHEMA_VERSION = 1

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pytest_llmeval.accounting import rollup
-from pytest_llmeval.baseline import group_accounting
-from pytest_llmeval.comparison import BaselineComparison
-from pytest_llmeval.models import EvalResult, SessionAggregate, UsageRollup
-from pytest_llmeval.printable import printable
+from pytest_llmeval.core.printable import printable
+from pytest_llmeval.records.accounting import rollup
+from pytest_llmeval.records.baseline import group_accounting
+from pytest_llmeval.records.comparison import BaselineComparison
+from pytest_llmeval.records.models import EvalResult, SessionAggregate, UsageRollup
 
 PREFIX = "llm_eval"
 

@@ -35,13 +35,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.errors import LLMEvalError
+from pytest_llmeval.core.errors import LLMEvalError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from pytest_llmeval.models import EvalResult, Inference
+    from pytest_llmeval.records.models import EvalResult, Inference
 
 #: What to install when the SDK is missing.
 INSTALL_HINT = "pip install 'pytest-llm-eval[otel]'"

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the baseline module is loaded only when a baseline is compared
-    from pytest_llmeval.comparison import BaselineComparison, GroupComparison
-    from pytest_llmeval.session_outcome import SessionOutcome
+    from pytest_llmeval.records.comparison import BaselineComparison, GroupComparison
+    from pytest_llmeval.records.session_outcome import SessionOutcome
 
 #: Title of the section printed when the comparison fails the session.
 SECTION_TITLE = "REGRESSION"
@@ -327,7 +327,7 @@ def summary_lines(
             if (every_group or (moved_groups and _moved(group))) and not group.regressed:
                 notes += group_verdict_lines(group, comparison)
         return [head] + [f"  {note}" for note in notes]
-    from pytest_llmeval.comparison import REGRESSION_KINDS  # loaded: there is a comparison
+    from pytest_llmeval.records.comparison import REGRESSION_KINDS  # loaded: there is a comparison
 
     dropped = [g for g in comparison.groups if g.drop is not None]
     found = comparison.failing_kinds(REGRESSION_KINDS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_llmeval.models import CaseAggregate, GroupAggregate
+from pytest_llmeval.records.models import CaseAggregate, GroupAggregate
 
 
 def _rate(value: float | None) -> str:

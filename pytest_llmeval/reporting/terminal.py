@@ -12,12 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.models import CaseAggregate, GroupAggregate, SessionAggregate, UsageRollup
-from pytest_llmeval.printable import printable
+from pytest_llmeval.core.printable import printable
+from pytest_llmeval.records.models import (
+    CaseAggregate,
+    GroupAggregate,
+    SessionAggregate,
+    UsageRollup,
+)
 
 if TYPE_CHECKING:
-    from pytest_llmeval.comparison import BaselineComparison
-    from pytest_llmeval.session_outcome import SessionOutcome
+    from pytest_llmeval.records.comparison import BaselineComparison
+    from pytest_llmeval.records.session_outcome import SessionOutcome
 
 
 def _fmt_score(value: float | None) -> str:
@@ -212,7 +217,7 @@ def budget_blind_lines(outcome: SessionOutcome) -> list[str]:
     budget = outcome.budget
     if budget is None or not budget.unpriced:
         return []
-    from pytest_llmeval.budget import usd
+    from pytest_llmeval.capture.budget import usd
 
     total = sum(count for _, count in budget.unpriced)
     lines = [

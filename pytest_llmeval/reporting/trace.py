@@ -13,11 +13,11 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from pytest_llmeval.files import write_text_atomic
-from pytest_llmeval.models import EvalResult
+from pytest_llmeval.core.files import write_text_atomic
+from pytest_llmeval.records.models import EvalResult
 
 if TYPE_CHECKING:
-    from pytest_llmeval.cassettes.redact import Redactor
+    from pytest_llmeval.core.redact import Redactor
 
 TRACE_SCHEMA_VERSION = 1
 

@@ -1,0 +1,11 @@
+"""The infrastructure layer, at the bottom: what every other layer may use.
+
+The one exception hierarchy (`errors`), the one versioned loader and atomic writer
+(`files`) and the one redactor every written file passes through (`redact`), the
+shared `Literal` vocabularies (`vocabulary`), the current-role context variable
+(`context`), escaping for terminals and XML (`printable`), the one YAML reader
+(`safe_yaml`) and the wire formats read as text (`wire`: strict JSON, SSE framing).
+
+May import: the standard library, pydantic (`files`), PyYAML (`safe_yaml`) and each
+other; never another layer of the plugin. Nothing is imported here.
+"""

@@ -1,0 +1,388 @@
+"""The one reader and writer of the plugin's versioned JSON files (baseline, report).
+
+Every file is a pydantic model whose first field is ``schema_version``; the version a
+model class declares as its default is the newest this code reads.
+
+Reading (``load_model``) is strict: a file that is not JSON, not an object, has no
+integer ``schema_version``, has a newer one, or does not validate raises
+``FileFormatError`` with one message naming the file, saying what is wrong (the JSON
+path of the first validation error) and how to fix it. The file is never modified,
+and nothing is ever silently replaced by an empty model. A missing file raises the
+usual ``FileNotFoundError``: "no baseline yet" is a normal state the caller decides on.
+A non-finite number (``NaN``, ``Infinity``, which Python's json reads, or ``1e999``,
+which overflows to infinity) is refused like any other invalid value, with its JSON
+path: no file this plugin writes holds one, and one read would poison every mean,
+percentile and comparison computed from it.
+
+Writing (``write_model``) is atomic and deterministic: the text goes to a temporary
+file in the same folder whose name carries the process and thread ids, then
+``os.replace`` moves it over the target, so readers see the old file or the new one,
+never half of one, and concurrent writers (xdist, CI shards) never share a temp file.
+The text is ``schema_version`` first, then every object's keys sorted; objects are
+spread over lines with a 2-space indent and each array item is written compactly on its
+own line; UTF-8 without escaping (``ensure_ascii=False``), one trailing newline.
+
+Redaction: ``write_text_atomic`` (and so ``write_model``) passes every piece it writes
+through the session's ``Redactor`` (the built-in patterns when none is given), the one
+choke point every file the plugin writes goes through (`redact.py`).
+
+NaN policy: JSON has no NaN or infinity, so every non-finite float (a confidence
+interval over one case, an undefined ratio) is written as ``null``. Fields that may
+hold such a value are therefore typed ``float | None`` and read back as ``None``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
+
+from pytest_llmeval.core.errors import FileFormatError, FileWriteError
+
+if TYPE_CHECKING:
+    from pytest_llmeval.core.redact import Redactor
+
+ModelType = TypeVar("ModelType", bound=BaseModel)
+
+_REMEDIES = {
+    "baseline": (
+        "restore it from version control, or write a new one with "
+        "`pytest --llmeval-update-baseline` (or `llmeval baseline REPORT -o FILE`)"
+    ),
+    "report": "write it again with `pytest --llmeval-report=PATH`",
+}
+_DEFAULT_REMEDY = "fix the file or delete it"
+_UPGRADE = "upgrade pytest-llm-eval (pip install -U pytest-llm-eval) to read it"
+
+
+def supported_version(model: type[BaseModel]) -> int:
+    """The newest schema_version a model class reads (the default it writes)."""
+    field = model.model_fields.get("schema_version")
+    if field is None or not isinstance(field.default, int):
+        raise TypeError(f"{model.__name__} has no integer schema_version default")
+    return field.default
+
+
+def _json_path(location: tuple[int | str, ...]) -> str:
+    """A readable JSON path such as groups["tests/x.py::t"].cases[2].score."""
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.isidentifier():
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return text or "(top level)"
+
+
+def _fail(path: Path, problem: str, remedy: str) -> FileFormatError:
+    return FileFormatError(f"{path}: {problem}; {remedy}.")
+
+
+class _NonFiniteNumber(ValueError):
+    """Raised from inside json.loads at the first NaN, Infinity or overflowing number."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonFiniteNumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFiniteNumber(text)
+    return value
+
+
+def _parse_json(text: str) -> Any:
+    """json.loads, refusing NaN, Infinity and numbers that overflow to infinity."""
+    return json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
+
+
+def _non_finite_path(value: Any, location: tuple[int | str, ...] = ()) -> str | None:
+    """The JSON path of the first non-finite number in parsed data, if there is one."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _json_path(location)
+    items: Iterable[tuple[int | str, Any]] = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        found = _non_finite_path(item, (*location, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _non_finite_problem(text: str, literal: str, what: str) -> str:
+    """Where the refused number is: parsed again leniently (only on this error path)."""
+    try:
+        location = _non_finite_path(json.loads(text))
+    except (ValueError, RecursionError):
+        location = None
+    where = f" at {location}" if location is not None else ""
+    if literal in ("NaN", "Infinity", "-Infinity"):
+        why = "JSON has no NaN or Infinity"
+    else:
+        why = "it overflows to infinity"
+    return f"invalid {what}{where}: {literal[:40]} is not a finite number ({why})"
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    model: type[ModelType],
+    *,
+    what: str = "baseline",
+    remedy: str | None = None,
+) -> ModelType:
+    """Read and validate one versioned JSON file; any problem is a FileFormatError."""
+    __tracebackhide__ = True
+    where = Path(path)
+    fix = remedy or _REMEDIES.get(what, _DEFAULT_REMEDY)
+    raw = where.read_bytes()
+    if not raw.strip():
+        raise _fail(where, f"the {what} file is empty", fix)
+    try:
+        text = raw.decode("utf-8")
+        data: Any = _parse_json(text)
+    except _NonFiniteNumber as error:
+        raise _fail(where, _non_finite_problem(text, str(error), what), fix) from None
+    except UnicodeDecodeError as error:
+        problem = f"not a {what} file (not UTF-8 text: {error.reason})"
+        raise _fail(where, problem, fix) from None
+    except json.JSONDecodeError as error:
+        problem = f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        raise _fail(where, problem, fix) from None
+    except (ValueError, RecursionError) as error:  # e.g. a 5000-digit integer, deep nesting
+        problem = f"not a {what} file the JSON reader accepts ({type(error).__name__}: {error})"
+        raise _fail(where, problem[:300], fix) from None
+    if not isinstance(data, dict):
+        raise _fail(where, f"not a {what} file (expected a JSON object)", fix)
+    version = data.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise _fail(where, f"not a {what} file (no integer schema_version at the top)", fix)
+    newest = supported_version(model)
+    if version > newest:
+        problem = (
+            f"this {what} has schema_version {version}, newer than this pytest-llm-eval "
+            f"reads ({newest})"
+        )
+        raise _fail(where, problem, _UPGRADE)
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        more = error.error_count() - 1
+        extra = f" (and {more} more error{'s' if more != 1 else ''})" if more else ""
+        location = _json_path(tuple(first["loc"]))
+        raise _fail(where, f"invalid {what} at {location}: {first['msg']}{extra}", fix) from None
+
+
+_SPREAD = (", ", ": ")
+_TIGHT = (",", ":")
+
+
+def _compact(value: Any, separators: tuple[str, str] = _SPREAD) -> str:
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=separators
+    )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able data of a field value (models included), NaN and infinity as None.
+
+    One pass in pydantic-core, several times faster than model_dump plus a Python walk
+    replacing non-finite floats; strings stay Python strings, lone surrogates included
+    (write_text_atomic escapes those).
+    """
+    return to_jsonable_python(value, inf_nan_mode="null")
+
+
+def _layout(value: Any, depth: int) -> Iterator[str]:
+    """Objects spread over lines with keys sorted; each array item compact on its line."""
+    if not value or not isinstance(value, (dict, list)):
+        yield _compact(value)
+        return
+    pad = "\n" + "  " * (depth + 1)
+    if isinstance(value, dict):
+        yield "{"
+        for index, key in enumerate(sorted(value)):
+            yield f"{',' if index else ''}{pad}{_compact(key)}: "
+            yield from _layout(value[key], depth + 1)
+        yield "\n" + "  " * depth + "}"
+    else:
+        yield "["
+        yield ",".join(pad + _compact(item) for item in value)
+        yield "\n" + "  " * depth + "]"
+
+
+def iter_model_text(model: BaseModel, *, spread: bool = True) -> Iterator[str]:
+    """The file text of a model, in pieces (see dump_model); `spread=False` gives the
+    same data as compact JSON on one line (for embedding).
+
+    A top-level list (the report's results) is serialised item by item, so the whole
+    file never exists as one tree of Python objects.
+    """
+    separators = _SPREAD if spread else _TIGHT
+    pad, item_pad, colon = ("\n  ", "\n    ", ": ") if spread else ("", "", ":")
+    fields = {name: getattr(model, name) for name in type(model).model_fields}
+    fields.update(model.model_extra or {})
+    names = sorted(fields, key=lambda name: (name != "schema_version", name))
+    yield "{"
+    for index, name in enumerate(names):
+        value = fields[name]
+        yield f"{',' if index else ''}{pad}{_compact(name)}{colon}"
+        if isinstance(value, list) and value:
+            yield "["
+            for position, item in enumerate(value):
+                yield f"{',' if position else ''}{item_pad}{_compact(_plain(item), separators)}"
+            yield pad + "]"
+        elif spread:
+            yield from _layout(_plain(value), 1)
+        else:
+            yield _compact(_plain(value), _TIGHT)
+    yield ("\n}\n" if names else "}\n") if spread else "}"
+
+
+def dump_model(model: BaseModel) -> str:
+    """The file text of a model: schema_version first, then keys sorted; objects spread
+    over lines with a 2-space indent, each array item compact on its own line (a diff
+    shows one changed line per changed result); trailing newline."""
+    return "".join(iter_model_text(model))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def write_text_atomic(
+    path: str | os.PathLike[str],
+    text: str | Iterable[str],
+    *,
+    redactor: Redactor | None = None,
+) -> None:
+    """Write text (or its pieces, as they come) through a per-process temp file in the
+    same folder and os.replace.
+
+    Every piece goes through `redactor.text` first (the session's redactor; without one,
+    the built-in patterns): the one choke point no written byte bypasses. A piece must
+    hold whole JSON strings (our writers cut at values), so a secret is never split
+    between two pieces.
+
+    Any OSError on the way (no folder, a read-only or full disk, a folder in the way)
+    becomes one FileWriteError naming `path` (never the temp file) and the reason; the
+    temp file is removed, and a failure to remove it (a read-only file system) is not a
+    second error.
+
+    Lone surrogates (half an emoji in a model's reply, JSON-escaped on the wire) cannot
+    be encoded as UTF-8; in our JSON text they only occur inside strings, where the
+    `\\udXXX` escape written instead reads back as the same string.
+    """
+    pieces = [text] if isinstance(text, str) else text
+    if redactor is None:
+        from pytest_llmeval.core.redact import Redactor
+
+        redactor = Redactor()
+    redact = redactor.text
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        make_folder(target.parent)
+        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+            for piece in pieces:
+                handle.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
+        os.replace(temporary, target)
+    except OSError as error:
+        _discard(temporary)
+        raise write_error(target, error) from None
+    except BaseException:
+        _discard(temporary)
+        raise
+    _remove_stale_temporaries(target)
+
+
+def write_error(target: str | os.PathLike[str], error: OSError) -> FileWriteError:
+    """The FileWriteError for a failed write of `target`: its path and the reason only
+    (the OSError's own text names whichever temp file or folder the call touched)."""
+    if isinstance(error, FileWriteError):
+        return error
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.errno is not None:
+        reason = f"{reason} [{errno.errorcode.get(error.errno, error.errno)}]"
+    return FileWriteError(os.fspath(target), reason, error.errno)
+
+
+def make_folder(folder: Path) -> None:
+    """Create a folder and its parents; a file in the way is NotADirectoryError naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a file is in the way
+        blocker = next(
+            (p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None
+        )
+        if blocker is None:
+            raise
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a folder") from None
+
+
+def _discard(temporary: Path) -> None:
+    try:
+        temporary.unlink(missing_ok=True)
+    except OSError:  # a read-only file system: nothing was written there either
+        pass
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete the temp files that writers of `target` killed mid-write left beside it.
+
+    A temp file is stale when the process its name carries is gone; files of running
+    processes (xdist workers, CI shards writing now) are left alone, and so is every
+    file where that cannot be told (not POSIX).
+    """
+    if os.name != "posix":
+        return
+    prefix = f".{target.name}."
+    try:
+        names = [
+            entry.name
+            for entry in os.scandir(target.parent)
+            if entry.name.startswith(prefix) and entry.name.endswith(".tmp")
+        ]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix) : -len(".tmp")].partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            (target.parent / name).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
+
+
+def write_model(
+    path: str | os.PathLike[str], model: BaseModel, *, redactor: Redactor | None = None
+) -> None:
+    """Serialise a model (see dump_model) and write it atomically and redacted, piece by
+    piece."""
+    write_text_atomic(path, iter_model_text(model), redactor=redactor)

@@ -1,0 +1,911 @@
+"""The `llm_eval` fixture object: what a test records about itself."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from pytest_llmeval.items.conversation_methods import ConversationMethods
+from pytest_llmeval.records.models import Inference, PairwiseVerdict, Score, Verdict
+
+if TYPE_CHECKING:
+    from pytest_llmeval.judges.api import Judge
+    from pytest_llmeval.judges.kinds import Scale, VerdictKind
+    from pytest_llmeval.records.calibration import Agreement
+    from pytest_llmeval.records.cases import Case
+    from pytest_llmeval.records.trajectory import Trajectory
+
+
+def _check_unit_interval(what: str, value: object) -> float:
+    """Return value as a float in [0, 1] (bools count 0/1) or raise a clear error."""
+    __tracebackhide__ = True
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{what} must be a bool or a number from 0 to 1, got {type(value).__name__} {value!r}"
+        )
+    number = float(value)
+    if math.isnan(number) or not 0.0 <= number <= 1.0:
+        raise ValueError(f"{what} must be from 0 to 1, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class CaseMaterial:
+    """What `llm_eval.case()` set: the material judges and `run_checks` default to."""
+
+    input: str | None = None
+    output: str | None = None
+    context: str | tuple[str, ...] | None = None
+    reference: str | None = None
+    case: Case | None = None
+
+
+def _as_text(what: str, value: object) -> str | None:
+    """A case's input or reference as the text a judge reads (JSON for other values)."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"llm_eval.case(): {what} must be a str or JSON-serialisable, "
+            f"got {type(value).__name__}"
+        ) from None
+
+
+def _as_context(value: object) -> str | tuple[str, ...] | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError(
+        "llm_eval.case(): context must be a str or a list of str passages, "
+        f"got {type(value).__name__}"
+    )
+
+
+class EvalRecorder(ConversationMethods):
+    """Records the scores, metadata and model calls of one llm_eval test."""
+
+    def __init__(self, nodeid: str, redact: Callable[[Any], Any] | None = None) -> None:
+        self.nodeid = nodeid
+        # what log() keeps ends up in reports: it gets the cassettes' secret redaction
+        self._redact = redact
+        self._scores: dict[str, Score] = {}
+        self._metadata: dict[str, Any] = {}
+        self._inferences: list[Inference] = []
+        self._judge_resolver: Callable[[], Judge] | None = None
+        self._reserved_names: set[str] = set()  # names of judge calls still running
+        self._case: CaseMaterial | None = None
+        self._judge_scale: Scale | None = None
+        #: --llmeval-judge-min-kappa: calibrate()'s floor when it is given none.
+        self.judge_min_kappa: float | None = None
+        #: --llmeval-rejudge: the new judge model and the cassette its calls are routed to.
+        self.rejudge: tuple[str, Any] | None = None
+
+    def bind_judge(self, resolver: Callable[[], Judge]) -> None:
+        """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
+        self._judge_resolver = resolver
+
+    def share_judge(self, other: EvalRecorder) -> None:
+        """Let another recorder of the same item (an adaptive extra run) find the same judge."""
+        other._judge_resolver = self._judge_resolver
+
+    def pin_judge(self) -> None:
+        """Resolve the judge now and keep it, or the error resolving it raised.
+
+        For a test body that runs after its setup is over (--llmeval-concurrency), when
+        the llm_judge fixture can no longer be requested.
+        """
+        resolver = self._judge_resolver
+        if resolver is None:
+            return
+        try:
+            judge = resolver()
+        except Exception as error:
+            failure = error
+
+            def fail() -> Judge:
+                raise failure
+
+            self._judge_resolver = fail
+            return
+        self._judge_resolver = lambda: judge
+
+    def score(
+        self,
+        name: str,
+        value: bool | int | float,
+        *extra: object,
+        weight: float = 1.0,
+        threshold: float | None = None,
+        reason: str | None = None,
+    ) -> float:
+        """Record a named score in [0, 1] (a bool counts 0 or 1) and return it as a float.
+
+        `weight` is its weight in the test's weighted mean (0 records it for
+        information only); `threshold` is this metric's own pass mark. Both are
+        keyword-only. A scorer's result that carries a `reason` (the trajectory
+        scorers') is recorded with it.
+        """
+        __tracebackhide__ = True
+        if extra:
+            # score("x", 0.6, 0.9) used to set the weight silently; say which keyword was meant
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.score({name!r}, {value!r}, "
+                f"{', '.join(repr(e) for e in extra)}): weight and threshold are keyword-only; "
+                f"write llm_eval.score({name!r}, {value!r}, weight=..., threshold=...)"
+            )
+        return self._add_score(name, value, weight=weight, threshold=threshold, reason=reason)
+
+    def check(self, name: str, passed: object, reason: str | None = None) -> bool:
+        """Record a requirement: a failed check fails the test whatever the mean.
+
+        `passed` is a bool (or a scorer's result: 1.0 passes, anything lower fails).
+        It is recorded as a score of 1 or 0 with threshold 1, weight 0 (a check gates
+        the test; it does not move the weighted mean) and `check` set, with `reason`.
+        Returns whether it passed.
+        """
+        __tracebackhide__ = True
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.check({name!r}): reason must be a str or None, "
+                f"got {type(reason).__name__}"
+            )
+        if reason is None and isinstance(getattr(passed, "reason", None), str):
+            reason = passed.reason  # type: ignore[attr-defined]
+        value = _check_unit_interval(f"llm_eval.check({name!r}) passed", passed)
+        ok = value >= 1.0
+        self._add_score(
+            name, 1.0 if ok else 0.0, weight=0.0, threshold=1.0, reason=reason, check=True
+        )
+        return ok
+
+    def _add_score(
+        self,
+        name: str,
+        value: object,
+        *,
+        weight: float,
+        threshold: float | None,
+        reason: str | None,
+        check: bool = False,
+    ) -> float:
+        __tracebackhide__ = True
+        if reason is None and isinstance(getattr(value, "reason", None), str):
+            reason = value.reason  # type: ignore[attr-defined]
+        if not isinstance(name, str) or not name.strip():
+            raise TypeError(f"llm_eval.score(): name must be a non-empty string, got {name!r}")
+        if name in self._scores:
+            raise ValueError(
+                f"llm_eval.score(): a score named {name!r} was already recorded in this test; "
+                "give each metric its own name (e.g. f'relevance_{i}')"
+            )
+        number = _check_unit_interval(f"llm_eval.score({name!r}) value", value)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise TypeError(f"llm_eval.score({name!r}): weight must be a number, got {weight!r}")
+        if math.isnan(weight) or math.isinf(weight) or weight < 0:
+            raise ValueError(f"llm_eval.score({name!r}): weight must be >= 0, got {weight!r}")
+        limit = None
+        if threshold is not None:
+            limit = _check_unit_interval(f"llm_eval.score({name!r}) threshold", threshold)
+        self._scores[name] = Score(
+            name=name,
+            value=number,
+            weight=float(weight),
+            threshold=limit,
+            reason=reason,
+            check=check,
+        )
+        return number
+
+    def case(
+        self,
+        loaded: Case | None = None,
+        /,
+        *,
+        input: object = None,
+        output: str | None = None,
+        context: str | Sequence[str] | None = None,
+        reference: object = None,
+    ) -> CaseMaterial:
+        """Set the material once: judges (and `run_checks`) default to it.
+
+        `llm_eval.case(case, output=answer)` takes a loaded case's `input`, its
+        `expected` as the reference and its metadata's `context`; keywords override
+        them. Inputs and references that are not text reach the judge as JSON. A
+        later call replaces the material. Returns it.
+        """
+        __tracebackhide__ = True
+        if loaded is not None:
+            # duck-typed: a Case from a re-imported module (pytester, importlib.reload) counts
+            if not all(hasattr(loaded, a) for a in ("id", "input", "expected", "metadata")):
+                raise TypeError(
+                    f"{self.nodeid}: llm_eval.case() takes a loaded Case (from load_cases) "
+                    f"as its only positional argument, got {type(loaded).__name__}; pass "
+                    "the rest by keyword: llm_eval.case(input=..., output=..., ...)"
+                )
+            input = loaded.input if input is None else input
+            reference = loaded.expected if reference is None else reference
+            if context is None:
+                context = loaded.metadata.get("context")
+        if output is not None and not isinstance(output, str):
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.case(): output must be a str (the text judges "
+                f"read), got {type(output).__name__}"
+            )
+        try:
+            material = CaseMaterial(
+                input=_as_text("input", input),
+                output=output,
+                context=_as_context(context),
+                reference=_as_text("reference", reference),
+                case=loaded,
+            )
+        except TypeError as error:
+            raise TypeError(f"{self.nodeid}: {error}") from None
+        self._case = material
+        return material
+
+    @property
+    def current_case(self) -> CaseMaterial | None:
+        """What `case()` set, or None."""
+        return self._case
+
+    def use_judge_scale(self, scale: Scale | None) -> None:
+        """The scale judges use when a call gives none (the marker's judge_scale)."""
+        self._judge_scale = scale
+
+    def run_checks(self, output: str | None = None) -> dict[str, bool]:
+        """Apply the case's dataset assertions (its row's `assert` list) to `output`.
+
+        Needs a loaded case set with `llm_eval.case(case, ...)`; `output` defaults to
+        the case's output. Each assertion is recorded as a check (a weighted score when
+        it gives a `weight`) under its name, with the reason. `cost` and `latency`
+        read the app's calls so far. Returns each name with whether it passed.
+        """
+        __tracebackhide__ = True
+        from pytest_llmeval.records.assertions import apply_assertion
+
+        material = self._case
+        if material is None or material.case is None:
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.run_checks() applies a loaded case's assertions: "
+                "set the case first, llm_eval.case(case, output=answer)"
+            )
+        if output is None:
+            output = material.output
+        if not isinstance(output, str):
+            raise TypeError(
+                f"{self.nodeid}: llm_eval.run_checks() needs the output as a str: pass it, "
+                "or set it with llm_eval.case(case, output=answer)"
+            )
+        app = [i for i in self._inferences if i.role == "app"]
+        unpriced = any(i.cost_usd is None for i in app)
+        cost = None if unpriced else math.fsum(i.cost_usd or 0.0 for i in app)
+        latencies = [i.latency_s for i in app if i.latency_s is not None]
+        results: dict[str, bool] = {}
+        for assertion in getattr(material.case, "assertions", ()):
+            try:
+                outcome = apply_assertion(
+                    assertion,
+                    output,
+                    app_cost_usd=cost,
+                    app_latency_s=max(latencies) if latencies else None,
+                )
+            except ValueError as error:
+                raise ValueError(
+                    f"{self.nodeid}: case {material.case.id!r}, {assertion.name}: {error}"
+                ) from None
+            reason = f"{assertion.type}: {outcome.reason}"
+            if assertion.weight is None:
+                results[assertion.name] = self.check(assertion.name, outcome.value >= 1.0, reason)
+            else:
+                self.score(assertion.name, outcome.value, weight=assertion.weight, reason=reason)
+                results[assertion.name] = outcome.value >= 1.0
+        return results
+
+    def _with_case(
+        self,
+        call: str,
+        output: Any,
+        criteria: Any,
+        input: str | None,
+        reference: str | None,
+        context: str | Sequence[str] | None,
+    ) -> tuple[str, Any, str | None, str | None, str | Sequence[str] | None]:
+        """Fill what a judge call left out from the case; one positional is the criteria
+        when the case holds the output."""
+        __tracebackhide__ = True
+        material = self._case
+        if criteria is None:
+            if output is not None and material is not None and material.output is not None:
+                output, criteria = None, output
+            else:
+                raise TypeError(
+                    f"{self.nodeid}: llm_eval.{call}() needs criteria (a rubric string or a "
+                    f"judge kind), e.g. llm_eval.{call}(answer, 'Polite and correct')"
+                )
+        if output is None:
+            if material is None or material.output is None:
+                raise TypeError(
+                    f"{self.nodeid}: llm_eval.{call}() has no output to judge: pass it, "
+                    f"llm_eval.{call}(answer, criteria), or set it once with "
+                    "llm_eval.case(output=answer)"
+                )
+            output = material.output
+        if material is not None:
+            input = material.input if input is None else input
+            reference = material.reference if reference is None else reference
+            context = material.context if context is None else context
+        # a custom judge may take other outputs; the built-in judges check it is text
+        return cast(str, output), criteria, input, reference, context
+
+    def log(self, **fields: Any) -> None:
+        """Attach extra metadata to the test's result (JSON-serialisable values only)."""
+        __tracebackhide__ = True
+        for key, value in fields.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as error:
+                raise TypeError(
+                    f"llm_eval.log({key}=...): the value must be JSON-serialisable "
+                    f"(str, number, bool, None, list, dict), got {type(value).__name__}: {error}"
+                ) from None
+            self._metadata[key] = value if self._redact is None else self._redact(value)
+
+    @property
+    def scores(self) -> Mapping[str, Score]:
+        """The scores recorded so far, by name, in recorded order."""
+        return dict(self._scores)
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """What log() recorded so far."""
+        return dict(self._metadata)
+
+    @property
+    def inferences(self) -> list[Inference]:
+        """The model calls this test made so far (live or replayed)."""
+        return list(self._inferences)
+
+    @property
+    def trajectory(self) -> Trajectory:
+        """The test's app calls so far as an agent episode: steps, tool calls, results."""
+        from pytest_llmeval.records.trajectory import Trajectory
+
+        return Trajectory.from_inferences(self._inferences)
+
+    @property
+    def cost_usd(self) -> float:
+        """The recorded cost of this test's priced calls so far, in USD."""
+        return math.fsum(i.cost_usd for i in self._inferences if i.cost_usd is not None)
+
+    def add_inference(self, inference: Inference) -> None:
+        """Append a model call (called by the plugin's capture, not by tests)."""
+        self._inferences.append(inference)
+
+    # -- judges ---------------------------------------------------------------------------
+
+    def judge(
+        self,
+        output: str | VerdictKind | None = None,
+        criteria: str | VerdictKind | None = None,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
+        """Judge `output` with the llm_judge fixture's judge and record it as a score.
+
+        `criteria` is a string (a rubric) or a judge kind (`Correctness()`,
+        `Faithfulness()`, `Relevance()`, ...); `input`, `reference` and `context` are
+        shown to the judge as data. `scale` is binary, 1-5 or 0-10; `samples=k` asks k
+        times (majority vote or mean). The verdict is recorded under `name` (default:
+        the kind and the start of the criteria, made unique in the test) with its
+        reason, `weight` and `threshold`, and returned.
+
+        What the call leaves out (output, input, reference, context) comes from
+        `llm_eval.case()`; with the case's output set, `llm_eval.judge(criteria)`
+        judges it. `scale` defaults to the marker's `judge_scale`.
+        """
+        __tracebackhide__ = True
+        output, criteria, input, reference, context = self._with_case(
+            "judge", output, criteria, input, reference, context
+        )
+        return self._judge_plain(
+            output,
+            criteria,
+            input=input,
+            reference=reference,
+            context=context,
+            scale=scale,
+            model=model,
+            samples=samples,
+            name=name,
+            threshold=threshold,
+            weight=weight,
+        )
+
+    def _judge_plain(
+        self,
+        output: str,
+        criteria: str | VerdictKind,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
+
+        scale = self._judge_scale if scale is None else scale
+
+        judge = self._judge()
+        default = self._default_judge_name(criteria, scale, samples)
+        with self._judge_call(name, default, weight, threshold) as (name, start):
+            options = _judge_options(input, reference, context, scale, model, samples, threshold)
+            with judge_role():
+                result = call_with_accepted(judge, output, criteria=criteria, **options)
+            verdict = verdict_from(result, threshold, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), _routed_to(cassette):
+                    again = call_with_accepted(
+                        judge, output, criteria=criteria, **{**options, "model": model_name}
+                    )
+                new = verdict_from(again, threshold, judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged(name, verdict, new)
+            return self._record_verdict(verdict, name, start, weight, threshold)
+
+    async def ajudge(
+        self,
+        output: str | VerdictKind | None = None,
+        criteria: str | VerdictKind | None = None,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
+        """The asynchronous `judge()` (the judge's `ajudge` method, if it has one)."""
+        __tracebackhide__ = True
+        output, criteria, input, reference, context = self._with_case(
+            "ajudge", output, criteria, input, reference, context
+        )
+        return await self._ajudge_plain(
+            output,
+            criteria,
+            input=input,
+            reference=reference,
+            context=context,
+            scale=scale,
+            model=model,
+            samples=samples,
+            name=name,
+            threshold=threshold,
+            weight=weight,
+        )
+
+    async def _ajudge_plain(
+        self,
+        output: str,
+        criteria: str | VerdictKind,
+        *,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | None = None,
+        samples: int = 1,
+        name: str | None = None,
+        threshold: float | None = None,
+        weight: float = 1.0,
+    ) -> Verdict:
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, resolve, verdict_from
+
+        scale = self._judge_scale if scale is None else scale
+
+        judge = self._judge()
+        default = self._default_judge_name(criteria, scale, samples)
+        with self._judge_call(name, default, weight, threshold) as (name, start):
+            options = _judge_options(input, reference, context, scale, model, samples, threshold)
+            method = getattr(judge, "ajudge", None)
+            with judge_role():
+                call = call_with_accepted(
+                    method if callable(method) else judge, output, criteria=criteria, **options
+                )
+                result = await resolve(call)
+            verdict = verdict_from(result, threshold, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), _routed_to(cassette):
+                    again = call_with_accepted(
+                        method if callable(method) else judge,
+                        output,
+                        criteria=criteria,
+                        **{**options, "model": model_name},
+                    )
+                    new = verdict_from(await resolve(again), threshold, judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged(name, verdict, new)
+            return self._record_verdict(verdict, name, start, weight, threshold)
+
+    def compare(
+        self,
+        a: str,
+        b: str,
+        criteria: str,
+        *,
+        input: str | None = None,
+        model: str | None = None,
+        name: str | None = None,
+        weight: float = 1.0,
+    ) -> PairwiseVerdict:
+        """Compare two outputs (both orders) and record the preference as a score.
+
+        The score is 1 when `a` is better, 0 when `b` is, 0.5 for a tie (including when
+        the two orders disagree); the verdict passes when `a` wins or ties.
+        """
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, pairwise_from
+
+        judge = self._judge()
+        method = self._compare_method(judge, "compare")
+        default = _default_pairwise_name(criteria)
+        with self._judge_call(name, default, weight, None) as (name, start):
+            if input is None and self._case is not None:
+                input = self._case.input
+            with judge_role():
+                options = _given(input=input, model=model)
+                result = call_with_accepted(method, a, b, criteria=criteria, **options)
+            return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
+
+    async def acompare(
+        self,
+        a: str,
+        b: str,
+        criteria: str,
+        *,
+        input: str | None = None,
+        model: str | None = None,
+        name: str | None = None,
+        weight: float = 1.0,
+    ) -> PairwiseVerdict:
+        """The asynchronous `compare()` (the judge's `acompare` method, if it has one)."""
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, pairwise_from, resolve
+
+        judge = self._judge()
+        method = getattr(judge, "acompare", None)
+        if not callable(method):
+            method = self._compare_method(judge, "compare")
+        default = _default_pairwise_name(criteria)
+        with self._judge_call(name, default, weight, None) as (name, start):
+            if input is None and self._case is not None:
+                input = self._case.input
+            with judge_role():
+                options = _given(input=input, model=model)
+                call = call_with_accepted(method, a, b, criteria=criteria, **options)
+                result = await resolve(call)
+            return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
+
+    @contextmanager
+    def _judge_call(
+        self, name: str | None, default: str, weight: float, threshold: float | None
+    ) -> Iterator[tuple[str, int]]:
+        """One judge call: its score name (reserved until it is recorded) and the number
+        of inferences before it (its own calls come after), options checked first."""
+        __tracebackhide__ = True
+        chosen = self._reserve_name(name, default)
+        try:
+            self._check_options(chosen, weight, threshold)
+            yield chosen, len(self._inferences)
+        finally:
+            self._reserved_names.discard(chosen)
+
+    def _judge(self) -> Judge:
+        """The llm_judge fixture's judge."""
+        if self._judge_resolver is None:
+            raise RuntimeError(
+                "llm_eval.judge() has no judge: it uses the llm_judge fixture, which the "
+                "plugin binds to the llm_eval fixture of an llm_eval test"
+            )
+        return self._judge_resolver()
+
+    @staticmethod
+    def _compare_method(judge: Any, attribute: str) -> Callable[..., Any]:
+        method = getattr(judge, attribute, None)
+        if not callable(method):
+            raise TypeError(
+                f"the llm_judge fixture's judge {judge!r} has no {attribute}() method, so "
+                f"llm_eval.{attribute}() cannot use it; give it one taking (a, b, criteria) "
+                "and returning a PairwiseVerdict or a number (1 = a better, 0 = b better)"
+            )
+        return method  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _default_judge_name(criteria: Any, scale: Any, samples: Any) -> str:
+        from pytest_llmeval.judges.api import plan_kind
+
+        try:
+            return plan_kind(criteria, scale, samples).label()
+        except (TypeError, ValueError):  # a custom judge's own kind of criteria
+            return "judge"
+
+    def _reserve_name(self, name: str | None, default: str) -> str:
+        """A score name for a judge call: the given one (if free) or a unique default."""
+        taken = set(self._scores) | self._reserved_names
+        if name is not None:
+            if not isinstance(name, str) or not name.strip():
+                raise TypeError(f"name must be a non-empty string, got {name!r}")
+            if name in taken:
+                raise ValueError(
+                    f"a score named {name!r} was already recorded in this test; give each "
+                    "judge call its own name (or none, for a unique default)"
+                )
+            chosen = name
+        else:
+            chosen, number = default, 1
+            while chosen in taken:
+                number += 1
+                chosen = f"{default}-{number}"
+        self._reserved_names.add(chosen)
+        return chosen
+
+    @staticmethod
+    def _check_options(name: str, weight: float, threshold: float | None) -> None:
+        """Refuse a bad weight or threshold before the judge spends anything."""
+        __tracebackhide__ = True
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise TypeError(f"llm_eval.judge({name!r}): weight must be a number, got {weight!r}")
+        if math.isnan(weight) or math.isinf(weight) or weight < 0:
+            raise ValueError(f"llm_eval.judge({name!r}): weight must be >= 0, got {weight!r}")
+        if threshold is not None:
+            _check_unit_interval(f"llm_eval.judge({name!r}) threshold", threshold)
+
+    def _judge_cost(self, start: int) -> float | None:
+        """The recorded cost of the judge calls made since inference number `start`."""
+        costs = [
+            i.cost_usd
+            for i in self._inferences[start:]
+            if i.role == "judge" and i.cost_usd is not None
+        ]
+        return math.fsum(costs) if costs else None
+
+    def _check_snapshot(
+        self, name: str, old: Verdict, new: Verdict, start: int, middle: int
+    ) -> None:
+        """Warn when the same judge model, re-run live, reports another snapshot than the
+        recorded calls did (the provider moved the model under its name)."""
+        import warnings
+
+        from pytest_llmeval.core.errors import JudgeSnapshotWarning
+
+        if old.model != new.model:
+            return
+        recorded = {i.model for i in self._inferences[start:middle] if i.model}
+        live = {i.model for i in self._inferences[middle:] if i.model}
+        if recorded and live and recorded != live:
+            warnings.warn(
+                JudgeSnapshotWarning(
+                    f"{self.nodeid}: judge {name!r} ({new.model}) answered as "
+                    f"{', '.join(sorted(live))} but was recorded as "
+                    f"{', '.join(sorted(recorded))}: the provider changed the model behind "
+                    "the name; compare the verdicts before updating the baseline"
+                ),
+                stacklevel=2,
+            )
+
+    def _rejudged(self, name: str, old: Verdict, new: Verdict) -> Verdict:
+        """Keep both judges' verdicts of one judge call (metadata `rejudge`); the new
+        judge's verdict is the one recorded."""
+        entries = list(self._metadata.get("rejudge", []))
+        entries.append(
+            {
+                "name": name,
+                "old_model": old.model,
+                "new_model": new.model,
+                "old_score": old.score,
+                "new_score": new.score,
+                "old_pass": old.passed,
+                "new_pass": new.passed,
+                "new_reason": new.reason,
+            }
+        )
+        self.log(rejudge=entries)
+        return new
+
+    def calibrate(
+        self,
+        criteria: str | VerdictKind,
+        cases: Sequence[Case],
+        *,
+        scale: Scale | None = None,
+        min_kappa: float | None = None,
+        model: str | None = None,
+        name: str = "calibration",
+    ) -> Agreement:
+        """Run the judge over human-labelled cases and measure how far it agrees.
+
+        Each case (from `load_cases`) gives `input`, `output`, a `label` (pass/fail, or a
+        grade on a graded `scale`) and optionally `context` and `reference`. Each verdict
+        is recorded as `<name>:<case id>` with weight 0; the agreement as the scores
+        `<name>:kappa` (weight 1; a negative kappa counts 0), `<name>:true_positive_rate`
+        and `<name>:true_negative_rate` (weight 0), and in full (confusion matrix,
+        disagreements with the judge's reasons) under the metadata key `name`. Below
+        `min_kappa` (default: --llmeval-judge-min-kappa) the test fails, listing the
+        disagreements.
+        """
+        __tracebackhide__ = True
+        import pytest
+
+        from pytest_llmeval.judges.answers import SCALES
+        from pytest_llmeval.records.calibration import (
+            Rating,
+            describe,
+            measure_agreement,
+            read_labelled,
+        )
+
+        chosen = scale or getattr(getattr(criteria, "kind", criteria), "scale", None)
+        categories = SCALES[str(chosen or "binary")]
+        floor = self.judge_min_kappa if min_kappa is None else min_kappa
+        ratings = []
+        for case in cases:
+            row = read_labelled(case, categories)
+            verdict = self.judge(
+                row.output,
+                criteria,
+                input=row.input,
+                reference=row.reference,
+                context=row.context,
+                scale=scale,
+                model=model,
+                name=f"{name}:{row.case_id}",
+                weight=0.0,
+            )
+            judged = _category(verdict, categories)
+            ratings.append(Rating(row.case_id, row.label, judged, verdict.reason))
+        agreement = measure_agreement(ratings, categories)
+        summary = describe(agreement)
+        kappa = agreement.kappa
+        self.score(
+            f"{name}:kappa",
+            0.0 if math.isnan(kappa) else min(max(kappa, 0.0), 1.0),
+            reason=summary.splitlines()[0],
+        )
+        for rate_name in ("true_positive_rate", "true_negative_rate"):
+            rate = getattr(agreement, rate_name)
+            if rate is not None:
+                self.score(f"{name}:{rate_name}", rate, weight=0.0)
+        self.log(**{name: agreement.to_json()})
+        if floor is not None and not kappa >= floor:
+            pytest.fail(
+                f"judge calibration {name!r}: kappa {kappa:.3f} is below the floor "
+                f"{floor:g} (min_kappa= or --llmeval-judge-min-kappa)\n{summary}",
+                pytrace=False,
+            )
+        return agreement
+
+    def _record_verdict(
+        self, verdict: Verdict, name: str, start: int, weight: float, threshold: float | None
+    ) -> Verdict:
+        cost = self._judge_cost(start)
+        verdict = verdict.model_copy(
+            update={"name": name, "cost_usd": verdict.cost_usd if cost is None else cost}
+        )
+        self._reserved_names.discard(name)
+        self.score(name, verdict.score, weight=weight, threshold=threshold, reason=verdict.reason)
+        if verdict.evidence_missing:
+            missing = dict(self._metadata.get("evidence_missing", {}))
+            missing[name] = list(verdict.evidence_missing)
+            self.log(evidence_missing=missing)
+        return verdict
+
+    def _record_pairwise(
+        self, verdict: PairwiseVerdict, name: str, start: int, weight: float
+    ) -> PairwiseVerdict:
+        cost = self._judge_cost(start)
+        verdict = verdict.model_copy(
+            update={"name": name, "cost_usd": verdict.cost_usd if cost is None else cost}
+        )
+        self._reserved_names.discard(name)
+        if not verdict.consistent:
+            swapped = list(self._metadata.get("position_swap_disagreements", []))
+            self.log(position_swap_disagreements=[*swapped, name])
+        compared = int(self._metadata.get("pairwise_comparisons", 0))
+        self.log(pairwise_comparisons=compared + 1)
+        reason = f"winner {verdict.winner}: {verdict.reason}"
+        self.score(name, verdict.score, weight=weight, reason=reason)
+        return verdict
+
+
+@contextmanager
+def _routed_to(cassette: Any) -> Iterator[None]:
+    """Route the HTTP calls made inside to `cassette` (the re-judge cassette)."""
+    from pytest_llmeval.capture.cassettes import intercept
+
+    token = intercept.current_cassette.set(cassette)
+    try:
+        yield
+    finally:
+        intercept.current_cassette.reset(token)
+
+
+def _category(verdict: Verdict, categories: Sequence[int]) -> int:
+    """The judge's answer as one of the scale's categories (its raw score, rounded)."""
+    low, high = categories[0], categories[-1]
+    raw = verdict.raw_score
+    if raw is None:
+        raw = low + verdict.score * (high - low)
+    if tuple(categories) == (0, 1):
+        return 1 if verdict.passed else 0
+    return min(max(round(raw), low), high)
+
+
+def _judge_options(
+    input: str | None,
+    reference: str | None,
+    context: str | Sequence[str] | None,
+    scale: str | None,
+    model: str | None,
+    samples: int,
+    threshold: float | None,
+) -> dict[str, Any]:
+    """The keyword arguments a judge is called with (those left at their default omitted)."""
+    options = _given(
+        input=input,
+        reference=reference,
+        context=context,
+        scale=scale,
+        model=model,
+        threshold=threshold,
+    )
+    if samples != 1:
+        options["samples"] = samples
+    return options
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _default_pairwise_name(criteria: Any) -> str:
+    from pytest_llmeval.judges.kinds import Pairwise
+
+    try:
+        return Pairwise(criteria).label()
+    except (TypeError, ValueError):
+        return "pairwise"

@@ -1,0 +1,108 @@
+"""Per-process state shared by the eval items of a session (created on the first one).
+
+Holds what is parsed or opened once: price overrides, the optional response cache,
+and which unpriced models were already warned about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_llmeval.capture.budget import SessionBudget
+from pytest_llmeval.core.errors import LLMEvalError
+from pytest_llmeval.items.options import OPTIONS_BY_DEST
+from pytest_llmeval.items.settings import Settings
+
+if TYPE_CHECKING:
+    from pytest_llmeval.capture.cassettes.cache import ResponseCache
+    from pytest_llmeval.capture.price_overrides import ModelPrice
+    from pytest_llmeval.core.redact import Redactor
+
+CACHE_DIR = ".llmeval_cache"
+
+
+@dataclass
+class Runtime:
+    """Shared, lazily built resources of the eval items run by this process."""
+
+    settings: Settings
+    price_overrides: dict[str, ModelPrice] = field(default_factory=dict)
+    budget: SessionBudget | None = None
+    _cache: ResponseCache | None = None
+    _redactor: Redactor | None = None
+    _holding: bool = False
+
+    @classmethod
+    def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
+        """Parse what the settings left as text; a bad value names its option."""
+        from pytest_llmeval.capture.price_overrides import parse_free_hosts, parse_price_overrides
+
+        for dest, parse in (("free_hosts", parse_free_hosts), ("prices", parse_price_overrides)):
+            try:
+                parse(list(getattr(settings, dest)))
+            except ValueError as error:
+                option = OPTIONS_BY_DEST[dest]
+                raise LLMEvalError(
+                    f"bad value for ini option {option.ini} ({option.flag}): {error}"
+                ) from None
+        try:
+            overrides = parse_price_overrides(list(settings.prices), settings.free_hosts)
+        except ValueError as error:  # a host both free and priced
+            names = " and ".join(OPTIONS_BY_DEST[dest].ini for dest in ("free_hosts", "prices"))
+            raise LLMEvalError(f"bad value for ini options {names}: {error}") from None
+        budget = None
+        if settings.max_cost is not None and ledger is not None:
+            budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
+        return cls(settings, overrides, budget)
+
+    @property
+    def redactor(self) -> Redactor:
+        """The built-in and configured secret patterns (--llmeval-redact)."""
+        if self._redactor is None:
+            from pytest_llmeval.core.redact import Redactor
+
+            self._redactor = Redactor(self.settings.redact)
+        return self._redactor
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The cross-test response cache, when --llmeval-cache is on."""
+        if not self.settings.cache:
+            return None
+        if self._cache is None:
+            from pytest_llmeval.capture.cassettes.cache import ResponseCache
+
+            self._cache = ResponseCache(
+                Path(self.settings.rootdir) / CACHE_DIR, redactor=self.redactor
+            )
+        return self._cache
+
+    def hold_interception(self) -> None:
+        """Keep the HTTP transports patched until `close`: not patched and restored per
+        test; and watch the clients that bypass them (again each test: new imports)."""
+        from pytest_llmeval.capture.cassettes import bypass
+
+        if not self._holding:
+            from pytest_llmeval.capture.cassettes import intercept
+
+            intercept.hold()
+            bypass.hold()
+            self._holding = True
+        else:
+            bypass.watch()
+
+    def close(self) -> None:
+        """Restore the HTTP transports and release the cache's files."""
+        if self._holding:
+            from pytest_llmeval.capture.cassettes import bypass, intercept
+
+            intercept.release()
+            bypass.release()
+            self._holding = False
+        if self._cache is not None:
+            close = getattr(self._cache, "close", None)
+            if close is not None:
+                close()
+            self._cache = None

@@ -1,0 +1,533 @@
+"""A session compared with the committed baseline: the regression verdict.
+
+How a group is judged (``compare_to_baseline``):
+
+* Only the cases both runs scored are paired ("shared"); added and removed cases are
+  listed but do not enter the decision. The drop is ``old mean - new mean`` over the
+  shared cases (positive = worse); the overall drop over all cases of each run is
+  reported too.
+* ``_paired_group`` gathers the group's per-case data (scores, pass flags, repeat
+  spreads, cluster keys, whether every call was replayed) into a
+  ``decision.PairedGroup``, and ``decision.decide_group`` applies the gate policy's
+  rule to it (statistical, within-case, conservative or replayed: see `decision`). A
+  drop within ``tolerance`` (1e-9 slack for rounding) never regresses.
+* The p-values of the groups a test decided, and whose test could reach alpha, are then
+  corrected across groups (Holm by default, Benjamini-Hochberg or none): such a group
+  regresses when its adjusted p is below ``alpha``.
+* Beside the deciding p-value, the sign-flip p (always), the exact McNemar test on the
+  pass/fail flags (reported only), the smallest drop the deciding rule could flag and
+  the cases a smaller one would need are recorded.
+
+Assumptions and limits, stated plainly:
+
+* Under the null hypothesis the old and new score of a case are exchangeable (the
+  change of each case is symmetric about zero), and cases are independent of each
+  other, or of the cases outside their cluster when the policy names a cluster key.
+* The conservative rule is a rule, not a test: it has no error-rate guarantee (see
+  docs/regression.md for its simulated false-alarm rate).
+* Cost is compared per case (the group's cost divided by its case count, so adding
+  cases does not look like a price rise), latency by the group's p95; either is
+  flagged when its relative increase is more than its tolerance (a rise from zero
+  always is). The cost is the recorded one (the original price on replay), so a
+  replayed run compares like with like. No test is done on them: they are budgets,
+  not samples.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from pydantic import (
+    Field,
+)
+
+from pytest_llmeval.records import stats
+from pytest_llmeval.records.decision import (
+    TESTED_RULES,
+    GatePolicy,
+    GroupDecision,
+    PairedGroup,
+    cases_needed,
+    correct,
+    decide_group,
+    detectable_drop,
+    sign_flip_test,
+    units_changed,
+)
+from pytest_llmeval.records.models import EvalResult, SessionAggregate
+
+if TYPE_CHECKING:
+    pass
+
+from pytest_llmeval.records.baseline import (
+    _SLACK,
+    Baseline,
+    BaselineGroup,
+    _Frozen,
+    baseline_from_aggregate,
+)
+
+#: The kinds of regression --llmeval-fail-on can name.
+REGRESSION_KINDS = ("score", "cost", "latency")
+
+
+class GroupComparison(_Frozen):
+    """How one group present in both runs changed, and whether it regressed."""
+
+    group: str = Field(description="Group key.")
+    label: str = Field(description="Short display name (of the new run).")
+    shared: int = Field(description="Cases both runs scored: the paired sample.")
+    changed: int = Field(description="Shared cases whose score changed.")
+    old_mean: float | None = Field(description="Baseline mean over the shared cases.")
+    new_mean: float | None = Field(description="New mean over the shared cases.")
+    drop: float | None = Field(
+        description="old_mean - new_mean over the shared cases (positive = worse)."
+    )
+    overall_old_mean: float | None = Field(description="Baseline mean over all its cases.")
+    overall_new_mean: float | None = Field(description="New mean over all its cases.")
+    overall_drop: float | None = Field(description="overall_old_mean - overall_new_mean.")
+    old_pass_rate: float | None = Field(description="Baseline pass rate over shared cases.")
+    new_pass_rate: float | None = Field(description="New pass rate over shared cases.")
+    p_value: float | None = Field(
+        description="One-sided paired sign-flip permutation p that scores fell (over "
+        "clusters when the gate clusters cases); decides under the statistical rule."
+    )
+    mcnemar_p: float | None = Field(
+        description="One-sided exact McNemar p that the pass rate fell; reported only."
+    )
+    min_p: float | None = Field(
+        description="Smallest p the test can give with this many shared cases: 2^-shared."
+    )
+    underpowered: bool = Field(
+        description="Too few shared cases for any drop to be significant at alpha."
+    )
+    regressed: bool = Field(description="Whether the score regressed, by the rule named in `rule`.")
+    rule: str | None = Field(
+        default=None,
+        description="The rule that decided: statistical, within-case, conservative, "
+        "replayed (or none without shared cases); null in reports written before rules.",
+    )
+    rule_reason: str | None = Field(
+        default=None, description="Why that rule decided, and what it looked at."
+    )
+    within_case_p: float | None = Field(
+        default=None,
+        description="One-sided t-test p against the cases' own spread between repeats, "
+        "when both runs repeated the cases; decides under the within-case rule.",
+    )
+    adjusted_p: float | None = Field(
+        default=None,
+        description="The deciding p-value after the correction across groups (Holm, "
+        "Benjamini-Hochberg or none); null for the rules without a test.",
+    )
+    clusters: int | None = Field(
+        default=None,
+        description="Distinct cluster keys among the shared cases, when the gate clusters "
+        "cases (--llmeval-cluster-key); the sign-flip test resamples these.",
+    )
+    detectable_drop: float | None = Field(
+        default=None,
+        description="Smallest mean drop this group could flag (at alpha and the policy's "
+        "power for the paired tests); null when no drop could be flagged.",
+    )
+    detectable_by: str | None = Field(
+        default=None,
+        description="The rule detectable_drop and cases_needed are computed for: the one "
+        "that decided (rule).",
+    )
+    smaller_drop: float | None = Field(
+        default=None,
+        description="A drop smaller than detectable_drop (half of it, at least the "
+        "tolerance) that cases_needed is for.",
+    )
+    cases_needed: int | None = Field(
+        default=None,
+        description="Shared cases that rule would need to flag smaller_drop.",
+    )
+    newly_failing: list[str] = Field(description="Cases that passed before and not now.")
+    newly_passing: list[str] = Field(description="Cases that did not pass before and do now.")
+    new_cases: list[str] = Field(description="Cases only the new run has.")
+    vanished_cases: list[str] = Field(description="Cases only the baseline has.")
+    old_cost_per_case_usd: float | None = Field(description="Baseline cost / n.")
+    new_cost_per_case_usd: float | None = Field(description="New cost / n.")
+    cost_increase: float | None = Field(
+        description="Relative increase of cost per case (0.25 = +25%); null if not known."
+    )
+    cost_regressed: bool = Field(description="cost_increase > cost_tolerance.")
+    old_latency_p95_s: float | None = Field(description="Baseline p95 latency.")
+    new_latency_p95_s: float | None = Field(description="New p95 latency.")
+    latency_increase: float | None = Field(
+        description="Relative increase of p95 latency; null if not known."
+    )
+    latency_regressed: bool = Field(description="latency_increase > latency_tolerance.")
+
+
+class BaselineComparison(_Frozen):
+    """The regression verdict of a session against a baseline."""
+
+    source: str | None = Field(default=None, description="The baseline file, as displayed.")
+    tolerance: float = Field(description="Smallest mean drop that can count as a regression.")
+    alpha: float = Field(description="Significance level of the paired test.")
+    cost_tolerance: float | None = Field(description="Allowed relative cost increase.")
+    latency_tolerance: float | None = Field(description="Allowed relative p95 increase.")
+    groups: list[GroupComparison] = Field(description="Groups in both runs, by group key.")
+    new_groups: list[str] = Field(description="Groups only the new run has.")
+    vanished_groups: list[str] = Field(
+        description="Groups only the baseline has, whose tests this run would have collected."
+    )
+    outside_groups: list[str] = Field(
+        default_factory=list,
+        description="Baseline groups outside this run (another shard's, or deselected): "
+        "not compared, and not vanished.",
+    )
+    gate: str | None = Field(
+        default=None,
+        description="The gate rule asked for (--llmeval-gate: auto, statistical or "
+        "conservative); null in reports written before rules.",
+    )
+    correction: str | None = Field(
+        default=None,
+        description="The correction of p-values across groups (holm, bh or none); null "
+        "in reports written before corrections.",
+    )
+    tested_groups: int = Field(
+        default=0,
+        description="Groups decided by a test (statistical or within-case) that could "
+        "reach alpha (some case changed; for the sign-flip test, enough of them): the "
+        "family the correction is over.",
+    )
+    power: float | None = Field(
+        default=None, description="The power detectable drops are computed at."
+    )
+    cluster_key: str | None = Field(
+        default=None, description="The metadata field cases were clustered by, if any."
+    )
+    min_newly_failing: int | None = Field(
+        default=None,
+        description="How many more cases must newly fail than newly pass for the "
+        "conservative rule to flag a drop past the tolerance.",
+    )
+    regressed: bool = Field(description="Some group's score regressed.")
+    cost_regressed: bool = Field(description="Some group's cost rose past its tolerance.")
+    latency_regressed: bool = Field(description="Some group's p95 rose past its tolerance.")
+
+    def failing_kinds(self, fail_on: Iterable[str] = ("score",)) -> list[str]:
+        """The kinds of regression found that are also named in fail_on."""
+        found = {
+            "score": self.regressed,
+            "cost": self.cost_regressed,
+            "latency": self.latency_regressed,
+        }
+        wanted = set(fail_on)
+        return [kind for kind in REGRESSION_KINDS if kind in wanted and found[kind]]
+
+    def failing_groups(self, kinds: Iterable[str]) -> list[GroupComparison]:
+        """The groups that regressed in one of these kinds (see failing_kinds)."""
+        wanted = set(kinds)
+        return [
+            group
+            for group in self.groups
+            if (group.regressed and "score" in wanted)
+            or (group.cost_regressed and "cost" in wanted)
+            or (group.latency_regressed and "latency" in wanted)
+        ]
+
+    def fails(self, fail_on: Iterable[str] = ("score",)) -> bool:
+        """Whether the comparison must fail the session (or the gate)."""
+        return bool(self.failing_kinds(fail_on))
+
+
+def _increase(old: float | None, new: float | None) -> tuple[float | None, bool]:
+    """Relative increase of new over old, and whether it is an increase from zero."""
+    if old is None or new is None:
+        return None, False
+    if old <= 0.0:
+        return None, new > 0.0
+    return (new - old) / old, False
+
+
+def _exceeds(increase: float | None, from_zero: bool, tolerance: float | None) -> bool:
+    if tolerance is None:
+        return False
+    if from_zero:
+        return True
+    return increase is not None and increase - tolerance > _SLACK
+
+
+def _per_case(group: BaselineGroup) -> float | None:
+    if group.cost_usd is None or group.n <= 0:
+        return None
+    return group.cost_usd / group.n
+
+
+def _mean(values: list[float]) -> float | None:
+    return stats.mean(values) if values else None
+
+
+def _difference(old: float | None, new: float | None) -> float | None:
+    return None if old is None or new is None else old - new
+
+
+def _paired_group(
+    old: BaselineGroup,
+    new: BaselineGroup,
+    shared: list[str],
+    *,
+    replayed: bool,
+    clusters: Mapping[str, str] | None,
+) -> PairedGroup:
+    """The shared cases of a group, paired, with everything the rules look at: the one
+    place a group's per-case data is gathered for `decision.decide_group`.
+
+    Repeat spreads enter only when every shared case repeated on both sides (a baseline
+    written before repeats were recorded has none); cluster keys only when some shared
+    case has one (a case without one is a cluster of its own).
+    """
+    olds = [old.cases[c] for c in shared]
+    news = [new.cases[c] for c in shared]
+    repeated = bool(shared) and all(
+        (case.runs or 1) > 1 and case.stdev is not None for case in [*olds, *news]
+    )
+    keyed = clusters is not None and any(c in clusters for c in shared)
+    return PairedGroup(
+        before=[case.score for case in olds],
+        after=[case.score for case in news],
+        passed_before=[case.passed for case in olds],
+        passed_after=[case.passed for case in news],
+        variance_before=[(case.stdev or 0.0) ** 2 for case in olds] if repeated else None,
+        variance_after=[(case.stdev or 0.0) ** 2 for case in news] if repeated else None,
+        repeats_before=min((case.runs or 1) for case in olds) if repeated else 1,
+        repeats_after=min((case.runs or 1) for case in news) if repeated else 1,
+        clusters=(
+            [clusters.get(c, f"case:{c}") for c in shared]
+            if keyed and clusters is not None
+            else None
+        ),
+        replayed=replayed,
+    )
+
+
+def _smaller_drop(detectable: float, tolerance: float) -> float:
+    """The drop `cases_needed` is reported for: half the detectable one (half of 1 when
+    nothing is detectable), never below the tolerance."""
+    return max(tolerance, round(min(detectable, 1.0) / 2, 2))
+
+
+def _compare_group(
+    key: str,
+    old: BaselineGroup,
+    new: BaselineGroup,
+    policy: GatePolicy,
+    *,
+    replayed: bool = False,
+    clusters: Mapping[str, str] | None = None,
+) -> tuple[GroupComparison, GroupDecision, bool]:
+    shared = sorted(set(old.cases) & set(new.cases))
+    paired = _paired_group(old, new, shared, replayed=replayed, clusters=clusters)
+    decision = decide_group(paired, policy)
+    old_mean, new_mean = _mean(list(paired.before)), _mean(list(paired.after))
+    drop = _difference(old_mean, new_mean)
+    p_value = mcnemar_p = min_p = within_p = None
+    if shared:
+        p_value = decision.p_value if decision.rule == "statistical" else None
+        if p_value is None:
+            p_value = sign_flip_test(paired, policy.rounds)
+        if decision.rule == "within-case":
+            within_p = decision.p_value
+        mcnemar_p = stats.mcnemar_exact(
+            list(paired.passed_before), list(paired.passed_after), alternative="less"
+        )
+        min_p = 0.5 ** len(shared)
+    units = len(set(paired.clusters)) if paired.clusters is not None else len(shared)
+    detectable = detectable_drop(paired, policy, decision.rule) if shared else math.inf
+    smaller = _smaller_drop(detectable, policy.tolerance) if shared else None
+    needed = (
+        cases_needed(smaller, paired, policy, decision.rule)
+        if smaller is not None and smaller < detectable and decision.rule != "replayed"
+        else None
+    )
+    old_cost, new_cost = _per_case(old), _per_case(new)
+    cost_increase, cost_from_zero = _increase(old_cost, new_cost)
+    latency_increase, latency_from_zero = _increase(old.latency_p95_s, new.latency_p95_s)
+    comparison = GroupComparison(
+        group=key,
+        label=new.label,
+        shared=len(shared),
+        changed=paired.changed,
+        old_mean=old_mean,
+        new_mean=new_mean,
+        drop=drop,
+        overall_old_mean=old.mean,
+        overall_new_mean=new.mean,
+        overall_drop=_difference(old.mean, new.mean),
+        old_pass_rate=_mean([1.0 if flag else 0.0 for flag in paired.passed_before]),
+        new_pass_rate=_mean([1.0 if flag else 0.0 for flag in paired.passed_after]),
+        p_value=p_value,
+        mcnemar_p=mcnemar_p,
+        min_p=min_p,
+        underpowered=not (0.5**units < policy.alpha),
+        regressed=decision.regressed,
+        rule=decision.rule,
+        rule_reason=decision.reason,
+        within_case_p=within_p,
+        clusters=len(set(paired.clusters)) if paired.clusters is not None else None,
+        detectable_drop=detectable if math.isfinite(detectable) else None,
+        detectable_by=decision.rule if shared else None,
+        smaller_drop=smaller,
+        cases_needed=needed,
+        newly_failing=[c for c in shared if old.cases[c].passed and not new.cases[c].passed],
+        newly_passing=[c for c in shared if new.cases[c].passed and not old.cases[c].passed],
+        new_cases=sorted(set(new.cases) - set(old.cases)),
+        vanished_cases=sorted(set(old.cases) - set(new.cases)),
+        old_cost_per_case_usd=old_cost,
+        new_cost_per_case_usd=new_cost,
+        cost_increase=cost_increase,
+        cost_regressed=_exceeds(cost_increase, cost_from_zero, policy.cost_tolerance),
+        old_latency_p95_s=old.latency_p95_s,
+        new_latency_p95_s=new.latency_p95_s,
+        latency_increase=latency_increase,
+        latency_regressed=_exceeds(latency_increase, latency_from_zero, policy.latency_tolerance),
+    )
+    return comparison, decision, could_reject(paired, decision, policy)
+
+
+def could_reject(group: PairedGroup, decision: GroupDecision, policy: GatePolicy) -> bool:
+    """Whether the group's test could have reached alpha at all: some case changed and,
+    for the sign-flip test, enough of them (2^-m < alpha). Only such groups enter the
+    correction's family (Tarone's refinement: a test that cannot reject adds nothing to
+    the error rate, so counting it would only cost the other groups power)."""
+    if decision.rule not in TESTED_RULES or decision.p_value is None or group.changed == 0:
+        return False
+    if decision.rule == "statistical":
+        return 0.5 ** units_changed(group) < policy.alpha
+    return True
+
+
+def _corrected(
+    judged: list[tuple[GroupComparison, GroupDecision, bool]], policy: GatePolicy
+) -> tuple[list[GroupComparison], int]:
+    """Apply the correction across the groups a test decided that could reject (see
+    `could_reject`): each regresses when its drop is past the tolerance and its adjusted
+    p is below alpha; a tested group left out of the family keeps its own verdict."""
+    tested = [index for index, (_, _, family) in enumerate(judged) if family]
+    adjusted = correct([judged[i][1].p_value or 1.0 for i in tested], policy.correction)
+    by_index = dict(zip(tested, adjusted, strict=True))
+    groups = []
+    for index, (group, decision, _) in enumerate(judged):
+        if index in by_index:
+            p = by_index[index]
+            group = group.model_copy(
+                update={
+                    "adjusted_p": p,
+                    "regressed": decision.drop_beyond_tolerance and p < policy.alpha,
+                }
+            )
+        groups.append(group)
+    return groups, len(tested)
+
+
+def compare_baselines(
+    old: Baseline,
+    new: Baseline,
+    policy: GatePolicy | None = None,
+    *,
+    source: str | None = None,
+    outside: Collection[str] = (),
+    replayed: Collection[str] = (),
+    clusters: Mapping[str, str] | None = None,
+) -> BaselineComparison:
+    """Compare two baselines (old first) group by group under the gate policy (its
+    defaults when None); see the module docstring.
+
+    `outside` names old groups the new run did not cover (a CI shard runs part of the
+    suite): missing from the new run, they are listed apart instead of as vanished.
+    `replayed` names the groups whose every call the new run replayed (deterministic);
+    `clusters` maps case ids to their cluster key (see `case_clusters`).
+    """
+    shared = sorted(set(old.groups) & set(new.groups))
+    missing = set(old.groups) - set(new.groups)
+    policy = policy if policy is not None else GatePolicy()
+    replayed_groups = set(replayed)
+    judged = [
+        _compare_group(
+            key,
+            old.groups[key],
+            new.groups[key],
+            policy,
+            replayed=key in replayed_groups,
+            clusters=clusters,
+        )
+        for key in shared
+    ]
+    groups, tested = _corrected(judged, policy)
+    return BaselineComparison(
+        source=source,
+        tolerance=policy.tolerance,
+        alpha=policy.alpha,
+        cost_tolerance=policy.cost_tolerance,
+        latency_tolerance=policy.latency_tolerance,
+        gate=policy.rule,
+        correction=policy.correction,
+        tested_groups=tested,
+        power=policy.power,
+        cluster_key=policy.cluster_key,
+        min_newly_failing=policy.min_newly_failing,
+        groups=groups,
+        new_groups=sorted(set(new.groups) - set(old.groups)),
+        vanished_groups=sorted(missing - set(outside)),
+        outside_groups=sorted(missing & set(outside)),
+        regressed=any(g.regressed for g in groups),
+        cost_regressed=any(g.cost_regressed for g in groups),
+        latency_regressed=any(g.latency_regressed for g in groups),
+    )
+
+
+def replayed_groups(aggregate: SessionAggregate) -> list[str]:
+    """The groups whose every model call (app and judge) this run replayed from cassettes
+    or the cache: their scores are deterministic, so a change is not sampling noise."""
+    return [
+        group.group
+        for group in aggregate.groups
+        if group.usage.calls > 0 and group.usage.replayed == group.usage.calls
+    ]
+
+
+def case_clusters(results: Iterable[EvalResult], field: str | None) -> dict[str, str]:
+    """Case id -> cluster key: the value the case logged under `field` with
+    `llm_eval.log` (its first run that did); cases that logged none are left out."""
+    if field is None:
+        return {}
+    clusters: dict[str, str] = {}
+    for result in sorted(results, key=lambda r: r.nodeid):
+        if field in result.metadata and result.case_id not in clusters:
+            value = result.metadata[field]
+            clusters[result.case_id] = (
+                value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            )
+    return clusters
+
+
+def compare_to_baseline(
+    aggregate: SessionAggregate,
+    baseline: Baseline,
+    policy: GatePolicy | None = None,
+    *,
+    source: str | None = None,
+    outside: Collection[str] = (),
+    clusters: Mapping[str, str] | None = None,
+) -> BaselineComparison:
+    """Judge a session against a baseline under the gate policy: per group drop,
+    p-values, new failures. `clusters` as in `compare_baselines`; replayed groups are
+    read off the aggregate."""
+    return compare_baselines(
+        baseline,
+        baseline_from_aggregate(aggregate),
+        policy,
+        source=source,
+        outside=outside,
+        replayed=replayed_groups(aggregate),
+        clusters=clusters,
+    )

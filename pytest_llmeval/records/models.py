@@ -1,0 +1,487 @@
+"""Pydantic models shared across the plugin: scores, inferences, verdicts, results.
+
+Imported on first use (an eval test, an eval report), never when the plugin loads.
+Every field is documented: the docs' tables and the JSON Schema come from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+
+from pytest_llmeval.core.vocabulary import Aggregate, Role
+
+Status = Literal["passed", "below", "failed", "error", "skipped"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _omit_defaults(data: Any, model: BaseModel, names: tuple[str, ...]) -> Any:
+    """Drop the named fields that hold their default: the repeat fields of a case that
+    ran once, so reports of suites without repeats keep their size and bytes."""
+    if isinstance(data, dict):
+        fields = type(model).model_fields
+        for name in names:
+            if name in data and getattr(model, name) == fields[name].get_default(
+                call_default_factory=True
+            ):
+                del data[name]
+    return data
+
+
+#: EvalResult's fields for the per-case rules across runs (omitted when unset).
+_RESULT_REPEAT_FIELDS = ("case_rule", "pass_k", "min_case_pass_rate", "adaptive")
+
+#: CaseAggregate's fields about a case's runs (a case that ran once omits those unset).
+_CASE_REPEAT_FIELDS = (
+    "nodeids",
+    "run_scores",
+    "passed_runs",
+    "run_pass_rate",
+    "run_pass_rate_low",
+    "run_pass_rate_high",
+    "pass_k",
+    "pass_hat_k",
+    "pass_at_k",
+    "unstable",
+    "adaptive_runs",
+    "case_rule",
+    "min_case_pass_rate",
+    "failed_case_rule",
+)
+
+
+class Score(_Model):
+    """One named score a test recorded, in [0, 1]."""
+
+    name: str = Field(description="Name of the metric, unique within the test.")
+    value: float = Field(description="The score, from 0 (worst) to 1 (best).")
+    weight: float = Field(default=1.0, description="Weight in the test's weighted mean.")
+    threshold: float | None = Field(
+        default=None, description="This metric's own pass mark, if any."
+    )
+    reason: str | None = Field(default=None, description="Why (a judge's reasoning), if known.")
+    check: bool = Field(
+        default=False,
+        description=(
+            "A requirement (llm_eval.check): value 1 or 0, threshold 1, weight 0; "
+            "failing it fails the test whatever the mean."
+        ),
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_false_check(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a plain score serialises as it did before checks existed: one report format
+        data: dict[str, Any] = handler(self)
+        if not self.check:
+            data.pop("check", None)
+        return data
+
+    @property
+    def passed(self) -> bool:
+        """Whether the score meets its own threshold (always true without one)."""
+        return self.threshold is None or self.value >= self.threshold
+
+
+class ToolCall(_Model):
+    """A tool call the model requested in its answer."""
+
+    id: str | None = Field(default=None, description="The call id the API gave, if any.")
+    name: str = Field(description="The tool's name.")
+    arguments: Any = Field(
+        default=None, description="The arguments parsed as JSON; None when they do not parse."
+    )
+    arguments_raw: str = Field(
+        default="", description="The arguments exactly as the model sent them."
+    )
+    arguments_valid: bool = Field(
+        default=True, description="Whether the raw arguments parsed as JSON."
+    )
+
+
+class ToolResult(_Model):
+    """A tool's result that the request carried back to the model (matched by call id)."""
+
+    call_id: str | None = Field(default=None, description="The id of the call it answers.")
+    name: str | None = Field(
+        default=None, description="The tool's name, from the matching call where known."
+    )
+    content: str = Field(default="", description="The result as text, redacted.")
+    is_error: bool = Field(
+        default=False, description="Whether the API marks the result as an error."
+    )
+
+
+#: Inference fields only telemetry reads: they travel to the controller with the result
+#: (`runner.ItemRun.wire`) but are excluded from every file written, being volatile
+#: (`started_at`) or of use to the exporter alone.
+TELEMETRY_FIELDS = ("request_model", "response_id", "finish_reason", "started_at")
+
+
+class Inference(_Model):
+    """One model call (live or replayed) made during a test."""
+
+    nodeid: str = Field(description="The test that made the call.")
+    role: Role = Field(
+        description="The code under test (app), a judge, or a simulated user (simulator)."
+    )
+    provider: str = Field(description="openai, anthropic, openai-compatible, ... or unknown.")
+    api: str = Field(default="unknown", description="chat, responses, embeddings, messages.")
+    model: str | None = Field(default=None, description="Model name as the API reported it.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Sampling parameters: temperature, max tokens, tools."
+    )
+    input_text: str | None = Field(default=None, description="The prompt, rendered, redacted.")
+    output_text: str | None = Field(default=None, description="The response, rendered, redacted.")
+    input_tokens: int | None = Field(default=None, description="Uncached input tokens.")
+    output_tokens: int | None = Field(default=None, description="Output tokens.")
+    cache_read_tokens: int | None = Field(default=None, description="Input tokens read from cache.")
+    cache_write_tokens: int | None = Field(
+        default=None, description="Input tokens written to the cache."
+    )
+    cost_usd: float | None = Field(
+        default=None, description="Price of the call in USD (the recorded price on replay)."
+    )
+    priced: bool = Field(default=False, description="False when no price is known for the model.")
+    unpriced_reason: str | None = Field(
+        default=None,
+        description="Why an unpriced call is not in the cost: no known price, usage not "
+        "reported (stream without include_usage), usage not reported, or no model named.",
+    )
+    price_source: str | None = Field(
+        default=None,
+        description="Where the price came from: genai-prices, 'by model name; host <host> "
+        "unknown' (a gateway or proxy genai-prices does not know, priced by the model's "
+        "name), 'override <key>', 'free host <host>', or 'recorded' (a cassette written "
+        "before sources were kept); None for unpriced and unbilled calls.",
+    )
+    spent_usd: float = Field(default=0.0, description="Money actually spent now: 0 on replay.")
+    latency_s: float | None = Field(default=None, description="Request to last byte, seconds.")
+    ttft_s: float | None = Field(default=None, description="Time to first streamed event.")
+    status: int | None = Field(default=None, description="HTTP status; None on transport error.")
+    error: str | None = Field(default=None, description="Error text, if the call failed.")
+    replayed: bool = Field(default=False, description="Served from a cassette or the cache.")
+    stream: bool = Field(default=False, description="Whether the response was streamed.")
+    tool_calls: list[ToolCall] = Field(
+        default_factory=list, description="Tool calls the model requested, in order."
+    )
+    tool_results: list[ToolResult] = Field(
+        default_factory=list, description="Tool results the request carried back, in order."
+    )
+    tool_schemas: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The tools the request declared: name -> JSON Schema of its arguments.",
+    )
+    injected_fault: str | None = Field(
+        default=None,
+        description="The fault the plugin injected into this call on the test's request "
+        "(e.g. `429 (retry-after 1s)`); None for a call the provider answered.",
+    )
+    # Telemetry (--llmeval-otel): on the wire to the controller only, never in a file
+    # (`exclude`; see TELEMETRY_FIELDS), so files stay as they were and stay comparable.
+    request_model: str | None = Field(
+        default=None, exclude=True, description="The model as the request named it."
+    )
+    response_id: str | None = Field(
+        default=None, exclude=True, description="The id the API gave the completion, if any."
+    )
+    finish_reason: str | None = Field(
+        default=None, exclude=True, description="Why the model stopped, as the API said it."
+    )
+    started_at: float | None = Field(
+        default=None,
+        exclude=True,
+        description="Wall-clock time the request was sent, Unix seconds (a span's start).",
+    )
+
+    def telemetry(self) -> dict[str, Any]:
+        """The telemetry fields, which the files leave out, for the wire."""
+        return {name: getattr(self, name) for name in TELEMETRY_FIELDS}
+
+
+class UsageRollup(_Model):
+    """Model calls added up: counts, tokens, cost and latency percentiles.
+
+    Percentiles are linear interpolation between closest ranks (numpy's default,
+    "type 7"); `None` when there were no calls with a latency.
+    """
+
+    calls: int = Field(default=0, description="Model calls (HTTP exchanges).")
+    app_calls: int = Field(default=0, description="Calls made by the code under test.")
+    judge_calls: int = Field(default=0, description="Calls made by judges.")
+    replayed: int = Field(default=0, description="Calls served from cassettes or the cache.")
+    errors: int = Field(default=0, description="Calls that failed (HTTP >= 400 or transport).")
+    retries: int = Field(default=0, description="Calls repeating a failed identical call.")
+    unpriced: int = Field(default=0, description="Calls of models with no known price.")
+    priced: int = Field(
+        default=0,
+        description="Calls whose cost is known (a failed call that reports no usage costs 0).",
+    )
+    priced_by_model_name: int = Field(
+        default=0,
+        description="Priced calls to hosts genai-prices does not know (gateways, proxies), "
+        "priced by their model's name alone.",
+    )
+    priced_by_model_name_models: list[str] = Field(
+        default_factory=list, description="provider:model of the calls priced by model name."
+    )
+    input_tokens: int = Field(default=0, description="Uncached input tokens.")
+    output_tokens: int = Field(default=0, description="Output tokens.")
+    cache_read_tokens: int = Field(default=0, description="Input tokens read from cache.")
+    cache_write_tokens: int = Field(default=0, description="Input tokens written to cache.")
+    cost_usd: float = Field(default=0.0, description="Recorded cost of priced calls, USD.")
+    app_cost_usd: float = Field(default=0.0, description="Recorded cost of app calls, USD.")
+    judge_cost_usd: float = Field(default=0.0, description="Recorded cost of judge calls, USD.")
+    spent_usd: float = Field(default=0.0, description="Money actually spent this run, USD.")
+    latency_p50_s: float | None = Field(default=None, description="Median latency, seconds.")
+    latency_p95_s: float | None = Field(default=None, description="95th percentile latency.")
+    latency_max_s: float | None = Field(default=None, description="Slowest call, seconds.")
+    ttft_p50_s: float | None = Field(default=None, description="Median time to first token.")
+    app_models: list[str] = Field(default_factory=list, description="provider:model of app calls.")
+    judge_models: list[str] = Field(
+        default_factory=list, description="provider:model of judge calls."
+    )
+    unpriced_models: list[str] = Field(
+        default_factory=list, description="provider:model of calls with no known price."
+    )
+    unpriced_reasons: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="For each reason calls are unpriced, the provider:model of those calls.",
+    )
+    simulator_calls: int = Field(default=0, description="Calls made by simulated users.")
+    simulator_cost_usd: float = Field(
+        default=0.0, description="Recorded cost of simulated users' calls, USD."
+    )
+    simulator_models: list[str] = Field(
+        default_factory=list, description="provider:model of simulated users' calls."
+    )
+
+
+class EvalResult(_Model):
+    """The outcome of one llm_eval test item: what travels from a worker to the controller."""
+
+    nodeid: str = Field(description="pytest node id of the item.")
+    case_id: str = Field(description="The case: the node id without the repeat suffix.")
+    group: str = Field(description="Group key: group= of the marker, or the test function.")
+    repeat_index: int | None = Field(default=None, description="1..N under repeat, else None.")
+    threshold: float = Field(description="The marker's threshold.")
+    aggregate: Aggregate = Field(description="How scores combine.")
+    min_pass_rate: float | None = Field(default=None, description="The group's pass-rate floor.")
+    case_rule: str | None = Field(
+        default=None, description="The marker's per-case rule across runs: pass^k or pass@k."
+    )
+    pass_k: int | None = Field(
+        default=None, description="The marker's k for pass^k and pass@k (None: all runs)."
+    )
+    min_case_pass_rate: float | None = Field(
+        default=None, description="The marker's floor on the share of a case's runs passing."
+    )
+    adaptive: bool = Field(
+        default=False, description="An extra run adaptive repeats added to a straddling case."
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_rules(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # the fields above, unset, are left out: files without repeats keep their bytes
+        return _omit_defaults(handler(self), self, _RESULT_REPEAT_FIELDS)
+
+    scores: list[Score] = Field(default_factory=list, description="Scores in recorded order.")
+    score: float | None = Field(description="The test score; None when skipped.")
+    status: Status = Field(description="passed, below (threshold), failed, error or skipped.")
+    message: str | None = Field(default=None, description="Why it did not pass.")
+    duration_s: float = Field(default=0.0, description="Duration of the call phase.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="What llm_eval.log() got.")
+    inferences: list[Inference] = Field(default_factory=list, description="Calls it made.")
+    started_at: float | None = Field(
+        default=None,
+        exclude=True,
+        description="Wall-clock time the call phase began, Unix seconds (telemetry, on the "
+        "wire only: the test span's start).",
+    )
+
+
+class CaseAggregate(_Model):
+    """One case: the mean over its repeats."""
+
+    case_id: str
+    group: str
+    threshold: float
+    runs: int = Field(description="Items that ran (repeats not skipped).")
+    score: float = Field(description="Mean test score over the runs.")
+    stdev: float | None = Field(default=None, description="Spread over runs (None for 1 run).")
+    status: Status = Field(description="passed, below, failed or error, over all runs.")
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Mean of each named score over the runs."
+    )
+    nodeids: list[str] = Field(
+        default_factory=list, description="The test ids of the runs (repeated cases only)."
+    )
+    run_scores: list[float] = Field(
+        default_factory=list, description="Each run's test score, in run order (repeated cases)."
+    )
+    passed_runs: int | None = Field(
+        default=None, description="Runs that passed (repeated cases only)."
+    )
+    run_pass_rate: float | None = Field(
+        default=None, description="passed_runs / runs (repeated cases only)."
+    )
+    run_pass_rate_low: float | None = Field(
+        default=None, description="95% Wilson interval of run_pass_rate, low end."
+    )
+    run_pass_rate_high: float | None = Field(
+        default=None, description="95% Wilson interval of run_pass_rate, high end."
+    )
+    pass_k: int | None = Field(
+        default=None, description="The k of pass_hat_k and pass_at_k (repeated cases only)."
+    )
+    pass_hat_k: float | None = Field(
+        default=None, description="Unbiased estimate of P(all k runs pass): C(c,k)/C(n,k)."
+    )
+    pass_at_k: float | None = Field(
+        default=None, description="Unbiased estimate of P(at least one of k runs passes)."
+    )
+    unstable: bool = Field(
+        default=False,
+        description="Its runs straddle the threshold: some passed, some fell below.",
+    )
+    adaptive_runs: int = Field(
+        default=0, description="Runs adaptive repeats added because the case straddled."
+    )
+    case_rule: str | None = Field(default=None, description="Per-case rule: pass^k or pass@k.")
+    min_case_pass_rate: float | None = Field(
+        default=None, description="Floor on the share of the case's runs that pass."
+    )
+    failed_case_rule: bool = Field(
+        default=False,
+        description="The case misses its case_rule or min_case_pass_rate; it fails the "
+        "session unless the group has a min_pass_rate.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_single_run_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # a repeated case writes all of them; a case that ran once only those it uses
+        data = handler(self)
+        return (
+            data
+            if self.passed_runs is not None
+            else _omit_defaults(data, self, _CASE_REPEAT_FIELDS)
+        )
+
+
+class GroupAggregate(_Model):
+    """All cases of one test function (or one group=)."""
+
+    group: str = Field(description="Group key.")
+    label: str = Field(description="Short display name.")
+    n: int = Field(description="Cases that ran.")
+    passed: int
+    below: int
+    failed: int = Field(description="Failed or errored cases.")
+    skipped: int = Field(default=0, description="Cases whose every run was skipped.")
+    runs_per_case: int = Field(default=1, description="Largest number of runs of a case.")
+    mean: float | None = Field(description="Mean case score; None when no case ran.")
+    ci_low: float | None = Field(default=None, description="95% CI of the mean (see ci_kind).")
+    ci_high: float | None = Field(default=None, description="95% CI of the mean (see ci_kind).")
+    ci_kind: str | None = Field(
+        default=None,
+        description="Which interval ci_low/ci_high are: wilson (every case score 0 or 1, so "
+        "the mean is a proportion) or t (the mean's Student t interval, graded scores).",
+    )
+    pass_rate: float | None = Field(description="passed / n.")
+    pass_rate_low: float | None = Field(
+        default=None, description="95% Wilson interval of the pass rate, lower bound."
+    )
+    pass_rate_high: float | None = Field(
+        default=None, description="95% Wilson interval of the pass rate, upper bound."
+    )
+    min_pass_rate: float | None = None
+    failed_min_pass_rate: bool = Field(
+        default=False, description="True when pass_rate < min_pass_rate: the session fails."
+    )
+    usage: UsageRollup = Field(default_factory=UsageRollup, description="Calls of the group.")
+    cases: list[CaseAggregate] = Field(default_factory=list)
+    unstable: int = Field(
+        default=0, description="Cases whose runs straddle their threshold (see CaseAggregate)."
+    )
+
+
+class SessionAggregate(_Model):
+    """Everything the session's eval results add up to."""
+
+    groups: list[GroupAggregate]
+    cases: int
+    passed: int
+    below: int
+    failed: int
+    skipped: int
+    items: int = Field(
+        description="Test items (cases x repeats); adaptive runs, made inside items, not counted."
+    )
+    mean: float | None = Field(description="Mean over all case scores.")
+    usage: UsageRollup = Field(default_factory=UsageRollup, description="Calls of the session.")
+
+
+class Verdict(_Model):
+    """A judge's decision on one output."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    score: float = Field(ge=0.0, le=1.0, description="0 (fails the criteria) to 1 (meets them).")
+    passed: bool = Field(
+        validation_alias=AliasChoices("pass", "passed"),
+        serialization_alias="pass",
+        description="Whether the output passes (JSON key `pass`).",
+    )
+    reason: str = Field(description="The judge's reasoning.")
+    model: str | None = Field(default=None, description="provider:model of the judge.")
+    cost_usd: float | None = Field(default=None, description="Cost of the judge calls.")
+    name: str | None = Field(default=None, description="Score name the verdict was recorded as.")
+    kind: str | None = Field(
+        default=None, description="Judge kind: rubric, correctness, faithfulness, relevance."
+    )
+    raw_score: float | None = Field(
+        default=None, description="The judge's score on its own scale (mean over samples)."
+    )
+    samples: int = Field(default=1, description="How many times the judge was asked.")
+    agreement: float | None = Field(
+        default=None, description="Share of samples whose pass/fail vote matches the verdict."
+    )
+    evidence: list[str] | None = Field(
+        default=None,
+        description="The passages the judge quoted as its evidence (judges that quote it).",
+    )
+    evidence_missing: list[str] = Field(
+        default_factory=list,
+        description="Quotes of the evidence that occur nowhere in the material.",
+    )
+
+
+class PairwiseVerdict(_Model):
+    """A judge's preference between two outputs, after running both orders."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    winner: Literal["a", "b", "tie"] = Field(description="The better output, or a tie.")
+    score: float = Field(ge=0.0, le=1.0, description="1 = a better, 0 = b better, 0.5 tie.")
+    passed: bool = Field(
+        validation_alias=AliasChoices("pass", "passed"),
+        serialization_alias="pass",
+        description="True when a wins or ties (JSON key `pass`).",
+    )
+    reason: str = Field(description="The judge's reasoning in both orders.")
+    model: str | None = Field(default=None, description="provider:model of the judge.")
+    cost_usd: float | None = Field(default=None, description="Cost of the judge calls.")
+    name: str | None = Field(default=None, description="Score name the verdict was recorded as.")
+    consistent: bool | None = Field(
+        default=None, description="Whether both orders picked the same winner (else a tie)."
+    )
