@@ -4,7 +4,8 @@
 item's run shares with the hooks), `controller` (the controller-side plugin object),
 `runner` (`ItemRun`: one item's run; `adaptive`: adaptive repeats' extra runs),
 `runtime` (the session's shared parts, built on the first eval item), `recorder` (the
-`llm_eval` fixture object; `conversation_methods` and `dialogue`: its conversations),
+`llm_eval` fixture object; `case_methods`, `judge_trust`, and `conversation_methods`
+with `dialogue`: its mixins),
 `session` (the controller-side `EvalSession`), `xdist` (the worker-to-controller hop)
 and `concurrency/` (`--llmeval-concurrency`). `pytest_llmeval.plugin`, the pytest entry
 point, holds only the hooks and fixtures.

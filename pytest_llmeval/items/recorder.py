@@ -6,17 +6,16 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.items.case_methods import CaseMaterial, CaseMethods
 from pytest_llmeval.items.conversation_methods import ConversationMethods
+from pytest_llmeval.items.judge_trust import JudgeTrustMethods, routed_to
 from pytest_llmeval.records.models import Inference, PairwiseVerdict, Score, Verdict
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
-    from pytest_llmeval.records.calibration import Agreement
-    from pytest_llmeval.records.cases import Case
     from pytest_llmeval.records.trajectory import Trajectory
 
 
@@ -35,42 +34,7 @@ def _check_unit_interval(what: str, value: object) -> float:
     return number
 
 
-@dataclass(frozen=True)
-class CaseMaterial:
-    """What `llm_eval.case()` set: the material judges and `run_checks` default to."""
-
-    input: str | None = None
-    output: str | None = None
-    context: str | tuple[str, ...] | None = None
-    reference: str | None = None
-    case: Case | None = None
-
-
-def _as_text(what: str, value: object) -> str | None:
-    """A case's input or reference as the text a judge reads (JSON for other values)."""
-    if value is None or isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"llm_eval.case(): {what} must be a str or JSON-serialisable, "
-            f"got {type(value).__name__}"
-        ) from None
-
-
-def _as_context(value: object) -> str | tuple[str, ...] | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise TypeError(
-        "llm_eval.case(): context must be a str or a list of str passages, "
-        f"got {type(value).__name__}"
-    )
-
-
-class EvalRecorder(ConversationMethods):
+class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
     """Records the scores, metadata and model calls of one llm_eval test."""
 
     def __init__(self, nodeid: str, redact: Callable[[Any], Any] | None = None) -> None:
@@ -205,148 +169,6 @@ class EvalRecorder(ConversationMethods):
         )
         return number
 
-    def case(
-        self,
-        loaded: Case | None = None,
-        /,
-        *,
-        input: object = None,
-        output: str | None = None,
-        context: str | Sequence[str] | None = None,
-        reference: object = None,
-    ) -> CaseMaterial:
-        """Set the material once: judges (and `run_checks`) default to it.
-
-        `llm_eval.case(case, output=answer)` takes a loaded case's `input`, its
-        `expected` as the reference and its metadata's `context`; keywords override
-        them. Inputs and references that are not text reach the judge as JSON. A
-        later call replaces the material. Returns it.
-        """
-        __tracebackhide__ = True
-        if loaded is not None:
-            # duck-typed: a Case from a re-imported module (pytester, importlib.reload) counts
-            if not all(hasattr(loaded, a) for a in ("id", "input", "expected", "metadata")):
-                raise TypeError(
-                    f"{self.nodeid}: llm_eval.case() takes a loaded Case (from load_cases) "
-                    f"as its only positional argument, got {type(loaded).__name__}; pass "
-                    "the rest by keyword: llm_eval.case(input=..., output=..., ...)"
-                )
-            input = loaded.input if input is None else input
-            reference = loaded.expected if reference is None else reference
-            if context is None:
-                context = loaded.metadata.get("context")
-        if output is not None and not isinstance(output, str):
-            raise TypeError(
-                f"{self.nodeid}: llm_eval.case(): output must be a str (the text judges "
-                f"read), got {type(output).__name__}"
-            )
-        try:
-            material = CaseMaterial(
-                input=_as_text("input", input),
-                output=output,
-                context=_as_context(context),
-                reference=_as_text("reference", reference),
-                case=loaded,
-            )
-        except TypeError as error:
-            raise TypeError(f"{self.nodeid}: {error}") from None
-        self._case = material
-        return material
-
-    @property
-    def current_case(self) -> CaseMaterial | None:
-        """What `case()` set, or None."""
-        return self._case
-
-    def use_judge_scale(self, scale: Scale | None) -> None:
-        """The scale judges use when a call gives none (the marker's judge_scale)."""
-        self._judge_scale = scale
-
-    def run_checks(self, output: str | None = None) -> dict[str, bool]:
-        """Apply the case's dataset assertions (its row's `assert` list) to `output`.
-
-        Needs a loaded case set with `llm_eval.case(case, ...)`; `output` defaults to
-        the case's output. Each assertion is recorded as a check (a weighted score when
-        it gives a `weight`) under its name, with the reason. `cost` and `latency`
-        read the app's calls so far. Returns each name with whether it passed.
-        """
-        __tracebackhide__ = True
-        from pytest_llmeval.records.assertions import apply_assertion
-
-        material = self._case
-        if material is None or material.case is None:
-            raise TypeError(
-                f"{self.nodeid}: llm_eval.run_checks() applies a loaded case's assertions: "
-                "set the case first, llm_eval.case(case, output=answer)"
-            )
-        if output is None:
-            output = material.output
-        if not isinstance(output, str):
-            raise TypeError(
-                f"{self.nodeid}: llm_eval.run_checks() needs the output as a str: pass it, "
-                "or set it with llm_eval.case(case, output=answer)"
-            )
-        app = [i for i in self._inferences if i.role == "app"]
-        unpriced = any(i.cost_usd is None for i in app)
-        cost = None if unpriced else math.fsum(i.cost_usd or 0.0 for i in app)
-        latencies = [i.latency_s for i in app if i.latency_s is not None]
-        results: dict[str, bool] = {}
-        for assertion in getattr(material.case, "assertions", ()):
-            try:
-                outcome = apply_assertion(
-                    assertion,
-                    output,
-                    app_cost_usd=cost,
-                    app_latency_s=max(latencies) if latencies else None,
-                )
-            except ValueError as error:
-                raise ValueError(
-                    f"{self.nodeid}: case {material.case.id!r}, {assertion.name}: {error}"
-                ) from None
-            reason = f"{assertion.type}: {outcome.reason}"
-            if assertion.weight is None:
-                results[assertion.name] = self.check(assertion.name, outcome.value >= 1.0, reason)
-            else:
-                self.score(assertion.name, outcome.value, weight=assertion.weight, reason=reason)
-                results[assertion.name] = outcome.value >= 1.0
-        return results
-
-    def _with_case(
-        self,
-        call: str,
-        output: Any,
-        criteria: Any,
-        input: str | None,
-        reference: str | None,
-        context: str | Sequence[str] | None,
-    ) -> tuple[str, Any, str | None, str | None, str | Sequence[str] | None]:
-        """Fill what a judge call left out from the case; one positional is the criteria
-        when the case holds the output."""
-        __tracebackhide__ = True
-        material = self._case
-        if criteria is None:
-            if output is not None and material is not None and material.output is not None:
-                output, criteria = None, output
-            else:
-                raise TypeError(
-                    f"{self.nodeid}: llm_eval.{call}() needs criteria (a rubric string or a "
-                    f"judge kind), e.g. llm_eval.{call}(answer, 'Polite and correct')"
-                )
-        if output is None:
-            if material is None or material.output is None:
-                raise TypeError(
-                    f"{self.nodeid}: llm_eval.{call}() has no output to judge: pass it, "
-                    f"llm_eval.{call}(answer, criteria), or set it once with "
-                    "llm_eval.case(output=answer)"
-                )
-            output = material.output
-        if material is not None:
-            input = material.input if input is None else input
-            reference = material.reference if reference is None else reference
-            context = material.context if context is None else context
-        # a custom judge may take other outputs; the built-in judges check it is text
-        return cast(str, output), criteria, input, reference, context
-
     def log(self, **fields: Any) -> None:
         """Attach extra metadata to the test's result (JSON-serialisable values only)."""
         __tracebackhide__ = True
@@ -470,7 +292,7 @@ class EvalRecorder(ConversationMethods):
             if self.rejudge is not None:
                 model_name, cassette = self.rejudge
                 before = len(self._inferences)
-                with judge_role(), _routed_to(cassette):
+                with judge_role(), routed_to(cassette):
                     again = call_with_accepted(
                         judge, output, criteria=criteria, **{**options, "model": model_name}
                     )
@@ -548,7 +370,7 @@ class EvalRecorder(ConversationMethods):
             if self.rejudge is not None:
                 model_name, cassette = self.rejudge
                 before = len(self._inferences)
-                with judge_role(), _routed_to(cassette):
+                with judge_role(), routed_to(cassette):
                     again = call_with_accepted(
                         method if callable(method) else judge,
                         output,
@@ -704,121 +526,6 @@ class EvalRecorder(ConversationMethods):
         ]
         return math.fsum(costs) if costs else None
 
-    def _check_snapshot(
-        self, name: str, old: Verdict, new: Verdict, start: int, middle: int
-    ) -> None:
-        """Warn when the same judge model, re-run live, reports another snapshot than the
-        recorded calls did (the provider moved the model under its name)."""
-        import warnings
-
-        from pytest_llmeval.core.errors import JudgeSnapshotWarning
-
-        if old.model != new.model:
-            return
-        recorded = {i.model for i in self._inferences[start:middle] if i.model}
-        live = {i.model for i in self._inferences[middle:] if i.model}
-        if recorded and live and recorded != live:
-            warnings.warn(
-                JudgeSnapshotWarning(
-                    f"{self.nodeid}: judge {name!r} ({new.model}) answered as "
-                    f"{', '.join(sorted(live))} but was recorded as "
-                    f"{', '.join(sorted(recorded))}: the provider changed the model behind "
-                    "the name; compare the verdicts before updating the baseline"
-                ),
-                stacklevel=2,
-            )
-
-    def _rejudged(self, name: str, old: Verdict, new: Verdict) -> Verdict:
-        """Keep both judges' verdicts of one judge call (metadata `rejudge`); the new
-        judge's verdict is the one recorded."""
-        entries = list(self._metadata.get("rejudge", []))
-        entries.append(
-            {
-                "name": name,
-                "old_model": old.model,
-                "new_model": new.model,
-                "old_score": old.score,
-                "new_score": new.score,
-                "old_pass": old.passed,
-                "new_pass": new.passed,
-                "new_reason": new.reason,
-            }
-        )
-        self.log(rejudge=entries)
-        return new
-
-    def calibrate(
-        self,
-        criteria: str | VerdictKind,
-        cases: Sequence[Case],
-        *,
-        scale: Scale | None = None,
-        min_kappa: float | None = None,
-        model: str | None = None,
-        name: str = "calibration",
-    ) -> Agreement:
-        """Run the judge over human-labelled cases and measure how far it agrees.
-
-        Each case (from `load_cases`) gives `input`, `output`, a `label` (pass/fail, or a
-        grade on a graded `scale`) and optionally `context` and `reference`. Each verdict
-        is recorded as `<name>:<case id>` with weight 0; the agreement as the scores
-        `<name>:kappa` (weight 1; a negative kappa counts 0), `<name>:true_positive_rate`
-        and `<name>:true_negative_rate` (weight 0), and in full (confusion matrix,
-        disagreements with the judge's reasons) under the metadata key `name`. Below
-        `min_kappa` (default: --llmeval-judge-min-kappa) the test fails, listing the
-        disagreements.
-        """
-        __tracebackhide__ = True
-        import pytest
-
-        from pytest_llmeval.judges.answers import SCALES
-        from pytest_llmeval.records.calibration import (
-            Rating,
-            describe,
-            measure_agreement,
-            read_labelled,
-        )
-
-        chosen = scale or getattr(getattr(criteria, "kind", criteria), "scale", None)
-        categories = SCALES[str(chosen or "binary")]
-        floor = self.judge_min_kappa if min_kappa is None else min_kappa
-        ratings = []
-        for case in cases:
-            row = read_labelled(case, categories)
-            verdict = self.judge(
-                row.output,
-                criteria,
-                input=row.input,
-                reference=row.reference,
-                context=row.context,
-                scale=scale,
-                model=model,
-                name=f"{name}:{row.case_id}",
-                weight=0.0,
-            )
-            judged = _category(verdict, categories)
-            ratings.append(Rating(row.case_id, row.label, judged, verdict.reason))
-        agreement = measure_agreement(ratings, categories)
-        summary = describe(agreement)
-        kappa = agreement.kappa
-        self.score(
-            f"{name}:kappa",
-            0.0 if math.isnan(kappa) else min(max(kappa, 0.0), 1.0),
-            reason=summary.splitlines()[0],
-        )
-        for rate_name in ("true_positive_rate", "true_negative_rate"):
-            rate = getattr(agreement, rate_name)
-            if rate is not None:
-                self.score(f"{name}:{rate_name}", rate, weight=0.0)
-        self.log(**{name: agreement.to_json()})
-        if floor is not None and not kappa >= floor:
-            pytest.fail(
-                f"judge calibration {name!r}: kappa {kappa:.3f} is below the floor "
-                f"{floor:g} (min_kappa= or --llmeval-judge-min-kappa)\n{summary}",
-                pytrace=False,
-            )
-        return agreement
-
     def _record_verdict(
         self, verdict: Verdict, name: str, start: int, weight: float, threshold: float | None
     ) -> Verdict:
@@ -850,29 +557,6 @@ class EvalRecorder(ConversationMethods):
         reason = f"winner {verdict.winner}: {verdict.reason}"
         self.score(name, verdict.score, weight=weight, reason=reason)
         return verdict
-
-
-@contextmanager
-def _routed_to(cassette: Any) -> Iterator[None]:
-    """Route the HTTP calls made inside to `cassette` (the re-judge cassette)."""
-    from pytest_llmeval.capture.cassettes import intercept
-
-    token = intercept.current_cassette.set(cassette)
-    try:
-        yield
-    finally:
-        intercept.current_cassette.reset(token)
-
-
-def _category(verdict: Verdict, categories: Sequence[int]) -> int:
-    """The judge's answer as one of the scale's categories (its raw score, rounded)."""
-    low, high = categories[0], categories[-1]
-    raw = verdict.raw_score
-    if raw is None:
-        raw = low + verdict.score * (high - low)
-    if tuple(categories) == (0, 1):
-        return 1 if verdict.passed else 0
-    return min(max(round(raw), low), high)
 
 
 def _judge_options(

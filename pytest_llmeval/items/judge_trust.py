@@ -1,0 +1,195 @@
+"""The `llm_eval` fixture's judge-trust methods: `calibrate()` against human labels,
+and the re-judging steps of `--llmeval-rejudge` (a mixin of `recorder.EvalRecorder`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from pytest_llmeval.records.models import Inference, Verdict
+
+if TYPE_CHECKING:
+    from pytest_llmeval.judges.kinds import Scale, VerdictKind
+    from pytest_llmeval.records.calibration import Agreement
+    from pytest_llmeval.records.cases import Case
+
+
+@contextmanager
+def routed_to(cassette: Any) -> Iterator[None]:
+    """Route the HTTP calls made inside to `cassette` (the re-judge cassette)."""
+    from pytest_llmeval.capture.cassettes import intercept
+
+    token = intercept.current_cassette.set(cassette)
+    try:
+        yield
+    finally:
+        intercept.current_cassette.reset(token)
+
+
+def _category(verdict: Verdict, categories: Sequence[int]) -> int:
+    """The judge's answer as one of the scale's categories (its raw score, rounded)."""
+    low, high = categories[0], categories[-1]
+    raw = verdict.raw_score
+    if raw is None:
+        raw = low + verdict.score * (high - low)
+    if tuple(categories) == (0, 1):
+        return 1 if verdict.passed else 0
+    return min(max(round(raw), low), high)
+
+
+class JudgeTrustMethods:
+    """The `llm_eval` fixture's judge-trust methods (a mixin of `EvalRecorder`)."""
+
+    if TYPE_CHECKING:  # what the recorder this is mixed into provides
+        nodeid: str
+        _judge_scale: Scale | None
+        _inferences: list[Inference]
+        _metadata: dict[str, Any]
+        judge_min_kappa: float | None
+
+        def score(
+            self,
+            name: str,
+            value: bool | int | float,
+            *extra: object,
+            weight: float = 1.0,
+            threshold: float | None = None,
+            reason: str | None = None,
+        ) -> float: ...
+
+        def check(self, name: str, passed: object, reason: str | None = None) -> bool: ...
+
+        def log(self, **fields: Any) -> None: ...
+
+        def judge(
+            self,
+            output: str | VerdictKind | None = None,
+            criteria: str | VerdictKind | None = None,
+            *,
+            input: str | None = None,
+            reference: str | None = None,
+            context: str | Sequence[str] | None = None,
+            scale: Scale | None = None,
+            model: str | None = None,
+            samples: int = 1,
+            name: str | None = None,
+            threshold: float | None = None,
+            weight: float = 1.0,
+        ) -> Verdict: ...
+
+    def _check_snapshot(
+        self, name: str, old: Verdict, new: Verdict, start: int, middle: int
+    ) -> None:
+        """Warn when the same judge model, re-run live, reports another snapshot than the
+        recorded calls did (the provider moved the model under its name)."""
+        import warnings
+
+        from pytest_llmeval.core.errors import JudgeSnapshotWarning
+
+        if old.model != new.model:
+            return
+        recorded = {i.model for i in self._inferences[start:middle] if i.model}
+        live = {i.model for i in self._inferences[middle:] if i.model}
+        if recorded and live and recorded != live:
+            warnings.warn(
+                JudgeSnapshotWarning(
+                    f"{self.nodeid}: judge {name!r} ({new.model}) answered as "
+                    f"{', '.join(sorted(live))} but was recorded as "
+                    f"{', '.join(sorted(recorded))}: the provider changed the model behind "
+                    "the name; compare the verdicts before updating the baseline"
+                ),
+                stacklevel=2,
+            )
+
+    def _rejudged(self, name: str, old: Verdict, new: Verdict) -> Verdict:
+        """Keep both judges' verdicts of one judge call (metadata `rejudge`); the new
+        judge's verdict is the one recorded."""
+        entries = list(self._metadata.get("rejudge", []))
+        entries.append(
+            {
+                "name": name,
+                "old_model": old.model,
+                "new_model": new.model,
+                "old_score": old.score,
+                "new_score": new.score,
+                "old_pass": old.passed,
+                "new_pass": new.passed,
+                "new_reason": new.reason,
+            }
+        )
+        self.log(rejudge=entries)
+        return new
+
+    def calibrate(
+        self,
+        criteria: str | VerdictKind,
+        cases: Sequence[Case],
+        *,
+        scale: Scale | None = None,
+        min_kappa: float | None = None,
+        model: str | None = None,
+        name: str = "calibration",
+    ) -> Agreement:
+        """Run the judge over human-labelled cases and measure how far it agrees.
+
+        Each case (from `load_cases`) gives `input`, `output`, a `label` (pass/fail, or a
+        grade on a graded `scale`) and optionally `context` and `reference`. Each verdict
+        is recorded as `<name>:<case id>` with weight 0; the agreement as the scores
+        `<name>:kappa` (weight 1; a negative kappa counts 0), `<name>:true_positive_rate`
+        and `<name>:true_negative_rate` (weight 0), and in full (confusion matrix,
+        disagreements with the judge's reasons) under the metadata key `name`. Below
+        `min_kappa` (default: --llmeval-judge-min-kappa) the test fails, listing the
+        disagreements.
+        """
+        __tracebackhide__ = True
+        import pytest
+
+        from pytest_llmeval.judges.answers import SCALES
+        from pytest_llmeval.records.calibration import (
+            Rating,
+            describe,
+            measure_agreement,
+            read_labelled,
+        )
+
+        chosen = scale or getattr(getattr(criteria, "kind", criteria), "scale", None)
+        categories = SCALES[str(chosen or "binary")]
+        floor = self.judge_min_kappa if min_kappa is None else min_kappa
+        ratings = []
+        for case in cases:
+            row = read_labelled(case, categories)
+            verdict = self.judge(
+                row.output,
+                criteria,
+                input=row.input,
+                reference=row.reference,
+                context=row.context,
+                scale=scale,
+                model=model,
+                name=f"{name}:{row.case_id}",
+                weight=0.0,
+            )
+            judged = _category(verdict, categories)
+            ratings.append(Rating(row.case_id, row.label, judged, verdict.reason))
+        agreement = measure_agreement(ratings, categories)
+        summary = describe(agreement)
+        kappa = agreement.kappa
+        self.score(
+            f"{name}:kappa",
+            0.0 if math.isnan(kappa) else min(max(kappa, 0.0), 1.0),
+            reason=summary.splitlines()[0],
+        )
+        for rate_name in ("true_positive_rate", "true_negative_rate"):
+            rate = getattr(agreement, rate_name)
+            if rate is not None:
+                self.score(f"{name}:{rate_name}", rate, weight=0.0)
+        self.log(**{name: agreement.to_json()})
+        if floor is not None and not kappa >= floor:
+            pytest.fail(
+                f"judge calibration {name!r}: kappa {kappa:.3f} is below the floor "
+                f"{floor:g} (min_kappa= or --llmeval-judge-min-kappa)\n{summary}",
+                pytrace=False,
+            )
+        return agreement
