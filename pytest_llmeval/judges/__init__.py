@@ -1,4 +1,4 @@
-"""LLM-as-judge: judge kinds, the LLM judge over the openai / anthropic SDKs, backends.
+"""LLM-as-judge: judge kinds, the LLM judge over the openai, anthropic and google-genai SDKs.
 
 Names are re-exported lazily (PEP 562), so importing this package costs nothing until
 a judge is used; pydantic and the SDKs load with the first judge call.
