@@ -32,9 +32,9 @@ def _omit_defaults(data: Any, model: BaseModel, names: tuple[str, ...]) -> Any:
     if isinstance(data, dict):
         fields = type(model).model_fields
         for name in names:
-            if name in data and getattr(model, name) == fields[name].get_default(
-                call_default_factory=True
-            ):
+            # validated_data: pydantic 2.10 requires it with call_default_factory
+            default = fields[name].get_default(call_default_factory=True, validated_data={})
+            if name in data and getattr(model, name) == default:
                 del data[name]
     return data
 
