@@ -6,25 +6,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from pytest_llmeval.records.models import Inference, Verdict
+from pytest_llmeval.items.recorder_parts import CaseMaterial, RecorderParts
 
 if TYPE_CHECKING:
-    from pytest_llmeval.judges.kinds import Scale, VerdictKind
+    from pytest_llmeval.judges.kinds import Scale
     from pytest_llmeval.records.cases import Case
-
-
-@dataclass(frozen=True)
-class CaseMaterial:
-    """What `llm_eval.case()` set: the material judges and `run_checks` default to."""
-
-    input: str | None = None
-    output: str | None = None
-    context: str | tuple[str, ...] | None = None
-    reference: str | None = None
-    case: Case | None = None
 
 
 def _as_text(what: str, value: object) -> str | None:
@@ -51,46 +39,8 @@ def _as_context(value: object) -> str | tuple[str, ...] | None:
     )
 
 
-class CaseMethods:
+class CaseMethods(RecorderParts):
     """The `llm_eval` fixture's case methods (a mixin of `EvalRecorder`)."""
-
-    if TYPE_CHECKING:  # what the recorder this is mixed into provides
-        nodeid: str
-        _case: CaseMaterial | None
-        _judge_scale: Scale | None
-        _inferences: list[Inference]
-        _metadata: dict[str, Any]
-        judge_min_kappa: float | None
-
-        def score(
-            self,
-            name: str,
-            value: bool | int | float,
-            *extra: object,
-            weight: float = 1.0,
-            threshold: float | None = None,
-            reason: str | None = None,
-        ) -> float: ...
-
-        def check(self, name: str, passed: object, reason: str | None = None) -> bool: ...
-
-        def log(self, **fields: Any) -> None: ...
-
-        def judge(
-            self,
-            output: str | VerdictKind | None = None,
-            criteria: str | VerdictKind | None = None,
-            *,
-            input: str | None = None,
-            reference: str | None = None,
-            context: str | Sequence[str] | None = None,
-            scale: Scale | None = None,
-            model: str | None = None,
-            samples: int = 1,
-            name: str | None = None,
-            threshold: float | None = None,
-            weight: float = 1.0,
-        ) -> Verdict: ...
 
     def case(
         self,

@@ -8,7 +8,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.records.models import Inference, Verdict
+from pytest_llmeval.items.recorder_parts import RecorderParts
+from pytest_llmeval.records.models import Verdict
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
@@ -39,45 +40,8 @@ def _category(verdict: Verdict, categories: Sequence[int]) -> int:
     return min(max(round(raw), low), high)
 
 
-class JudgeTrustMethods:
+class JudgeTrustMethods(RecorderParts):
     """The `llm_eval` fixture's judge-trust methods (a mixin of `EvalRecorder`)."""
-
-    if TYPE_CHECKING:  # what the recorder this is mixed into provides
-        nodeid: str
-        _judge_scale: Scale | None
-        _inferences: list[Inference]
-        _metadata: dict[str, Any]
-        judge_min_kappa: float | None
-
-        def score(
-            self,
-            name: str,
-            value: bool | int | float,
-            *extra: object,
-            weight: float = 1.0,
-            threshold: float | None = None,
-            reason: str | None = None,
-        ) -> float: ...
-
-        def check(self, name: str, passed: object, reason: str | None = None) -> bool: ...
-
-        def log(self, **fields: Any) -> None: ...
-
-        def judge(
-            self,
-            output: str | VerdictKind | None = None,
-            criteria: str | VerdictKind | None = None,
-            *,
-            input: str | None = None,
-            reference: str | None = None,
-            context: str | Sequence[str] | None = None,
-            scale: Scale | None = None,
-            model: str | None = None,
-            samples: int = 1,
-            name: str | None = None,
-            threshold: float | None = None,
-            weight: float = 1.0,
-        ) -> Verdict: ...
 
     def _check_snapshot(
         self, name: str, old: Verdict, new: Verdict, start: int, middle: int

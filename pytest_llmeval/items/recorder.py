@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.items.case_methods import CaseMaterial, CaseMethods
+from pytest_llmeval.items.case_methods import CaseMethods
 from pytest_llmeval.items.conversation_methods import ConversationMethods
 from pytest_llmeval.items.judge_trust import JudgeTrustMethods, routed_to
+from pytest_llmeval.items.recorder_parts import CaseMaterial
 from pytest_llmeval.records.models import Inference, PairwiseVerdict, Score, Verdict
 
 if TYPE_CHECKING:

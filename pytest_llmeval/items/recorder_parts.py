@@ -1,0 +1,67 @@
+"""What the `llm_eval` fixture's mixins (`case_methods`, `judge_trust`) may use of the
+recorder they are mixed into, declared once for the type checker, and `CaseMaterial`,
+what `llm_eval.case()` set, which the recorder and its mixins share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_llmeval.judges.kinds import Scale, VerdictKind
+    from pytest_llmeval.records.cases import Case
+    from pytest_llmeval.records.models import Inference, Verdict
+
+
+@dataclass(frozen=True)
+class CaseMaterial:
+    """What `llm_eval.case()` set: the material judges and `run_checks` default to."""
+
+    input: str | None = None
+    output: str | None = None
+    context: str | tuple[str, ...] | None = None
+    reference: str | None = None
+    case: Case | None = None
+
+
+class RecorderParts:
+    """The attributes and methods of `EvalRecorder` its mixins use."""
+
+    if TYPE_CHECKING:  # what EvalRecorder provides
+        nodeid: str
+        _case: CaseMaterial | None
+        _judge_scale: Scale | None
+        _inferences: list[Inference]
+        _metadata: dict[str, Any]
+        judge_min_kappa: float | None
+
+        def score(
+            self,
+            name: str,
+            value: bool | int | float,
+            *extra: object,
+            weight: float = 1.0,
+            threshold: float | None = None,
+            reason: str | None = None,
+        ) -> float: ...
+
+        def check(self, name: str, passed: object, reason: str | None = None) -> bool: ...
+
+        def log(self, **fields: Any) -> None: ...
+
+        def judge(
+            self,
+            output: str | VerdictKind | None = None,
+            criteria: str | VerdictKind | None = None,
+            *,
+            input: str | None = None,
+            reference: str | None = None,
+            context: str | Sequence[str] | None = None,
+            scale: Scale | None = None,
+            model: str | None = None,
+            samples: int = 1,
+            name: str | None = None,
+            threshold: float | None = None,
+            weight: float = 1.0,
+        ) -> Verdict: ...
