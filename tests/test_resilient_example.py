@@ -55,6 +55,12 @@ def test_the_whole_app_passes_and_replays_offline(
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url() + "/v1")
     replayed = example.runpytest_subprocess("--llmeval-record=none", "--llmeval-report=rep.json")
     replayed.assert_outcomes(passed=5 + len(guardrail_cases()))
+    # the failed calls the summary counts are the faults the tests asked for, and say so
+    usage = json.loads((example.path / "rep.json").read_text())["aggregate"]["usage"]
+    assert usage["errors"] > 0 and usage["injected"] == usage["errors"]
+    replayed.stdout.fnmatch_lines(
+        [f"errors: {usage['errors']} failed calls (* retried; all injected by the tests' faults)"]
+    )
 
 
 def test_the_broken_app_fails_exactly_the_evals_for_what_it_lost(

@@ -61,6 +61,7 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
         replayed=sum(1 for i in calls if i.replayed),
         errors=sum(1 for i in calls if _failed(i)),
         retries=retries,
+        injected=sum(1 for i in calls if i.injected_fault is not None and _failed(i)),
         unpriced=sum(1 for i in calls if not i.priced and not _failed(i)),
         priced=sum(1 for i in calls if i.priced),
         priced_by_model_name=sum(1 for i in calls if _by_model_name(i)),

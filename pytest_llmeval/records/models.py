@@ -222,6 +222,9 @@ class UsageRollup(_Model):
     replayed: int = Field(default=0, description="Calls served from cassettes or the cache.")
     errors: int = Field(default=0, description="Calls that failed (HTTP >= 400 or transport).")
     retries: int = Field(default=0, description="Calls repeating a failed identical call.")
+    injected: int = Field(
+        default=0, description="Failed calls whose failure the test injected (`faults=`)."
+    )
     unpriced: int = Field(default=0, description="Calls of models with no known price.")
     priced: int = Field(
         default=0,

@@ -157,9 +157,13 @@ def usage_lines(usage: UsageRollup) -> list[str]:
             "llmeval_free_hosts"
         )
     if usage.errors:
+        injected = ""
+        if usage.injected:
+            how_many = "all" if usage.injected == usage.errors else str(usage.injected)
+            injected = f"; {how_many} injected by the tests' faults"
         lines.append(
             f"errors: {usage.errors} failed call{'s' if usage.errors != 1 else ''}"
-            f" ({usage.retries} retried)"
+            f" ({usage.retries} retried{injected})"
         )
     return lines
 
