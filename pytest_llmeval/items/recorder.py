@@ -245,41 +245,12 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
         judges it. `scale` defaults to the marker's `judge_scale`.
         """
         __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
+
         output, criteria, input, reference, context = self._with_case(
             "judge", output, criteria, input, reference, context
         )
-        return self._judge_plain(
-            output,
-            criteria,
-            input=input,
-            reference=reference,
-            context=context,
-            scale=scale,
-            model=model,
-            samples=samples,
-            name=name,
-            threshold=threshold,
-            weight=weight,
-        )
-
-    def _judge_plain(
-        self,
-        output: str,
-        criteria: str | VerdictKind,
-        *,
-        input: str | None = None,
-        reference: str | None = None,
-        context: str | Sequence[str] | None = None,
-        scale: Scale | None = None,
-        model: str | None = None,
-        samples: int = 1,
-        name: str | None = None,
-        threshold: float | None = None,
-        weight: float = 1.0,
-    ) -> Verdict:
-        __tracebackhide__ = True
-        from pytest_llmeval.judges.backends import judge_role
-        from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
 
         scale = self._judge_scale if scale is None else scale
 
@@ -319,41 +290,12 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
     ) -> Verdict:
         """The asynchronous `judge()` (the judge's `ajudge` method, if it has one)."""
         __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, resolve, verdict_from
+
         output, criteria, input, reference, context = self._with_case(
             "ajudge", output, criteria, input, reference, context
         )
-        return await self._ajudge_plain(
-            output,
-            criteria,
-            input=input,
-            reference=reference,
-            context=context,
-            scale=scale,
-            model=model,
-            samples=samples,
-            name=name,
-            threshold=threshold,
-            weight=weight,
-        )
-
-    async def _ajudge_plain(
-        self,
-        output: str,
-        criteria: str | VerdictKind,
-        *,
-        input: str | None = None,
-        reference: str | None = None,
-        context: str | Sequence[str] | None = None,
-        scale: Scale | None = None,
-        model: str | None = None,
-        samples: int = 1,
-        name: str | None = None,
-        threshold: float | None = None,
-        weight: float = 1.0,
-    ) -> Verdict:
-        __tracebackhide__ = True
-        from pytest_llmeval.judges.backends import judge_role
-        from pytest_llmeval.judges.custom import call_with_accepted, resolve, verdict_from
 
         scale = self._judge_scale if scale is None else scale
 
