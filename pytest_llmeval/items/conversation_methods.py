@@ -6,8 +6,8 @@ the driving itself is in `items/dialogue.py`, the records in `records/conversati
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.items.dialogue import (
     DEFAULT_MAX_TURNS,
@@ -17,39 +17,19 @@ from pytest_llmeval.items.dialogue import (
     converse,
     simulate,
 )
+from pytest_llmeval.items.recorder_parts import RecorderParts
 from pytest_llmeval.records.conversation import Conversation, Turn, UserTurn, render_transcript
-from pytest_llmeval.records.models import Inference, Verdict
+from pytest_llmeval.records.models import Verdict
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.backends import Backend
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
 
 
-class _Recording(Protocol):
-    """What the conversation methods use of the recorder they are mixed into."""
-
-    _inferences: list[Inference]
-
-    @property
-    def judge(self) -> Callable[..., Verdict]:
-        """EvalRecorder.judge."""
-        ...
-
-    @property
-    def ajudge(self) -> Callable[..., Awaitable[Verdict]]:
-        """EvalRecorder.ajudge."""
-        ...
-
-    @property
-    def _default_judge_name(self) -> Callable[[Any, Any, Any], str]:
-        """EvalRecorder._default_judge_name."""
-        ...
-
-
-class ConversationMethods:
+class ConversationMethods(RecorderParts):
     """The `llm_eval` fixture's conversation methods (a mixin of `EvalRecorder`)."""
 
-    def converse(self: _Recording, app: App, turns: Sequence[UserTurn | str]) -> Conversation:
+    def converse(self, app: App, turns: Sequence[UserTurn | str]) -> Conversation:
         """Drive a scripted conversation: send each user turn to `app` with the history.
 
         `app(messages)` gets the chat history (`{"role", "content"}` dicts, ending with
@@ -60,15 +40,13 @@ class ConversationMethods:
         __tracebackhide__ = True
         return converse(lambda: self._inferences, app, turns)
 
-    async def aconverse(
-        self: _Recording, app: App, turns: Sequence[UserTurn | str]
-    ) -> Conversation:
+    async def aconverse(self, app: App, turns: Sequence[UserTurn | str]) -> Conversation:
         """The asynchronous `converse` (the app may return its reply or an awaitable)."""
         __tracebackhide__ = True
         return await aconverse(lambda: self._inferences, app, turns)
 
     def simulate_user(
-        self: _Recording,
+        self,
         app: App,
         *,
         persona: str,
@@ -93,7 +71,7 @@ class ConversationMethods:
         return simulate(lambda: self._inferences, app, user, max_turns=max_turns, opening=opening)
 
     async def asimulate_user(
-        self: _Recording,
+        self,
         app: App,
         *,
         persona: str,
@@ -113,7 +91,7 @@ class ConversationMethods:
         )
 
     def judge_conversation(
-        self: _Recording,
+        self,
         conversation: Conversation,
         criteria: str | VerdictKind,
         *,
@@ -142,7 +120,7 @@ class ConversationMethods:
         )
 
     async def ajudge_conversation(
-        self: _Recording,
+        self,
         conversation: Conversation,
         criteria: str | VerdictKind,
         *,
@@ -167,7 +145,7 @@ class ConversationMethods:
         )
 
     def judge_turns(
-        self: _Recording,
+        self,
         conversation: Conversation,
         criteria: str | VerdictKind,
         *,
@@ -192,7 +170,7 @@ class ConversationMethods:
         ]
 
     async def ajudge_turns(
-        self: _Recording,
+        self,
         conversation: Conversation,
         criteria: str | VerdictKind,
         *,
@@ -222,7 +200,7 @@ def _conversation_kind(criteria: Any) -> Any:
 
 
 def _turn_judgements(
-    recorder: _Recording,
+    recorder: RecorderParts,
     conversation: Conversation,
     criteria: str | VerdictKind,
     scale: Scale | None,

@@ -1,6 +1,7 @@
-"""What the `llm_eval` fixture's mixins (`case_methods`, `judge_trust`) may use of the
-recorder they are mixed into, declared once for the type checker, and `CaseMaterial`,
-what `llm_eval.case()` set, which the recorder and its mixins share."""
+"""What the `llm_eval` fixture's mixins (`case_methods`, `judge_trust`,
+`conversation_methods`) may use of the recorder they are mixed into, declared once for
+the type checker, and `CaseMaterial`, what `llm_eval.case()` set, which the recorder and
+its mixins share."""
 
 from __future__ import annotations
 
@@ -65,3 +66,22 @@ class RecorderParts:
             threshold: float | None = None,
             weight: float = 1.0,
         ) -> Verdict: ...
+
+        async def ajudge(
+            self,
+            output: str | VerdictKind | None = None,
+            criteria: str | VerdictKind | None = None,
+            *,
+            input: str | None = None,
+            reference: str | None = None,
+            context: str | Sequence[str] | None = None,
+            scale: Scale | None = None,
+            model: str | None = None,
+            samples: int = 1,
+            name: str | None = None,
+            threshold: float | None = None,
+            weight: float = 1.0,
+        ) -> Verdict: ...
+
+        @staticmethod
+        def _default_judge_name(criteria: Any, scale: Any, samples: Any) -> str: ...
