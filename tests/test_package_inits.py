@@ -57,3 +57,29 @@ def test_the_providers_package_re_exports_its_types() -> None:
     assert providers.CallSummary is types.CallSummary
     assert providers.SSEEvent is types.SSEEvent
     assert providers.parse_sse is sse.parse_sse
+
+
+LAZY_PACKAGES = ["pytest_llmeval", "pytest_llmeval.judges", "pytest_llmeval.scorers"]
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_a_lazy_package_declares_each_export_for_type_checkers(package: str) -> None:
+    # names re-exported by __getattr__ are Any to a type checker unless the package also
+    # imports them under TYPE_CHECKING: every name in _EXPORTS and __all__ must be there
+    init = PACKAGE.parent / Path(*package.split(".")) / "__init__.py"
+    tree = ast.parse(init.read_text(encoding="utf-8"))
+    exports: set[str] = set()
+    listed: set[str] = set()
+    typed: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            target = node.targets[0].id
+            if target == "_EXPORTS" and isinstance(node.value, ast.Dict):
+                exports = {key.value for key in node.value.keys if isinstance(key, ast.Constant)}
+            elif target == "__all__" and isinstance(node.value, ast.List):
+                listed = {item.value for item in node.value.elts if isinstance(item, ast.Constant)}
+        elif isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for statement in node.body:
+                if isinstance(statement, ast.ImportFrom):
+                    typed |= {alias.asname or alias.name for alias in statement.names}
+    assert exports and exports == listed == typed, (exports ^ typed) | (exports ^ listed)

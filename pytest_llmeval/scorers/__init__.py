@@ -12,7 +12,49 @@ beyond the standard library until a scorer is used.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_llmeval.scorers.guardrails import (
+        canary_token,
+        ignored_injection,
+        no_canary_leak,
+        no_pii,
+    )
+    from pytest_llmeval.scorers.resilience import (
+        failed_cleanly,
+        fell_back_to,
+        recovered_within,
+        within_latency_budget,
+    )
+    from pytest_llmeval.scorers.retrieval import (
+        hit_rate_at_k,
+        mrr,
+        ndcg_at_k,
+        precision_at_k,
+        recall_at_k,
+    )
+    from pytest_llmeval.scorers.scored import Scored
+    from pytest_llmeval.scorers.text import (
+        contains,
+        edit_similarity,
+        exact,
+        json_schema_valid,
+        json_valid,
+        numeric_close,
+        pydantic_valid,
+        regex,
+        token_f1,
+    )
+    from pytest_llmeval.scorers.trajectory import (
+        max_steps,
+        max_tool_calls,
+        no_forbidden_tools,
+        no_tool_errors,
+        tool_arguments_valid,
+        tool_called,
+        tool_sequence,
+    )
 
 __all__ = [
     "Scored",
