@@ -165,21 +165,57 @@ def _start_run(item: pytest.Item) -> ItemRun:
     spec = _spec(item)
     callspec = getattr(item, "callspec", None)
     repeat_index = callspec.params.get(REPEAT_FIXTURE) if callspec is not None else None
-    parent = item.parent.nodeid if item.parent is not None else ""
-    function_nodeid = f"{parent}::{getattr(item, 'originalname', item.name)}"
+    function_nodeid = _function_nodeid(item)
+    variant = None
+    if spec.variants is not None:
+        variant = _variant(item, spec, function_nodeid)
     identity = identify(
         item.nodeid,
         function_nodeid,
         callspec.id if callspec is not None else None,
         repeat_index,
         spec,
+        variant,
     )
     return ItemRun(identity, spec, _runtime(item.config))
+
+
+def _variant(item: pytest.Item, spec: EvalSpec, function_nodeid: str) -> Any:
+    """The item's variant in a variants eval; a wrong variants= or reference= fails the
+    test with one line, like any invalid marker."""
+    from pytest_llmeval.items.variant_items import variant_labels_key, variant_tag
+    from pytest_llmeval.records.spec import SpecError
+
+    labels = item.config.stash.get(variant_labels_key, None)
+    try:
+        return variant_tag(item, spec, function_nodeid, REPEAT_FIXTURE, labels)
+    except SpecError as error:
+        problem = str(error)
+    pytest.fail(problem, pytrace=False)
+
+
+def _function_nodeid(item: pytest.Item) -> str:
+    parent = item.parent.nodeid if item.parent is not None else ""
+    return f"{parent}::{getattr(item, 'originalname', item.name)}"
 
 
 class ItemHooks:
     """The per-item hooks of eval tests, registered once collection finds an llm_eval
     test: a session without eval tests never calls them (STYLE convention 0)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        # tryfirst: before -k/-m deselect, so reference= is checked against every variant
+        chosen = [item for item in items if _has_variants(item)]
+        if not chosen:
+            return
+        from pytest_llmeval.items.variant_items import gather_labels, variant_labels_key
+
+        config.stash[variant_labels_key] = gather_labels(
+            chosen, _checked_spec, _function_nodeid, REPEAT_FIXTURE
+        )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -261,6 +297,11 @@ class ItemHooks:
             # the item is done: release its recorder and cassette (10,000 items add up)
             del item.stash[run_key]
         return report
+
+
+def _has_variants(item: pytest.Item) -> bool:
+    """Whether the item's llm_eval markers say variants= (before building its spec)."""
+    return any("variants" in marker.kwargs for marker in item.iter_markers(MARKER))
 
 
 def _note_adaptive_run(item: pytest.Item, run: ItemRun) -> None:

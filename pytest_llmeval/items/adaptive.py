@@ -119,7 +119,11 @@ def _run_again(item: pytest.Item, run: ItemRun, index: int) -> ItemRun:
     ident = run.identity
     repeat_index = ident.repeat_index or 0
     identity = ItemIdentity(
-        extra_id(ident.nodeid, repeat_index, index), ident.case_id, ident.group, index
+        extra_id(ident.nodeid, repeat_index, index),
+        ident.case_id,
+        ident.group,
+        index,
+        ident.variant,
     )
     extra = ItemRun(identity, run.spec, run.runtime, adaptive=True)
     run.recorder.share_judge(extra.recorder)

@@ -21,7 +21,8 @@ MARKER = "llm_eval"
 MARKER_HELP = (
     "llm_eval(threshold=0.5, *, aggregate='mean', min_pass_rate=None, repeat=1, group=None, "
     "judge_model=None, budget_usd=None, max_latency_s=None, case_rule=None, pass_k=None, "
-    "min_case_pass_rate=None, adaptive=None): an evaluation of LLM-backed code. "
+    "min_case_pass_rate=None, adaptive=None, variants=None, reference=None): an evaluation "
+    "of LLM-backed code. "
     "The test's score (weighted mean, or min, of what it records with the llm_eval fixture) "
     "must be >= threshold. Reference: docs/reference.md."
 )
@@ -507,6 +508,18 @@ OPTIONS: tuple[Option, ...] = (
         "its value are not independent, so the gate's paired test resamples them together.",
         _text,
         metavar="FIELD",
+    ),
+    Option(
+        "variant_margin",
+        "--llmeval-variant-margin",
+        "llmeval_variant_margin",
+        "LLMEVAL_VARIANT_MARGIN",
+        "Non-inferiority margin of a variants eval (variants= on the marker): a cheaper "
+        "variant can be recommended when its mean is not worse than the best variant's by "
+        "more than this (default 0.05).",
+        _number(0.0, 1.0),
+        default=0.05,
+        metavar="MARGIN",
     ),
 )
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.core.errors import JudgeError, find_cause
 from pytest_llmeval.items.recorder import EvalRecorder
 from pytest_llmeval.items.runtime import Runtime
-from pytest_llmeval.records.models import EvalResult, Inference, Score, Status
+from pytest_llmeval.records.models import EvalResult, Inference, Score, Status, VariantTag
 from pytest_llmeval.records.outcome import evaluate, limit_breaches
 from pytest_llmeval.records.spec import EvalSpec
 
@@ -33,6 +33,8 @@ class ItemIdentity:
     case_id: str
     group: str
     repeat_index: int | None
+    #: Its variant and pairing key in a variants eval (`variants=`); None otherwise.
+    variant: VariantTag | None = None
 
 
 def identify(
@@ -41,6 +43,7 @@ def identify(
     callspec_id: str | None,
     repeat_index: int | None,
     spec: EvalSpec,
+    variant: VariantTag | None = None,
 ) -> ItemIdentity:
     """Derive case id (node id minus the `-rN` repeat suffix) and group key of an item."""
     case_id = nodeid
@@ -50,7 +53,7 @@ def identify(
             case_id = nodeid[: -len(f"[{suffix}]")]
         elif callspec_id.endswith("-" + suffix):
             case_id = nodeid[: -len(f"-{suffix}]")] + "]"
-    return ItemIdentity(nodeid, case_id, spec.group or function_nodeid, repeat_index)
+    return ItemIdentity(nodeid, case_id, spec.group or function_nodeid, repeat_index, variant)
 
 
 class _BudgetGate:
@@ -242,6 +245,7 @@ class ItemRun(_BudgetGate):
             pass_k=self.spec.pass_k,
             min_case_pass_rate=self.spec.min_case_pass_rate,
             adaptive=self.adaptive,
+            variant=ident.variant,
             scores=self._scores(),
             score=score,
             status=status,

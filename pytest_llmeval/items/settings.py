@@ -77,6 +77,7 @@ class Settings:
     gate: str = "auto"
     gate_correction: str = "holm"
     cluster_key: str | None = None
+    variant_margin: float = 0.05
     rootdir: Path = field(default_factory=Path.cwd)
     is_ci: bool = False
     verbosity: int = 0  # pytest's -v count (-q counts down): how much a miss shows

@@ -51,8 +51,9 @@ def _defaults(model: type[BaseModel], names: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-#: EvalResult's fields for the per-case rules across runs (omitted when unset).
-_RESULT_REPEAT_FIELDS = ("case_rule", "pass_k", "min_case_pass_rate", "adaptive")
+#: EvalResult's fields for the per-case rules across runs and for variants (omitted when
+#: unset).
+_RESULT_REPEAT_FIELDS = ("case_rule", "pass_k", "min_case_pass_rate", "adaptive", "variant")
 
 #: CaseAggregate's fields about a case's runs (a case that ran once omits those unset).
 _CASE_REPEAT_FIELDS = (
@@ -282,6 +283,25 @@ class UsageRollup(_Model):
     )
 
 
+class VariantTag(_Model):
+    """Which variant of a variants eval (`variants=` on the marker) an item ran, and the
+    case it pairs on across the variants."""
+
+    axis: str = Field(description="The parametrize argument whose values are the variants.")
+    label: str = Field(description="This item's variant: its parametrize id.")
+    index: int = Field(
+        description="The variant's position among the argument's values (as collected)."
+    )
+    case: str = Field(
+        description="The pairing key: the test's node id without the variant (and repeat) "
+        "parameters, the same for every variant of one case."
+    )
+    reference: str = Field(
+        description="The variant the others are compared with: the marker's reference=, "
+        "else the first variant."
+    )
+
+
 class EvalResult(_Model):
     """The outcome of one llm_eval test item: what travels from a worker to the controller."""
 
@@ -303,6 +323,9 @@ class EvalResult(_Model):
     )
     adaptive: bool = Field(
         default=False, description="An extra run adaptive repeats added to a straddling case."
+    )
+    variant: VariantTag | None = Field(
+        default=None, description="The item's variant in a variants eval; None otherwise."
     )
 
     @model_serializer(mode="wrap")

@@ -49,6 +49,11 @@ class EvalSpec:
     adaptive: int | None = None
     faults: tuple[Any, ...] = ()  # injection.FaultRule, checked by injection.as_rule
     judge_scale: Literal["binary", "1-5", "0-10"] | None = None
+    #: The parametrize argument whose values are the variants compared (models, prompts,
+    #: configs); the cases pair across its values by their other parameters.
+    variants: str | None = None
+    #: The variant (its parametrize id) the others are compared with; None: the first.
+    reference: str | None = None
 
     @property
     def judges_cases(self) -> bool:
@@ -73,6 +78,10 @@ ALLOWED = {
     "e.g. repeat=3, adaptive=10",
     "faults": "a list of fault kinds or pytest_llmeval.fault(...) rules, e.g. faults=['429']",
     "judge_scale": "None, 'binary', '1-5' or '0-10' (the scale of judge calls that give none)",
+    "variants": "None or the name of a parametrize argument of the test whose values are "
+    "the variants, e.g. variants='model'",
+    "reference": "None or the parametrize id of one of the variants, e.g. "
+    "reference='gpt-4.1-mini' (needs variants=)",
 }
 _JUDGE_SCALES = ("binary", "1-5", "0-10")
 
@@ -109,6 +118,16 @@ def _check(name: str, value: Any) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise ValueError
         return value.strip()
+    if name == "variants":
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip().isidentifier():
+            raise ValueError
+        return value.strip()
+    if name == "reference":
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError
+        return value
     if name == "faults":
         from pytest_llmeval.records.injection import as_rule
 
@@ -173,7 +192,14 @@ def build_spec(markers: Iterable[tuple[tuple[Any, ...], dict[str, Any]]], where:
 
 
 def _check_together(spec: EvalSpec, given: dict[str, Any], where: str) -> None:
-    """The arguments that bound each other: pass_k by repeat, adaptive above repeat."""
+    """The arguments that bound each other: pass_k by repeat, adaptive above repeat,
+    reference only with variants."""
+    if spec.reference is not None and spec.variants is None:
+        raise SpecError(
+            f"{where}: @pytest.mark.llm_eval(reference={given['reference']!r}) names the "
+            "variant the others are compared with, but the marker has no variants=; add "
+            "variants='<the parametrize argument that holds the variants>', or drop reference=."
+        )
     if spec.pass_k is not None and spec.pass_k > spec.repeat:
         raise SpecError(
             f"{where}: @pytest.mark.llm_eval(pass_k={given['pass_k']!r}) is invalid with "
