@@ -3,7 +3,8 @@
 The pydantic records and file formats (`models`), the marker's `EvalSpec` (`spec`),
 a test's score (`outcome`), group and session aggregates (`aggregate`, `accounting`),
 the baseline file (`baseline`) and the comparison with it (`comparison`), the gate's
-rules (`decision`), the statistics under them (`stats`), datasets and their assertions
+rules (`decision`), variants of one eval compared on its cases (`variants`),
+the statistics under them (`stats`), datasets and their assertions
 (`cases`, `assertions`), a judge's agreement with labels or another judge
 (`calibration`), an agent's episode (`trajectory`), a driven conversation
 (`conversation`), fault rules and the attempts behind a logical call (`injection`,
