@@ -221,6 +221,12 @@ def _show(args: argparse.Namespace) -> int:
             print(line)
     for line in usage_lines(aggregate.usage):
         print(line)
+    if report.variants:
+        from pytest_llmeval.reporting.variant_lines import variant_lines
+
+        labels = {group.group: group.label for group in aggregate.groups}
+        for line in variant_lines(report.variants, (), labels):
+            print(line)
     for line in outcome_lines(outcome, every_group=False):  # as the run printed without -v
         print(line)
     print(totals_line(aggregate))
@@ -374,6 +380,7 @@ def _merge(args: argparse.Namespace) -> int:
             clusters=case_clusters(results.values(), policy.cluster_key),
         )
     durations = [r.duration_s for _, r in shards if r.duration_s is not None]
+    variants = _merged_variants(results.values(), aggregate, settings)
     report = build_report(
         results.values(),
         aggregate=aggregate,
@@ -381,6 +388,7 @@ def _merge(args: argparse.Namespace) -> int:
         settings=settings,
         duration_s=max(durations) if durations else None,
         pytest_version=first.pytest_version,
+        variants=variants,
     )
     write_report(args.output, report)
     print(
@@ -388,6 +396,25 @@ def _merge(args: argparse.Namespace) -> int:
         f"({len(results)} results, {aggregate.cases} cases) into {args.output}"
     )
     return EXIT_OK
+
+
+def _merged_variants(results: Any, aggregate: Any, settings: dict[str, Any]) -> list[Any]:
+    """The variants evals compared again over the merged results, with the margin and
+    alpha the first shard ran with (as the session compares them)."""
+    from pytest_llmeval.records.variant_results import compare_session_variants
+
+    numbers = {}
+    for name, default in (("variant_margin", 0.05), ("alpha", DEFAULT_ALPHA)):
+        value = settings.get(name, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise InputError(f"the report's setting {name}={value!r} is not a number")
+        numbers[name] = float(value)
+    outcome = compare_session_variants(
+        results, aggregate, margin=numbers["variant_margin"], alpha=numbers["alpha"]
+    )
+    for note in outcome.notes:
+        print(f"llmeval merge: note: {note}", file=sys.stderr)
+    return list(outcome.comparisons)
 
 
 def _gate(args: argparse.Namespace) -> int:

@@ -123,10 +123,17 @@ class Controller:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.config.getoption("xmlpath", None):
             # Before junitxml's own sessionfinish writes the file (this hook is tryfirst).
-            from pytest_llmeval.reporting.junit import add_suite_properties, suite_properties
+            from pytest_llmeval.reporting.junit import (
+                add_suite_properties,
+                suite_properties,
+                variant_properties,
+            )
 
             redact = self.session.redactor.text
             properties = suite_properties(outcome.aggregate, outcome.comparison)
+            if outcome.variants is not None:
+                labels = {group.group: group.label for group in outcome.aggregate.groups}
+                properties += variant_properties(outcome.variants.comparisons, labels)
             add_suite_properties(
                 self.config.pluginmanager.get_plugins(),
                 [(redact(name), redact(value)) for name, value in properties],

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.records.baseline import Baseline
     from pytest_llmeval.records.comparison import BaselineComparison
     from pytest_llmeval.records.decision import Correction, GateRule
+    from pytest_llmeval.records.variant_results import VariantOutcome
 
 
 @dataclass
@@ -115,6 +116,7 @@ class EvalSession:
         """Aggregate everything collected, judge the baseline and write the requested
         files (once, at the end); the outcome every reporter renders."""
         aggregate = aggregate_session(self.results.values())
+        variants = self._compare_variants(aggregate)
         status: BaselineStatus | None = None
         comparison: BaselineComparison | None = None
         try:
@@ -122,7 +124,7 @@ class EvalSession:
         except (LLMEvalError, OSError) as error:
             self._file_failed(error)
         # each output on its own: one that fails does not keep the others from being written
-        self._write_reports(aggregate, comparison, pytest_version)
+        self._write_reports(aggregate, comparison, pytest_version, variants)
         if self.settings.otel:
             self._export_telemetry()
         budget = None
@@ -143,8 +145,22 @@ class EvalSession:
             file_errors=tuple(self._file_errors),
             rejudge=rejudge_of(self.results.values()),
             position_swap=position_swap_of(self.results.values()),
+            variants=variants,
         )
         return self.outcome
+
+    def _compare_variants(self, aggregate: SessionAggregate) -> VariantOutcome | None:
+        """The variants evals compared, from the results (as `llmeval merge` does)."""
+        if not any(result.variant is not None for result in self.results.values()):
+            return None
+        from pytest_llmeval.records.variant_results import compare_session_variants
+
+        return compare_session_variants(
+            self.results.values(),
+            aggregate,
+            margin=self.settings.variant_margin,
+            alpha=self.settings.alpha,
+        )
 
     def _export_telemetry(self) -> None:
         """--llmeval-otel: the results as OpenTelemetry spans; a failed export is one
@@ -227,6 +243,7 @@ class EvalSession:
         aggregate: SessionAggregate,
         comparison: BaselineComparison | None,
         pytest_version: str | None,
+        variants: VariantOutcome | None = None,
     ) -> None:
         """Write the trace, the JSON report and the HTML report that were asked for; a
         file that cannot be written is one line in file_errors, and the rest still are."""
@@ -250,6 +267,7 @@ class EvalSession:
                 settings=report_settings(self.settings),
                 duration_s=time.perf_counter() - self.started,
                 pytest_version=pytest_version,
+                variants=variants.comparisons if variants is not None else (),
             )
         except LLMEvalError as error:
             self._file_failed(error)

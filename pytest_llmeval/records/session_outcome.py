@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the models load with the first eval result, not with this m
     from pytest_llmeval.records.comparison import BaselineComparison
     from pytest_llmeval.records.decision import GatePolicy
     from pytest_llmeval.records.models import CaseAggregate, GroupAggregate, SessionAggregate
+    from pytest_llmeval.records.variant_results import VariantOutcome
 
 #: What the session did with its baseline file.
 BaselineAction = Literal["missing", "written", "compared"]
@@ -64,6 +65,8 @@ class SessionOutcome:
     rejudge: JudgeComparison | None = None
     #: Pairwise comparisons whose two orders disagreed (a position-bias probe).
     position_swap: PositionSwap | None = None
+    #: The variants evals compared (variants= on the marker); None without any.
+    variants: VariantOutcome | None = None
 
     @property
     def failing_groups(self) -> list[GroupAggregate]:

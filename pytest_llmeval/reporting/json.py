@@ -27,6 +27,7 @@ from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.calibration import judge_diagnostics
 from pytest_llmeval.records.comparison import BaselineComparison
 from pytest_llmeval.records.models import EvalResult, Inference, SessionAggregate, UsageRollup
+from pytest_llmeval.records.variants import VariantComparison
 
 if TYPE_CHECKING:
     from pytest_llmeval.core.redact import Redactor
@@ -58,6 +59,7 @@ REPORT_SETTINGS = (
     "gate",
     "gate_correction",
     "cluster_key",
+    "variant_margin",
 )
 
 
@@ -113,6 +115,12 @@ class Report(BaseModel):
     baseline: BaselineComparison | None = Field(
         default=None, description="The verdict against the baseline; null without one."
     )
+    variants: list[VariantComparison] = Field(
+        default_factory=list,
+        description="Each variants eval (variants= on the marker) compared, one per group "
+        "and axis: per variant statistics, each against the reference, the recommendation "
+        "and the quality-cost Pareto front; empty without variants.",
+    )
     judges: dict[str, Any] | None = Field(
         default=None,
         description="Judge diagnostics: `rejudge` (--llmeval-rejudge: kappa, flips, mean "
@@ -165,8 +173,10 @@ def build_report(
     duration_s: float | None = None,
     pytest_version: str | None = None,
     created_at: datetime | None = None,
+    variants: Iterable[VariantComparison] = (),
 ) -> Report:
-    """Assemble a report; the aggregate is computed from the results unless given."""
+    """Assemble a report; the aggregate is computed from the results unless given (the
+    variant comparisons are given: `records.variant_results` computes them)."""
     ordered = [ReportResult.of(r) for r in sorted(results, key=lambda r: r.nodeid)]
     moment = created_at or datetime.now(UTC)
     return Report(
@@ -179,6 +189,7 @@ def build_report(
         results=ordered,
         aggregate=aggregate if aggregate is not None else aggregate_session(ordered),
         baseline=comparison,
+        variants=list(variants),
         judges=judge_diagnostics(ordered),
     )
 

@@ -15,13 +15,14 @@ test case properties go into the teardown report's `user_properties`, which pyte
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pytest_llmeval.core.printable import printable
 from pytest_llmeval.records.accounting import rollup
 from pytest_llmeval.records.baseline import group_accounting
 from pytest_llmeval.records.comparison import BaselineComparison
 from pytest_llmeval.records.models import EvalResult, SessionAggregate, UsageRollup
+from pytest_llmeval.records.variants import VariantComparison
 
 PREFIX = "llm_eval"
 
@@ -130,6 +131,34 @@ def suite_properties(
             if verdict.p_value is not None:
                 properties.append((f"{name}.p_value", format_number(verdict.p_value)))
             properties.append((f"{name}.regressed", _flag(verdict.regressed)))
+    return _printable(properties)
+
+
+def variant_properties(
+    comparisons: Iterable[VariantComparison], labels: Mapping[str, str]
+) -> list[Property]:
+    """The suite properties of the variants evals: per group its reference and pick
+    (`none` when none qualifies), per variant its n, mean, pass rate, cost per case and
+    verdict against the reference; `labels` maps group keys to display names."""
+    properties: list[Property] = []
+    for comparison in comparisons:
+        name = f"{PREFIX}.variants.{labels.get(comparison.group, comparison.group)}"
+        properties.append((f"{name}.reference", comparison.reference))
+        properties.append((f"{name}.recommended", comparison.recommended or "none"))
+        if comparison.pareto:
+            properties.append((f"{name}.pareto", ",".join(comparison.pareto)))
+        verdicts = {versus.name: versus.verdict for versus in comparison.versus}
+        for stats in comparison.variants:
+            each = f"{name}.{stats.name}"
+            properties.append((f"{each}.n", str(stats.n)))
+            properties.append((f"{each}.mean", format_number(stats.mean)))
+            properties.append((f"{each}.pass_rate", format_number(stats.pass_rate)))
+            if stats.cost_per_case_usd is not None:
+                properties.append(
+                    (f"{each}.cost_per_case_usd", format_number(stats.cost_per_case_usd))
+                )
+            if stats.name in verdicts:
+                properties.append((f"{each}.verdict", verdicts[stats.name]))
     return _printable(properties)
 
 

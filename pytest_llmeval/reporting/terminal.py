@@ -295,6 +295,8 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
                     terminal.write_line(_case_line(case, with_scores=verbosity >= 2))
                     if repeats.run_stats(case):
                         terminal.write_line(f"            {repeats.run_stats(case)}")
+    if outcome.variants is not None:
+        _write_variants(terminal, outcome, verbosity)
     for line in repeats.failing_case_lines(outcome.failing_cases):
         terminal.write_line(line, red=line.startswith("FAILED"), bold=line.startswith("FAILED"))
     for group in outcome.failing_groups:
@@ -331,6 +333,22 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
         terminal.write_sep("=", "REGRESSION", red=True, bold=True)
         for line in section:
             terminal.write_line(line)
+
+
+def _write_variants(terminal: Any, outcome: SessionOutcome, verbosity: int) -> None:
+    """The variants evals compared: a section per group (-q: the pick alone)."""
+    from pytest_llmeval.reporting.variant_lines import recommendation_lines, variant_lines
+
+    variants = outcome.variants
+    if variants is None:
+        return
+    labels = {group.group: group.label for group in outcome.aggregate.groups}
+    if verbosity < 0:
+        lines = recommendation_lines(variants.comparisons, labels) + list(variants.notes)
+    else:
+        lines = variant_lines(variants.comparisons, variants.notes, labels, verbose=verbosity >= 1)
+    for line in lines:
+        terminal.write_line(line)
 
 
 def gate_failures(outcome: SessionOutcome) -> list[str]:
