@@ -243,6 +243,31 @@ def simulated_step(request: RecordedRequest) -> dict[str, str]:
     raise LookupError("no scripted customer for this simulator request")
 
 
+# The ticket triage of model_choice: ticket fragment -> the queue every model answers,
+# except where TRIAGE_MISTAKES gives a model's own (wrong) answer.
+TRIAGE_ANSWERS = {
+    "charged twice": "billing",
+    "no sign of it": "shipping",
+    "changed my mind": "returns",
+    "blinks red": "technical",
+    "password reset": "account",
+    "VAT invoice": "billing",
+    "handle came off": "returns",
+    "delivery address": "shipping",
+}
+# The smallest model mistakes a return of a broken kettle for a technical problem.
+TRIAGE_MISTAKES = {("gpt-4.1-nano", "handle came off"): "technical"}
+
+
+def triage_reply(request: RecordedRequest) -> ReplySpec | None:
+    """The queue a candidate model puts a ticket in."""
+    ticket = request.last_user_text or ""
+    for fragment, queue in TRIAGE_ANSWERS.items():
+        if fragment in ticket:
+            return ReplySpec(text=TRIAGE_MISTAKES.get((request.model, fragment), queue))
+    return None
+
+
 # Judge verdicts: (judged-answer fragment, criteria keyword) -> (score, reasoning).
 # A criteria keyword is looked up in the judge's prompt; the first match wins.
 VERDICTS: list[tuple[str, str, int, str]] = [
@@ -320,6 +345,8 @@ def stand_in_model() -> Callable[[RecordedRequest], ReplySpec | None]:
             return ReplySpec(json=judge_verdict(request))
         if _declares_tool(body, "lookup_order"):  # the support agent
             return agent_reply(request)
+        if "Classify the support ticket of Acme Kettles" in request.text:  # model_choice
+            return triage_reply(request)
         question = request.last_user_text or ""
         if "Acme Kettles' order assistant" in request.text:
             for fragment, answer in ASSISTANT_ANSWERS.items():

@@ -201,7 +201,9 @@ def test_three_models_paired_compared_and_the_cheapest_good_one_recommended(
             "  gpt-4.1-mini * 10 * 0.90 ?0.60, 0.98? * 90% * 0.000072 * reference",
             "  gpt-4.1-nano * 10 * 0.90 ?0.60, 0.98? * 90% * 0.000018 * no difference (p 1.00),"
             " flips -0/+0, cost x0.25, latency x*",
-            "  claude-haiku-4-5 * 10 * 0.10 ?0.02, 0.40? * 10% * 0.000200 * worse (p 0.02),"
+            "  claude-haiku-4-5 * 10 * 0.10 ?0.02, 0.40? * 10% * 0.000200 * no: mean 0.100 < "
+            "threshold 0.5; pass rate 10% < min_pass_rate 80%; shortfall up to 1.00 > margin "
+            "0.05 * worse (p 0.02),"
             " flips -9/+1, cost x2.78, latency x*",
             "  recommended: gpt-4.1-nano: the cheapest ($1.8e-05/case, mean 0.900) of the "
             "variants that meet the bar and are within 0.05 of the best (gpt-4.1-mini, mean "

@@ -2,9 +2,10 @@
 
 Per compared group: a header naming the axis, the reference and the margin; one row per
 variant (n, mean with its 95% interval, pass rate, cost per case, p50/p95 latency of a
-case, and its verdict against the reference with the cases that flipped and the cost
-ratio); then the recommendation (or why none qualifies) and the Pareto front. With
-`verbose`, the flipped cases by name.
+case, whether it qualifies for the recommendation or what keeps it out, and its verdict
+against the reference with the cases that flipped and the cost and latency ratios);
+then the recommendation (or why none qualifies) and the Pareto front. With `verbose`,
+the flipped cases by name.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ def _latency(stats: VariantStats) -> str:
     return f"{stats.p50_latency_s:.2f}/{stats.p95_latency_s:.2f}"
 
 
+def qualifies_text(stats: VariantStats, margin: float) -> str:
+    """Whether a variant can be recommended: `yes`, or what keeps it out (the bar, or a
+    shortfall from the best not shown to be within the margin)."""
+    reasons = [stats.why_not] if stats.why_not else []
+    if not stats.non_inferior:
+        if stats.difference_upper is None:
+            reasons.append("too few cases paired with the best")
+        else:
+            reasons.append(f"shortfall up to {stats.difference_upper:.2f} > margin {margin:g}")
+    return "no: " + "; ".join(reasons) if reasons else "yes"
+
+
 def versus_text(versus: VariantVsReference | None) -> str:
     """A variant's verdict against the reference: test, flips both ways, ratios."""
     if versus is None:
@@ -99,6 +112,7 @@ def comparison_lines(
             "pass",
             "cost/case $",
             "p50/p95 s",
+            "qualifies",
             f"vs {comparison.reference}",
         ]
     ]
@@ -111,6 +125,7 @@ def comparison_lines(
                 f"{stats.pass_rate:.0%}",
                 _cost(stats.cost_per_case_usd),
                 _latency(stats),
+                qualifies_text(stats, comparison.margin),
                 versus_text(versus.get(stats.name)),
             ]
         )
