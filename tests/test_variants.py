@@ -10,6 +10,7 @@ front; and it is the same serial, under -n 2 and merged from two shards.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -408,3 +409,37 @@ def test_prompts(prompt, llm_eval):
     result = pytester_env.runpytest("-k", "short")
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["*not compared, the reference 'long' did not run*"])
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_the_example_recommends_the_cheapest_model_that_is_good_enough(tmp_path: Path) -> None:
+    env = {**os.environ, "CI": "true"}  # replay only
+    env.pop("OPENAI_API_KEY", None)
+    env.pop("ANTHROPIC_API_KEY", None)
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", str(EXAMPLES / "model_choice"), "-p", "no:randomly",
+            f"--llmeval-report={report}",
+        ],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [comparison] = variants_of(report)
+    stats = by_name(comparison["variants"])
+    assert list(stats) == ["gpt-4.1-mini", "gpt-4.1-nano", "claude-haiku-4-5"]
+    # nano puts the broken-handle return in the technical queue; the others get all 8
+    assert [s["mean"] for s in stats.values()] == [1.0, 0.875, 1.0]
+    nano = by_name(comparison["versus"])["gpt-4.1-nano"]
+    assert nano["flipped_to_fail"] == [
+        "model_choice/test_model_choice.py::test_triages_tickets[broken-handle]"
+    ]
+    assert not stats["gpt-4.1-nano"]["non_inferior"]
+    # mini and claude both qualify; mini is cheaper per ticket, nano cheapest of all
+    costs = {name: s["cost_per_case_usd"] for name, s in stats.items()}
+    assert costs["gpt-4.1-nano"] < costs["gpt-4.1-mini"] < costs["claude-haiku-4-5"]
+    assert comparison["recommended"] == "gpt-4.1-mini"
+    assert comparison["pareto"] == ["gpt-4.1-nano", "gpt-4.1-mini"]
+    assert "  recommended: gpt-4.1-mini: the cheapest" in done.stdout
