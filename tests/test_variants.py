@@ -443,3 +443,45 @@ def test_the_example_recommends_the_cheapest_model_that_is_good_enough(tmp_path:
     assert comparison["recommended"] == "gpt-4.1-mini"
     assert comparison["pareto"] == ["gpt-4.1-nano", "gpt-4.1-mini"]
     assert "  recommended: gpt-4.1-mini: the cheapest" in done.stdout
+
+
+def test_a_named_group_compares_the_variants_of_all_its_tests(
+    pytester_env: pytest.Pytester,
+) -> None:
+    # no model calls: the scores alone (a variant without calls costs nothing)
+    pytester_env.makepyfile(
+        test_prompts="""
+import pytest
+
+SCORES = {"short": {"a": 1.0, "b": 0.0}, "long": {"a": 1.0, "b": 1.0}}
+
+@pytest.mark.llm_eval(threshold=0.5, variants="prompt", group="prompts")
+@pytest.mark.parametrize("prompt", ["short", "long"])
+@pytest.mark.parametrize("case", ["a", "b"])
+def test_answers(case, prompt, llm_eval):
+    llm_eval.score("q", SCORES[prompt][case])
+
+@pytest.mark.llm_eval(threshold=0.5, variants="prompt", group="prompts")
+@pytest.mark.parametrize("prompt", ["short", "long"])
+def test_greets(prompt, llm_eval):
+    llm_eval.score("q", 1.0)
+"""
+    )
+    result = pytester_env.runpytest("-v", "--llmeval-report=report.json")
+    [comparison] = variants_of(pytester_env.path / "report.json")
+    assert comparison["group"] == "prompts"
+    assert comparison["reference"] == "short"
+    versus = by_name(comparison["versus"])["long"]
+    # three cases of two tests pair across the prompts; one flips to pass
+    assert versus["pairs"] == 3
+    assert versus["flipped_to_pass"] == ["test_prompts.py::test_answers[b]"]
+    stats = by_name(comparison["variants"])
+    assert stats["short"]["mean"] == pytest.approx(2 / 3)
+    assert stats["long"]["mean"] == 1.0
+    # -v names the flipped cases
+    result.stdout.fnmatch_lines(
+        [
+            "variants of prompts (prompt; reference short, margin 0.05, alpha 0.05):",
+            "    long passes where short fails: test_prompts.py::test_answers[b]",
+        ]
+    )
