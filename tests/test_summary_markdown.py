@@ -187,8 +187,8 @@ def test_the_verdict_comes_first_then_tables_that_parse_as_tables() -> None:
     # 12 cases: $0.012 -> $0.024, $0.001 -> $0.002 a case; every call 0.3 s -> 0.6 s
     assert costs[1] == [
         "All groups",
-        "$0.0120 → $0.0240 (+100%)",
-        "$0.0010 → $0.0020 (+100%)",
+        "$0.012 → $0.024 (+100%)",
+        "$0.001 → $0.002 (+100%)",
         "0.30 s → 0.60 s (+100%)",
         "0.30 s → 0.60 s (+100%)",
     ]
@@ -251,6 +251,28 @@ def test_an_improved_run_and_a_cost_rise_the_gate_does_not_fail_on() -> None:
     assert first_block(parse(render_markdown(plain))).startswith(
         "🟢 Improved · mean up in test_tone · gate passes"
     )
+
+
+def test_a_drop_the_gate_does_not_flag_is_lower_not_regressed() -> None:
+    old = [result("test_a", f"c{i}", 1.0) for i in range(3)]
+    # one case of three falls: mean -0.33, p = 1/2 (sign flip over one changed case), and
+    # one newly failing case is under the conservative rule's 2: no regression
+    new = [result("test_a", "c0", 0.0), *old[1:]]
+    summary = compared(old, new)
+    assert summary.verdict == "unchanged" and summary.groups[0].verdict == "lower"
+    tokens = parse(render_markdown(summary))
+    assert first_block(tokens).startswith(
+        "⚪ Unchanged · mean down in test_a, not significant · gate passes"
+    )
+    assert table_with(tokens, "Group", "Shared cases")[1][-1] == "lower, not significant"
+
+
+def test_a_session_without_eval_tests_writes_no_summary(pytester_env: pytest.Pytester) -> None:
+    pytester_env.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester_env.runpytest("--llmeval-summary-md=summary.md")
+    result.assert_outcomes(passed=1)
+    assert not (pytester_env.path / "summary.md").exists()
+    assert "markdown summary" not in result.stdout.str()
 
 
 HOSTILE = [
@@ -404,24 +426,36 @@ def test_the_variants_of_a_report_get_a_short_section() -> None:
             "axis": "model",
             "reference": "gpt-4.1",
             "variants": [
-                {
-                    "name": "gpt-4.1",
-                    "n": 8,
-                    "mean": 0.9,
-                    "pass_rate": 1.0,
-                    "cost_per_case_usd": 0.01,
-                },
-                {"name": "gpt|mini", "n": 8, "mean": 0.88, "pass_rate": 0.875},
+                {"name": "gpt-4.1", "n": 8, "mean": 0.9, "pass_rate": 1.0,
+                 "cost_per_case_usd": 0.01, "meets_bar": True},
+                {"name": "gpt|mini", "n": 8, "mean": 0.88, "pass_rate": 0.875,
+                 "meets_bar": True},
+                {"name": "nano"},  # a variant the comparison knows little of
+            ],
+            "versus": [
+                {"name": "gpt|mini", "verdict": "no_difference", "mean_diff": -0.02},
             ],
             "recommended": "gpt|mini",
-            "reason": "cheapest that meets the bar",
-        }
-    ]
-    tokens = parse(render_markdown(compared(OLD, NEW, variants=variants)))
+            "reason": "cheapest that meets the bar <b>*and*</b> [is](x) within 0.05",
+            "pareto": ["gpt|mini", "gpt-4.1"],
+        },
+        {"group": "tests/test_bot.py::test_tone", "recommended": None, "reason": "no variant"},
+    ]  # fmt: skip
+    text = render_markdown(compared(OLD, NEW, variants=variants))
+    tokens = parse(text)
     table = table_with(tokens, "Variant")
     assert table[1:] == [
-        ["gpt-4.1", "8", "0.90", "100%", "$0.0100"],
-        ["gpt|mini", "8", "0.88", "88%", "–"],
+        ["gpt-4.1 ◆", "8", "0.90", "100%", "$0.01", "reference", "yes"],
+        ["gpt|mini ◆", "8", "0.88", "88%", "–", "no_difference (-0.02)", "yes"],
+        ["nano", "–", "–", "–", "–", "–", "–"],
+    ]
+    rendered = html(text)
+    assert "<b>" not in rendered and "<em>" not in rendered and "href" not in rendered
+    heads = [inline_text(t) for t in tokens if t.type == "inline" and "over" in t.content]
+    assert heads == [
+        "tests/test_bot.py::test_answers over model: recommended gpt|mini (cheapest that "
+        "meets the bar <b>*and*</b> [is](x) within 0.05)",
+        "tests/test_bot.py::test_tone over variant: none qualifies (no variant)",
     ]
 
 
@@ -455,7 +489,7 @@ def test_diff_markdown_against_a_baseline_file(
     assert first_block(tokens).startswith("🔴 Regressed · score in test_answers")
     # a baseline keeps each group's cost, not its latency percentiles
     costs = table_with(tokens, "")
-    assert costs[1][1:3] == ["$0.0120 → $0.0240 (+100%)", "$0.0010 → $0.0020 (+100%)"]
+    assert costs[1][1:3] == ["$0.012 → $0.024 (+100%)", "$0.001 → $0.002 (+100%)"]
     assert costs[1][3] == "0.60 s"
 
 

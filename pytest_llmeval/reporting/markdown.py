@@ -70,6 +70,16 @@ def code(text: str, *, table: bool = False, length: int = 300) -> str:
     return f"{fence}{shown}{fence}"
 
 
+#: What CommonMark could read as markup in running text (emphasis, code, links, HTML,
+#: entities, table cells, strikethrough): each is written backslash-escaped.
+_MARKUP = re.compile(r"([\\`*_\[\]()<>|&#!~])")
+
+
+def plain(text: str) -> str:
+    """Prose that may hold user text, written so that none of it is markup."""
+    return _MARKUP.sub(r"\\\1", printable(text))
+
+
 def _score(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
@@ -79,9 +89,14 @@ def _rate(value: float | None) -> str:
 
 
 def _usd(value: float | None) -> str:
+    """Dollars: cents from $1 up, else up to six decimals (replayed test calls cost
+    millionths), never fewer than two."""
     if value is None:
         return "–"
-    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+    if value >= 1:
+        return f"${value:,.2f}"
+    text = f"{value:.6f}".rstrip("0")
+    return "$" + text + "0" * max(0, 2 - len(text.partition(".")[2]))
 
 
 def _seconds(value: float | None) -> str:
@@ -188,11 +203,15 @@ class _Renderer:
         if regressed:
             kinds = "/".join(gate.flagged_kinds)
             parts.append(f"{kinds} in {self.few(g.label for g in regressed)}")
-        elif s.verdict == "improved":
-            improved = [g for g in s.groups if g.verdict == "improved"]
-            parts.append(f"mean up in {self.few(g.label for g in improved)}")
         else:
-            parts.append(f"no group changed past the tolerance {gate.tolerance:g}")
+            improved = [g for g in s.groups if g.verdict == "improved"]
+            lower = [g for g in s.groups if g.verdict == "lower"]
+            if improved:
+                parts.append(f"mean up in {self.few(g.label for g in improved)}")
+            if lower:
+                parts.append(f"mean down in {self.few(g.label for g in lower)}, not significant")
+            if not improved and not lower:
+                parts.append(f"no group changed past the tolerance {gate.tolerance:g}")
         if gate.fails:
             parts.append(f"gate **fails** on {'/'.join(gate.failing_kinds)}")
         elif gate.flagged_kinds:
@@ -399,33 +418,56 @@ class _Renderer:
         return out
 
     def variant_table(self, comparison: dict[str, Any]) -> list[str]:
-        """One group's variant comparison, read tolerantly from its JSON form."""
+        """One group's variant comparison, read tolerantly from its JSON form (a key
+        it lacks shows as a dash)."""
         group = str(comparison.get("group", ""))
         axis = str(comparison.get("axis", "variant"))
         recommended = comparison.get("recommended")
         head = f"{self.name(group)} over {self.name(axis)}: "
         if recommended:
-            head += f"recommended {self.name(str(recommended))}"
+            head += f"**recommended {self.name(str(recommended))}**"
         else:
-            head += "none qualifies"
+            head += "**none qualifies**"
         reason = comparison.get("reason")
         if reason:
-            head += f" ({self.name(str(reason))})"
+            head += f" ({plain(str(reason)[: self.length])})"
         out = [head, ""]
         rows = [v for v in comparison.get("variants") or [] if isinstance(v, dict)]
-        if rows:
-            out += [
-                "| Variant | n | Mean | Pass rate | Cost per case |",
-                "|---|--:|--:|--:|--:|",
-            ]
-            for v in rows[: max(self.cap, 1)]:
-                out.append(
-                    f"| {self.name(str(v.get('name', '')), table=True)} | "
-                    f"{_number(v.get('n'), '{:,}')} | {_number(v.get('mean'), '{:.2f}')} | "
-                    f"{_number(v.get('pass_rate'), '{:.0%}')} | "
-                    f"{_usd(_float(v.get('cost_per_case_usd')))} |"
-                )
-            out.append("")
+        versus = {
+            str(v.get("name")): v for v in comparison.get("versus") or [] if isinstance(v, dict)
+        }
+        reference = str(comparison.get("reference", ""))
+        front = {str(name) for name in comparison.get("pareto") or []}
+        if not rows:
+            return out
+        out += [
+            "| Variant | n | Mean | Pass rate | Cost per case | vs reference | Meets bar |",
+            "|---|--:|--:|--:|--:|---|---|",
+        ]
+        shown, note = self.capped(rows)
+        for v in shown:
+            name = str(v.get("name", ""))
+            against = versus.get(name)
+            if name == reference:
+                vs = "reference"
+            elif against is not None:
+                vs = f"{plain(str(against.get('verdict', '–')))} "
+                vs += f"({_signed(_float(against.get('mean_diff')))})"
+            else:
+                vs = "–"
+            meets = v.get("meets_bar")
+            bar = ("yes" if meets else "no") if isinstance(meets, bool) else "–"
+            out.append(
+                f"| {self.name(name, table=True)}{' ◆' if name in front else ''} | "
+                f"{_number(v.get('n'), '{:,}')} | {_number(v.get('mean'), '{:.2f}')} | "
+                f"{_number(v.get('pass_rate'), '{:.0%}')} | "
+                f"{_usd(_float(v.get('cost_per_case_usd')))} | {vs} | {bar} |"
+            )
+        out.append("")
+        if front:
+            out += ["◆ on the quality-cost Pareto front.", ""]
+        if note:
+            out += [note, ""]
         return out
 
 
