@@ -26,9 +26,9 @@ from pytest_llmeval.reporting.json import build_report, write_report
 from pytest_llmeval.reporting.markdown import (
     DEFAULT_FULL_LISTS,
     GITHUB_COMMENT_LIMIT,
-    code,
     render_markdown,
 )
+from pytest_llmeval.reporting.markdown_text import code, plain, usd
 from pytest_llmeval.reporting.summary import (
     CaseChange,
     ReviewSummary,
@@ -246,9 +246,9 @@ def test_an_improved_run_and_a_cost_rise_the_gate_does_not_fail_on() -> None:
     line = first_block(parse(render_markdown(summary)))
     assert "cost in test_tone · gate passes (fails on score only)" in line
     # without the cost tolerance the mean's rise of 0.3 is an improvement
-    plain = compared(before, better)
-    assert plain.verdict == "improved"
-    assert first_block(parse(render_markdown(plain))).startswith(
+    unflagged = compared(before, better)
+    assert unflagged.verdict == "improved"
+    assert first_block(parse(render_markdown(unflagged))).startswith(
         "🟢 Improved · mean up in test_tone · gate passes"
     )
 
@@ -327,6 +327,23 @@ def test_a_code_span_holds_any_text(text: str, expected: str) -> None:
 
 def test_a_pipe_is_escaped_only_in_a_table_cell() -> None:
     assert code("a|b", table=True) == "`a\\|b`"
+
+
+def test_prose_holding_user_text_is_no_markup() -> None:
+    text = "a *b* _c_ [d](e) <i>f</i> &amp; `g` | h ~~i~~ \\ !"
+    rendered = html(f"x {plain(text)}")
+    assert (
+        rendered == "<p>x a *b* _c_ [d](e) &lt;i&gt;f&lt;/i&gt; &amp;amp; `g` | h ~~i~~ \\ !</p>\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(None, "–"), (0.0, "$0.00"), (0.5, "$0.50"), (0.001, "$0.001"), (0.0123456, "$0.012346"),
+     (0.0000012, "$0.000001"), (1.5, "$1.50"), (1234.5, "$1,234.50")],
+)  # fmt: skip
+def test_dollars_show_what_a_replayed_call_costs(value: float | None, shown: str) -> None:
+    assert usd(value) == shown
 
 
 NAME = "tests/evals/test_refund_policy_answers.py::test_answers_follow_the_policy"

@@ -340,7 +340,8 @@ def _diff(args: argparse.Namespace) -> int:
 
         sys.stdout.write(dump_model(summary))
     else:
-        from pytest_llmeval.reporting.markdown import code, render_markdown
+        from pytest_llmeval.reporting.markdown import render_markdown
+        from pytest_llmeval.reporting.markdown_text import code
 
         rest = code(f"llmeval diff {args.old} {args.new} --format json")
         sys.stdout.write(render_markdown(summary, full_lists=rest))

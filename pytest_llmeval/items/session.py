@@ -285,7 +285,8 @@ class EvalSession:
         when one was compared, else of the run alone; a failed write is one line in
         file_errors."""
         from pytest_llmeval.core.files import write_text_atomic
-        from pytest_llmeval.reporting.markdown import code, render_markdown
+        from pytest_llmeval.reporting.markdown import render_markdown
+        from pytest_llmeval.reporting.markdown_text import code
         from pytest_llmeval.reporting.summary import summarize_comparison, summarize_run
 
         if comparison is not None and status is not None:

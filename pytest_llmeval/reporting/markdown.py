@@ -19,11 +19,23 @@ fence is longer than any run of backticks inside; and in a table cell `|` is esc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pytest_llmeval.core.printable import printable
+from pytest_llmeval.reporting.markdown_text import (
+    as_float,
+    change,
+    code,
+    number,
+    p_value,
+    plain,
+    plural,
+    rate,
+    score,
+    seconds,
+    signed,
+    usd,
+)
 
 if TYPE_CHECKING:
     from pytest_llmeval.reporting.summary import CaseChange, GroupChange, ReviewSummary, Totals
@@ -43,8 +55,6 @@ DEFAULT_FULL_LISTS = "the JSON report (`--llmeval-report`) or `llmeval diff OLD 
 _CAPS = (200, 100, 50, 25, 10, 5, 2, 1, 0)
 _NAME_LENGTHS = (300, 300, 200, 120, 120, 80, 60, 60, 40)
 
-_BACKTICKS = re.compile("`+")
-
 _HEADLINE = {
     "regressed": "🔴 **Regressed**",
     "improved": "🟢 **Improved**",
@@ -54,87 +64,9 @@ _HEADLINE = {
 }
 
 
-def code(text: str, *, table: bool = False, length: int = 300) -> str:
-    """User text as an inline code span that nothing in it can break out of."""
-    shown = printable(text)
-    if len(shown) > length:
-        shown = shown[: max(length - 1, 1)] + "…"
-    if not shown:
-        return "*(empty)*"
-    if table:
-        shown = shown.replace("|", "\\|")
-    longest = max((len(run) for run in _BACKTICKS.findall(shown)), default=0)
-    fence = "`" * (longest + 1)
-    if shown[0] == "`" or shown[-1] == "`" or (shown[0] == " " and shown[-1] == " "):
-        shown = f" {shown} "
-    return f"{fence}{shown}{fence}"
-
-
-#: What CommonMark could read as markup in running text (emphasis, code, links, HTML,
-#: entities, table cells, strikethrough): each is written backslash-escaped.
-_MARKUP = re.compile(r"([\\`*_\[\]()<>|&#!~])")
-
-
-def plain(text: str) -> str:
-    """Prose that may hold user text, written so that none of it is markup."""
-    return _MARKUP.sub(r"\\\1", printable(text))
-
-
-def _score(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
-def _rate(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0%}"
-
-
-def _usd(value: float | None) -> str:
-    """Dollars: cents from $1 up, else up to six decimals (replayed test calls cost
-    millionths), never fewer than two."""
-    if value is None:
-        return "–"
-    if value >= 1:
-        return f"${value:,.2f}"
-    text = f"{value:.6f}".rstrip("0")
-    return "$" + text + "0" * max(0, 2 - len(text.partition(".")[2]))
-
-
-def _seconds(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f} s"
-
-
-def _signed(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:+.2f}" if round(value, 2) != 0 else "0.00"
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
-
-
-def _change(old: float | None, new: float | None, show: Callable[[float | None], str]) -> str:
-    """`old → new (+x%)`; only `new` when there is nothing before it."""
-    if old is None and new is None:
-        return "–"
-    if old is None:
-        return show(new)
-    text = f"{show(old)} → {show(new)}"
-    if new is not None and old > 0:
-        ratio = (new - old) / old
-        text += f" ({ratio:+.0%})" if round(ratio, 2) != 0 else " (0%)"
-    return text
-
-
 def _side(totals: Totals | None, name: str) -> float | None:
     """One figure of a run's totals; None when the run is not known."""
-    return None if totals is None else _float(getattr(totals, name))
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+    return None if totals is None else as_float(getattr(totals, name))
 
 
 class _Renderer:
@@ -191,8 +123,8 @@ class _Renderer:
         if s.gate is None:
             t = s.new_totals
             parts.append(
-                f"{_plural(t.passed, 'case')} of {t.cases:,} passed in "
-                f"{_plural(t.groups, 'group')} · mean {_score(t.mean)}"
+                f"{plural(t.passed, 'case')} of {t.cases:,} passed in "
+                f"{plural(t.groups, 'group')} · mean {score(t.mean)}"
             )
             failed = [g for g in s.groups if g.verdict == "failed"]
             if failed:
@@ -214,8 +146,10 @@ class _Renderer:
                 parts.append(f"no group changed past the tolerance {gate.tolerance:g}")
         if gate.fails:
             parts.append(f"gate **fails** on {'/'.join(gate.failing_kinds)}")
+        elif gate.flagged_kinds and gate.fail_on:
+            parts.append(f"gate passes (fails on {'/'.join(gate.fail_on)} only)")
         elif gate.flagged_kinds:
-            parts.append(f"gate passes (fails on {'/'.join(gate.fail_on) or 'nothing'} only)")
+            parts.append("gate passes (fails on none)")
         else:
             parts.append("gate passes")
         rules = [
@@ -237,7 +171,7 @@ class _Renderer:
         s = self.summary
         if s.old is None:
             line = f"Run {self.name(s.new)}, not compared"
-            return [f"{line}: {s.note}." if s.note else f"{line}.", ""]
+            return [f"{line}: {plain(s.note)}." if s.note else f"{line}.", ""]
         line = f"Compared {self.name(s.old)} → {self.name(s.new)}"
         if s.gate is not None:
             gate = s.gate
@@ -259,9 +193,9 @@ class _Renderer:
             ]
             for g in groups:
                 out.append(
-                    f"| {self.name(g.label, table=True)} | {g.n:,} | {_score(g.new_mean)} | "
-                    f"{_rate(g.new_pass_rate)} | {_usd(g.new_cost_per_case_usd)} | "
-                    f"{_seconds(g.new_latency_p95_s)} | {self.group_verdict(g)} |"
+                    f"| {self.name(g.label, table=True)} | {g.n:,} | {score(g.new_mean)} | "
+                    f"{rate(g.new_pass_rate)} | {usd(g.new_cost_per_case_usd)} | "
+                    f"{seconds(g.new_latency_p95_s)} | {self.group_verdict(g)} |"
                 )
         else:
             out += [
@@ -271,9 +205,9 @@ class _Renderer:
             for g in groups:
                 out.append(
                     f"| {self.name(g.label, table=True)} | {g.shared or 0:,} | "
-                    f"{_score(g.old_mean)} → {_score(g.new_mean)} | {_signed(g.delta)} | "
-                    f"{_rate(g.old_pass_rate)} → {_rate(g.new_pass_rate)} | "
-                    f"{_p(g.adjusted_p if g.adjusted_p is not None else g.p_value)} | "
+                    f"{score(g.old_mean)} → {score(g.new_mean)} | {signed(g.delta)} | "
+                    f"{rate(g.old_pass_rate)} → {rate(g.new_pass_rate)} | "
+                    f"{p_value(g.adjusted_p if g.adjusted_p is not None else g.p_value)} | "
                     f"{self.group_verdict(g)} |"
                 )
         out.append("")
@@ -313,7 +247,7 @@ class _Renderer:
         out = [
             "### Flipped cases",
             "",
-            f"**{_plural(len(failing), 'case')} newly failing**, {len(passing):,} newly passing.",
+            f"**{plural(len(failing), 'case')} newly failing**, {len(passing):,} newly passing.",
             "",
         ]
         if failing:
@@ -324,14 +258,14 @@ class _Renderer:
 
     def flip(self, item: tuple[str, GroupChange]) -> str:
         case, group = item
-        change = self.changes.get(group.group, {}).get(case)
-        if change is None:
+        found = self.changes.get(group.group, {}).get(case)
+        if found is None:
             return self.name(case)
-        return f"{self.name(case)}: {_score(change.old_score)} → {_score(change.new_score)}"
+        return f"{self.name(case)}: {score(found.old_score)} → {score(found.new_score)}"
 
     def failing_cases(self) -> list[str]:
         failing = [case for g in self.summary.groups for case in g.failing]
-        out = ["### Failing cases", "", f"**{_plural(len(failing), 'case')} not passing.**", ""]
+        out = ["### Failing cases", "", f"**{plural(len(failing), 'case')} not passing.**", ""]
         if failing:
             out += self.case_list("Failing cases", failing, self.name)
         return out
@@ -348,10 +282,10 @@ class _Renderer:
             "",
             "| | Cost | Cost per case | p50 latency | p95 latency |",
             "|---|--:|--:|--:|--:|",
-            f"| All groups | {_change(_side(old, 'cost_usd'), new.cost_usd, _usd)} | "
-            f"{_change(_side(old, 'cost_per_case_usd'), new.cost_per_case_usd, _usd)} | "
-            f"{_change(_side(old, 'latency_p50_s'), new.latency_p50_s, _seconds)} | "
-            f"{_change(_side(old, 'latency_p95_s'), new.latency_p95_s, _seconds)} |",
+            f"| All groups | {change(_side(old, 'cost_usd'), new.cost_usd, usd)} | "
+            f"{change(_side(old, 'cost_per_case_usd'), new.cost_per_case_usd, usd)} | "
+            f"{change(_side(old, 'latency_p50_s'), new.latency_p50_s, seconds)} | "
+            f"{change(_side(old, 'latency_p95_s'), new.latency_p95_s, seconds)} |",
             "",
         ]
         if not s.groups:
@@ -368,9 +302,9 @@ class _Renderer:
             mark = f" **{'/'.join(flagged)} up**" if flagged else ""
             out.append(
                 f"| {self.name(g.label, table=True)}{mark} | "
-                f"{_change(g.old_cost_per_case_usd, g.new_cost_per_case_usd, _usd)} | "
-                f"{_change(g.old_latency_p50_s, g.new_latency_p50_s, _seconds)} | "
-                f"{_change(g.old_latency_p95_s, g.new_latency_p95_s, _seconds)} |"
+                f"{change(g.old_cost_per_case_usd, g.new_cost_per_case_usd, usd)} | "
+                f"{change(g.old_latency_p50_s, g.new_latency_p50_s, seconds)} | "
+                f"{change(g.old_latency_p95_s, g.new_latency_p95_s, seconds)} |"
             )
         out.append("")
         if note:
@@ -387,8 +321,8 @@ class _Renderer:
 
         def show(c: CaseChange) -> str:
             return (
-                f"{self.name(c.case)}: {_score(c.old_score)} → {_score(c.new_score)} "
-                f"({_signed(c.new_score - c.old_score)})"
+                f"{self.name(c.case)}: {score(c.old_score)} → {score(c.new_score)} "
+                f"({signed(c.new_score - c.old_score)})"
             )
 
         return self.case_list("Score changes, largest drop first", changes, show)
@@ -452,16 +386,16 @@ class _Renderer:
                 vs = "reference"
             elif against is not None:
                 vs = f"{plain(str(against.get('verdict', '–')))} "
-                vs += f"({_signed(_float(against.get('mean_diff')))})"
+                vs += f"({signed(as_float(against.get('mean_diff')))})"
             else:
                 vs = "–"
             meets = v.get("meets_bar")
             bar = ("yes" if meets else "no") if isinstance(meets, bool) else "–"
             out.append(
                 f"| {self.name(name, table=True)}{' ◆' if name in front else ''} | "
-                f"{_number(v.get('n'), '{:,}')} | {_number(v.get('mean'), '{:.2f}')} | "
-                f"{_number(v.get('pass_rate'), '{:.0%}')} | "
-                f"{_usd(_float(v.get('cost_per_case_usd')))} | {vs} | {bar} |"
+                f"{number(v.get('n'), '{:,}')} | {number(v.get('mean'), '{:.2f}')} | "
+                f"{number(v.get('pass_rate'), '{:.0%}')} | "
+                f"{usd(as_float(v.get('cost_per_case_usd')))} | {vs} | {bar} |"
             )
         out.append("")
         if front:
@@ -469,17 +403,6 @@ class _Renderer:
         if note:
             out += [note, ""]
         return out
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _number(value: Any, form: str) -> str:
-    number = _float(value)
-    if number is None:
-        return "–"
-    return form.format(int(number) if form == "{:,}" else number)
 
 
 def render_markdown(
