@@ -668,13 +668,14 @@ def test_a_provider_error_echoing_a_key_fails_the_test_without_it(
     pytester_env.makepyfile(test_error=PROVIDER_ERROR)
     result = pytester_env.runpytest(
         "-p", "no:cacheprovider", "--llmeval-report=out/r.json", "--llmeval-html=out/r.html",
-        "--junitxml=out/j.xml", "--llmeval-trace=out/t.jsonl",
+        "--junitxml=out/j.xml", "--llmeval-trace=out/t.jsonl", "--llmeval-summary-md=out/s.md",
     )  # fmt: skip
     result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines(["*AuthenticationError: Error code: 401*<redacted>*"])
     assert key not in result.stdout.str() and key[-16:] not in result.stdout.str()
     written = written_files(pytester_env.path / "out")
-    assert written == {"r.json", "r.html", "j.xml", "t.jsonl"}
+    assert written == {"r.json", "r.html", "j.xml", "t.jsonl", "s.md"}
+    assert "`team <redacted>`" in (pytester_env.path / "out" / "s.md").read_text()
     assert leaks(pytester_env.path / "out", key) == []
     assert leaks(pytester_env.path / "out", named) == []
     junit = (pytester_env.path / "out" / "j.xml").read_text()

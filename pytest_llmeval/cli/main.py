@@ -19,6 +19,8 @@ from pytest_llmeval.core.errors import LLMEvalError
 from pytest_llmeval.records.decision import CORRECTIONS, GATE_RULES, GatePolicy
 
 if TYPE_CHECKING:
+    from pytest_llmeval.records.baseline import Baseline
+    from pytest_llmeval.records.comparison import BaselineComparison
     from pytest_llmeval.records.session_outcome import SessionOutcome
     from pytest_llmeval.reporting.json import Report
 
@@ -285,15 +287,77 @@ def _signed(value: float | None, percent: bool = False) -> str:
     return f"{value:+.2f}" if round(value, 2) != 0 else "0.00"
 
 
-def _diff(args: argparse.Namespace) -> int:
+def _variants_of(report: Report) -> list[dict[str, Any]] | None:
+    """The report's variant comparisons as JSON data, when it holds any."""
+    variants = getattr(report, "variants", None)
+    if not variants:
+        return None
+    return [v.model_dump(mode="json") if hasattr(v, "model_dump") else dict(v) for v in variants]
+
+
+def _load_earlier(path: str) -> tuple[Report | None, Baseline]:
+    """The earlier run of `diff`: a report, or else a baseline file (whose error is
+    the report's when it is neither)."""
+    from pytest_llmeval.core.errors import FileFormatError
+    from pytest_llmeval.records.baseline import load_baseline
+
+    try:
+        report: Report = _load(path, "report")
+    except FileFormatError as not_a_report:
+        try:
+            return None, load_baseline(path)
+        except FileFormatError:
+            raise not_a_report from None
     from pytest_llmeval.records.baseline import baseline_from_aggregate
-    from pytest_llmeval.records.comparison import compare_baselines
+
+    return report, baseline_from_aggregate(report.aggregate)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from pytest_llmeval.records.comparison import case_clusters, compare_to_baseline
+
+    old_report, old_baseline = _load_earlier(args.old)
+    new_report = _load(args.new, "report")
+    # judged as `llmeval gate` would judge the new run against a baseline of the old
+    policy = _gate_policy(args, new_report.settings)
+    comparison = compare_to_baseline(
+        new_report.aggregate,
+        old_baseline,
+        policy,
+        source=args.old,
+        clusters=case_clusters(new_report.results, policy.cluster_key),
+    )
+    if args.format == "text":
+        return _diff_text(args, comparison)
+    from pytest_llmeval.reporting.summary import summarize_comparison
+
+    summary = summarize_comparison(
+        comparison,
+        new_report.aggregate,
+        old_name=args.old,
+        new_name=args.new,
+        fail_on=policy.fail_on,
+        old_baseline=old_baseline,
+        old_aggregate=old_report.aggregate if old_report is not None else None,
+        variants=_variants_of(new_report),
+    )
+    if args.format == "json":
+        from pytest_llmeval.core.files import dump_model
+
+        sys.stdout.write(dump_model(summary))
+    else:
+        from pytest_llmeval.reporting.markdown import render_markdown
+        from pytest_llmeval.reporting.markdown_text import code
+
+        rest = code(f"llmeval diff {args.old} {args.new} --format json")
+        sys.stdout.write(render_markdown(summary, full_lists=rest))
+    return EXIT_OK
+
+
+def _diff_text(args: argparse.Namespace, comparison: BaselineComparison) -> int:
     from pytest_llmeval.reporting.regression import format_p
     from pytest_llmeval.reporting.terminal import render_table
 
-    old = baseline_from_aggregate(_load(args.old, "report").aggregate)
-    new = baseline_from_aggregate(_load(args.new, "report").aggregate)
-    comparison = compare_baselines(old, new, GatePolicy())
     print(f"{args.old} -> {args.new}")
     rows = [["group", "n", "mean", "Δ mean", "pass rate", "Δ pass", "p", "flipped"]]
     for g in comparison.groups:
@@ -473,10 +537,25 @@ def _add_diff(commands: Any) -> None:
     parser = commands.add_parser(
         "diff",
         help="Compare two reports: per group deltas and flipped cases.",
-        description="Per group mean and pass-rate deltas and the cases that flipped.",
+        description="Per group mean and pass-rate deltas and the cases that flipped; with "
+        "--format markdown or json, a pull-request summary (verdict first) of the change.",
     )
-    parser.add_argument("old", help="The earlier report.")
+    parser.add_argument("old", help="The earlier report (or a baseline file).")
     parser.add_argument("new", help="The later report.")
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="text (default): the table; markdown: a pull-request summary, verdict first; "
+        "json: the same summary as data.",
+    )
+    _add_gate_options(parser)
+    parser.add_argument(
+        "--fail-on",
+        type=_kinds,
+        help="Which regressions the summary's gate verdict fails on "
+        "(default: the new report's setting, else score).",
+    )
     parser.set_defaults(handler=_diff)
 
 

@@ -145,6 +145,8 @@ class Controller:
         from pytest_llmeval.reporting.terminal import write_summary
 
         write_summary(terminalreporter, self.session.outcome)
+        for path in self.session.written:  # as junitxml names its file
+            terminalreporter.write_sep("-", f"generated llm_eval markdown summary: {path}")
 
     @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_terminal_summary")
     def pytest_terminal_summary_verdict(self, terminalreporter: Any) -> Generator[None, None, None]:

@@ -391,6 +391,17 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PATH",
     ),
     Option(
+        "summary_md",
+        "--llmeval-summary-md",
+        "llmeval_summary_md",
+        "LLMEVAL_SUMMARY_MD",
+        "Write a pull-request-ready markdown summary (verdict first, group changes, "
+        "flipped cases, cost and latency deltas) to PATH: against the baseline when one is "
+        "compared, else of the run alone.",
+        _text,
+        metavar="PATH",
+    ),
+    Option(
         "baseline",
         "--llmeval-baseline",
         "llmeval_baseline",
@@ -528,4 +539,4 @@ OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
 
 
 #: Options whose values are paths (resolved in resolve_settings).
-PATH_OPTIONS = ("cassette_dir", "trace", "report", "html", "baseline")
+PATH_OPTIONS = ("cassette_dir", "trace", "report", "html", "baseline", "summary_md")

@@ -106,6 +106,10 @@ class EvalSession:
             self.budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
         #: What the run collected; None (outside pytest) compares with every group.
         self.scope: RunScope | None = None
+        #: The baseline the session compared with, once read (the summary's earlier run).
+        self.compared_baseline: Baseline | None = None
+        #: Summary files written, as shown to the user (the terminal names them).
+        self.written: list[str] = []
 
     def add(self, data: dict[str, Any]) -> None:
         """Take one item's result off a report; a later phase's result replaces an earlier."""
@@ -125,6 +129,8 @@ class EvalSession:
             self._file_failed(error)
         # each output on its own: one that fails does not keep the others from being written
         self._write_reports(aggregate, comparison, pytest_version, variants)
+        if self.settings.summary_md is not None:
+            self._write_summary(self.settings.summary_md, aggregate, status, comparison)
         if self.settings.otel:
             self._export_telemetry()
         budget = None
@@ -228,6 +234,7 @@ class EvalSession:
             cases = sum(len(g.cases) for g in baseline.groups.values())
             return BaselineStatus(shown, "written", len(baseline.groups), cases), None
         baseline = load_baseline(s.baseline)
+        self.compared_baseline = baseline
         comparison = compare_to_baseline(
             aggregate,
             baseline,
@@ -284,3 +291,53 @@ class EvalSession:
                 write_html(s.html, report, redactor=self.redactor)
             except (LLMEvalError, OSError) as error:
                 self._file_failed(error)
+
+    def _write_summary(
+        self,
+        path: Path,
+        aggregate: SessionAggregate,
+        status: BaselineStatus | None,
+        comparison: BaselineComparison | None,
+    ) -> None:
+        """--llmeval-summary-md: the review summary as markdown, against the baseline
+        when one was compared, else of the run alone; a failed write is one line in
+        file_errors."""
+        from pytest_llmeval.core.files import write_text_atomic
+        from pytest_llmeval.reporting.markdown import render_markdown
+        from pytest_llmeval.reporting.markdown_text import code
+        from pytest_llmeval.reporting.summary import summarize_comparison, summarize_run
+
+        if comparison is not None and status is not None:
+            summary = summarize_comparison(
+                comparison,
+                aggregate,
+                old_name=status.path,
+                new_name="this run",
+                fail_on=self.policy.fail_on,
+                old_baseline=self.compared_baseline,
+            )
+        else:
+            summary = summarize_run(aggregate, name="this run", note=_alone(status))
+        shown = self._display(path)
+        full_lists = (
+            f"the JSON report {code(self._display(self.settings.report))}"
+            if self.settings.report is not None
+            else "the JSON report (`--llmeval-report=PATH`)"
+        )
+        try:
+            write_text_atomic(
+                path, render_markdown(summary, full_lists=full_lists), redactor=self.redactor
+            )
+        except (LLMEvalError, OSError) as error:
+            self._file_failed(error)
+            return
+        self.written.append(shown)
+
+
+def _alone(status: BaselineStatus | None) -> str:
+    """Why a run is summarised alone."""
+    if status is None:
+        return "no baseline could be read"
+    if status.action == "written":
+        return f"this run wrote the baseline {status.path}"
+    return f"no baseline at {status.path}"

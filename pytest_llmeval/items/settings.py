@@ -63,6 +63,7 @@ class Settings:
     free_hosts: tuple[str, ...] = ()
     report: Path | None = None
     html: Path | None = None
+    summary_md: Path | None = None
     baseline: Path | None = None
     update_baseline: bool = False
     require_baseline: bool = False
