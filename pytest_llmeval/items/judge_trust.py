@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.items.recorder_parts import RecorderParts
-from pytest_llmeval.records.models import Verdict
+from pytest_llmeval.records.models import PairwiseVerdict, Verdict
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
@@ -44,7 +44,12 @@ class JudgeTrustMethods(RecorderParts):
     """The `llm_eval` fixture's judge-trust methods (a mixin of `EvalRecorder`)."""
 
     def _check_snapshot(
-        self, name: str, old: Verdict, new: Verdict, start: int, middle: int
+        self,
+        name: str,
+        old: Verdict | PairwiseVerdict,
+        new: Verdict | PairwiseVerdict,
+        start: int,
+        middle: int,
     ) -> None:
         """Warn when the same judge model, re-run live, reports another snapshot than the
         recorded calls did (the provider moved the model under its name)."""
@@ -80,6 +85,30 @@ class JudgeTrustMethods(RecorderParts):
                 "new_score": new.score,
                 "old_pass": old.passed,
                 "new_pass": new.passed,
+                "new_reason": new.reason,
+            }
+        )
+        self.log(rejudge=entries)
+        return new
+
+    def _rejudged_pair(
+        self, name: str, old: PairwiseVerdict, new: PairwiseVerdict
+    ) -> PairwiseVerdict:
+        """Keep both judges' preferences of one comparison (metadata `rejudge`, with the
+        winners); the new judge's preference is the one recorded."""
+        entries = list(self._metadata.get("rejudge", []))
+        entries.append(
+            {
+                "name": name,
+                "kind": "pairwise",
+                "old_model": old.model,
+                "new_model": new.model,
+                "old_score": old.score,
+                "new_score": new.score,
+                "old_pass": old.passed,
+                "new_pass": new.passed,
+                "old_winner": old.winner,
+                "new_winner": new.winner,
                 "new_reason": new.reason,
             }
         )

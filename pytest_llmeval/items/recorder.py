@@ -354,7 +354,18 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
             with judge_role():
                 options = _given(input=input, model=model)
                 result = call_with_accepted(method, a, b, criteria=criteria, **options)
-            return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
+            verdict = pairwise_from(result, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), routed_to(cassette):
+                    again = call_with_accepted(
+                        method, a, b, criteria=criteria, **{**options, "model": model_name}
+                    )
+                new = pairwise_from(again, judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged_pair(name, verdict, new)
+            return self._record_pairwise(verdict, name, start, weight)
 
     async def acompare(
         self,
@@ -384,7 +395,18 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
                 options = _given(input=input, model=model)
                 call = call_with_accepted(method, a, b, criteria=criteria, **options)
                 result = await resolve(call)
-            return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
+            verdict = pairwise_from(result, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), routed_to(cassette):
+                    again = call_with_accepted(
+                        method, a, b, criteria=criteria, **{**options, "model": model_name}
+                    )
+                    new = pairwise_from(await resolve(again), judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged_pair(name, verdict, new)
+            return self._record_pairwise(verdict, name, start, weight)
 
     @contextmanager
     def _judge_call(
