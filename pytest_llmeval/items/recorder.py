@@ -53,6 +53,8 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
         self.judge_min_kappa: float | None = None
         #: --llmeval-rejudge: the new judge model and the cassette its calls are routed to.
         self.rejudge: tuple[str, Any] | None = None
+        #: --llmeval-judge-probes and --llmeval-judge-probe-samples.
+        self.judge_probes: tuple[tuple[str, ...], int] = ((), 3)
 
     def bind_judge(self, resolver: Callable[[], Judge]) -> None:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
@@ -271,7 +273,10 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
                 new = verdict_from(again, threshold, judge)
                 self._check_snapshot(name, verdict, new, start, before)
                 verdict = self._rejudged(name, verdict, new)
-            return self._record_verdict(verdict, name, start, weight, threshold)
+            verdict = self._record_verdict(verdict, name, start, weight, threshold)
+            if self.judge_probes[0]:
+                self._probe_judge(judge, output, criteria, options, name, verdict)
+            return verdict
 
     async def ajudge(
         self,
@@ -323,7 +328,10 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
                     new = verdict_from(await resolve(again), threshold, judge)
                 self._check_snapshot(name, verdict, new, start, before)
                 verdict = self._rejudged(name, verdict, new)
-            return self._record_verdict(verdict, name, start, weight, threshold)
+            verdict = self._record_verdict(verdict, name, start, weight, threshold)
+            if self.judge_probes[0]:
+                await self._aprobe_judge(judge, output, criteria, options, name, verdict)
+            return verdict
 
     def compare(
         self,

@@ -132,7 +132,12 @@ class EvalSession:
                 spent_usd=self.budget.spent(),
                 unpriced=tuple(self.budget.unpriced().items()),
             )
-        from pytest_llmeval.records.calibration import position_swap_of, rejudge_of
+        from pytest_llmeval.records.calibration import (
+            consistency_probe_of,
+            position_swap_of,
+            rejudge_of,
+            verbosity_probe_of,
+        )
 
         self.outcome = SessionOutcome(
             aggregate=aggregate,
@@ -143,6 +148,8 @@ class EvalSession:
             file_errors=tuple(self._file_errors),
             rejudge=rejudge_of(self.results.values()),
             position_swap=position_swap_of(self.results.values()),
+            verbosity=verbosity_probe_of(self.results.values()),
+            consistency=consistency_probe_of(self.results.values()),
         )
         return self.outcome
 

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the models load with the first eval result, not with this module
-    from pytest_llmeval.records.calibration import JudgeComparison, PositionSwap
+    from pytest_llmeval.records.calibration import (
+        ConsistencyProbe,
+        JudgeComparison,
+        PositionSwap,
+        VerbosityProbe,
+    )
     from pytest_llmeval.records.comparison import BaselineComparison
     from pytest_llmeval.records.decision import GatePolicy
     from pytest_llmeval.records.models import CaseAggregate, GroupAggregate, SessionAggregate
@@ -64,6 +69,9 @@ class SessionOutcome:
     rejudge: JudgeComparison | None = None
     #: Pairwise comparisons whose two orders disagreed (a position-bias probe).
     position_swap: PositionSwap | None = None
+    #: --llmeval-judge-probes: judge calls padding raised, and samples that disagreed.
+    verbosity: VerbosityProbe | None = None
+    consistency: ConsistencyProbe | None = None
 
     @property
     def failing_groups(self) -> list[GroupAggregate]:
