@@ -19,7 +19,8 @@ import pytest
 
 from pytest_llmeval.judges.backends import SEED
 from pytest_llmeval.judges.probes import PADDING_OPENING, PADDING_SENTENCES, pad
-from pytest_llmeval.records.calibration import consistency_probes, position_swaps, verbosity_probes
+from pytest_llmeval.records.calibration import position_swaps
+from pytest_llmeval.records.probes import consistency_probes, verbosity_probes
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec, closed_port_url
 from tests.test_judges_sdk import KEYS, SAMPLES, schema_of, scripted
 

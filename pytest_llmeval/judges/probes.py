@@ -54,8 +54,3 @@ def pads(criteria: Any) -> bool:
     if not isinstance(kind, JudgeKind):
         return True  # a plain rubric, or a custom judge's own criteria
     return kind.judged == "output" and not isinstance(kind, (TaskCompletion, ToolUse))
-
-
-def spread(scores: list[float]) -> float:
-    """The largest minus the smallest score (0 for fewer than two)."""
-    return max(scores) - min(scores) if len(scores) > 1 else 0.0

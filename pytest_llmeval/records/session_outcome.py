@@ -12,15 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the models load with the first eval result, not with this module
-    from pytest_llmeval.records.calibration import (
-        ConsistencyProbe,
-        JudgeComparison,
-        PositionSwap,
-        VerbosityProbe,
-    )
+    from pytest_llmeval.records.calibration import JudgeComparison, PositionSwap
     from pytest_llmeval.records.comparison import BaselineComparison
     from pytest_llmeval.records.decision import GatePolicy
     from pytest_llmeval.records.models import CaseAggregate, GroupAggregate, SessionAggregate
+    from pytest_llmeval.records.probes import ConsistencyProbe, VerbosityProbe
 
 #: What the session did with its baseline file.
 BaselineAction = Literal["missing", "written", "compared"]
