@@ -345,3 +345,51 @@ def test_probe_rates_by_hand() -> None:
     assert [case for case, *_ in consistency.disagreements] == ["b"]
     assert (consistency.rate, consistency.mean_spread, consistency.max_spread) == (0.5, 0.625, 1.0)
     assert verbosity_probes([]) is None and consistency_probes([]) is None
+
+
+ASYNC_PROBED = """
+import pytest
+
+@pytest.mark.llm_eval(threshold=0)
+@pytest.mark.anyio
+async def test_async(llm_eval):
+    await llm_eval.ajudge("LONG-LOVER: 30 days", "Mentions the refund window", name="long")
+    await llm_eval.ajudge("ALTERNATING: 30 days", "Mentions the refund window", name="flaky")
+"""
+
+
+def test_ajudge_is_probed_too(probing: pytest.Pytester, fake_provider: FakeProviderServer) -> None:
+    probing.makepyfile(test_probed=ASYNC_PROBED)
+    probing.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
+    )
+    # in a subprocess: the SDKs' cached async clients are bound to one event loop
+    result = probing.runpytest_subprocess("--llmeval-judge-probes=verbosity,consistency")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "verbosity probe: 2 judge call(s), padding raised 50% (1), mean score shift +0.500",
+            "  padding raised: test_probed.py::test_async long (0.00 -> 1.00)",
+            "consistency probe: 2 judge call(s) x 3 samples, samples disagree 50% (1), *",
+            "  samples disagree: test_probed.py::test_async flaky (scores 0.00 1.00 0.00)",
+        ]
+    )
+    assert len(fake_provider.requests) == 10
+
+
+def test_under_rejudge_the_probes_ask_the_new_judge(
+    probing: pytest.Pytester, fake_provider: FakeProviderServer
+) -> None:
+    probing.runpytest("-k", "stable").assert_outcomes(passed=1, deselected=2)
+    original = {p: p.read_bytes() for p in probing.path.rglob("cassettes/**/*.json")}
+    fake_provider.clear()
+    result = probing.runpytest(
+        "-k", "stable", "--llmeval-rejudge=openai:gpt-4.1", "--llmeval-judge-probes=consistency"
+    )
+    result.assert_outcomes(passed=1, deselected=2)
+    result.stdout.fnmatch_lines(["consistency probe: 1 judge call(s) x 3 samples, *"])
+    # the re-asked judge call and its 3 samples, all to the new model
+    assert [r.body["model"] for r in fake_provider.requests] == ["gpt-4.1"] * 4
+    assert {p: p.read_bytes() for p in original} == original
+    (rejudged,) = (probing.path / "cassettes").rglob("rejudge-openai-gpt-4.1/**/*.json")
+    assert len(json.loads(rejudged.read_text())["interactions"]) == 4
