@@ -139,7 +139,8 @@ def read_labelled(case: Any, categories: Sequence[int]) -> LabelledCase:
         context = tuple(str(passage) for passage in context)
     elif context is not None and not isinstance(context, str):
         raise ValueError(f"{where}: `context` must be a string or a list of strings")
-    text_input = case.input if isinstance(case.input, str) else None
+    # an empty input is a row whose judge was shown none (`llmeval label` writes it so)
+    text_input = case.input if isinstance(case.input, str) and case.input else None
     return LabelledCase(
         case_id=case.id,
         output=output,
