@@ -325,3 +325,37 @@ def test_compare_and_conversation_judges_are_rejudged(
     offline.stdout.fnmatch_lines(["rejudge: *3 judge calls, kappa 0.000, 2 flipped verdict(s)"])
     assert len(fake_provider.requests) == sent
     assert tree(pytester_env.path, "cassettes") == original
+
+
+ASYNC_PAIRS = """
+import pytest
+
+@pytest.mark.llm_eval(threshold=0)
+@pytest.mark.anyio
+async def test_async_pair(llm_eval):
+    await llm_eval.acompare("ANSWER:V2 SHORT", "ANSWER:V1 LONG", "More helpful", name="pair")
+"""
+
+
+def test_acompare_is_rejudged_too(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_provider.openai_base_url)
+    fake_provider.set_handler(pair_judges)
+    pytester_env.makepyfile(test_async=ASYNC_PAIRS)
+    pytester_env.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
+    )
+    pytester_env.runpytest_subprocess().assert_outcomes(passed=1)
+    result = pytester_env.runpytest_subprocess("--llmeval-rejudge=openai:gpt-4.1")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "rejudge: *1 judge calls, kappa *, 1 flipped verdict(s)",
+            "  flipped test_async.py::test_async_pair pair: winner a -> b (1.00 -> 0.00)",
+        ]
+    )
