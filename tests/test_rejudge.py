@@ -217,3 +217,145 @@ def test_ajudge_is_rejudged_too(
             "  flipped *answers: pass -> fail*",
         ]
     )
+
+
+PAIRS_SUITE = """
+import openai
+import pytest
+
+def app(messages):
+    reply = openai.OpenAI().chat.completions.create(model="gpt-4.1-mini", messages=messages)
+    return reply.choices[0].message.content
+
+@pytest.mark.llm_eval(threshold=0)
+def test_prompts(llm_eval):
+    new = app([{"role": "user", "content": "v2 short"}])
+    old = app([{"role": "user", "content": "v1 long"}])
+    llm_eval.compare(new, old, "More helpful", name="new-vs-old")
+    llm_eval.compare(old, new, "More polite", name="steady")
+
+@pytest.mark.llm_eval(threshold=0)
+def test_chat(llm_eval):
+    chat = llm_eval.converse(app, ["hello", "refund please"])
+    llm_eval.judge_conversation(chat, "Stays polite", name="polite")
+"""
+
+
+def pair_judges(request: RecordedRequest) -> ReplySpec | None:
+    """The app answers `ANSWER:<text>`. On "More helpful" the old judge prefers the V2
+    answer and the new one (gpt-4.1) the V1 answer; on "More polite" both prefer V1. The
+    old judge passes the conversation, the new one fails it."""
+    body = request.body
+    if "response_format" not in body:
+        return ReplySpec(text=f"ANSWER:{body['messages'][-1]['content'].upper()}")
+    text = request.text
+    new = body["model"] == "gpt-4.1"
+    if "winner" in body["response_format"]["json_schema"]["schema"]["properties"]:
+        liked = "V1" if new or "More polite" in text else "V2"
+        winner = "A" if text.index(f"ANSWER:{liked}") < text.index("Output B:") else "B"
+        return ReplySpec(json={"reasoning": f"{body['model']} likes {liked}", "winner": winner})
+    score = 0 if new else 1
+    return ReplySpec(json={"reasoning": f"{body['model']} says {score}", "score": score})
+
+
+def test_compare_and_conversation_judges_are_rejudged(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_provider.openai_base_url)
+    fake_provider.set_handler(pair_judges)
+    pytester_env.makepyfile(test_pairs=PAIRS_SUITE)
+
+    pytester_env.runpytest().assert_outcomes(passed=2)
+    # 4 app calls, 2 comparisons in two orders, 1 conversation judge call
+    assert len(fake_provider.requests) == 9
+    original = tree(pytester_env.path, "cassettes")
+    assert len(original) == 2
+
+    fake_provider.clear()
+    rejudged = pytester_env.runpytest("--llmeval-rejudge=openai:gpt-4.1", "--llmeval-report=r.json")
+    rejudged.assert_outcomes(passed=2)
+    assert [r.body["model"] for r in fake_provider.requests] == ["gpt-4.1"] * 5
+    assert tree(pytester_env.path, "cassettes") == original  # byte-identical
+    rejudged.stdout.fnmatch_lines(
+        [
+            "rejudge: openai*gpt-4.1* against openai*gpt-4.1-mini*: 3 judge calls, kappa 0.000, "
+            "2 flipped verdict(s)",
+            "  flipped test_pairs.py::test_chat polite: pass -> fail (1.00 -> 0.00)",
+            "  flipped test_pairs.py::test_prompts new-vs-old: winner a -> b (1.00 -> 0.00)",
+            "  mean score shift test_pairs.py::test_chat: -1.000",
+            "  mean score shift test_pairs.py::test_prompts: -0.500",
+        ]
+    )
+    report = json.loads((pytester_env.path / "r.json").read_text())
+    prompts = next(r for r in report["results"] if r["nodeid"].endswith("test_prompts"))
+    first, second = prompts["metadata"]["rejudge"]
+    assert (first["name"], first["kind"], first["old_winner"], first["new_winner"]) == (
+        "new-vs-old", "pairwise", "a", "b"
+    )  # fmt: skip
+    assert (second["old_winner"], second["new_winner"]) == ("a", "a")  # no flip
+    assert [s["value"] for s in prompts["scores"]] == [0.0, 1.0]  # the new judge counts
+    flips = report["judges"]["rejudge"]["flips"]
+    assert flips[1] == {
+        "case": "test_pairs.py::test_prompts",
+        "name": "new-vs-old",
+        "old_pass": True,
+        "new_pass": False,
+        "old_score": 1.0,
+        "new_score": 0.0,
+        "old_winner": "a",
+        "new_winner": "b",
+    }
+    # pass/fail over 3 calls: old (pass, pass, pass), new (fail, pass, fail): matrix
+    # [[0, 0], [2, 1]], p_o = 1/3, p_e = (0*2 + 3*1)/9 = 1/3: kappa 0
+    assert report["judges"]["rejudge"]["agreement"]["confusion_matrix"] == [[0, 0], [2, 1]]
+
+    # the server is gone: the re-judged run replays from both cassette sets
+    monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url() + "/v1")
+    for name in KEYS:
+        monkeypatch.delenv(name)
+    sent = len(fake_provider.requests)
+    offline = pytester_env.runpytest("--llmeval-rejudge=openai:gpt-4.1", "--llmeval-record=none")
+    offline.assert_outcomes(passed=2)
+    offline.stdout.fnmatch_lines(["rejudge: *3 judge calls, kappa 0.000, 2 flipped verdict(s)"])
+    assert len(fake_provider.requests) == sent
+    assert tree(pytester_env.path, "cassettes") == original
+
+
+ASYNC_PAIRS = """
+import pytest
+
+@pytest.mark.llm_eval(threshold=0)
+@pytest.mark.anyio
+async def test_async_pair(llm_eval):
+    await llm_eval.acompare("ANSWER:V2 SHORT", "ANSWER:V1 LONG", "More helpful", name="pair")
+"""
+
+
+def test_acompare_is_rejudged_too(
+    pytester_env: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_provider.openai_base_url)
+    fake_provider.set_handler(pair_judges)
+    pytester_env.makepyfile(test_async=ASYNC_PAIRS)
+    pytester_env.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
+    )
+    pytester_env.runpytest_subprocess().assert_outcomes(passed=1)
+    result = pytester_env.runpytest_subprocess("--llmeval-rejudge=openai:gpt-4.1")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "rejudge: *1 judge calls, kappa *, 1 flipped verdict(s)",
+            "  flipped test_async.py::test_async_pair pair: winner a -> b (1.00 -> 0.00)",
+        ]
+    )

@@ -609,6 +609,12 @@ def _add_cassettes(commands: Any) -> None:
     add_cassettes_command(commands)
 
 
+def _add_label(commands: Any) -> None:
+    from pytest_llmeval.cli.label import add_label_command
+
+    add_label_command(commands)
+
+
 #: Each adds one subcommand.
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_show,
@@ -617,6 +623,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_gate,
     _add_baseline,
     _add_cassettes,
+    _add_label,
 )
 
 

@@ -1,15 +1,16 @@
 """The `llm_eval` fixture's judge-trust methods: `calibrate()` against human labels,
-and the re-judging steps of `--llmeval-rejudge` (a mixin of `recorder.EvalRecorder`)."""
+the re-judging steps of `--llmeval-rejudge` and the bias probes of
+`--llmeval-judge-probes` (a mixin of `recorder.EvalRecorder`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.items.recorder_parts import RecorderParts
-from pytest_llmeval.records.models import Verdict
+from pytest_llmeval.records.models import PairwiseVerdict, Verdict
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
@@ -44,7 +45,12 @@ class JudgeTrustMethods(RecorderParts):
     """The `llm_eval` fixture's judge-trust methods (a mixin of `EvalRecorder`)."""
 
     def _check_snapshot(
-        self, name: str, old: Verdict, new: Verdict, start: int, middle: int
+        self,
+        name: str,
+        old: Verdict | PairwiseVerdict,
+        new: Verdict | PairwiseVerdict,
+        start: int,
+        middle: int,
     ) -> None:
         """Warn when the same judge model, re-run live, reports another snapshot than the
         recorded calls did (the provider moved the model under its name)."""
@@ -85,6 +91,147 @@ class JudgeTrustMethods(RecorderParts):
         )
         self.log(rejudge=entries)
         return new
+
+    def _rejudged_pair(
+        self, name: str, old: PairwiseVerdict, new: PairwiseVerdict
+    ) -> PairwiseVerdict:
+        """Keep both judges' preferences of one comparison (metadata `rejudge`, with the
+        winners); the new judge's preference is the one recorded."""
+        entries = list(self._metadata.get("rejudge", []))
+        entries.append(
+            {
+                "name": name,
+                "kind": "pairwise",
+                "old_model": old.model,
+                "new_model": new.model,
+                "old_score": old.score,
+                "new_score": new.score,
+                "old_pass": old.passed,
+                "new_pass": new.passed,
+                "old_winner": old.winner,
+                "new_winner": new.winner,
+                "new_reason": new.reason,
+            }
+        )
+        self.log(rejudge=entries)
+        return new
+
+    def _probe_route(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+        """The options and cassette routing of the probes' judge calls: those of the
+        verdict that counts (under --llmeval-rejudge, the new judge's)."""
+        chosen = dict(options)
+        routing: AbstractContextManager[None] = nullcontext()
+        if self.rejudge is not None:
+            model_name, cassette = self.rejudge
+            chosen["model"] = model_name
+            routing = routed_to(cassette)
+        return chosen, routing
+
+    def _probe_judge(
+        self,
+        judge: Any,
+        output: Any,
+        criteria: Any,
+        options: Mapping[str, Any],
+        name: str,
+        verdict: Verdict,
+    ) -> None:
+        """--llmeval-judge-probes: judge the padded answer, and ask for k samples, after
+        the verdict is recorded; the probes' verdicts are kept, never scored."""
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, verdict_from
+        from pytest_llmeval.judges.probes import pad, pads
+
+        probes, samples = self.judge_probes
+        chosen, routing = self._probe_route(options)
+        threshold = chosen.get("threshold")
+        single = {key: value for key, value in chosen.items() if key != "samples"}
+        with judge_role(), routing:
+            if "verbosity" in probes and isinstance(output, str) and pads(criteria):
+                padded = call_with_accepted(judge, pad(output), criteria=criteria, **chosen)
+                self._note_verbosity(name, verdict, verdict_from(padded, threshold, judge))
+            if "consistency" in probes:
+                method = getattr(judge, "sample_verdicts", None)
+                if callable(method):
+                    results = call_with_accepted(
+                        method, output, criteria=criteria, samples=samples, **single
+                    )
+                else:  # a custom judge without it is asked again as it is
+                    results = [
+                        call_with_accepted(judge, output, criteria=criteria, **single)
+                        for _ in range(samples)
+                    ]
+                self._note_samples(name, [verdict_from(r, threshold, judge) for r in results])
+
+    async def _aprobe_judge(
+        self,
+        judge: Any,
+        output: Any,
+        criteria: Any,
+        options: Mapping[str, Any],
+        name: str,
+        verdict: Verdict,
+    ) -> None:
+        """The asynchronous `_probe_judge` (the judge's `ajudge` and `asample_verdicts`)."""
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.backends import judge_role
+        from pytest_llmeval.judges.custom import call_with_accepted, resolve, verdict_from
+        from pytest_llmeval.judges.probes import pad, pads
+
+        probes, samples = self.judge_probes
+        chosen, routing = self._probe_route(options)
+        threshold = chosen.get("threshold")
+        single = {key: value for key, value in chosen.items() if key != "samples"}
+        method = getattr(judge, "ajudge", None)
+        ask = method if callable(method) else judge
+        with judge_role(), routing:
+            if "verbosity" in probes and isinstance(output, str) and pads(criteria):
+                padded = await resolve(
+                    call_with_accepted(ask, pad(output), criteria=criteria, **chosen)
+                )
+                self._note_verbosity(name, verdict, verdict_from(padded, threshold, judge))
+            if "consistency" in probes:
+                sampler = getattr(judge, "asample_verdicts", None)
+                if callable(sampler):
+                    results = await resolve(
+                        call_with_accepted(
+                            sampler, output, criteria=criteria, samples=samples, **single
+                        )
+                    )
+                else:
+                    results = [
+                        await resolve(call_with_accepted(ask, output, criteria=criteria, **single))
+                        for _ in range(samples)
+                    ]
+                self._note_samples(name, [verdict_from(r, threshold, judge) for r in results])
+
+    def _note_verbosity(self, name: str, verdict: Verdict, padded: Verdict) -> None:
+        """Keep the verbosity probe's verdict beside the recorded one (metadata
+        `verbosity_probe`)."""
+        entries = list(self._metadata.get("verbosity_probe", []))
+        entries.append(
+            {
+                "name": name,
+                "score": verdict.score,
+                "padded_score": padded.score,
+                "pass": verdict.passed,
+                "padded_pass": padded.passed,
+            }
+        )
+        self.log(verbosity_probe=entries)
+
+    def _note_samples(self, name: str, verdicts: Sequence[Verdict]) -> None:
+        """Keep the consistency probe's sample verdicts (metadata `consistency_probe`)."""
+        entries = list(self._metadata.get("consistency_probe", []))
+        entries.append(
+            {
+                "name": name,
+                "scores": [verdict.score for verdict in verdicts],
+                "passes": [verdict.passed for verdict in verdicts],
+            }
+        )
+        self.log(consistency_probe=entries)
 
     def calibrate(
         self,

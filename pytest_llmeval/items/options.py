@@ -146,6 +146,29 @@ def _fail_on(text: str) -> tuple[str, ...]:
     return tuple(kind for kind in FAIL_ON_KINDS if kind in parts)
 
 
+#: The judge probes --llmeval-judge-probes can name.
+JUDGE_PROBES = ("verbosity", "consistency")
+
+
+def _probes(text: str) -> tuple[str, ...]:
+    parts = [part.strip().lower() for part in str(text).split(",") if part.strip()]
+    if parts == ["none"]:
+        return ()
+    unknown = [part for part in parts if part not in JUDGE_PROBES]
+    if unknown or not parts:
+        raise ValueError(
+            f"{text!r} is not a comma-separated subset of {','.join(JUDGE_PROBES)} (or none)"
+        )
+    return tuple(probe for probe in JUDGE_PROBES if probe in parts)
+
+
+def _at_least_two(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise ValueError(f"{value} must be at least 2 (one sample cannot disagree)")
+    return value
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "record_mode",
@@ -260,6 +283,29 @@ OPTIONS: tuple[Option, ...] = (
         "accepts (its min_kappa= overrides it); below it the calibration test fails.",
         _number(-1.0, 1.0),
         metavar="KAPPA",
+    ),
+    Option(
+        "judge_probes",
+        "--llmeval-judge-probes",
+        "llmeval_judge_probes",
+        "LLMEVAL_JUDGE_PROBES",
+        "Bias probes to run on every llm_eval.judge() call, a comma-separated subset of "
+        "verbosity,consistency: verbosity judges the answer again padded with text that adds "
+        "no information, consistency asks the judge --llmeval-judge-probe-samples more times; "
+        "the run's rates are reported. Default: none (each probe costs extra judge calls).",
+        _probes,
+        default=(),
+        metavar="PROBES",
+    ),
+    Option(
+        "judge_probe_samples",
+        "--llmeval-judge-probe-samples",
+        "llmeval_judge_probe_samples",
+        "LLMEVAL_JUDGE_PROBE_SAMPLES",
+        "How many samples the consistency probe asks of each judge call (default 3).",
+        _at_least_two,
+        default=3,
+        metavar="K",
     ),
     Option(
         "cache",

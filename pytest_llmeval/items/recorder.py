@@ -53,6 +53,8 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
         self.judge_min_kappa: float | None = None
         #: --llmeval-rejudge: the new judge model and the cassette its calls are routed to.
         self.rejudge: tuple[str, Any] | None = None
+        #: --llmeval-judge-probes and --llmeval-judge-probe-samples.
+        self.judge_probes: tuple[tuple[str, ...], int] = ((), 3)
 
     def bind_judge(self, resolver: Callable[[], Judge]) -> None:
         """Where judge() finds the judge: the llm_judge fixture (set by the plugin)."""
@@ -271,7 +273,10 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
                 new = verdict_from(again, threshold, judge)
                 self._check_snapshot(name, verdict, new, start, before)
                 verdict = self._rejudged(name, verdict, new)
-            return self._record_verdict(verdict, name, start, weight, threshold)
+            verdict = self._record_verdict(verdict, name, start, weight, threshold)
+            if self.judge_probes[0]:
+                self._probe_judge(judge, output, criteria, options, name, verdict)
+            return verdict
 
     async def ajudge(
         self,
@@ -323,7 +328,10 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
                     new = verdict_from(await resolve(again), threshold, judge)
                 self._check_snapshot(name, verdict, new, start, before)
                 verdict = self._rejudged(name, verdict, new)
-            return self._record_verdict(verdict, name, start, weight, threshold)
+            verdict = self._record_verdict(verdict, name, start, weight, threshold)
+            if self.judge_probes[0]:
+                await self._aprobe_judge(judge, output, criteria, options, name, verdict)
+            return verdict
 
     def compare(
         self,
@@ -354,7 +362,18 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
             with judge_role():
                 options = _given(input=input, model=model)
                 result = call_with_accepted(method, a, b, criteria=criteria, **options)
-            return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
+            verdict = pairwise_from(result, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), routed_to(cassette):
+                    again = call_with_accepted(
+                        method, a, b, criteria=criteria, **{**options, "model": model_name}
+                    )
+                new = pairwise_from(again, judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged_pair(name, verdict, new)
+            return self._record_pairwise(verdict, name, start, weight)
 
     async def acompare(
         self,
@@ -384,7 +403,18 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
                 options = _given(input=input, model=model)
                 call = call_with_accepted(method, a, b, criteria=criteria, **options)
                 result = await resolve(call)
-            return self._record_pairwise(pairwise_from(result, judge), name, start, weight)
+            verdict = pairwise_from(result, judge)
+            if self.rejudge is not None:
+                model_name, cassette = self.rejudge
+                before = len(self._inferences)
+                with judge_role(), routed_to(cassette):
+                    again = call_with_accepted(
+                        method, a, b, criteria=criteria, **{**options, "model": model_name}
+                    )
+                    new = pairwise_from(await resolve(again), judge)
+                self._check_snapshot(name, verdict, new, start, before)
+                verdict = self._rejudged_pair(name, verdict, new)
+            return self._record_pairwise(verdict, name, start, weight)
 
     @contextmanager
     def _judge_call(

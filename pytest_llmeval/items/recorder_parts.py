@@ -36,6 +36,8 @@ class RecorderParts:
         _inferences: list[Inference]
         _metadata: dict[str, Any]
         judge_min_kappa: float | None
+        judge_probes: tuple[tuple[str, ...], int]
+        rejudge: tuple[str, Any] | None
 
         def score(
             self,

@@ -101,6 +101,8 @@ class ItemRun(_BudgetGate):
     def __post_init__(self) -> None:
         self.recorder = EvalRecorder(self.identity.nodeid, redact=self.runtime.redactor.value)
         self.recorder.judge_min_kappa = self.runtime.settings.judge_min_kappa
+        settings = self.runtime.settings
+        self.recorder.judge_probes = (settings.judge_probes, settings.judge_probe_samples)
 
     def start_capture(self, test_file: Path) -> None:
         """Open this item's cassette and start intercepting its HTTP calls.

@@ -141,6 +141,7 @@ class EvalSession:
                 unpriced=tuple(self.budget.unpriced().items()),
             )
         from pytest_llmeval.records.calibration import position_swap_of, rejudge_of
+        from pytest_llmeval.records.probes import consistency_probe_of, verbosity_probe_of
 
         self.outcome = SessionOutcome(
             aggregate=aggregate,
@@ -152,6 +153,8 @@ class EvalSession:
             rejudge=rejudge_of(self.results.values()),
             position_swap=position_swap_of(self.results.values()),
             variants=variants,
+            verbosity=verbosity_probe_of(self.results.values()),
+            consistency=consistency_probe_of(self.results.values()),
         )
         return self.outcome
 

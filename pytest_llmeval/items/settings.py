@@ -51,6 +51,8 @@ class Settings:
     judge_base_url: str | None = None
     judge_min_kappa: float | None = None
     rejudge: str | None = None
+    judge_probes: tuple[str, ...] = ()
+    judge_probe_samples: int = 3
     cache: bool = False
     max_cost: float | None = None
     max_cost_strict: bool = False

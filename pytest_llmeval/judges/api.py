@@ -168,6 +168,48 @@ class LLMJudge:
         answers = [await _adrive(_conversation(prompt, backends)) for prompt in prompts]
         return check_evidence(kind, kind.combine(answers, threshold), answers, material, threshold)
 
+    def sample_verdicts(
+        self,
+        output: str,
+        criteria: str | VerdictKind,
+        *,
+        samples: int = 3,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | Backend | None = None,
+        threshold: float | None = None,
+    ) -> list[Verdict]:
+        """Ask `samples` times, as `SelfConsistency` does (one seed per sample where the
+        API takes one), and return each sample's own verdict rather than their aggregate
+        (the consistency probe, `--llmeval-judge-probes=consistency`)."""
+        kind, material, prompts, backends = self._plan(
+            output, _unsampled(criteria), input, reference, context, scale, model, samples
+        )
+        answers = [_drive(_conversation(prompt, backends)) for prompt in prompts]
+        return _each_sample(kind, answers, material, threshold)
+
+    async def asample_verdicts(
+        self,
+        output: str,
+        criteria: str | VerdictKind,
+        *,
+        samples: int = 3,
+        input: str | None = None,
+        reference: str | None = None,
+        context: str | Sequence[str] | None = None,
+        scale: Scale | None = None,
+        model: str | Backend | None = None,
+        threshold: float | None = None,
+    ) -> list[Verdict]:
+        """The asynchronous `sample_verdicts`."""
+        kind, material, prompts, backends = self._plan(
+            output, _unsampled(criteria), input, reference, context, scale, model, samples
+        )
+        answers = [await _adrive(_conversation(prompt, backends)) for prompt in prompts]
+        return _each_sample(kind, answers, material, threshold)
+
     def compare(
         self,
         a: str,
@@ -261,6 +303,22 @@ def check_evidence(
     return checked_verdict(
         verdict, quotes, pieces, strict=inner.strict_evidence, mark=pass_mark(threshold)
     )
+
+
+def _unsampled(criteria: str | VerdictKind) -> str | VerdictKind:
+    """The criteria without a `SelfConsistency` wrapper (the probe samples it itself)."""
+    return criteria.kind if isinstance(criteria, SelfConsistency) else criteria
+
+
+def _each_sample(
+    kind: VerdictKind, answers: Sequence[Answer], material: Material, threshold: float | None
+) -> list[Verdict]:
+    """Each answer's own verdict under the sampled kind, its evidence checked."""
+    inner = kind.kind if isinstance(kind, SelfConsistency) else kind
+    return [
+        check_evidence(inner, inner.combine([answer], threshold), [answer], material, threshold)
+        for answer in answers
+    ]
 
 
 def _name(item: str | Backend) -> str:

@@ -139,7 +139,8 @@ def read_labelled(case: Any, categories: Sequence[int]) -> LabelledCase:
         context = tuple(str(passage) for passage in context)
     elif context is not None and not isinstance(context, str):
         raise ValueError(f"{where}: `context` must be a string or a list of strings")
-    text_input = case.input if isinstance(case.input, str) else None
+    # an empty input is a row whose judge was shown none (`llmeval label` writes it so)
+    text_input = case.input if isinstance(case.input, str) and case.input else None
     return LabelledCase(
         case_id=case.id,
         output=output,
@@ -254,7 +255,8 @@ def describe(agreement: Agreement, labels: Mapping[int, str] | None = None) -> s
 
 @dataclass(frozen=True)
 class Flip:
-    """One judge call whose pass/fail verdict the new judge changed."""
+    """One judge call whose verdict the new judge changed: its pass/fail, or for a
+    pairwise comparison its winner (`a`, `b` or `tie`)."""
 
     case_id: str
     name: str
@@ -262,6 +264,14 @@ class Flip:
     new_pass: bool
     old_score: float
     new_score: float
+    old_winner: str | None = None
+    new_winner: str | None = None
+
+    def change(self) -> str:
+        """What changed, e.g. `pass -> fail` or `winner a -> tie`."""
+        if self.old_winner is not None and self.new_winner is not None:
+            return f"winner {self.old_winner} -> {self.new_winner}"
+        return "pass -> fail" if self.old_pass else "fail -> pass"
 
 
 @dataclass(frozen=True)
@@ -284,9 +294,8 @@ class JudgeComparison:
             f"{a.n} judge calls, kappa {kappa}, {len(self.flips)} flipped verdict(s)"
         ]
         for flip in self.flips:
-            change = "pass -> fail" if flip.old_pass else "fail -> pass"
             lines.append(
-                f"  flipped {flip.case_id} {flip.name}: {change} "
+                f"  flipped {flip.case_id} {flip.name}: {flip.change()} "
                 f"({flip.old_score:.2f} -> {flip.new_score:.2f})"
             )
         for group, shift in self.score_shift:
@@ -307,6 +316,11 @@ class JudgeComparison:
                     "new_pass": f.new_pass,
                     "old_score": f.old_score,
                     "new_score": f.new_score,
+                    **(
+                        {"old_winner": f.old_winner, "new_winner": f.new_winner}
+                        if f.old_winner is not None
+                        else {}
+                    ),
                 }
                 for f in self.flips
             ],
@@ -318,7 +332,10 @@ def compare_judges(
     calls: Sequence[tuple[str, str, Mapping[str, Any]]],
 ) -> JudgeComparison | None:
     """The agreement of the old and new judge over (group, case id, rejudge entry) triples
-    (`llm_eval`'s metadata `rejudge` entries); None when there is none."""
+    (`llm_eval`'s metadata `rejudge` entries); None when there is none.
+
+    Kappa is over the pass/fail verdicts (a comparison passes when `a` wins or ties);
+    a comparison whose winner changed is a flip even when its pass/fail did not."""
     if not calls:
         return None
     ratings, flips = [], []
@@ -329,8 +346,12 @@ def compare_judges(
         old, new = bool(entry["old_pass"]), bool(entry["new_pass"])
         old_score, new_score = float(entry["old_score"]), float(entry["new_score"])
         ratings.append(Rating(f"{case_id} {entry['name']}", int(old), int(new)))
-        if old != new:
-            flips.append(Flip(case_id, str(entry["name"]), old, new, old_score, new_score))
+        old_winner, new_winner = entry.get("old_winner"), entry.get("new_winner")
+        if old != new or old_winner != new_winner:
+            name = str(entry["name"])
+            flips.append(
+                Flip(case_id, name, old, new, old_score, new_score, old_winner, new_winner)
+            )
         shifts.setdefault(group, []).append(new_score - old_score)
         old_models[str(entry.get("old_model"))] = None
         new_models[str(entry.get("new_model"))] = None
@@ -405,8 +426,9 @@ def position_swap_of(results: Iterable[Any]) -> PositionSwap | None:
 
 
 def judge_diagnostics(results: Iterable[Any]) -> dict[str, Any] | None:
-    """The JSON report's `judges` section: re-judge agreement and the position-swap
-    probe, each present only when the run has it; None when it has neither."""
+    """The JSON report's `judges` section: re-judge agreement, the position-swap probe
+    and the verbosity and consistency probes, each present only when the run has it;
+    None when it has none."""
     ordered = list(results)
     section: dict[str, Any] = {}
     rejudge = rejudge_of(ordered)
@@ -419,4 +441,12 @@ def judge_diagnostics(results: Iterable[Any]) -> dict[str, Any] | None:
             "rate": swap.rate,
             "disagreements": [{"case": c, "name": n} for c, n in swap.disagreements],
         }
+    from pytest_llmeval.records.probes import consistency_probe_of, verbosity_probe_of
+
+    verbosity = verbosity_probe_of(ordered)
+    if verbosity is not None:
+        section["verbosity"] = verbosity.to_json()
+    consistency = consistency_probe_of(ordered)
+    if consistency is not None:
+        section["consistency"] = consistency.to_json()
     return section or None

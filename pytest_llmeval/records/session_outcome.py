@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the models load with the first eval result, not with this m
     from pytest_llmeval.records.decision import GatePolicy
     from pytest_llmeval.records.models import CaseAggregate, GroupAggregate, SessionAggregate
     from pytest_llmeval.records.variant_results import VariantOutcome
+    from pytest_llmeval.records.probes import ConsistencyProbe, VerbosityProbe
 
 #: What the session did with its baseline file.
 BaselineAction = Literal["missing", "written", "compared"]
@@ -67,6 +68,9 @@ class SessionOutcome:
     position_swap: PositionSwap | None = None
     #: The variants evals compared (variants= on the marker); None without any.
     variants: VariantOutcome | None = None
+    #: --llmeval-judge-probes: judge calls padding raised, and samples that disagreed.
+    verbosity: VerbosityProbe | None = None
+    consistency: ConsistencyProbe | None = None
 
     @property
     def failing_groups(self) -> list[GroupAggregate]:

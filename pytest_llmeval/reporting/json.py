@@ -124,8 +124,9 @@ class Report(BaseModel):
     judges: dict[str, Any] | None = Field(
         default=None,
         description="Judge diagnostics: `rejudge` (--llmeval-rejudge: kappa, flips, mean "
-        "score shift per group) and `position_swap` (pairwise comparisons whose two orders "
-        "disagreed); null when the run has neither.",
+        "score shift per group), `position_swap` (pairwise comparisons whose two orders "
+        "disagreed), `verbosity` and `consistency` (--llmeval-judge-probes); null when the "
+        "run has none of them.",
     )
     volatile_fields: list[str] = Field(
         default_factory=lambda: list(VOLATILE_FIELDS),
