@@ -1,13 +1,16 @@
 """The `llm_eval` fixture's case methods: `case()` sets the material once, judges
-and `run_checks()` default to it (a mixin of `recorder.EvalRecorder`)."""
+and `run_checks()` default to it; `evaluating()` marks helper calls as the
+evaluation's (a mixin of `recorder.EvalRecorder`)."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from pytest_llmeval.core import context
 from pytest_llmeval.items.recorder_parts import CaseMaterial, RecorderParts
 
 if TYPE_CHECKING:
@@ -94,6 +97,23 @@ class CaseMethods(RecorderParts):
     def current_case(self) -> CaseMaterial | None:
         """What `case()` set, or None."""
         return self._case
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Mark the model calls made inside as the evaluation's, not the app's.
+
+        `with llm_eval.evaluating(): grade(answer)`: a custom grader's or helper's calls
+        get the role `evaluation`, so they are recorded, replayed and accounted (apart,
+        in `evaluation_*`), but the marker's `budget_usd` and `max_latency_s`, the
+        `cost` and `latency` assertions and the trajectory leave them out. The role is
+        a context variable: asyncio tasks started inside inherit it, and concurrent
+        tasks outside keep their own.
+        """
+        token = context.current_role.set("evaluation")
+        try:
+            yield
+        finally:
+            context.current_role.reset(token)
 
     def use_judge_scale(self, scale: Scale | None) -> None:
         """The scale judges use when a call gives none (the marker's judge_scale)."""
