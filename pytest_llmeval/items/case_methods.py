@@ -42,6 +42,14 @@ def _as_context(value: object) -> str | tuple[str, ...] | None:
     )
 
 
+def _embedding_similarities(output: str, texts: Sequence[str], model: str | None) -> list[float]:
+    """The `similar` assertion's similarities: one embeddings request, evaluation role."""
+    from pytest_llmeval.scorers.embedding import DEFAULT_EMBEDDING_MODEL, similarities
+
+    scored = similarities(output, texts, model or DEFAULT_EMBEDDING_MODEL, scorer="similar")
+    return [float(value) for value in scored]
+
+
 class CaseMethods(RecorderParts):
     """The `llm_eval` fixture's case methods (a mixin of `EvalRecorder`)."""
 
@@ -125,7 +133,9 @@ class CaseMethods(RecorderParts):
         Needs a loaded case set with `llm_eval.case(case, ...)`; `output` defaults to
         the case's output. Each assertion is recorded as a check (a weighted score when
         it gives a `weight`) under its name, with the reason. `cost` and `latency`
-        read the app's calls so far. Returns each name with whether it passed.
+        read the app's calls so far; `similar` embeds the output and its texts in one
+        evaluation call (`scorers.embedding_similarity`). Returns each name with
+        whether it passed.
         """
         __tracebackhide__ = True
         from pytest_llmeval.records.assertions import apply_assertion
@@ -155,6 +165,7 @@ class CaseMethods(RecorderParts):
                     output,
                     app_cost_usd=cost,
                     app_latency_s=max(latencies) if latencies else None,
+                    similarity=_embedding_similarities,
                 )
             except ValueError as error:
                 raise ValueError(
