@@ -157,7 +157,8 @@ def unpriced_limit_warning(
     calls = f"{count} app call{'s' if count != 1 else ''}"
     return (
         f"{nodeid}: budget_usd={usd(spec.budget_usd)} could not be checked in full: {calls} "
-        f"of this test could not be priced ({causes}), so their cost is unknown; the priced "
+        f"of this test could not be priced ({causes}), so {'its' if count == 1 else 'their'} "
+        "cost is unknown; the priced "
         f"app calls cost ${known}. Set the model's price in the llmeval_prices ini option "
         "('provider:model = <input> / <output>', USD per million tokens), or list a local "
         "server in llmeval_free_hosts."
