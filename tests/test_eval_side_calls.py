@@ -340,3 +340,13 @@ from pytest_llmeval.judges import Faithfulness
     output = result.stdout.str()
     for internal in ("judges/api.py", "judges/custom.py", "items/recorder.py"):
         assert internal not in output
+
+
+def test_edit_similarity_says_it_is_a_similarity_and_how_to_port_a_distance() -> None:
+    from pytest_llmeval.scorers import edit_similarity
+
+    doc = edit_similarity.__doc__ or ""
+    assert "not a distance" in doc and "1 - t / max(len(a)" in doc
+    # the porting rule holds: "kitten" -> "sitting" is 3 edits over 7 characters
+    assert edit_similarity("kitten", "sitting") == 1 - 3 / 7
+    assert edit_similarity("Order 4411 ships Monday", "Order 4411 ships Tuesday") == 1 - 4 / 24
