@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmeval.core.money import format_usd
 from tests.fakeprovider import FakeProviderServer, closed_port_url
 
 APP = """
@@ -114,7 +115,7 @@ def test_live_then_replay_accounting(
     assert stream["stream"] is True and 0 < stream["ttft_s"] <= stream["latency_s"]
     live.stdout.fnmatch_lines(
         [
-            f"llm_eval: 3 cases, 3 passed · mean 1.00 · ${total:.4f} recorded / ${total:.4f} spent (0/3 replayed) · p95 *"
+            f"llm_eval: 3 cases, 3 passed · mean 1.00 · ${format_usd(total)} recorded / ${format_usd(total)} spent (0/3 replayed) · p95 *"
         ]
     )
 
@@ -136,7 +137,7 @@ def test_live_then_replay_accounting(
             assert after[field] == before[field], field
     replay.stdout.fnmatch_lines(
         [
-            f"llm_eval: 3 cases, 3 passed · mean 1.00 · ${total:.4f} recorded / $0.0000 spent (3/3 replayed) · p95 *"
+            f"llm_eval: 3 cases, 3 passed · mean 1.00 · ${format_usd(total)} recorded / $0.0000 spent (3/3 replayed) · p95 *"
         ]
     )
     # the planted keys reached no file the plugin wrote
@@ -216,12 +217,15 @@ def test_within_limits(llm_eval):
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
         [
-            "*llm_eval budget exceeded: this test's calls cost $0.0000*, over budget_usd=$0.0000.",
+            # the limit as written, the cost to 2 significant digits (not $0.0000)
+            "*llm_eval budget exceeded: this test's app calls cost $0.0000[1-9]?, "
+            "over budget_usd=$0.0000001.",
         ]
     )
     result.stdout.fnmatch_lines(
         [
-            "*llm_eval latency limit exceeded: the slowest call took 0.3? s, over max_latency_s=0.1 s."
+            "*llm_eval latency limit exceeded: the slowest app call took 0.3? s, "
+            "over max_latency_s=0.1 s."
         ]
     )
 

@@ -51,12 +51,12 @@ def test_live_calls_stop_once_the_budget_is_spent(
         [
             (
                 "*llm_eval session budget used up: live calls have cost $0.0* of "
-                "--llmeval-max-cost=$0.0200; test_spend.py::test_live?*? made a live call after that.*"
+                "--llmeval-max-cost=$0.02; test_spend.py::test_live?*? made a live call after that.*"
             )
         ]
     )
     result.stdout.fnmatch_lines(
-        ["BUDGET EXCEEDED: live calls cost $0.0*, --llmeval-max-cost is $0.0200*"]
+        ["BUDGET EXCEEDED: live calls cost $0.0*, --llmeval-max-cost is $0.02;*"]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     # refused calls never reached the provider

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.cli import main
+from pytest_llmeval.core.money import format_usd
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec, closed_port_url
 
 SUITE = """
@@ -184,7 +185,7 @@ def test_per_test_usage_is_the_sum_of_its_calls_serial_and_under_xdist(
     cells = by_test["test_bot.py::test_mixed[refunds]"]
     assert cells[1:3] == ["3", "(2/1)"]
     assert cells[3] == f"{mixed['input_tokens']:,}/{mixed['output_tokens']:,}"
-    assert cells[4] == f"{mixed['cost_usd']:.4f}~"
+    assert cells[4] == f"{format_usd(mixed['cost_usd'])}~"
     assert cells[5] == f"{mixed['latency_max_s']:.2f}/{mixed['latency_p50_s']:.2f}"
     assert by_test["test_bot.py::test_unpriced"][4] == "?*"
 

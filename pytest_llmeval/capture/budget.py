@@ -22,6 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 from pytest_llmeval.core.errors import BudgetExceeded, UnpricedCallRefused
+from pytest_llmeval.core.money import format_usd
+from pytest_llmeval.core.money import usd as usd  # where the budget's messages import it
 
 _CLAIM = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
@@ -82,8 +84,8 @@ class SessionBudget:
         spent = self.spent()
         if spent >= self.limit_usd:
             raise BudgetExceeded(
-                f"llm_eval session budget used up: live calls have cost ${spent:.4f} of "
-                f"--llmeval-max-cost=${self.limit_usd:.4f}; {nodeid} made a live call after "
+                f"llm_eval session budget used up: live calls have cost ${format_usd(spent)} "
+                f"of --llmeval-max-cost={usd(self.limit_usd)}; {nodeid} made a live call after "
                 "that. Raise the budget, or replay from cassettes (--llmeval-record=none)."
             )
 
@@ -95,11 +97,6 @@ class SessionBudget:
             f"{fix_for(cause)} Or replay it from a cassette, or drop --llmeval-max-cost-strict "
             "(the call then goes out, with a warning)."
         )
-
-
-def usd(amount: float) -> str:
-    """A limit as the user wrote it: $0.000001, $2, $0.02 (not 1e-06 or 2.0000)."""
-    return "$" + (f"{amount:.10f}".rstrip("0").rstrip(".") or "0")
 
 
 def fix_for(cause: str) -> str:

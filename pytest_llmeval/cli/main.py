@@ -249,6 +249,7 @@ def test_usage_lines(report: Report) -> list[str]:
     """Each test's usage, as the report's results carry it: calls (app/judge), tokens
     in/out, cost (`*` when some calls are unpriced, `~` when some were priced by model
     name), slowest and median latency, median time to first token."""
+    from pytest_llmeval.core.money import format_usd
     from pytest_llmeval.reporting.terminal import render_table
 
     rows = [["test", "calls app/judge", "tokens in/out", "cost $", "max/p50 s", "TTFT s"]]
@@ -256,7 +257,7 @@ def test_usage_lines(report: Report) -> list[str]:
         usage = result.usage
         if not usage.calls:
             continue
-        cost = f"{usage.cost_usd:.4f}" if usage.calls > usage.unpriced else "?"
+        cost = format_usd(usage.cost_usd) if usage.calls > usage.unpriced else "?"
         cost += ("~" if usage.priced_by_model_name else "") + ("*" if usage.unpriced else "")
         rows.append(
             [

@@ -13,6 +13,7 @@ from contextvars import ContextVar
 
 from pytest_llmeval.core.vocabulary import Role
 
-#: Who is making the HTTP call: the code under test (`app`), a judge (`judge`) or a
-#: simulated user (`simulator`).
+#: Who is making the HTTP call: the code under test (`app`), a judge (`judge`), a
+#: simulated user (`simulator`) or an evaluation helper (`evaluation`: the embedding
+#: scorer, code under `llm_eval.evaluating()`).
 current_role: ContextVar[Role] = ContextVar("llmeval_current_role", default="app")

@@ -40,7 +40,8 @@ class JudgeSnapshotWarning(UserWarning):
 
 
 class UnpricedCallWarning(UserWarning):
-    """A live call went out that --llmeval-max-cost could not price, so could not count."""
+    """A call the plugin could not price, so a cost limit could not count it: a live call
+    under --llmeval-max-cost, or an app call of a test with the marker's budget_usd."""
 
 
 class BypassedClientWarning(UserWarning):

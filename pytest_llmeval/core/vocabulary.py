@@ -13,8 +13,9 @@ RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
 Aggregate = Literal["mean", "min"]
 AGGREGATES: tuple[Aggregate, ...] = get_args(Aggregate)
 
-#: Who made a model call: the code under test, a judge, or a simulated user.
-Role = Literal["app", "judge", "simulator"]
+#: Who made a model call: the code under test, a judge, a simulated user, or the
+#: evaluation's own helpers (an embedding scorer, code under `llm_eval.evaluating()`).
+Role = Literal["app", "judge", "simulator", "evaluation"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
 #: How a price found by model name alone (its host unknown to genai-prices) begins its

@@ -1,13 +1,16 @@
 """The `llm_eval` fixture's case methods: `case()` sets the material once, judges
-and `run_checks()` default to it (a mixin of `recorder.EvalRecorder`)."""
+and `run_checks()` default to it; `evaluating()` marks helper calls as the
+evaluation's (a mixin of `recorder.EvalRecorder`)."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from pytest_llmeval.core import context
 from pytest_llmeval.items.recorder_parts import CaseMaterial, RecorderParts
 
 if TYPE_CHECKING:
@@ -37,6 +40,14 @@ def _as_context(value: object) -> str | tuple[str, ...] | None:
         "llm_eval.case(): context must be a str or a list of str passages, "
         f"got {type(value).__name__}"
     )
+
+
+def _embedding_similarities(output: str, texts: Sequence[str], model: str | None) -> list[float]:
+    """The `similar` assertion's similarities: one embeddings request, evaluation role."""
+    from pytest_llmeval.scorers.embedding import DEFAULT_EMBEDDING_MODEL, similarities
+
+    scored = similarities(output, texts, model or DEFAULT_EMBEDDING_MODEL, scorer="similar")
+    return [float(value) for value in scored]
 
 
 class CaseMethods(RecorderParts):
@@ -95,6 +106,23 @@ class CaseMethods(RecorderParts):
         """What `case()` set, or None."""
         return self._case
 
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Mark the model calls made inside as the evaluation's, not the app's.
+
+        `with llm_eval.evaluating(): grade(answer)`: a custom grader's or helper's calls
+        get the role `evaluation`, so they are recorded, replayed and accounted (apart,
+        in `evaluation_*`), but the marker's `budget_usd` and `max_latency_s`, the
+        `cost` and `latency` assertions and the trajectory leave them out. The role is
+        a context variable: asyncio tasks started inside inherit it, and concurrent
+        tasks outside keep their own.
+        """
+        token = context.current_role.set("evaluation")
+        try:
+            yield
+        finally:
+            context.current_role.reset(token)
+
     def use_judge_scale(self, scale: Scale | None) -> None:
         """The scale judges use when a call gives none (the marker's judge_scale)."""
         self._judge_scale = scale
@@ -105,7 +133,9 @@ class CaseMethods(RecorderParts):
         Needs a loaded case set with `llm_eval.case(case, ...)`; `output` defaults to
         the case's output. Each assertion is recorded as a check (a weighted score when
         it gives a `weight`) under its name, with the reason. `cost` and `latency`
-        read the app's calls so far. Returns each name with whether it passed.
+        read the app's calls so far; `similar` embeds the output and its texts in one
+        evaluation call (`scorers.embedding_similarity`). Returns each name with
+        whether it passed.
         """
         __tracebackhide__ = True
         from pytest_llmeval.records.assertions import apply_assertion
@@ -135,6 +165,7 @@ class CaseMethods(RecorderParts):
                     output,
                     app_cost_usd=cost,
                     app_latency_s=max(latencies) if latencies else None,
+                    similarity=_embedding_similarities,
                 )
             except ValueError as error:
                 raise ValueError(

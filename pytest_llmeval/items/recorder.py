@@ -257,6 +257,9 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
         scale = self._judge_scale if scale is None else scale
 
         judge = self._judge()
+        self._check_judge_arguments(
+            "judge", judge, output, criteria, input, reference, context, scale, samples
+        )
         default = self._default_judge_name(criteria, scale, samples)
         with self._judge_call(name, default, weight, threshold) as (name, start):
             options = _judge_options(input, reference, context, scale, model, samples, threshold)
@@ -305,6 +308,9 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
         scale = self._judge_scale if scale is None else scale
 
         judge = self._judge()
+        self._check_judge_arguments(
+            "ajudge", judge, output, criteria, input, reference, context, scale, samples
+        )
         default = self._default_judge_name(criteria, scale, samples)
         with self._judge_call(name, default, weight, threshold) as (name, start):
             options = _judge_options(input, reference, context, scale, model, samples, threshold)
@@ -429,6 +435,32 @@ class EvalRecorder(ConversationMethods, CaseMethods, JudgeTrustMethods):
             yield chosen, len(self._inferences)
         finally:
             self._reserved_names.discard(chosen)
+
+    def _check_judge_arguments(
+        self,
+        call: str,
+        judge: Judge,
+        output: str,
+        criteria: Any,
+        input: str | None,
+        reference: str | None,
+        context: str | Sequence[str] | None,
+        scale: Scale | None,
+        samples: int,
+    ) -> None:
+        """Refuse, from the public call, the arguments the built-in judge would refuse
+        deep inside: the error names the test and `llm_eval.judge()`, and the traceback
+        ends at the test's line. A custom judge decides for itself what it accepts."""
+        __tracebackhide__ = True
+        from pytest_llmeval.judges.api import LLMJudge, make_material, plan_kind
+
+        if not isinstance(judge, LLMJudge):
+            return
+        try:
+            kind = plan_kind(criteria, scale, samples)
+            kind.check(make_material(output, input, reference, context))
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{self.nodeid}: llm_eval.{call}(): {error}") from None
 
     def _judge(self) -> Judge:
         """The llm_judge fixture's judge."""

@@ -15,7 +15,7 @@ from pytest_llmeval.core.errors import JudgeError, find_cause
 from pytest_llmeval.items.recorder import EvalRecorder
 from pytest_llmeval.items.runtime import Runtime
 from pytest_llmeval.records.models import EvalResult, Inference, Score, Status, VariantTag
-from pytest_llmeval.records.outcome import evaluate, limit_breaches
+from pytest_llmeval.records.outcome import evaluate, limit_breaches, unpriced_limit_warning
 from pytest_llmeval.records.spec import EvalSpec
 
 if TYPE_CHECKING:
@@ -174,11 +174,10 @@ class ItemRun(_BudgetGate):
         status: Status = evaluation.status
         message = evaluation.message
         inferences = self.recorder.inferences
-        latencies = [i.latency_s for i in inferences if i.latency_s is not None]
-        priced = [i.cost_usd for i in inferences if i.cost_usd is not None]
-        breaches = limit_breaches(
-            self.spec, sum(priced) if priced else None, max(latencies) if latencies else None
-        )
+        breaches = limit_breaches(self.spec, inferences)  # the app's calls alone
+        unpriced = unpriced_limit_warning(self.spec, self.identity.nodeid, inferences)
+        if unpriced is not None:
+            self.budget_warnings.append(unpriced)
         misses = self.cassette_misses()
         if error is None and misses:
             breaches = [*breaches, *misses]

@@ -64,7 +64,6 @@ def plan_kind(
     else:
         raise TypeError(
             "criteria must be a string or a judge kind (Rubric, Correctness, Faithfulness, "
-            "criteria must be a string or a judge kind (Rubric, Correctness, Faithfulness, "
             "Relevance, SelfConsistency, TaskCompletion, ToolUse, GoalCompletion, "
             f"RoleAdherence, KnowledgeRetention), got {type(criteria).__name__}"
         )
@@ -93,6 +92,11 @@ def make_material(
     if isinstance(context, str):
         passages = (context,)
     elif context is not None:
+        if not isinstance(context, Sequence):
+            raise TypeError(
+                "context must be a string or a non-empty sequence of strings, "
+                f"got {type(context).__name__}"
+            )
         passages = tuple(context)
         if not passages or not all(isinstance(p, str) for p in passages):
             raise TypeError("context must be a string or a non-empty sequence of strings")

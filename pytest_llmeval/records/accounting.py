@@ -85,6 +85,9 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
         simulator_calls=sum(1 for i in calls if i.role == "simulator"),
         simulator_cost_usd=cost("simulator"),
         simulator_models=sorted({_model_name(i) for i in calls if i.role == "simulator"}),
+        evaluation_calls=sum(1 for i in calls if i.role == "evaluation"),
+        evaluation_cost_usd=cost("evaluation"),
+        evaluation_models=sorted({_model_name(i) for i in calls if i.role == "evaluation"}),
     )
 
 

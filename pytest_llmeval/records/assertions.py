@@ -11,15 +11,19 @@ Types: `contains`, `icontains` (ignoring case), `regex`, `equals` (a string is
 compared exactly; any other JSON value with the output parsed as JSON), each also as
 `not-<type>`; `is-json` (optionally with a schema as `value`), `json-schema`; `cost`
 (the app's calls cost at most `value` USD) and `latency` (the app's slowest call took
-at most `value` seconds). `rubric` and `similar` are not supported yet.
+at most `value` seconds); `similar` (the output's embedding similarity to `value`, a
+text or a list of texts, is at least `threshold`, default 0.75, with the embedding model
+`provider`; `not-similar`: below it), which the caller applies through an embedding
+scorer it passes in (`similarity`). `rubric` is not supported yet.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +35,16 @@ TYPES = (
     "json-schema",
     "cost",
     "latency",
+    "similar",
+    "not-similar",
 )
-LATER = ("rubric", "llm-rubric", "similar")
+LATER = ("rubric", "llm-rubric")
 EXAMPLE = '"assert": [{"type": "icontains", "value": "refund"}, {"type": "is-json"}]'
 _KEYS = {"type", "value", "name", "weight"}
+#: Keys only some types take, and which.
+_TYPE_KEYS = {"threshold": ("similar", "not-similar"), "provider": ("similar", "not-similar")}
+#: promptfoo's default `similar` threshold.
+SIMILAR_THRESHOLD = 0.75
 
 
 class InvalidAssertion(ValueError):
@@ -49,6 +59,8 @@ class Assertion:
     value: Any = None
     name: str = ""
     weight: float | None = None
+    threshold: float | None = None  # similar: the least similarity that passes
+    model: str | None = None  # similar: the embedding model, provider:model (None: default)
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,7 @@ def parse_assertions(raw: object) -> tuple[Assertion, ...]:
         if name in names:
             raise InvalidAssertion(f"{where}: the name {name!r} is used twice in this case")
         names.add(name)
-        parsed.append(Assertion(assertion.type, assertion.value, name, assertion.weight))
+        parsed.append(dataclasses.replace(assertion, name=name))
     return tuple(parsed)
 
 
@@ -96,12 +108,13 @@ def _parse_one(entry: object, where: str) -> Assertion:
         raise InvalidAssertion(
             f"{where}: an assertion is an object with a 'type', got {type(entry).__name__}"
         )
-    unknown = sorted(str(k) for k in entry if k not in _KEYS)
+    kind = entry.get("type")
+    allowed = _KEYS | {key for key, types in _TYPE_KEYS.items() if kind in types}
+    unknown = sorted(str(k) for k in entry if k not in allowed)
     if unknown:
         raise InvalidAssertion(
-            f"{where}: unknown key {', '.join(unknown)} (allowed: {', '.join(sorted(_KEYS))})"
+            f"{where}: unknown key {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
         )
-    kind = entry.get("type")
     if kind in LATER:
         raise InvalidAssertion(
             f"{where}: type {kind!r} is not supported by run_checks yet; "
@@ -123,7 +136,44 @@ def _parse_one(entry: object, where: str) -> Assertion:
     ):
         raise InvalidAssertion(f"{where}: 'weight' must be a number >= 0, got {weight!r}")
     _check_value(str(kind), value, where)
-    return Assertion(str(kind), value, name, None if weight is None else float(weight))
+    weight = None if weight is None else float(weight)
+    if kind in ("similar", "not-similar"):
+        threshold, model = _similar_options(entry, where)
+        return Assertion(str(kind), value, name, weight, threshold, model)
+    return Assertion(str(kind), value, name, weight)
+
+
+def _similar_options(entry: Mapping[Any, Any], where: str) -> tuple[float, str | None]:
+    """A similar assertion's threshold (default 0.75) and embedding model (None: the
+    scorer's default). promptfoo's `openai:embedding:<model>` is read as `openai:<model>`."""
+    threshold = entry.get("threshold", SIMILAR_THRESHOLD)
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or math.isnan(threshold)
+        or not 0 <= threshold <= 1
+    ):
+        raise InvalidAssertion(
+            f"{where}: 'threshold' must be a number from 0 to 1 (a cosine similarity), "
+            f"got {threshold!r}"
+        )
+    provider = entry.get("provider")
+    if provider is None:
+        return float(threshold), None
+    if not isinstance(provider, str) or not re.fullmatch(r"[\w.-]+:\S+", provider.strip()):
+        raise InvalidAssertion(
+            f"{where}: 'provider' must be an embedding model as provider:model, e.g. "
+            f"'openai:text-embedding-3-small', got {provider!r}"
+        )
+    family, _, model = provider.strip().partition(":")
+    if model.startswith("embedding:"):  # promptfoo's openai:embedding:<model>
+        model = model.removeprefix("embedding:")
+    if family not in ("openai", "openai-compatible") or not model:
+        raise InvalidAssertion(
+            f"{where}: 'provider' {provider!r}: similar embeds through OpenAI's embeddings "
+            "API; use openai:<model>, or openai-compatible:<model> with OPENAI_BASE_URL set"
+        )
+    return float(threshold), f"{family}:{model}"
 
 
 def _check_value(kind: str, value: object, where: str) -> None:
@@ -141,6 +191,17 @@ def _check_value(kind: str, value: object, where: str) -> None:
     elif base == "equals":
         if value is None:
             raise InvalidAssertion(f"{where}: equals needs a 'value'")
+    elif base == "similar":
+        texts = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(texts, list)
+            or not texts
+            or not all(isinstance(t, str) and t for t in texts)
+        ):
+            raise InvalidAssertion(
+                f"{where}: {kind} needs a 'value': the expected text, or a list of them "
+                "(the best match counts)"
+            )
     elif kind in ("is-json", "json-schema"):
         if kind == "json-schema" and not isinstance(value, Mapping):
             raise InvalidAssertion(f"{where}: json-schema needs a JSON Schema object as 'value'")
@@ -157,21 +218,32 @@ def _check_value(kind: str, value: object, where: str) -> None:
             raise InvalidAssertion(f"{where}: {kind} needs a 'value' in {unit} > 0, got {value!r}")
 
 
+#: How `apply_assertion` asks for embedding similarities: (output, expected texts, model
+#: or None for the default) -> one similarity in [0, 1] per expected text.
+Similarity = Callable[[str, Sequence[str], "str | None"], Sequence[float]]
+
+
 def apply_assertion(
     assertion: Assertion,
     output: str,
     *,
     app_cost_usd: float | None,
     app_latency_s: float | None,
+    similarity: Similarity | None = None,
 ) -> Outcome:
     """Apply one assertion to `output` (and the app's accounted cost and latency).
 
     `app_cost_usd` is None when a call could not be priced, `app_latency_s` when no app
     call was made: the assertion then fails and says it could not be evaluated.
+    `similarity` computes embedding similarities for `similar` (required by it).
     """
     kind, value = assertion.type, assertion.value
     negated = kind.startswith("not-")
     base = kind.removeprefix("not-")
+    if base == "similar":
+        if similarity is None:
+            raise ValueError(f"{kind} needs an embedding scorer to apply it")
+        return _similar_assertion(assertion, output, similarity, negated)
     if base in TEXT_TYPES:
         held, what = _text_assertion(base, value, output)
         if negated:
@@ -192,6 +264,25 @@ def apply_assertion(
     return Outcome(
         1.0 if ok else 0.0, f"the slowest app call took {app_latency_s:.3g} s (limit {value:g} s)"
     )
+
+
+def _similar_assertion(
+    assertion: Assertion, output: str, similarity: Similarity, negated: bool
+) -> Outcome:
+    texts = [assertion.value] if isinstance(assertion.value, str) else list(assertion.value)
+    values = list(similarity(output, texts, assertion.model))
+    best = max(range(len(texts)), key=lambda i: values[i])
+    limit = SIMILAR_THRESHOLD if assertion.threshold is None else assertion.threshold
+    held = values[best] >= limit
+    closest = "" if len(texts) == 1 else f" (the closest of {len(texts)})"
+    what = f"similarity {values[best]:.3f} to {_clip(texts[best])!r}{closest}"
+    if negated:
+        return Outcome(0.0 if held else 1.0, f"{what}, {'not ' if held else ''}below {limit:g}")
+    return Outcome(1.0 if held else 0.0, f"{what}, {'at least' if held else 'below'} {limit:g}")
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _text_assertion(base: str, value: Any, output: str) -> tuple[bool, str]:

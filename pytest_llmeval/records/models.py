@@ -51,6 +51,9 @@ def _defaults(model: type[BaseModel], names: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+#: UsageRollup's fields of the evaluation role (omitted when no call had it).
+_USAGE_EVALUATION_FIELDS = ("evaluation_calls", "evaluation_cost_usd", "evaluation_models")
+
 #: EvalResult's fields for the per-case rules across runs and for variants (omitted when
 #: unset).
 _RESULT_REPEAT_FIELDS = ("case_rule", "pass_k", "min_case_pass_rate", "adaptive", "variant")
@@ -146,7 +149,8 @@ class Inference(_Model):
 
     nodeid: str = Field(description="The test that made the call.")
     role: Role = Field(
-        description="The code under test (app), a judge, or a simulated user (simulator)."
+        description="The code under test (app), a judge, a simulated user (simulator), or "
+        "an evaluation helper (evaluation: an embedding scorer, llm_eval.evaluating())."
     )
     provider: str = Field(description="openai, anthropic, openai-compatible, ... or unknown.")
     api: str = Field(default="unknown", description="chat, responses, embeddings, messages.")
@@ -281,6 +285,22 @@ class UsageRollup(_Model):
     simulator_models: list[str] = Field(
         default_factory=list, description="provider:model of simulated users' calls."
     )
+    evaluation_calls: int = Field(
+        default=0,
+        description="Calls made by evaluation helpers (embedding scorers, code under "
+        "llm_eval.evaluating()); this and the two fields below are omitted when 0.",
+    )
+    evaluation_cost_usd: float = Field(
+        default=0.0, description="Recorded cost of evaluation helpers' calls, USD."
+    )
+    evaluation_models: list[str] = Field(
+        default_factory=list, description="provider:model of evaluation helpers' calls."
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unused_roles(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # left out when no evaluation helper called a model: reports keep their bytes
+        return _omit_defaults(handler(self), self, _USAGE_EVALUATION_FIELDS)
 
 
 class VariantTag(_Model):

@@ -13,8 +13,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pytest_llmeval.core.money import format_usd, usd
 from pytest_llmeval.core.vocabulary import Aggregate
-from pytest_llmeval.records.models import Score, Status
+from pytest_llmeval.records.accounting import unpriced_reason
+from pytest_llmeval.records.models import Inference, Score, Status
 from pytest_llmeval.records.spec import EvalSpec
 
 _REASON_WIDTH = 100
@@ -102,23 +104,62 @@ def _missed_phrase(missed: Sequence[Score]) -> str:
     return " and ".join(phrases)
 
 
-def limit_breaches(
-    spec: EvalSpec, cost_usd: float | None, max_latency_s: float | None
-) -> list[str]:
-    """Messages for the marker's per-test budget and latency limits that were exceeded."""
+def limit_breaches(spec: EvalSpec, inferences: Sequence[Inference]) -> list[str]:
+    """Messages for the marker's per-test budget and latency limits that were exceeded.
+
+    Both measure the code under test: its calls (role `app`) alone, not the judges',
+    the simulated users' or the evaluation helpers'. The cost is that of the priced app
+    calls (see `unpriced_limit_warning` for the others); the latency, the slowest one's.
+    """
+    app = [i for i in inferences if i.role == "app"]
     breaches = []
+    priced = [i.cost_usd for i in app if i.cost_usd is not None]
+    cost_usd = math.fsum(priced) if priced else None
     if spec.budget_usd is not None and cost_usd is not None and cost_usd > spec.budget_usd:
         breaches.append(
-            f"llm_eval budget exceeded: this test's calls cost ${cost_usd:.4f}, "
-            f"over budget_usd=${spec.budget_usd:.4f}."
+            f"llm_eval budget exceeded: this test's app calls cost ${format_usd(cost_usd)}, "
+            f"over budget_usd={usd(spec.budget_usd)}."
         )
+    latencies = [i.latency_s for i in app if i.latency_s is not None]
+    max_latency_s = max(latencies) if latencies else None
     if (
         spec.max_latency_s is not None
         and max_latency_s is not None
         and max_latency_s > spec.max_latency_s
     ):
         breaches.append(
-            f"llm_eval latency limit exceeded: the slowest call took {max_latency_s:.2f} s, "
+            f"llm_eval latency limit exceeded: the slowest app call took {max_latency_s:.2f} s, "
             f"over max_latency_s={spec.max_latency_s:g} s."
         )
     return breaches
+
+
+def unpriced_limit_warning(
+    spec: EvalSpec, nodeid: str, inferences: Sequence[Inference]
+) -> str | None:
+    """What to warn when the marker's budget_usd cannot be checked in full: some app
+    calls have no price (None when there is no budget, or every app call is priced)."""
+    if spec.budget_usd is None:
+        return None
+    app = [i for i in inferences if i.role == "app"]
+    reasons: dict[str, set[str]] = {}
+    for call in app:
+        reason = unpriced_reason(call)
+        if reason is not None:
+            reasons.setdefault(reason, set()).add(f"{call.provider}:{call.model or 'unknown'}")
+    if not reasons:
+        return None
+    count = sum(1 for i in app if unpriced_reason(i) is not None)
+    known = format_usd(math.fsum(i.cost_usd for i in app if i.cost_usd is not None))
+    causes = "; ".join(
+        f"{reason} for {', '.join(sorted(models))}" for reason, models in sorted(reasons.items())
+    )
+    calls = f"{count} app call{'s' if count != 1 else ''}"
+    return (
+        f"{nodeid}: budget_usd={usd(spec.budget_usd)} could not be checked in full: {calls} "
+        f"of this test could not be priced ({causes}), so {'its' if count == 1 else 'their'} "
+        "cost is unknown; the priced "
+        f"app calls cost ${known}. Set the model's price in the llmeval_prices ini option "
+        "('provider:model = <input> / <output>', USD per million tokens), or list a local "
+        "server in llmeval_free_hosts."
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from pytest_llmeval.core.money import format_usd
+
 if TYPE_CHECKING:  # the baseline module is loaded only when a baseline is compared
     from pytest_llmeval.records.comparison import BaselineComparison, GroupComparison
     from pytest_llmeval.records.session_outcome import SessionOutcome
@@ -230,7 +232,7 @@ def _cost_line(group: GroupComparison, tolerance: float | None) -> str:
     limit = "" if tolerance is None else f", over the {tolerance:.0%} tolerance"
     return (
         f"cost {group.label}: {_percent(group.cost_increase)} per case "
-        f"(${old:.4f} -> ${new:.4f}){limit}"
+        f"(${format_usd(old)} -> ${format_usd(new)}){limit}"
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.core.money import format_usd, usd
 from pytest_llmeval.core.printable import printable
 from pytest_llmeval.records.models import (
     CaseAggregate,
@@ -71,7 +72,7 @@ def _fmt_latency(usage: UsageRollup) -> str:
 def _fmt_cost(usage: UsageRollup) -> str:
     if not usage.calls:
         return "-"
-    text = f"{usage.cost_usd:.4f}"
+    text = format_usd(usage.cost_usd)
     return text + "*" if usage.unpriced else text
 
 
@@ -125,21 +126,28 @@ def group_rows(
 
 
 def usage_lines(usage: UsageRollup) -> list[str]:
-    """Judge calls, simulated users' calls, unpriced calls and errors, one line each,
-    when there are any."""
+    """Judge calls, simulated users' and evaluation helpers' calls, unpriced calls and
+    errors, one line each, when there are any."""
     lines = []
     if usage.judge_calls:
         models = ", ".join(usage.judge_models)
         lines.append(
             f"judges: {usage.judge_calls} call{'s' if usage.judge_calls != 1 else ''}, "
-            f"{models}, ${usage.judge_cost_usd:.4f}"
+            f"{models}, ${format_usd(usage.judge_cost_usd)}"
         )
     if usage.simulator_calls:
         models = ", ".join(usage.simulator_models)
         lines.append(
             f"simulated users: {usage.simulator_calls} "
             f"call{'s' if usage.simulator_calls != 1 else ''}, "
-            f"{models}, ${usage.simulator_cost_usd:.4f}"
+            f"{models}, ${format_usd(usage.simulator_cost_usd)}"
+        )
+    if usage.evaluation_calls:
+        models = ", ".join(usage.evaluation_models)
+        lines.append(
+            f"evaluation helpers: {usage.evaluation_calls} "
+            f"call{'s' if usage.evaluation_calls != 1 else ''}, "
+            f"{models}, ${format_usd(usage.evaluation_cost_usd)}"
         )
     if usage.unpriced:
         reasons = usage.unpriced_reasons or {"no known price": usage.unpriced_models}
@@ -208,7 +216,7 @@ def totals_line(agg: SessionAggregate) -> str:
     usage = agg.usage
     if usage.calls:
         text += (
-            f" · ${usage.cost_usd:.4f} recorded / ${usage.spent_usd:.4f} spent"
+            f" · ${format_usd(usage.cost_usd)} recorded / ${format_usd(usage.spent_usd)} spent"
             f" ({usage.replayed}/{usage.calls} replayed)"
         )
         if usage.latency_p95_s is not None:
@@ -221,8 +229,6 @@ def budget_blind_lines(outcome: SessionOutcome) -> list[str]:
     budget = outcome.budget
     if budget is None or not budget.unpriced:
         return []
-    from pytest_llmeval.capture.budget import usd
-
     total = sum(count for _, count in budget.unpriced)
     lines = [
         f"BUDGET INCOMPLETE: {total} live call{'s' if total != 1 else ''} could not be priced, "
@@ -314,8 +320,8 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
             terminal.write_line(line, red=True, bold=True)
     if outcome.budget is not None and outcome.budget.exceeded:
         terminal.write_line(
-            f"BUDGET EXCEEDED: live calls cost ${outcome.budget.spent_usd:.4f}, "
-            f"--llmeval-max-cost is ${outcome.budget.limit_usd:.4f}; later live calls were refused",
+            f"BUDGET EXCEEDED: live calls cost ${format_usd(outcome.budget.spent_usd)}, "
+            f"--llmeval-max-cost is {usd(outcome.budget.limit_usd)}; later live calls were refused",
             red=True,
             bold=True,
         )

@@ -4,7 +4,8 @@ home of every deterministic scorer (`from pytest_llmeval.scorers import exact`).
 By kind: `text` (exact, contains, regex, JSON and schema checks, similarity),
 `trajectory` (an agent's tool calls), `resilience` (what the app did about injected
 provider faults), `guardrails` (the adversarial corpus and its checks), `retrieval`
-(ranking metrics); `scored.Scored` is the float-with-a-reason some return.
+(ranking metrics), `embedding` (embedding similarity, through the SDK: its calls are
+evaluation calls); `scored.Scored` is the float-with-a-reason some return.
 The names are re-exported lazily (PEP 562): importing this package costs nothing
 beyond the standard library until a scorer is used.
 """
@@ -15,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pytest_llmeval.scorers.embedding import embedding_similarity
     from pytest_llmeval.scorers.guardrails import (
         canary_token,
         ignored_injection,
@@ -61,6 +63,7 @@ __all__ = [
     "canary_token",
     "contains",
     "edit_similarity",
+    "embedding_similarity",
     "exact",
     "failed_cleanly",
     "fell_back_to",
@@ -95,6 +98,7 @@ _EXPORTS = {
     "canary_token": "pytest_llmeval.scorers.guardrails",
     "contains": "pytest_llmeval.scorers.text",
     "edit_similarity": "pytest_llmeval.scorers.text",
+    "embedding_similarity": "pytest_llmeval.scorers.embedding",
     "exact": "pytest_llmeval.scorers.text",
     "failed_cleanly": "pytest_llmeval.scorers.resilience",
     "fell_back_to": "pytest_llmeval.scorers.resilience",

@@ -246,7 +246,13 @@ def numeric_close(
 
 
 def edit_similarity(a: str, b: str) -> float:
-    """1 - Levenshtein distance / length of the longer string (1.0 for two empty strings)."""
+    """1 - Levenshtein distance / length of the longer string (1.0 for two empty strings).
+
+    A similarity, 1 for identical texts, not a distance: promptfoo's `levenshtein` and
+    LangSmith's `edit_distance` measure edits, where 0 is identical and lower is better.
+    A promptfoo threshold of `t` edits is `edit_similarity(a, b) >= 1 - t / max(len(a),
+    len(b))`.
+    """
     a, b = _text("edit_similarity", "a", a), _text("edit_similarity", "b", b)
     longest = max(len(a), len(b))
     if longest == 0:

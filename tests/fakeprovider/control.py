@@ -62,6 +62,10 @@ class FakeProviderControl:
             },
         )
 
+    def embed_as(self, text: str, vector: Sequence[float]) -> None:
+        """Script an embedding vector on the remote server (see `ProviderState.embed_as`)."""
+        self._call("embeddings", {"text": text, "vector": [float(v) for v in vector]})
+
     def configure(self, *, latency: float | None = None, event_delay: float | None = None) -> None:
         """Change the remote server's latency and per-event stream delay."""
         settings = {"latency": latency, "event_delay": event_delay}

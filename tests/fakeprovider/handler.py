@@ -192,7 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(400, "We could not parse the JSON body of your request.")
             return
         if api == "openai.embeddings":
-            self._send_json(200, openai_api.embeddings_body(request), cut=cut)
+            body = openai_api.embeddings_body(request, state.embedding_vectors())
+            self._send_json(200, body, cut=cut)
             return
         if api == "anthropic.count_tokens":
             self._send_json(200, anthropic_api.count_tokens_body(request), cut=cut)
@@ -399,6 +400,9 @@ class _Handler(BaseHTTPRequestHandler):
                     state.add_reply(
                         ReplySpec(tool_calls=calls, **options), match=match, times=times
                     )
+            elif path == "/_fake/embeddings":
+                for item in items:
+                    state.embed_as(item["text"], item["vector"])
             elif path == "/_fake/config":
                 for key in ("latency", "event_delay"):
                     if key in payload:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .replies import Outcome
@@ -297,8 +297,16 @@ def embedding_vector(text: str, dimensions: int) -> list[float]:
     )
 
 
-def embeddings_body(request: RecordedRequest) -> dict[str, Any]:
-    """An embeddings `list` body, float or base64 encoded as the request asks."""
+def float32(values: Sequence[float]) -> list[float]:
+    """The values as float32 would hold them (what a base64 embedding carries)."""
+    return list(struct.unpack(f"<{len(values)}f", struct.pack(f"<{len(values)}f", *values)))
+
+
+def embeddings_body(
+    request: RecordedRequest, scripted: Mapping[str, Sequence[float]] | None = None
+) -> dict[str, Any]:
+    """An embeddings `list` body, float or base64 encoded as the request asks; a text in
+    `scripted` gets its vector from there (`ProviderState.embed_as`)."""
     body = request.body if isinstance(request.body, Mapping) else {}
     raw_input = body.get("input")
     if isinstance(raw_input, str) or (
@@ -314,10 +322,12 @@ def embeddings_body(request: RecordedRequest) -> dict[str, Any]:
     for index, item in enumerate(inputs):
         text = item if isinstance(item, str) else json.dumps(item)
         words += len(item.split()) if isinstance(item, str) else len(item)
-        vector = embedding_vector(text, dimensions)
+        given = (scripted or {}).get(text)
+        vector = float32(given) if given is not None else embedding_vector(text, dimensions)
         encoded: Any = vector
         if encoding == "base64":
-            encoded = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode("ascii")
+            packed = struct.pack(f"<{len(vector)}f", *vector)
+            encoded = base64.b64encode(packed).decode("ascii")
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     return {
         "object": "list",

@@ -50,6 +50,7 @@ class ProviderState:
         self._faults: list[_QueuedFault] = []
         self._handler: ReplyHandler | None = None
         self._cache: set[str] = set()
+        self._vectors: dict[str, tuple[float, ...]] = {}
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -70,6 +71,7 @@ class ProviderState:
             self._faults.clear()
             self._handler = None
             self._cache.clear()
+            self._vectors.clear()
             self.latency, self.event_delay = self._initial
 
     def reply_with(
@@ -107,6 +109,21 @@ class ProviderState:
         """Queue replies for the next requests, one each, in order (a multi-turn script)."""
         for reply in replies:
             self.add_reply(ReplySpec(text=reply) if isinstance(reply, str) else reply, times=1)
+
+    def embed_as(self, text: str, vector: Sequence[float]) -> None:
+        """Answer embeddings of exactly `text` with `vector` (as given: not normalised,
+        whatever `dimensions` asks), so a test can compute its cosines by hand; other
+        texts keep their hash-derived unit vectors."""
+        values = tuple(float(v) for v in vector)
+        if not values:
+            raise ValueError("fake provider: an embedding vector needs at least one number")
+        with self._lock:
+            self._vectors[text] = values
+
+    def embedding_vectors(self) -> dict[str, tuple[float, ...]]:
+        """A snapshot of the vectors scripted with `embed_as`."""
+        with self._lock:
+            return dict(self._vectors)
 
     def set_handler(self, handler: ReplyHandler | None) -> None:
         """Install a callable consulted after the scripted rules; None removes it."""
