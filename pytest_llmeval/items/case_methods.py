@@ -158,9 +158,16 @@ class CaseMethods(RecorderParts):
         context: str | Sequence[str] | None,
     ) -> tuple[str, Any, str | None, str | None, str | Sequence[str] | None]:
         """Fill what a judge call left out from the case; one positional is the criteria
-        when the case holds the output."""
+        when the case holds the output, or when it is a context judge (which reads no
+        output: it judges the retrieved passages)."""
         __tracebackhide__ = True
+        from pytest_llmeval.judges.context import reads_no_output
+
         material = self._case
+        if criteria is None and reads_no_output(output):
+            output, criteria = None, output
+        if output is None and reads_no_output(criteria):
+            output = "" if material is None or material.output is None else material.output
         if criteria is None:
             if output is not None and material is not None and material.output is not None:
                 output, criteria = None, output
