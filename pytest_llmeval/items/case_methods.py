@@ -12,6 +12,7 @@ from pytest_llmeval.items.recorder_parts import CaseMaterial, RecorderParts
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.kinds import Scale
+    from pytest_llmeval.records.assertions import Assertion
     from pytest_llmeval.records.cases import Case
 
 
@@ -105,7 +106,9 @@ class CaseMethods(RecorderParts):
         Needs a loaded case set with `llm_eval.case(case, ...)`; `output` defaults to
         the case's output. Each assertion is recorded as a check (a weighted score when
         it gives a `weight`) under its name, with the reason. `cost` and `latency`
-        read the app's calls so far. Returns each name with whether it passed.
+        read the app's calls so far; a `rubric` asks the test's judge (`judge()` with
+        the criteria, the case's material and the marker's judge scale). Returns each
+        name with whether it passed.
         """
         __tracebackhide__ = True
         from pytest_llmeval.records.assertions import apply_assertion
@@ -129,6 +132,9 @@ class CaseMethods(RecorderParts):
         latencies = [i.latency_s for i in app if i.latency_s is not None]
         results: dict[str, bool] = {}
         for assertion in getattr(material.case, "assertions", ()):
+            if assertion.type == "rubric":
+                results[assertion.name] = self._judge_rubric(assertion, output, material)
+                continue
             try:
                 outcome = apply_assertion(
                     assertion,
@@ -147,6 +153,37 @@ class CaseMethods(RecorderParts):
                 self.score(assertion.name, outcome.value, weight=assertion.weight, reason=reason)
                 results[assertion.name] = outcome.value >= 1.0
         return results
+
+    def _judge_rubric(self, assertion: Assertion, output: str, material: CaseMaterial) -> bool:
+        """Judge a `rubric` assertion with the test's judge, then record its verdict as
+        the check (or weighted score) the assertion asks for; whether it passed."""
+        __tracebackhide__ = True
+        try:
+            verdict = self.judge(
+                output,
+                assertion.value,
+                name=assertion.name,
+                threshold=assertion.threshold,
+                weight=0.0,
+            )
+        except ValueError as error:
+            case_id = material.case.id if material.case is not None else "?"
+            raise ValueError(
+                f"{self.nodeid}: case {case_id!r}, {assertion.name}: {error}"
+            ) from None
+        # judge() recorded the verdict as a plain score: record it as the assertion says
+        del self._scores[assertion.name]
+        reason = f"rubric: {verdict.reason}"
+        if assertion.weight is None:
+            return self.check(assertion.name, verdict.passed, reason)
+        self.score(
+            assertion.name,
+            verdict.score,
+            weight=assertion.weight,
+            threshold=assertion.threshold,
+            reason=reason,
+        )
+        return verdict.passed
 
     def _with_case(
         self,

@@ -11,11 +11,14 @@ Types: `contains`, `icontains` (ignoring case), `regex`, `equals` (a string is
 compared exactly; any other JSON value with the output parsed as JSON), each also as
 `not-<type>`; `is-json` (optionally with a schema as `value`), `json-schema`; `cost`
 (the app's calls cost at most `value` USD) and `latency` (the app's slowest call took
-at most `value` seconds). `rubric` and `similar` are not supported yet.
+at most `value` seconds). `rubric` (promptfoo's `llm-rubric`, an alias) is judged by the
+test's judge against the criteria `value`, with an optional `threshold`: only its
+parsing lives here, `run_checks` asks the judge. `similar` is not supported yet.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -31,10 +34,15 @@ TYPES = (
     "json-schema",
     "cost",
     "latency",
+    "rubric",
 )
-LATER = ("rubric", "llm-rubric", "similar")
+#: Other spellings of a type (promptfoo's), read as the type they name.
+ALIASES = {"llm-rubric": "rubric"}
+LATER = ("similar",)
 EXAMPLE = '"assert": [{"type": "icontains", "value": "refund"}, {"type": "is-json"}]'
 _KEYS = {"type", "value", "name", "weight"}
+#: Keys only some types take, by type.
+_TYPE_KEYS = {"rubric": {"threshold"}}
 
 
 class InvalidAssertion(ValueError):
@@ -49,6 +57,8 @@ class Assertion:
     value: Any = None
     name: str = ""
     weight: float | None = None
+    #: A rubric's pass mark for the judge's score (None: the judge's own, 0.5).
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ def parse_assertions(raw: object) -> tuple[Assertion, ...]:
         if name in names:
             raise InvalidAssertion(f"{where}: the name {name!r} is used twice in this case")
         names.add(name)
-        parsed.append(Assertion(assertion.type, assertion.value, name, assertion.weight))
+        parsed.append(dataclasses.replace(assertion, name=name))
     return tuple(parsed)
 
 
@@ -96,12 +106,14 @@ def _parse_one(entry: object, where: str) -> Assertion:
         raise InvalidAssertion(
             f"{where}: an assertion is an object with a 'type', got {type(entry).__name__}"
         )
-    unknown = sorted(str(k) for k in entry if k not in _KEYS)
+    kind = entry.get("type")
+    kind = ALIASES.get(kind, kind) if isinstance(kind, str) else kind
+    keys = _KEYS | _TYPE_KEYS.get(kind, set()) if isinstance(kind, str) else _KEYS
+    unknown = sorted(str(k) for k in entry if k not in keys)
     if unknown:
         raise InvalidAssertion(
-            f"{where}: unknown key {', '.join(unknown)} (allowed: {', '.join(sorted(_KEYS))})"
+            f"{where}: unknown key {', '.join(unknown)} (allowed: {', '.join(sorted(keys))})"
         )
-    kind = entry.get("type")
     if kind in LATER:
         raise InvalidAssertion(
             f"{where}: type {kind!r} is not supported by run_checks yet; "
@@ -123,7 +135,22 @@ def _parse_one(entry: object, where: str) -> Assertion:
     ):
         raise InvalidAssertion(f"{where}: 'weight' must be a number >= 0, got {weight!r}")
     _check_value(str(kind), value, where)
-    return Assertion(str(kind), value, name, None if weight is None else float(weight))
+    threshold = entry.get("threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0.0 <= threshold <= 1.0  # also refuses NaN
+    ):
+        raise InvalidAssertion(
+            f"{where}: 'threshold' must be a number from 0 to 1, got {threshold!r}"
+        )
+    return Assertion(
+        str(kind),
+        value,
+        name,
+        None if weight is None else float(weight),
+        None if threshold is None else float(threshold),
+    )
 
 
 def _check_value(kind: str, value: object, where: str) -> None:
@@ -141,6 +168,12 @@ def _check_value(kind: str, value: object, where: str) -> None:
     elif base == "equals":
         if value is None:
             raise InvalidAssertion(f"{where}: equals needs a 'value'")
+    elif kind == "rubric":
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidAssertion(
+                f"{where}: rubric needs the criteria as a non-empty string 'value', "
+                'e.g. {"type": "rubric", "value": "is polite"}'
+            )
     elif kind in ("is-json", "json-schema"):
         if kind == "json-schema" and not isinstance(value, Mapping):
             raise InvalidAssertion(f"{where}: json-schema needs a JSON Schema object as 'value'")
@@ -170,6 +203,8 @@ def apply_assertion(
     call was made: the assertion then fails and says it could not be evaluated.
     """
     kind, value = assertion.type, assertion.value
+    if kind == "rubric":
+        raise ValueError("a rubric is judged by the test's judge: apply it with run_checks")
     negated = kind.startswith("not-")
     base = kind.removeprefix("not-")
     if base in TEXT_TYPES:
