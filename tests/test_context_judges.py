@@ -400,6 +400,11 @@ def test_retrieval(case, model, llm_eval, request):
     assert list(llm_eval.scores) == ["context_relevance", "context_precision", "context_recall"]
     keep(request, relevance, precision, recall)
 
+def test_without_a_case(model, llm_eval, request):
+    verdict = llm_eval.judge(ContextRelevance(), input="q", context=["REL a", "IRR b"], model=model)
+    assert (verdict.score, verdict.name) == (0.5, "context_relevance")
+    keep(request, verdict)
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("case", load_cases("rag.jsonl"))
 async def test_async(case, model, llm_eval, request):
@@ -436,7 +441,7 @@ def test_the_case_material_both_providers_recorded_then_replayed_offline(
     monkeypatch.setenv("VERDICTS", str(judged.path / "recorded.jsonl"))
     recorded = judged.runpytest("--llmeval-report=recorded.json")
     # recall: 1 of 2 reference statements supported, below its own threshold 0.6
-    recorded.assert_outcomes(passed=2, failed=2)
+    recorded.assert_outcomes(passed=4, failed=2)
     recorded.stdout.fnmatch_lines(
         [
             "*but context_recall missed its own threshold:",
@@ -447,13 +452,14 @@ def test_the_case_material_both_providers_recorded_then_replayed_offline(
         ]
     )
     sent = fake_provider.requests
-    assert len(sent) == 8 and {r.path for r in sent} == {"/v1/chat/completions", "/v1/messages"}
-    for request in sent:  # the case's material, and never an output
-        text = request.body["messages"][-1]["content"]
-        assert "What is the capital of France?" in text and "<output-" not in text
-        assert "Paris." not in text.replace("France.", "")
+    assert len(sent) == 10 and {r.path for r in sent} == {"/v1/chat/completions", "/v1/messages"}
+    texts = [request.body["messages"][-1]["content"] for request in sent]
+    assert all("<output-" not in text for text in texts)  # never an output
+    from_case = [text for text in texts if "What is the capital of France?" in text]
+    assert len(from_case) == 8  # the case's material: six retrieval calls, two async
+    assert not any("Paris." in text.replace("France.", "") for text in from_case)
     files = cassettes(judged.path)
-    assert len(files) == 4
+    assert len(files) == 6
 
     # the provider and the keys are gone: every verdict comes from the cassettes
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url() + "/v1")
@@ -462,11 +468,11 @@ def test_the_case_material_both_providers_recorded_then_replayed_offline(
         monkeypatch.delenv(name)
     monkeypatch.setenv("VERDICTS", str(judged.path / "replayed.jsonl"))
     replayed = judged.runpytest("--llmeval-record=none", "--llmeval-report=replayed.json")
-    replayed.assert_outcomes(passed=2, failed=2)
-    assert len(fake_provider.requests) == 8
+    replayed.assert_outcomes(passed=4, failed=2)
+    assert len(fake_provider.requests) == 10
     assert cassettes(judged.path) == files
     recorded_verdicts = (judged.path / "recorded.jsonl").read_text().splitlines()
-    assert len(recorded_verdicts) == 8
+    assert len(recorded_verdicts) == 10
     assert sorted((judged.path / "replayed.jsonl").read_text().splitlines()) == sorted(
         recorded_verdicts
     )
@@ -483,6 +489,8 @@ def test_the_case_material_both_providers_recorded_then_replayed_offline(
                 "context_precision",
                 "context_recall",
             ]
+        elif "test_without_a_case" in nodeid:
+            assert [v["score"] for v in verdicts] == [0.5]
         else:
             (verdict,) = verdicts
             assert verdict["kind"] == "context_precision"
