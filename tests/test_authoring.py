@@ -436,8 +436,8 @@ def test_t(case, llm_eval):
     ("row", "message"),
     [
         (
-            '{"id": "a", "input": "x", "assert": [{"type": "llm-rubric", "value": "polite"}]}',
-            "*cases.jsonl, line 1: assertion 1: type 'llm-rubric' is not supported by "
+            '{"id": "a", "input": "x", "assert": [{"type": "similar", "value": "polite"}]}',
+            "*cases.jsonl, line 1: assertion 1: type 'similar' is not supported by "
             "run_checks yet; judge it with llm_eval.judge() in the test; write it like*",
         ),
         (

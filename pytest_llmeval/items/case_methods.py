@@ -15,6 +15,7 @@ from pytest_llmeval.items.recorder_parts import CaseMaterial, RecorderParts
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.kinds import Scale
+    from pytest_llmeval.records.assertions import Assertion
     from pytest_llmeval.records.cases import Case
 
 
@@ -134,8 +135,9 @@ class CaseMethods(RecorderParts):
         the case's output. Each assertion is recorded as a check (a weighted score when
         it gives a `weight`) under its name, with the reason. `cost` and `latency`
         read the app's calls so far; `similar` embeds the output and its texts in one
-        evaluation call (`scorers.embedding_similarity`). Returns each name with
-        whether it passed.
+        evaluation call (`scorers.embedding_similarity`); a `rubric` asks the test's
+        judge (`judge()` with the criteria, the case's material and the marker's judge
+        scale). Returns each name with whether it passed.
         """
         __tracebackhide__ = True
         from pytest_llmeval.records.assertions import apply_assertion
@@ -159,6 +161,9 @@ class CaseMethods(RecorderParts):
         latencies = [i.latency_s for i in app if i.latency_s is not None]
         results: dict[str, bool] = {}
         for assertion in getattr(material.case, "assertions", ()):
+            if assertion.type == "rubric":
+                results[assertion.name] = self._judge_rubric(assertion, output, material)
+                continue
             try:
                 outcome = apply_assertion(
                     assertion,
@@ -179,6 +184,37 @@ class CaseMethods(RecorderParts):
                 results[assertion.name] = outcome.value >= 1.0
         return results
 
+    def _judge_rubric(self, assertion: Assertion, output: str, material: CaseMaterial) -> bool:
+        """Judge a `rubric` assertion with the test's judge, then record its verdict as
+        the check (or weighted score) the assertion asks for; whether it passed."""
+        __tracebackhide__ = True
+        try:
+            verdict = self.judge(
+                output,
+                assertion.value,
+                name=assertion.name,
+                threshold=assertion.threshold,
+                weight=0.0,
+            )
+        except ValueError as error:
+            case_id = material.case.id if material.case is not None else "?"
+            raise ValueError(
+                f"{self.nodeid}: case {case_id!r}, {assertion.name}: {error}"
+            ) from None
+        # judge() recorded the verdict as a plain score: record it as the assertion says
+        del self._scores[assertion.name]
+        reason = f"rubric: {verdict.reason}"
+        if assertion.weight is None:
+            return self.check(assertion.name, verdict.passed, reason)
+        self.score(
+            assertion.name,
+            verdict.score,
+            weight=assertion.weight,
+            threshold=assertion.threshold,
+            reason=reason,
+        )
+        return verdict.passed
+
     def _with_case(
         self,
         call: str,
@@ -189,9 +225,16 @@ class CaseMethods(RecorderParts):
         context: str | Sequence[str] | None,
     ) -> tuple[str, Any, str | None, str | None, str | Sequence[str] | None]:
         """Fill what a judge call left out from the case; one positional is the criteria
-        when the case holds the output."""
+        when the case holds the output, or when it is a context judge (which reads no
+        output: it judges the retrieved passages)."""
         __tracebackhide__ = True
+        from pytest_llmeval.judges.context import reads_no_output
+
         material = self._case
+        if criteria is None and reads_no_output(output):
+            output, criteria = None, output
+        if output is None and reads_no_output(criteria):
+            output = "" if material is None or material.output is None else material.output
         if criteria is None:
             if output is not None and material is not None and material.output is not None:
                 output, criteria = None, output

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
     from pytest_llmeval.records.cases import Case
-    from pytest_llmeval.records.models import Inference, Verdict
+    from pytest_llmeval.records.models import Inference, Score, Verdict
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class RecorderParts:
         _judge_scale: Scale | None
         _inferences: list[Inference]
         _metadata: dict[str, Any]
+        _scores: dict[str, Score]
         judge_min_kappa: float | None
         judge_probes: tuple[tuple[str, ...], int]
         rejudge: tuple[str, Any] | None

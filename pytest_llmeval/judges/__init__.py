@@ -7,6 +7,7 @@ a judge is used; pydantic and the SDKs load with the first judge call.
 
     verdict = llm_eval.judge(answer, Faithfulness(), context=documents)
     verdict = llm_eval.judge(answer, "Polite and cites the policy", scale="1-5", samples=3)
+    verdict = llm_eval.judge(ContextPrecision(), input=question, context=passages)
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "AnthropicBackend",
     "Backend",
+    "ContextPrecision",
+    "ContextRecall",
+    "ContextRelevance",
     "ConversationRubric",
     "Correctness",
     "Faithfulness",
@@ -42,6 +46,9 @@ _EXPORTS = {
     "AnthropicBackend": "pytest_llmeval.judges.backends",
     "Backend": "pytest_llmeval.judges.backends",
     "OpenAIBackend": "pytest_llmeval.judges.backends",
+    "ContextPrecision": "pytest_llmeval.judges.context",
+    "ContextRecall": "pytest_llmeval.judges.context",
+    "ContextRelevance": "pytest_llmeval.judges.context",
     "Correctness": "pytest_llmeval.judges.kinds",
     "Faithfulness": "pytest_llmeval.judges.kinds",
     "JudgeKind": "pytest_llmeval.judges.kinds",
@@ -64,6 +71,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from pytest_llmeval.judges.api import Judge, LLMJudge
     from pytest_llmeval.judges.backends import AnthropicBackend, Backend, OpenAIBackend
+    from pytest_llmeval.judges.context import ContextPrecision, ContextRecall, ContextRelevance
     from pytest_llmeval.judges.episodes import (
         ConversationRubric,
         GoalCompletion,

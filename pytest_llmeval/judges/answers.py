@@ -8,6 +8,10 @@ Anthropic's JSON-schema output accept; numeric bounds (`minimum`, `maximum`) are
 accepted everywhere. A kind that checks evidence (faithfulness, correctness with
 `evidence=True`) adds a third key between them, `evidence`: the quotes the judge relies
 on, which the plugin looks up in the material (`judges/evidence.py`).
+
+A judge that gives one verdict per item (the context judges: per retrieved passage, or
+per statement of a reference) answers a list instead, `ItemListSpec`: its items are
+checked here and read into `ItemVerdict`s, which the kind turns into a score in code.
 """
 
 from __future__ import annotations
@@ -37,6 +41,29 @@ _CODE_FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(.*)\n\s*```$", re.DOTALL)
 
 class InvalidAnswer(ValueError):
     """A judge's reply is not valid JSON of the expected shape (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ItemVerdict:
+    """The judge's verdict on one item of a list answer: a passage or a statement."""
+
+    #: The item's place, from 1: a passage's rank, or a statement's order in the reference.
+    number: int
+    #: 1 when the item holds (the passage is relevant, the statement supported), else 0.
+    verdict: int
+    reasoning: str
+    #: The item's text, for items the judge wrote itself (statements); None for passages.
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one reply said: its reasoning, decision, quoted evidence and item verdicts."""
+
+    reasoning: str
+    decision: int | str
+    evidence: tuple[str, ...] | None = None
+    items: tuple[ItemVerdict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +115,14 @@ class AnswerSpec:
         """The allowed values, as a reader sees them (`0, 1` or `"A", "B", "tie"`)."""
         return ", ".join(json.dumps(v) for v in self.values)
 
+    def expected(self) -> str:
+        """What the decision must be, as a re-ask quotes it."""
+        return f"one of {self.allowed()}"
+
+    def read(self, text: str) -> Reading:
+        """Everything a reply's text says; raise InvalidAnswer saying what is wrong."""
+        return Reading(*self.parse_with_evidence(text))
+
     def parse(self, text: str) -> tuple[str, int | str]:
         """(reasoning, decision) from a reply's text; raise InvalidAnswer saying what is wrong."""
         reasoning, decision, _ = self.parse_with_evidence(text)
@@ -99,30 +134,11 @@ class AnswerSpec:
         The quotes are None when this answer does not ask for evidence, or when the
         reply has none (an answer recorded before evidence was asked for still loads).
         """
-        body = text.strip()
-        fenced = _CODE_FENCE.match(body)
-        if fenced is not None:
-            body = fenced.group(1).strip()
-        if not body:
-            raise InvalidAnswer("the reply is empty; expected a JSON object")
-        try:
-            document = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise InvalidAnswer(f"the reply is not valid JSON ({error})") from None
-        if not isinstance(document, dict):
-            raise InvalidAnswer(f"expected a JSON object, got {type(document).__name__}")
-        missing = [key for key in ("reasoning", self.field) if key not in document]
-        if missing:
-            raise InvalidAnswer(f"the JSON object lacks {' and '.join(map(repr, missing))}")
-        extra = sorted(set(document) - set(self.keys()))
-        if extra:
-            raise InvalidAnswer(f"unexpected key(s) {', '.join(map(repr, extra))}")
-        reasoning = document["reasoning"]
-        if not isinstance(reasoning, str) or not reasoning.strip():
-            raise InvalidAnswer('"reasoning" must be a non-empty string')
+        document = _json_object(text)
+        reasoning = _checked_keys(document, ("reasoning", self.field), self.keys())
         quotes = self._quotes(document.get(EVIDENCE_KEY))
         decision = self._decision(document[self.field])
-        return reasoning.strip()[:MAX_REASONING_CHARS], decision, quotes
+        return reasoning, decision, quotes
 
     def _quotes(self, value: Any) -> tuple[str, ...] | None:
         if value is None:
@@ -142,6 +158,174 @@ class AnswerSpec:
         elif not isinstance(value, bool) and value in self.values:
             return value  # type: ignore[no-any-return]
         raise InvalidAnswer(f'"{self.field}" must be one of {self.allowed()}, got {value!r}')
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """The JSON object a reply's text holds (a code fence around it is tolerated)."""
+    body = text.strip()
+    fenced = _CODE_FENCE.match(body)
+    if fenced is not None:
+        body = fenced.group(1).strip()
+    if not body:
+        raise InvalidAnswer("the reply is empty; expected a JSON object")
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise InvalidAnswer(f"the reply is not valid JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise InvalidAnswer(f"expected a JSON object, got {type(document).__name__}")
+    return document
+
+
+def _checked_keys(
+    document: dict[str, Any], required: tuple[str, ...], allowed: tuple[str, ...], where: str = ""
+) -> str:
+    """The document's reasoning, after checking it has the required keys and no others."""
+    missing = [key for key in required if key not in document]
+    if missing:
+        raise InvalidAnswer(f"{where}the JSON object lacks {' and '.join(map(repr, missing))}")
+    extra = sorted(set(document) - set(allowed))
+    if extra:
+        raise InvalidAnswer(f"{where}unexpected key(s) {', '.join(map(repr, extra))}")
+    reasoning = document["reasoning"]
+    if not isinstance(reasoning, str) or not reasoning.strip():
+        raise InvalidAnswer(f'{where}"reasoning" must be a non-empty string')
+    return reasoning.strip()[:MAX_REASONING_CHARS]
+
+
+@dataclass(frozen=True)
+class ItemListSpec(AnswerSpec):
+    """An answer with one verdict per item: `reasoning`, then a list of item objects.
+
+    Each item object has the item (`item_key`: a passage's number when `count` is
+    given, else the text of an item the judge lists itself), its own `reasoning`, and
+    its verdict (`verdict_key`, 1 or 0). With `count` the list must give each passage
+    from 1 to `count` exactly once; without it, at least one item. The decision is the
+    number of items whose verdict is 1.
+    """
+
+    item_key: str = "passage"
+    verdict_key: str = "relevant"
+    count: int | None = None
+    item_description: str = ""
+    verdict_description: str = ""
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema: reasoning, then the list of item objects."""
+        item: dict[str, Any]
+        if self.count is not None:
+            item = {"type": "integer", "enum": list(range(1, self.count + 1))}
+        else:
+            item = {"type": "string"}
+        item["description"] = self.item_description
+        item_keys = [self.item_key, "reasoning", self.verdict_key]
+        return {
+            "type": "object",
+            "properties": {
+                "reasoning": {
+                    "type": "string",
+                    "description": "Brief overall justification, citing the material; written "
+                    "first.",
+                },
+                self.field: {
+                    "type": "array",
+                    "description": self.description,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            self.item_key: item,
+                            "reasoning": {
+                                "type": "string",
+                                "description": "One sentence on this item; written before "
+                                "the verdict.",
+                            },
+                            self.verdict_key: {
+                                "type": "integer",
+                                "enum": [0, 1],
+                                "description": self.verdict_description,
+                            },
+                        },
+                        "required": item_keys,
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "required": ["reasoning", self.field],
+            "additionalProperties": False,
+        }
+
+    def expected(self) -> str:
+        """The list the re-ask asks for."""
+        what = (
+            f"one object per passage, 1 to {self.count}"
+            if self.count is not None
+            else "one object per item"
+        )
+        return (
+            f'a list with {what}, each with "{self.item_key}", "reasoning" and '
+            f'"{self.verdict_key}" (0 or 1)'
+        )
+
+    def parse_with_evidence(self, text: str) -> tuple[str, int | str, tuple[str, ...] | None]:
+        """(reasoning, number of items that hold, None) from a reply's text."""
+        reading = self.read(text)
+        return reading.reasoning, reading.decision, None
+
+    def read(self, text: str) -> Reading:
+        """The reasoning and the item verdicts, in item order; InvalidAnswer if unusable."""
+        document = _json_object(text)
+        reasoning = _checked_keys(document, ("reasoning", self.field), self.keys())
+        entries = document[self.field]
+        if not isinstance(entries, list) or not entries:
+            raise InvalidAnswer(f'"{self.field}" must be a non-empty list of objects')
+        items = [self._item(entry, index) for index, entry in enumerate(entries, 1)]
+        if self.count is not None:
+            numbers = [item.number for item in items]
+            expected = list(range(1, self.count + 1))
+            if sorted(numbers) != expected:
+                missing = [n for n in expected if n not in numbers]
+                twice = sorted({n for n in numbers if numbers.count(n) > 1})
+                problems = [
+                    f"missing {_listed(missing)}" if missing else "",
+                    f"repeated {_listed(twice)}" if twice else "",
+                ]
+                raise InvalidAnswer(
+                    f'"{self.field}" must give one verdict for each {self.item_key} from 1 to '
+                    f"{self.count}: {', '.join(p for p in problems if p)}"
+                )
+            items.sort(key=lambda item: item.number)
+        held = sum(item.verdict for item in items)
+        return Reading(reasoning, held, None, tuple(items))
+
+    def _item(self, entry: object, index: int) -> ItemVerdict:
+        where = f'"{self.field}" item {index}: '
+        if not isinstance(entry, dict):
+            raise InvalidAnswer(f"{where}expected a JSON object, got {type(entry).__name__}")
+        keys = (self.item_key, "reasoning", self.verdict_key)
+        reasoning = _checked_keys(entry, keys, keys, where)
+        verdict = entry[self.verdict_key]
+        if isinstance(verdict, float) and verdict.is_integer():
+            verdict = int(verdict)
+        if isinstance(verdict, str) and verdict.strip() in ("0", "1"):
+            verdict = int(verdict.strip())
+        if isinstance(verdict, bool) or verdict not in (0, 1):
+            raise InvalidAnswer(f'{where}"{self.verdict_key}" must be 0 or 1, got {verdict!r}')
+        value = entry[self.item_key]
+        if self.count is not None:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidAnswer(
+                    f'{where}"{self.item_key}" must be a {self.item_key} number, got {value!r}'
+                )
+            return ItemVerdict(value, verdict, reasoning)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidAnswer(f'{where}"{self.item_key}" must be a non-empty string')
+        return ItemVerdict(index, verdict, reasoning, value.strip()[:MAX_QUOTE_CHARS])
+
+
+def _listed(numbers: list[int]) -> str:
+    return ", ".join(str(number) for number in numbers)
 
 
 SCALES: dict[str, tuple[int, ...]] = {

@@ -16,6 +16,7 @@ from pytest_llmeval.core.errors import JudgeError
 from pytest_llmeval.judges.answers import InvalidAnswer
 from pytest_llmeval.judges.backends import Backend, ModelCallFailed, Reply, Retry, make_backend
 from pytest_llmeval.judges.clients import ModelRef
+from pytest_llmeval.judges.context import reads_no_output
 from pytest_llmeval.judges.evidence import checked_verdict
 from pytest_llmeval.judges.kinds import (
     Answer,
@@ -64,8 +65,9 @@ def plan_kind(
     else:
         raise TypeError(
             "criteria must be a string or a judge kind (Rubric, Correctness, Faithfulness, "
-            "Relevance, SelfConsistency, TaskCompletion, ToolUse, GoalCompletion, "
-            f"RoleAdherence, KnowledgeRetention), got {type(criteria).__name__}"
+            "Relevance, ContextRelevance, ContextRecall, ContextPrecision, SelfConsistency, "
+            "TaskCompletion, ToolUse, GoalCompletion, RoleAdherence, KnowledgeRetention), "
+            f"got {type(criteria).__name__}"
         )
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
@@ -81,8 +83,14 @@ def make_material(
     input: str | None = None,
     reference: str | None = None,
     context: str | Sequence[str] | None = None,
+    *,
+    empty_context: bool = False,
 ) -> Material:
-    """Check what a judge is shown: strings, and a context of one or more passages."""
+    """Check what a judge is shown: strings, and a context of one or more passages.
+
+    With `empty_context` an empty list of passages is let through, for the kind's own
+    check to refuse in its words (the context judges name themselves).
+    """
     for what, value in (("output", output), ("input", input), ("reference", reference)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{what} must be a string, got {type(value).__name__}")
@@ -98,7 +106,7 @@ def make_material(
                 f"got {type(context).__name__}"
             )
         passages = tuple(context)
-        if not passages or not all(isinstance(p, str) for p in passages):
+        if (not passages and not empty_context) or not all(isinstance(p, str) for p in passages):
             raise TypeError("context must be a string or a non-empty sequence of strings")
     return Material(output=output, input=input, reference=reference, context=passages)
 
@@ -252,7 +260,9 @@ class LLMJudge:
         samples: int,
     ) -> tuple[VerdictKind, Material, list[Prompt], list[Backend]]:
         kind = plan_kind(criteria, scale, samples)
-        material = make_material(output, input, reference, context)
+        material = make_material(
+            output, input, reference, context, empty_context=reads_no_output(kind)
+        )
         kind.check(material)
         return kind, material, kind.prompts(material), self._backends(model)
 
@@ -341,14 +351,16 @@ def _conversation(prompt: Prompt, backends: Sequence[Backend]) -> _Conversation:
                 failures.append(str(error))
                 break
             try:
-                reasoning, decision, quotes = prompt.answer.parse_with_evidence(reply.text)
+                reading = prompt.answer.read(reply.text)
             except InvalidAnswer as error:
                 retries = (*retries, Retry(reply, str(error)))
                 if len(retries) > REASKS:
                     failures.append(_describe_invalid(backend.model, retries))
                     break
                 continue
-            return Answer(reasoning, decision, reply.model, quotes)
+            return Answer(
+                reading.reasoning, reading.decision, reply.model, reading.evidence, reading.items
+            )
     raise JudgeError(_no_verdict(failures, len(backends)))
 
 

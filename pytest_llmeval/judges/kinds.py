@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from pytest_llmeval.judges.answers import normalize_score, score_spec, winner_spec
+from pytest_llmeval.judges.answers import ItemVerdict, normalize_score, score_spec, winner_spec
 from pytest_llmeval.judges.prompts import Piece, Prompt, build_prompt
 from pytest_llmeval.records.models import PairwiseVerdict, Verdict
 
@@ -59,6 +59,8 @@ class Answer:
     model: str
     #: The quotes the judge gave as evidence; None when it was not asked for any.
     evidence: tuple[str, ...] | None = None
+    #: The per-item verdicts of a list answer (the context judges'); empty otherwise.
+    items: tuple[ItemVerdict, ...] = ()
 
 
 def pass_mark(threshold: float | None) -> float:
@@ -95,6 +97,9 @@ class JudgeKind:
     evidence: bool = False
     #: Whether a verdict whose evidence is not found scores 0.
     strict_evidence: bool = False
+    #: Whether the score is a share (of passages, of statements) rather than a verdict
+    #: on a scale: self-consistency samples of it are averaged, not voted.
+    share: ClassVar[bool] = False
 
     def label(self) -> str:
         """The default score name: the kind, and the start of the criteria if any."""
@@ -247,7 +252,8 @@ class Relevance(JudgeKind):
 class SelfConsistency:
     """Ask another kind `samples` times and aggregate: majority vote or mean score.
 
-    `mode` defaults to majority for a binary scale and mean for a graded one. The
+    `mode` defaults to majority for a binary scale and mean for a graded one (or a
+    share, such as the context judges' scores). The
     verdict's `agreement` is the share of samples whose pass/fail vote matches it;
     use an odd number of samples for a majority (a tie scores 0.5).
     """
@@ -290,7 +296,8 @@ class SelfConsistency:
         """Aggregate the samples' verdicts (see the class docstring)."""
         mark = pass_mark(threshold)
         verdicts = [self.kind.combine([answer], threshold) for answer in answers]
-        mode = self.mode or ("majority" if self.kind.scale == "binary" else "mean")
+        voted = self.kind.scale == "binary" and not self.kind.share
+        mode = self.mode or ("majority" if voted else "mean")
         if mode == "majority":
             passing = sum(1 for verdict in verdicts if verdict.passed)
             failing = len(verdicts) - passing

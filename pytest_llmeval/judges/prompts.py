@@ -47,7 +47,7 @@ you rely on none). Every quote is checked against the material, so never paraphr
 
 REASK = """\
 Your reply could not be used: {error}. Answer again with only the JSON object: \
-"reasoning" (a string) first, then "{field}" (one of {allowed})."""
+"reasoning" (a string) first, then "{field}" ({expected})."""
 
 #: How each kind of material is introduced to the judge, by fence label.
 PIECE_INTRODUCTIONS = {
@@ -126,7 +126,7 @@ def build_prompt(
 
 def reask_message(error: str, answer: AnswerSpec) -> str:
     """The follow-up turn after an unusable reply, quoting what was wrong with it."""
-    return REASK.format(error=error.rstrip("."), field=answer.field, allowed=answer.allowed())
+    return REASK.format(error=error.rstrip("."), field=answer.field, expected=answer.expected())
 
 
 def _joined(text: str | tuple[str, ...]) -> str:

@@ -14,7 +14,9 @@ compared exactly; any other JSON value with the output parsed as JSON), each als
 at most `value` seconds); `similar` (the output's embedding similarity to `value`, a
 text or a list of texts, is at least `threshold`, default 0.75, with the embedding model
 `provider`; `not-similar`: below it), which the caller applies through an embedding
-scorer it passes in (`similarity`). `rubric` is not supported yet.
+scorer it passes in (`similarity`). `rubric` (promptfoo's `llm-rubric`, an alias) is
+judged by the test's judge against the criteria `value`, with an optional `threshold`:
+only its parsing lives here, `run_checks` asks the judge.
 """
 
 from __future__ import annotations
@@ -37,12 +39,17 @@ TYPES = (
     "latency",
     "similar",
     "not-similar",
+    "rubric",
 )
-LATER = ("rubric", "llm-rubric")
+#: Other spellings of a type (promptfoo's), read as the type they name.
+ALIASES = {"llm-rubric": "rubric"}
 EXAMPLE = '"assert": [{"type": "icontains", "value": "refund"}, {"type": "is-json"}]'
 _KEYS = {"type", "value", "name", "weight"}
 #: Keys only some types take, and which.
-_TYPE_KEYS = {"threshold": ("similar", "not-similar"), "provider": ("similar", "not-similar")}
+_TYPE_KEYS = {
+    "threshold": ("similar", "not-similar", "rubric"),
+    "provider": ("similar", "not-similar"),
+}
 #: promptfoo's default `similar` threshold.
 SIMILAR_THRESHOLD = 0.75
 
@@ -59,7 +66,9 @@ class Assertion:
     value: Any = None
     name: str = ""
     weight: float | None = None
-    threshold: float | None = None  # similar: the least similarity that passes
+    #: similar: the least similarity that passes; rubric: the judge score it needs
+    #: (None: the verdict's own pass mark, 0.5).
+    threshold: float | None = None
     model: str | None = None  # similar: the embedding model, provider:model (None: default)
 
 
@@ -109,16 +118,12 @@ def _parse_one(entry: object, where: str) -> Assertion:
             f"{where}: an assertion is an object with a 'type', got {type(entry).__name__}"
         )
     kind = entry.get("type")
+    kind = ALIASES.get(kind, kind) if isinstance(kind, str) else kind
     allowed = _KEYS | {key for key, types in _TYPE_KEYS.items() if kind in types}
     unknown = sorted(str(k) for k in entry if k not in allowed)
     if unknown:
         raise InvalidAssertion(
             f"{where}: unknown key {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
-        )
-    if kind in LATER:
-        raise InvalidAssertion(
-            f"{where}: type {kind!r} is not supported by run_checks yet; "
-            "judge it with llm_eval.judge() in the test"
         )
     if kind not in TYPES:
         raise InvalidAssertion(f"{where}: unknown type {kind!r}; supported: {', '.join(TYPES)}")
@@ -140,7 +145,18 @@ def _parse_one(entry: object, where: str) -> Assertion:
     if kind in ("similar", "not-similar"):
         threshold, model = _similar_options(entry, where)
         return Assertion(str(kind), value, name, weight, threshold, model)
-    return Assertion(str(kind), value, name, weight)
+    threshold = entry.get("threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0.0 <= threshold <= 1.0  # also refuses NaN
+    ):
+        raise InvalidAssertion(
+            f"{where}: 'threshold' must be a number from 0 to 1, got {threshold!r}"
+        )
+    return Assertion(
+        str(kind), value, name, weight, None if threshold is None else float(threshold)
+    )
 
 
 def _similar_options(entry: Mapping[Any, Any], where: str) -> tuple[float, str | None]:
@@ -202,6 +218,12 @@ def _check_value(kind: str, value: object, where: str) -> None:
                 f"{where}: {kind} needs a 'value': the expected text, or a list of them "
                 "(the best match counts)"
             )
+    elif kind == "rubric":
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidAssertion(
+                f"{where}: rubric needs the criteria as a non-empty string 'value', "
+                'e.g. {"type": "rubric", "value": "is polite"}'
+            )
     elif kind in ("is-json", "json-schema"):
         if kind == "json-schema" and not isinstance(value, Mapping):
             raise InvalidAssertion(f"{where}: json-schema needs a JSON Schema object as 'value'")
@@ -238,6 +260,8 @@ def apply_assertion(
     `similarity` computes embedding similarities for `similar` (required by it).
     """
     kind, value = assertion.type, assertion.value
+    if kind == "rubric":
+        raise ValueError("a rubric is judged by the test's judge: apply it with run_checks")
     negated = kind.startswith("not-")
     base = kind.removeprefix("not-")
     if base == "similar":
