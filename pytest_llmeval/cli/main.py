@@ -503,6 +503,12 @@ def _add_cassettes(commands: Any) -> None:
     add_cassettes_command(commands)
 
 
+def _add_import(commands: Any) -> None:
+    from pytest_llmeval.cli.import_promptfoo import add_import_command
+
+    add_import_command(commands)
+
+
 #: Each adds one subcommand.
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_show,
@@ -511,6 +517,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_gate,
     _add_baseline,
     _add_cassettes,
+    _add_import,
 )
 
 

@@ -1,0 +1,835 @@
+"""`llmeval import promptfoo CONFIG`: a promptfoo config as a pytest module and a dataset.
+
+Reads a promptfooconfig.yaml (through the one safe YAML reader) and writes, beside
+each other, a test module that runs every prompt with every provider on every test
+through the real `openai` / `anthropic` SDKs, and a YAML dataset (read by
+`load_cases`) holding each test's vars as the case's input and its `assert` list.
+
+What converts: prompts inline, as `file://` text files (split on `---` lines), JSON
+or YAML chat messages; providers `openai:<model>`, `openai:chat:<model>`,
+`openai:responses:<model>`, `anthropic:messages:<model>` with their sampling config;
+`tests` (list-valued vars expand as promptfoo expands them) and `defaultTest`
+(vars and asserts); assertions contains, icontains, regex, equals, starts-with,
+contains-any/-all, icontains-any/-all (each also `not-`), is-json, cost, latency,
+llm-rubric and similar. Templates may use plain variables (`{{name}}`); any other
+Nunjucks (filters, tags, expressions) is an error naming the file and key. A test's
+prompt variable missing from its vars is an error naming the test. Everything else
+(custom providers, javascript/python asserts, transforms, ...) is listed as not
+converted, and the rest is still written; when nothing can run, the import fails.
+API keys are never written: the SDKs read them from the environment.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_llmeval.core.errors import LLMEvalError
+
+_PLAIN_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_TEXT_SUFFIXES = (".txt", ".md", ".j2", ".njk", ".prompt")
+_DIRECT_TYPES = ("contains", "icontains", "regex", "equals")
+_LIST_TYPES = ("contains-any", "icontains-any", "contains-all", "icontains-all")
+_JUDGED_TYPES = ("llm-rubric", "similar")  # emitted as-is, applied by run_checks
+_TOP_LEVEL = ("description", "prompts", "providers", "tests", "defaultTest")
+_SECRET_CONFIG = ("apiKey", "apiKeyEnvar", "apiBaseUrl", "apiHost", "organization", "headers")
+_SAMPLING = {
+    "openai-chat": {
+        "temperature": "temperature",
+        "max_tokens": "max_tokens",
+        "max_completion_tokens": "max_completion_tokens",
+        "top_p": "top_p",
+        "stop": "stop",
+        "seed": "seed",
+        "presence_penalty": "presence_penalty",
+        "frequency_penalty": "frequency_penalty",
+        "response_format": "response_format",
+        "reasoning_effort": "reasoning_effort",
+    },
+    "openai-responses": {
+        "temperature": "temperature",
+        "max_tokens": "max_output_tokens",
+        "max_output_tokens": "max_output_tokens",
+        "top_p": "top_p",
+    },
+    "anthropic": {
+        "max_tokens": "max_tokens",
+        "stop": "stop_sequences",
+        "stop_sequences": "stop_sequences",
+        "cache_control": "cache_control",
+    },
+}
+_ANTHROPIC_DEFAULT_MAX_TOKENS = 1024  # promptfoo's default for the Messages API
+
+
+class ConversionError(LLMEvalError):
+    """A promptfoo config cannot be converted (the message names the file and key)."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt: its parametrize id and its chat messages (templates unrendered)."""
+
+    label: str
+    messages: list[dict[str, Any]]
+    variables: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One provider: its parametrize id, the SDK API to call, the model, the call's params."""
+
+    label: str
+    api: str
+    model: str
+    params: dict[str, Any]
+
+
+@dataclass
+class Conversion:
+    """What an import produced: the files to write and what was left out, with why."""
+
+    module: str
+    dataset: str
+    cases: int
+    prompts: int
+    providers: int
+    not_converted: list[str] = field(default_factory=list)
+
+
+def _slug(text: str, length: int = 40) -> str:
+    return _NOT_SLUG.sub("-", text.lower()).strip("-")[:length].rstrip("-")
+
+
+def _where(path: Sequence[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _read_yaml(file: Path, what: str) -> Any:
+    import yaml
+
+    from pytest_llmeval.core.safe_yaml import load_yaml
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConversionError(f"{file}: no such {what}; check the path") from None
+    except IsADirectoryError:
+        raise ConversionError(f"{file}: is a folder, not a {what}") from None
+    except UnicodeDecodeError as error:
+        raise ConversionError(f"{file}: not UTF-8 text ({error.reason})") from None
+    except OSError as error:
+        raise ConversionError(f"{file}: cannot read the {what} ({error.strerror})") from None
+    if file.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConversionError(
+                f"{file}, line {error.lineno}: not valid JSON ({error.msg})"
+            ) from None
+    try:
+        return load_yaml(text, fast=False)[0]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConversionError(f"{file}{line}: not valid YAML ({problem})") from None
+
+
+class _Converter:
+    def __init__(self, config_file: Path) -> None:
+        self.file = config_file
+        self.folder = config_file.parent
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    # -- templates ----------------------------------------------------------------------
+
+    def variables(self, value: Any, source: str, path: list[str | int]) -> set[str]:
+        """The plain variables a prompt's strings use; other Nunjucks is an error."""
+        if isinstance(value, str):
+            found: set[str] = set()
+            for match in _TEMPLATE.finditer(value):
+                plain = _PLAIN_VARIABLE.fullmatch(match.group())
+                if plain is None:
+                    raise ConversionError(
+                        f"{source}, {_where(path)}: {match.group()!r} is Nunjucks beyond a "
+                        "plain variable (filters, tags, expressions and dotted names are not "
+                        "supported); use plain variables like {{name}} and compute the "
+                        "value into a var"
+                    )
+                found.add(plain.group(1))
+            return found
+        if isinstance(value, Mapping):
+            return set().union(
+                *(self.variables(v, source, [*path, str(k)]) for k, v in value.items())
+            )
+        if isinstance(value, list):
+            return set().union(
+                *(self.variables(v, source, [*path, i]) for i, v in enumerate(value))
+            )
+        return set()
+
+    # -- prompts ------------------------------------------------------------------------
+
+    def prompts(self, raw: Any) -> list[Prompt]:
+        if raw is None:
+            raise ConversionError(f"{self.file}: no 'prompts'; add the prompts to convert")
+        entries = [raw] if isinstance(raw, (str, Mapping)) else raw
+        if not isinstance(entries, list):
+            raise ConversionError(f"{self.file}, prompts: expected a list of prompts")
+        prompts: list[Prompt] = []
+        for index, entry in enumerate(entries):
+            where = f"prompts[{index}]"
+            label = None
+            if isinstance(entry, Mapping):
+                label = entry.get("label")
+                entry = entry.get("raw", entry.get("id"))
+            if not isinstance(entry, str):
+                self.note(f"{where}: a prompt that is not text or file:// is not converted")
+                continue
+            for number, (messages, source, path) in enumerate(self.prompt_messages(entry, where)):
+                variables = self.variables(messages, source, path)
+                name = label if isinstance(label, str) and label else f"prompt-{len(prompts) + 1}"
+                if number:
+                    name = f"{name}-{number + 1}"
+                prompts.append(Prompt(name, messages, frozenset(variables)))
+        return prompts
+
+    def prompt_messages(
+        self, text: str, where: str
+    ) -> list[tuple[list[dict[str, Any]], str, list[str | int]]]:
+        """A prompt entry's chat message lists, each with its source and key (for errors)."""
+        config = str(self.file)
+        if not text.startswith("file://"):
+            parsed = _json_messages(text)
+            if parsed is not None:
+                return [(parsed, config, [where])]
+            return [([{"role": "user", "content": text}], config, [where])]
+        name = text.removeprefix("file://")
+        if any(ch in name for ch in "*?[") or ":" in name:
+            self.note(f"{where}: {text} (globs and functions in prompt files) is not converted")
+            return []
+        file = self.folder / name
+        suffix = file.suffix.lower()
+        if suffix in (".py", ".js", ".ts", ".mjs", ".cjs"):
+            self.note(f"{where}: {text} (a prompt function) is not converted")
+            return []
+        if suffix in (".json", ".yaml", ".yml"):
+            data = _read_yaml(file, "prompt file")
+            if isinstance(data, Mapping) and "messages" in data:
+                extra = sorted(str(k) for k in data if k != "messages")
+                if extra:
+                    self.note(f"{file}: keys {', '.join(extra)} beside 'messages' are ignored")
+                data = data["messages"]
+            messages = _messages(data)
+            if messages is None:
+                raise ConversionError(
+                    f"{file}: expected a list of chat messages ({{role, content}}), or a "
+                    "mapping with a 'messages' list"
+                )
+            return [(messages, str(file), ["messages"])]
+        if suffix and suffix not in _TEXT_SUFFIXES:
+            self.note(f"{where}: {text} (a {suffix} prompt file) is not converted")
+            return []
+        try:
+            content = file.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise ConversionError(
+                f"{self.file}, {where}: prompt file {file} not found; paths are relative "
+                "to the config's folder"
+            ) from None
+        parts = [p.strip("\n") for p in re.split(r"^---$", content, flags=re.MULTILINE)]
+        return [
+            ([{"role": "user", "content": part}], str(file), [f"part {n + 1}"])
+            for n, part in enumerate(parts)
+            if part.strip()
+        ]
+
+    # -- providers ----------------------------------------------------------------------
+
+    def providers(self, raw: Any) -> list[Provider]:
+        if raw is None:
+            raise ConversionError(f"{self.file}: no 'providers'; add the providers to convert")
+        entries = [raw] if isinstance(raw, (str, Mapping)) else raw
+        if isinstance(raw, Mapping) and "id" not in raw:  # the {id: options} map form
+            entries = [{"id": key, **(value or {})} for key, value in raw.items()]
+        if not isinstance(entries, list):
+            raise ConversionError(f"{self.file}, providers: expected a list of providers")
+        providers: list[Provider] = []
+        for index, entry in enumerate(entries):
+            where = f"providers[{index}]"
+            options: Mapping[str, Any] = {}
+            if isinstance(entry, Mapping):
+                options = entry
+                entry = entry.get("id")
+            if not isinstance(entry, str):
+                self.note(f"{where}: a provider without an 'id' string is not converted")
+                continue
+            parsed = _provider_api(entry)
+            if parsed is None:
+                self.note(
+                    f"{where}: provider {entry!r} is not converted (openai: and "
+                    "anthropic:messages: providers are); call it in the test by hand"
+                )
+                continue
+            api, model = parsed
+            label = options.get("label") or entry
+            for key in sorted(set(options) - {"id", "label", "config"}):
+                self.note(f"{where}: provider option {key!r} is not converted")
+            params = self.provider_params(options.get("config") or {}, api, where)
+            taken = {p.label for p in providers}
+            name, number = str(label), 1
+            while name in taken:
+                number += 1
+                name = f"{label}-{number}"
+            providers.append(Provider(name, api, model, params))
+        return providers
+
+    def provider_params(self, config: Any, api: str, where: str) -> dict[str, Any]:
+        if not isinstance(config, Mapping):
+            self.note(f"{where}.config: not a mapping, not converted")
+            return {}
+        names = _SAMPLING[api]
+        params: dict[str, Any] = {}
+        for key, value in config.items():
+            if key in _SECRET_CONFIG:
+                self.note(
+                    f"{where}.config.{key}: not written (set the SDK's environment "
+                    "variables, e.g. OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY)"
+                )
+            elif key in names:
+                params[names[key]] = value
+            elif api == "anthropic" and key in ("temperature", "top_p", "top_k"):
+                self.note(
+                    f"{where}.config.{key}: the anthropic SDK's messages.create takes no "
+                    f"{key}; dropped"
+                )
+            else:
+                self.note(f"{where}.config.{key}: not converted")
+        if api == "anthropic":
+            params.setdefault("max_tokens", _ANTHROPIC_DEFAULT_MAX_TOKENS)
+        return params
+
+    # -- tests and assertions -----------------------------------------------------------
+
+    def assertions(self, raw: Any, where: str) -> list[dict[str, Any]]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.note(f"{where}: 'assert' is not a list, not converted")
+            return []
+        converted: list[dict[str, Any]] = []
+        for index, entry in enumerate(raw):
+            one = self.assertion(entry, f"{where}[{index}]")
+            if one is not None:
+                converted.append(one)
+        return converted
+
+    def assertion(self, entry: Any, where: str) -> dict[str, Any] | None:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
+            self.note(f"{where}: an assertion without a 'type' is not converted")
+            return None
+        kind: str = entry["type"]
+        value = entry.get("value")
+        for key in ("transform", "rubricPrompt", "config", "contextTransform"):
+            if key in entry:
+                self.note(f"{where}: assertion {kind!r} with {key!r} is not converted")
+                return None
+        if "provider" in entry:
+            self.note(f"{where}.provider: the grader is the marker's judge_model, not this")
+        if "weight" in entry:
+            self.note(
+                f"{where}.weight: ignored (each assertion is a check that must pass, as "
+                "promptfoo passes a test only when every assertion passes)"
+            )
+        if isinstance(value, str) and value.startswith("file://"):
+            self.note(f"{where}: assertion {kind!r} with a file:// value is not converted")
+            return None
+        negated = kind.startswith("not-")
+        base = kind.removeprefix("not-")
+        prefix = "not-" if negated else ""
+        result: dict[str, Any] | None
+        if base in _DIRECT_TYPES and value is not None:
+            result = {"type": kind, "value": value}
+        elif base == "starts-with" and isinstance(value, str):
+            result = {"type": f"{prefix}regex", "value": "^" + re.escape(value), "name": kind}
+        elif base in _LIST_TYPES:
+            result = self.list_assertion(base, prefix, value, where)
+        elif kind == "is-json":
+            result = {"type": "is-json"} if value is None else {"type": "is-json", "value": value}
+        elif kind in ("cost", "latency"):
+            limit = entry.get("threshold")
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0:
+                self.note(f"{where}: {kind} without a positive 'threshold' is not converted")
+                return None
+            # promptfoo's latency threshold is in milliseconds, run_checks' in seconds
+            result = {"type": kind, "value": limit / 1000 if kind == "latency" else limit}
+        elif kind in _JUDGED_TYPES:
+            result = {"type": kind, "value": value}
+            if "threshold" in entry:
+                result["threshold"] = entry["threshold"]
+        else:
+            self.note(
+                f"{where}: assertion type {kind!r} is not converted; check it in the test "
+                "(llm_eval.check or llm_eval.judge)"
+            )
+            return None
+        metric = entry.get("metric")
+        if result is not None and isinstance(metric, str) and metric:
+            result["name"] = metric
+        return result
+
+    def list_assertion(
+        self, base: str, prefix: str, value: Any, where: str
+    ) -> dict[str, Any] | None:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            self.note(f"{where}: {prefix}{base} needs a list of strings, not converted")
+            return None
+        flags = "(?i)" if base.startswith("i") else ""
+        escaped = [re.escape(v) for v in value]
+        if base.endswith("-any"):
+            pattern = flags + "|".join(escaped)
+        else:
+            pattern = flags + "(?s)^" + "".join(f"(?=.*{e})" for e in escaped)
+        return {"type": f"{prefix}regex", "value": pattern, "name": f"{prefix}{base}"}
+
+    def cases(
+        self, raw: Any, default: Mapping[str, Any], prompts: list[Prompt]
+    ) -> list[dict[str, Any]]:
+        default_vars = default.get("vars") or {}
+        if not isinstance(default_vars, Mapping):
+            raise ConversionError(f"{self.file}, defaultTest.vars: expected a mapping")
+        default_asserts = self.assertions(default.get("assert"), "defaultTest.assert")
+        for key in sorted(set(default) - {"vars", "assert", "description"}):
+            self.note(f"defaultTest.{key}: not converted")
+        if raw is None:
+            raw = [{}]  # promptfoo runs each prompt once without vars
+        if isinstance(raw, str):
+            raise ConversionError(
+                f"{self.file}, tests: tests from {raw!r} are not supported; list the tests "
+                "in the config (vars and assert)"
+            )
+        if not isinstance(raw, list):
+            raise ConversionError(f"{self.file}, tests: expected a list of tests")
+        rows: list[dict[str, Any]] = []
+        ids: set[str] = set()
+        for index, test in enumerate(raw):
+            where = f"tests[{index}]"
+            if not isinstance(test, Mapping):
+                self.note(f"{where}: {test!r} (tests from files) is not converted")
+                continue
+            own = test.get("vars") or {}
+            if not isinstance(own, Mapping):
+                self.note(f"{where}.vars: not a mapping, the test is not converted")
+                continue
+            for key in sorted(set(test) - {"vars", "assert", "description"}):
+                self.note(f"{where}.{key}: not converted")
+            merged = {**default_vars, **own}
+            for name, value in merged.items():
+                if isinstance(value, str) and value.startswith("file://"):
+                    raise ConversionError(
+                        f"{self.file}, {where}.vars.{name}: {value} (vars from files) is not "
+                        "supported; write the value into the config"
+                    )
+            asserts = default_asserts + self.assertions(test.get("assert"), f"{where}.assert")
+            description = test.get("description")
+            for combination in _expand(merged):
+                self.check_variables(combination, prompts, where)
+                rows.append(self.row(len(rows) + 1, combination, asserts, description, ids))
+        return rows
+
+    def check_variables(
+        self, variables: Mapping[str, Any], prompts: list[Prompt], where: str
+    ) -> None:
+        for prompt in prompts:
+            missing = sorted(prompt.variables - set(variables))
+            if missing:
+                names = ", ".join("{{" + name + "}}" for name in missing)
+                raise ConversionError(
+                    f"{self.file}, {where}: prompt {prompt.label!r} uses {names}, which the "
+                    f"test's vars do not set; add {'them' if len(missing) > 1 else 'it'} to "
+                    "the test's vars (or to defaultTest.vars)"
+                )
+
+    def row(
+        self,
+        number: int,
+        variables: dict[str, Any],
+        asserts: list[dict[str, Any]],
+        description: Any,
+        ids: set[str],
+    ) -> dict[str, Any]:
+        text = description if isinstance(description, str) and description else None
+        shown = text or " ".join(str(v) for v in variables.values())
+        base = f"{number}-{_slug(shown, 30)}".rstrip("-")
+        case_id, suffix = base, 1
+        while case_id in ids:
+            suffix += 1
+            case_id = f"{base}-{suffix}"
+        ids.add(case_id)
+        row: dict[str, Any] = {"id": case_id, "input": variables}
+        if text:
+            row["description"] = text
+        if asserts:
+            row["assert"] = _named(asserts)
+        return row
+
+
+def _named(asserts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The assertions with names unique within the case (run_checks records them by name)."""
+    taken: set[str] = set()
+    named: list[dict[str, Any]] = []
+    for entry in asserts:
+        base = entry.get("name") or entry["type"]
+        name, number = base, 1
+        while name in taken:
+            number += 1
+            name = f"{base}-{number}"
+        taken.add(name)
+        named.append({**entry, "name": name} if name != entry["type"] else dict(entry))
+    return named
+
+
+def _expand(variables: dict[str, Any]) -> list[dict[str, Any]]:
+    """promptfoo runs a test once per combination of its list-valued vars."""
+    keys = [k for k, v in variables.items() if isinstance(v, list)]
+    if not keys:
+        return [variables]
+    return [
+        {**variables, **dict(zip(keys, values, strict=True))}
+        for values in itertools.product(*(variables[k] for k in keys))
+    ]
+
+
+def _messages(data: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(data, list) or not data:
+        return None
+    if not all(isinstance(m, Mapping) and isinstance(m.get("role"), str) for m in data):
+        return None
+    return [dict(m) for m in data]
+
+
+def _json_messages(text: str) -> list[dict[str, Any]] | None:
+    if not text.lstrip().startswith("["):
+        return None
+    try:
+        return _messages(json.loads(text))
+    except json.JSONDecodeError:
+        return None
+
+
+def _provider_api(provider: str) -> tuple[str, str] | None:
+    parts = provider.split(":")
+    if parts[0] == "openai" and len(parts) == 2 and parts[1]:
+        return "openai-chat", parts[1]
+    if parts[0] == "openai" and len(parts) >= 3 and parts[1] in ("chat", "responses"):
+        model = ":".join(parts[2:])
+        return ("openai-chat" if parts[1] == "chat" else "openai-responses"), model
+    if parts[0] == "anthropic" and len(parts) >= 3 and parts[1] == "messages":
+        return "anthropic", ":".join(parts[2:])
+    return None
+
+
+def variants_supported() -> bool:
+    """Whether the llm_eval marker takes `variants=` (to pair the providers' results)."""
+    from pytest_llmeval.records.spec import ALLOWED
+
+    return "variants" in ALLOWED
+
+
+def convert(config_file: Path, *, name: str | None = None) -> Conversion:
+    """Convert a promptfoo config: the module and dataset texts and what was left out."""
+    converter = _Converter(config_file)
+    config = _read_yaml(config_file, "promptfoo config")
+    if not isinstance(config, Mapping):
+        raise ConversionError(f"{config_file}: expected a mapping with prompts and providers")
+    for key in sorted(set(map(str, config)) - set(_TOP_LEVEL)):
+        converter.note(f"{key}: not converted")
+    prompts = converter.prompts(config.get("prompts"))
+    providers = converter.providers(config.get("providers"))
+    default = config.get("defaultTest") or {}
+    if not isinstance(default, Mapping):
+        converter.note("defaultTest: not a mapping, not converted")
+        default = {}
+    cases = converter.cases(config.get("tests"), default, prompts)
+    missing = [what for what, found in (("prompt", prompts), ("provider", providers)) if not found]
+    if missing or not cases:
+        what = " or ".join(missing) or "test"
+        raise ConversionError(
+            f"{config_file}: nothing to convert, no {what} could be converted: "
+            + "; ".join(converter.notes or ["the config lists none"])
+        )
+    description = config.get("description")
+    stem = name or (description if isinstance(description, str) else None)
+    stem = _slug(stem or config_file.parent.name or "promptfoo").replace("-", "_") or "promptfoo"
+    dataset_name = f"promptfoo_{stem}.yaml"
+    return Conversion(
+        module=_module_text(config_file, description, prompts, providers, dataset_name, converter),
+        dataset=_dataset_text(config_file, cases),
+        cases=len(cases),
+        prompts=len(prompts),
+        providers=len(providers),
+        not_converted=converter.notes,
+    )
+
+
+def _dataset_text(config_file: Path, cases: list[dict[str, Any]]) -> str:
+    import yaml
+
+    body = yaml.safe_dump(
+        {"cases": cases}, sort_keys=False, allow_unicode=True, width=88, default_flow_style=False
+    )
+    return f"# Converted from {config_file.name} by `llmeval import promptfoo`.\n{body}"
+
+
+_MODULE = '''\
+"""{title}
+
+{about}{not_converted}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from pytest_llmeval import load_cases
+
+PROMPTS = {prompts}
+
+PROVIDERS = {providers}
+
+VARIABLE = re.compile(r"\\{{\\{{\\s*([A-Za-z_][A-Za-z0-9_]*)\\s*\\}}\\}}")
+
+
+def render(template, variables):
+    """The template with each {{{{name}}}} replaced by the case's value (JSON if not text)."""
+    if isinstance(template, list):
+        return [render(item, variables) for item in template]
+    if isinstance(template, dict):
+        return {{key: render(value, variables) for key, value in template.items()}}
+    if not isinstance(template, str):
+        return template
+
+    def value(match):
+        name = match.group(1)
+        if name not in variables:
+            raise KeyError(f"{{{{{{{{{{name}}}}}}}}}} has no value in the case's input")
+        found = variables[name]
+        return found if isinstance(found, str) else json.dumps(found)
+
+    return VARIABLE.sub(value, template)
+
+
+def without_cache_control(messages):
+    """The messages without Anthropic's cache_control marks (OpenAI refuses them)."""
+    plain = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, list):
+            content = [{{k: v for k, v in b.items() if k != "cache_control"}} for b in content]
+        plain.append({{**message, "content": content}})
+    return plain
+
+
+def complete(provider, messages):
+    """Send the rendered messages to the provider through its SDK; the answer's text."""
+    params = dict(provider["params"])
+    if provider["api"] == "anthropic":
+        import anthropic
+
+        system = [m["content"] for m in messages if m["role"] == "system"]
+        if system and all(isinstance(part, str) for part in system):
+            params["system"] = "\\n\\n".join(system)
+        elif system:
+            params["system"] = [
+                block
+                for part in system
+                for block in ([{{"type": "text", "text": part}}] if isinstance(part, str) else part)
+            ]
+        turns = [m for m in messages if m["role"] != "system"]
+        with anthropic.Anthropic() as client:
+            reply = client.messages.create(model=provider["model"], messages=turns, **params)
+        return "".join(block.text for block in reply.content if block.type == "text")
+    import openai
+
+    with openai.OpenAI() as client:
+        if provider["api"] == "openai-responses":
+            flat = [
+                {{**m, "content": m["content"] if isinstance(m["content"], str) else "".join(
+                    block.get("text", "") for block in m["content"])}}
+                for m in messages
+            ]
+            reply = client.responses.create(model=provider["model"], input=flat, **params)
+            return reply.output_text
+        reply = client.chat.completions.create(
+            model=provider["model"], messages=without_cache_control(messages), **params
+        )
+    return reply.choices[0].message.content or ""
+
+
+{marker}
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("prompt", PROMPTS)
+@pytest.mark.parametrize("case", load_cases("{dataset}"))
+def test_promptfoo(case, prompt, provider, llm_eval):
+    output = complete(PROVIDERS[provider], render(PROMPTS[prompt], case.input))
+    llm_eval.case(case, output=output)
+    llm_eval.run_checks()
+'''
+
+
+def _module_text(
+    config_file: Path,
+    description: Any,
+    prompts: list[Prompt],
+    providers: list[Provider],
+    dataset: str,
+    converter: _Converter,
+) -> str:
+    title = description if isinstance(description, str) and description else config_file.name
+    about = textwrap.fill(
+        f"Converted from {config_file.name} by `llmeval import promptfoo`: each prompt runs "
+        f"with each provider on each case of {dataset} (a promptfoo test: its vars are the "
+        "case's input), through the real SDK, and the case's assertions are applied with "
+        "llm_eval.run_checks.",
+        width=88,
+    )
+    left_out = ""
+    if converter.notes:
+        listed = "\n".join(
+            textwrap.fill(note, width=88, initial_indent="- ", subsequent_indent="  ")
+            for note in converter.notes
+        )
+        left_out = f"\n\nNot converted (check these by hand):\n{listed}"
+    if variants_supported():
+        marker = '@pytest.mark.llm_eval(variants="provider")'
+    else:
+        marker = (
+            "# compare the providers side by side once the marker takes variants=:\n"
+            '# @pytest.mark.llm_eval(variants="provider")\n'
+            "@pytest.mark.llm_eval"
+        )
+    prompt_table = {p.label: p.messages for p in prompts}
+    provider_table = {
+        p.label: {"api": p.api, "model": p.model, "params": p.params} for p in providers
+    }
+    return _MODULE.format(
+        title=title.replace('"""', "'''").replace("\\", "\\\\"),
+        about=about,
+        dataset=dataset,
+        not_converted=left_out.replace('"""', "'''").replace("\\", "\\\\"),
+        prompts=_literal(prompt_table, 0),
+        providers=_literal(provider_table, 0),
+        marker=marker,
+    )
+
+
+def _literal(value: Any, indent: int) -> str:
+    """A Python literal of JSON-like data, one item a line where it does not fit."""
+    flat = repr(value)
+    if len(flat) + indent <= 80 or not isinstance(value, (dict, list)) or not value:
+        return flat
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        items = [f"{pad}{k!r}: {_literal(v, indent + 4)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    items = [f"{pad}{_literal(v, indent + 4)}," for v in value]
+    return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
+
+
+def write_conversion(
+    conversion: Conversion, folder: Path, module_name: str, *, force: bool
+) -> tuple[Path, Path]:
+    """Write the module and dataset into folder through the atomic writer; an existing
+    file is refused unless `force`."""
+    from pytest_llmeval.core.files import write_text_atomic
+
+    module = folder / module_name
+    dataset = folder / _dataset_name(conversion)
+    if not force:
+        for target in (module, dataset):
+            if target.exists():
+                raise ConversionError(
+                    f"{target}: already exists; pass --force to overwrite it, or -o another folder"
+                )
+    write_text_atomic(dataset, conversion.dataset)
+    write_text_atomic(module, conversion.module)
+    return module, dataset
+
+
+def _dataset_name(conversion: Conversion) -> str:
+    found = re.search(r'load_cases\("([^"]+)"\)', conversion.module)
+    if found is None:  # the template always has it
+        raise ConversionError("internal error: the module does not name its dataset")
+    return found.group(1)
+
+
+def run_import(args: Any) -> int:
+    """The handler of `llmeval import promptfoo`."""
+    import sys
+
+    config = Path(args.config)
+    conversion = convert(config, name=args.name)
+    stem = _dataset_name(conversion).removeprefix("promptfoo_").removesuffix(".yaml")
+    folder = Path(args.output) if args.output else Path.cwd()
+    if folder.exists() and not folder.is_dir():
+        raise ConversionError(f"{folder}: is a file; -o takes the folder to write into")
+    module, dataset = write_conversion(
+        conversion, folder, f"test_promptfoo_{stem}.py", force=args.force
+    )
+    print(
+        f"wrote {module} and {dataset}: {conversion.prompts} prompt(s) x "
+        f"{conversion.providers} provider(s) x {conversion.cases} case(s)"
+    )
+    if conversion.not_converted:
+        print("not converted (check these by hand):", file=sys.stderr)
+        for note in conversion.not_converted:
+            print(f"  {note}", file=sys.stderr)
+    return 0
+
+
+def add_import_command(commands: Any) -> None:
+    """Register `llmeval import promptfoo CONFIG [-o DIR] [--force]`."""
+    parser = commands.add_parser(
+        "import",
+        help="Convert another eval tool's suite into a pytest module and a dataset.",
+        description="Convert another eval tool's suite into a pytest module and a dataset.",
+    )
+    tools = parser.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    promptfoo = tools.add_parser(
+        "promptfoo",
+        help="Convert a promptfooconfig.yaml.",
+        description="Write a test module and a YAML dataset that run the config's prompts "
+        "x providers x tests under pytest, with the tests' assertions.",
+    )
+    promptfoo.add_argument("config", help="The promptfoo config (promptfooconfig.yaml).")
+    promptfoo.add_argument(
+        "-o", "--output", help="The folder to write into (default: the current folder)."
+    )
+    promptfoo.add_argument(
+        "--name", help="Name of the written files (default: the config's description)."
+    )
+    promptfoo.add_argument(
+        "--force", action="store_true", help="Overwrite files that already exist."
+    )
+    promptfoo.set_defaults(handler=run_import)
