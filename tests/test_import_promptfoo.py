@@ -379,6 +379,40 @@ def test_a_variable_a_test_does_not_set_is_named(
     assert list(tmp_path.iterdir()) == [config]  # nothing written
 
 
+def test_assertion_values_take_the_tests_vars_and_prompts_the_label_map_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ask.txt").write_text("Capital of {{country}}?")
+    config = write_config(
+        tmp_path,
+        "prompts: {file://ask.txt: capital}\nproviders: [openai:gpt-4.1]\n"
+        "tests:\n"
+        "  - vars: {country: France, expected: Paris}\n"
+        "    assert: [{type: icontains, value: '{{ expected }}'}]\n"
+        "  - vars: {country: Peru}\n"
+        "    assert: [{type: equals, value: '{{expected}}'}]\n",
+    )
+    status, _, err = run_import(capsys, config, tmp_path, "--name", "capitals")
+    assert status == 2
+    assert err == (
+        f"llmeval import: error: {config}, tests[1]: the 'equals' assertion uses "
+        "{{expected}}, which the test's vars do not set; add it to the test's vars (or to "
+        "defaultTest.vars)\n"
+    )
+    config.write_text(
+        config.read_text().replace("{country: Peru}", "{country: Peru, expected: Lima}")
+    )
+    status, _, err = run_import(capsys, config, tmp_path, "--name", "capitals")
+    assert (status, err) == (0, "")
+    dataset = (tmp_path / "promptfoo_capitals.yaml").read_text()
+    assert "  - type: icontains\n    value: Paris\n" in dataset
+    assert "  - type: equals\n    value: Lima\n" in dataset
+    module = (tmp_path / "test_promptfoo_capitals.py").read_text()
+    assert (
+        "PROMPTS = {'capital': [{'role': 'user', 'content': 'Capital of {{country}}?'}]}" in module
+    )
+
+
 def test_nunjucks_beyond_plain_variables_is_refused_naming_the_file_and_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -190,6 +190,8 @@ class _Converter:
         if raw is None:
             raise ConversionError(f"{self.file}: no 'prompts'; add the prompts to convert")
         entries = [raw] if isinstance(raw, (str, Mapping)) else raw
+        if isinstance(raw, Mapping) and not {"raw", "id"} & set(raw):  # {path: label} form
+            entries = [{"id": key, "label": label} for key, label in raw.items()]
         if not isinstance(entries, list):
             raise ConversionError(f"{self.file}, prompts: expected a list of prompts")
         prompts: list[Prompt] = []
@@ -452,7 +454,8 @@ class _Converter:
             description = test.get("description")
             for combination in _expand(merged):
                 self.check_variables(combination, prompts, where)
-                rows.append(self.row(len(rows) + 1, combination, asserts, description, ids))
+                rendered = [self.render_value(a, combination, where) for a in asserts]
+                rows.append(self.row(len(rows) + 1, combination, rendered, description, ids))
         return rows
 
     def check_variables(
@@ -467,6 +470,28 @@ class _Converter:
                     f"test's vars do not set; add {'them' if len(missing) > 1 else 'it'} to "
                     "the test's vars (or to defaultTest.vars)"
                 )
+
+    def render_value(
+        self, assertion: dict[str, Any], variables: Mapping[str, Any], where: str
+    ) -> dict[str, Any]:
+        """An assertion whose text value uses the test's vars (`{{expected}}`), filled in."""
+        value = assertion.get("value")
+        if not isinstance(value, str) or not _TEMPLATE.search(value):
+            return assertion
+        used = self.variables(value, str(self.file), [where, "assert", assertion["type"]])
+        missing = sorted(used - set(variables))
+        if missing:
+            raise ConversionError(
+                f"{self.file}, {where}: the {assertion['type']!r} assertion uses "
+                f"{{{{{missing[0]}}}}}, which the test's vars do not set; add it to the "
+                "test's vars (or to defaultTest.vars)"
+            )
+
+        def fill(match: re.Match[str]) -> str:
+            found = variables[match.group(1)]
+            return found if isinstance(found, str) else json.dumps(found)
+
+        return {**assertion, "value": _PLAIN_VARIABLE.sub(fill, value)}
 
     def row(
         self,
