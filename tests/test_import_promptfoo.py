@@ -499,3 +499,35 @@ def test_existing_files_are_kept_unless_forced(
     assert not (tmp_path / "test_promptfoo_getting_started.py").exists()
     status, _, _ = run_import(capsys, config, tmp_path, "--force")
     assert status == 0 and dataset.read_text().startswith("# Converted from promptfooconfig")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "prompts: [a\nproviders: b\n",
+            ", line 2: not valid YAML (expected ',' or ']', but got ':')",
+        ),
+        ("- just a list\n", ": expected a mapping with prompts and providers"),
+        (
+            "prompts: [hi]\nproviders: [openai:gpt-4.1]\ntests: file://tests.csv\n",
+            ", tests: tests from 'file://tests.csv' are not supported; list the tests in the "
+            "config (vars and assert)",
+        ),
+        (
+            "prompts: ['{{doc}}']\nproviders: [openai:gpt-4.1]\n"
+            "tests: [{vars: {doc: file://doc.txt}}]\n",
+            ", tests[0].vars.doc: file://doc.txt (vars from files) is not supported; write the "
+            "value into the config",
+        ),
+    ],
+    ids=["invalid-yaml", "not-a-mapping", "tests-from-a-file", "var-from-a-file"],
+)
+def test_a_config_that_cannot_be_read_is_named_with_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, problem: str
+) -> None:
+    config = write_config(tmp_path, text)
+    status, _, err = run_import(capsys, config, tmp_path)
+    assert status == 2
+    assert err.startswith(f"llmeval import: error: {config}{problem}")
+    assert list(tmp_path.iterdir()) == [config]
