@@ -616,6 +616,12 @@ def _add_label(commands: Any) -> None:
     add_label_command(commands)
 
 
+def _add_import(commands: Any) -> None:
+    from pytest_llmeval.cli.import_promptfoo import add_import_command
+
+    add_import_command(commands)
+
+
 #: Each adds one subcommand.
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_show,
@@ -625,6 +631,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_baseline,
     _add_cassettes,
     _add_label,
+    _add_import,
 )
 
 
