@@ -145,18 +145,14 @@ def _parse_one(entry: object, where: str) -> Assertion:
     if kind in ("similar", "not-similar"):
         threshold, model = _similar_options(entry, where)
         return Assertion(str(kind), value, name, weight, threshold, model)
-    threshold = entry.get("threshold")
-    if threshold is not None and (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, (int, float))
-        or not 0.0 <= threshold <= 1.0  # also refuses NaN
+    mark = entry.get("threshold")
+    if mark is not None and (
+        isinstance(mark, bool)
+        or not isinstance(mark, (int, float))
+        or not 0.0 <= mark <= 1.0  # also refuses NaN
     ):
-        raise InvalidAssertion(
-            f"{where}: 'threshold' must be a number from 0 to 1, got {threshold!r}"
-        )
-    return Assertion(
-        str(kind), value, name, weight, None if threshold is None else float(threshold)
-    )
+        raise InvalidAssertion(f"{where}: 'threshold' must be a number from 0 to 1, got {mark!r}")
+    return Assertion(str(kind), value, name, weight, None if mark is None else float(mark))
 
 
 def _similar_options(entry: Mapping[Any, Any], where: str) -> tuple[float, str | None]:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:  # the models load with the first eval result, not with this m
     from pytest_llmeval.records.comparison import BaselineComparison
     from pytest_llmeval.records.decision import GatePolicy
     from pytest_llmeval.records.models import CaseAggregate, GroupAggregate, SessionAggregate
-    from pytest_llmeval.records.variant_results import VariantOutcome
     from pytest_llmeval.records.probes import ConsistencyProbe, VerbosityProbe
+    from pytest_llmeval.records.variant_results import VariantOutcome
 
 #: What the session did with its baseline file.
 BaselineAction = Literal["missing", "written", "compared"]
