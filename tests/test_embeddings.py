@@ -311,3 +311,21 @@ def test_the_similar_assertion_uses_the_models_it_names(
     (request,) = fake_provider.requests
     assert request.body["model"] == "text-embedding-3-large"
     assert os.environ["OPENAI_BASE_URL"] == fake_provider.openai_base_url
+
+
+def test_the_fake_provider_embeds_a_scripted_text_as_its_vector_in_both_encodings(
+    fake_provider: FakeProviderServer, openai_client: Any
+) -> None:
+    from tests.fakeprovider import FakeProviderControl
+
+    FakeProviderControl(fake_provider.url).embed_as("scripted", [1.0, -2.5, 0.0])
+    floats = openai_client.embeddings.create(
+        model="m", input=["scripted", "other"], encoding_format="float"
+    )
+    assert floats.data[0].embedding == [1.0, -2.5, 0.0]
+    assert len(floats.data[1].embedding) == 16  # an unscripted text keeps its hash vector
+    encoded = openai_client.embeddings.create(model="m", input="scripted")  # base64
+    assert encoded.data[0].embedding == [1.0, -2.5, 0.0]
+    fake_provider.reset()
+    again = openai_client.embeddings.create(model="m", input="scripted", encoding_format="float")
+    assert len(again.data[0].embedding) == 16
