@@ -261,7 +261,7 @@ def test_non_inferiority_within_the_margin_by_hand() -> None:
     assert stats_of(within, "cheap").difference_upper == pytest.approx(0.0471746, abs=1e-6)
     assert stats_of(within, "cheap").non_inferior
     assert within.recommended == "cheap"
-    assert within.reason.startswith("cheap: the cheapest ($0.001/case, mean 0.980)")
+    assert within.reason.startswith("the cheapest ($0.001/case, mean 0.980)")
     assert "within 0.05 of the best (best, mean 1.000)" in within.reason
     assert "also qualified: best" in within.reason
 
@@ -272,7 +272,10 @@ def test_non_inferiority_beyond_the_margin_by_hand() -> None:
     beyond = compare(best, cheap, margin=0.04)  # the bound 0.0472 exceeds 0.04
     assert not stats_of(beyond, "cheap").non_inferior
     assert beyond.recommended == "best"
-    assert beyond.reason.startswith("best: the only one ($0.01/case, mean 1.000)")
+    assert beyond.reason == (
+        "the only variant that meets the bar and is within 0.04 of the best (best, mean "
+        "1.000) ($0.01/case, mean 1.000)"
+    )
 
 
 def test_a_cheaper_variant_that_differs_only_by_noise_is_not_proven_within_the_margin() -> None:
@@ -337,7 +340,10 @@ def test_unpriced_variants_rank_after_priced_ones_and_the_reason_says_so() -> No
 def test_with_no_priced_candidate_the_highest_mean_is_picked_and_said() -> None:
     result = compare(rows("x", [1.0, 1.0, 0.98], cost=None), rows("y", [1.0, 1.0, 1.0], cost=None))
     assert result.recommended == "y"
-    assert result.reason.startswith("y: no qualifying variant is priced")
+    assert result.reason == (
+        "no qualifying variant is priced, so the highest mean (1.000) of those that meet "
+        "the bar and are within 0.05 of the best (y, mean 1.000): y, x"
+    )
 
 
 # --- Pareto front ----------------------------------------------------------------
