@@ -411,6 +411,15 @@ def test_bad_input_is_refused_with_a_message() -> None:
         compare_variants("g", "model", a, threshold=1.5)
     with pytest.raises(ValueError, match="group 'g' has no results"):
         compare_variants("g", "model", [])
+    nan = VariantRow("a", "c1", math.nan, False)
+    with pytest.raises(
+        ValueError,
+        match="group 'g', variant 'a', case 'c1': score nan is not between 0 and 1; leave a "
+        "case without a score out of the rows",
+    ):
+        compare_variants("g", "model", [nan])
+    with pytest.raises(ValueError, match="cost_usd -0.1 is not a non-negative number"):
+        compare_variants("g", "model", [VariantRow("a", "c1", 1.0, True, -0.1)])
 
 
 def test_the_result_does_not_depend_on_the_hash_seed() -> None:
