@@ -261,9 +261,10 @@ def test_non_inferiority_within_the_margin_by_hand() -> None:
     assert stats_of(within, "cheap").difference_upper == pytest.approx(0.0471746, abs=1e-6)
     assert stats_of(within, "cheap").non_inferior
     assert within.recommended == "cheap"
-    assert within.reason.startswith("the cheapest ($0.001/case, mean 0.980)")
-    assert "within 0.05 of the best (best, mean 1.000)" in within.reason
-    assert "also qualified: best" in within.reason
+    assert within.reason == (
+        "cheap: the cheapest ($0.001/case, mean 0.980) of the variants that meet the bar "
+        "and are within 0.05 of the best (best, mean 1.000); also qualified: best"
+    )
 
 
 def test_non_inferiority_beyond_the_margin_by_hand() -> None:
@@ -273,8 +274,8 @@ def test_non_inferiority_beyond_the_margin_by_hand() -> None:
     assert not stats_of(beyond, "cheap").non_inferior
     assert beyond.recommended == "best"
     assert beyond.reason == (
-        "the only variant that meets the bar and is within 0.04 of the best (best, mean "
-        "1.000) ($0.01/case, mean 1.000)"
+        "best: the only one ($0.01/case, mean 1.000) of the variants that meet the bar and "
+        "are within 0.04 of the best (best, mean 1.000)"
     )
 
 
@@ -341,8 +342,7 @@ def test_with_no_priced_candidate_the_highest_mean_is_picked_and_said() -> None:
     result = compare(rows("x", [1.0, 1.0, 0.98], cost=None), rows("y", [1.0, 1.0, 1.0], cost=None))
     assert result.recommended == "y"
     assert result.reason == (
-        "no qualifying variant is priced, so the highest mean (1.000) of those that meet "
-        "the bar and are within 0.05 of the best (y, mean 1.000): y, x"
+        "y: no qualifying variant is priced, so the one with the highest mean (1.000) among y, x"
     )
 
 

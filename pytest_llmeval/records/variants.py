@@ -166,8 +166,8 @@ class VariantComparison(_Frozen):
     versus: list[VariantVsReference] = Field(description="Each other variant vs the reference.")
     recommended: str | None = Field(description="The pick; null when none qualifies.")
     reason: str = Field(
-        description="Why that variant (without its name), or 'none qualifies: ' and why "
-        "each variant failed."
+        description="'<pick>: ' and why that variant, or 'none qualifies: ' and why each "
+        "variant failed."
     )
     pareto: list[str] = Field(description="The quality-cost Pareto front, cheapest first.")
 
@@ -406,28 +406,24 @@ def _recommend(
         )
     )
     pick = qualified[0]
+    others = [v.name for v in qualified[1:]]
     unpriced = [v.name for v in qualified if v.cost_per_case_usd is None]
-    others = [v.name for v in qualified[1:] if v.cost_per_case_usd is not None]
-    within = f"within {margin:g} of the best ({best.name}, mean {best.mean:.3f})"
     if pick.cost_per_case_usd is None:
         reason = (
-            f"no qualifying variant is priced, so the highest mean ({pick.mean:.3f}) of "
-            f"those that meet the bar and are {within}: {', '.join(unpriced)}"
-        )
-    elif len(qualified) == 1:
-        reason = (
-            f"the only variant that meets the bar and is {within} "
-            f"({_money(pick.cost_per_case_usd)}, mean {pick.mean:.3f})"
+            f"{pick.name}: no qualifying variant is priced, so the one with the highest "
+            f"mean ({pick.mean:.3f}) among {', '.join(v.name for v in qualified)}"
         )
     else:
+        which = "the cheapest" if others else "the only one"
         reason = (
-            f"the cheapest ({_money(pick.cost_per_case_usd)}, mean {pick.mean:.3f}) of the "
-            f"variants that meet the bar and are {within}"
+            f"{pick.name}: {which} ({_money(pick.cost_per_case_usd)}, mean "
+            f"{pick.mean:.3f}) of the variants that meet the bar and are within "
+            f"{margin:g} of the best ({best.name}, mean {best.mean:.3f})"
         )
-        if others:
-            reason += f"; also qualified: {', '.join(others)}"
         if unpriced:
             reason += f"; unpriced, so ranked after the priced ones: {', '.join(unpriced)}"
+    if others and pick.cost_per_case_usd is not None:
+        reason += f"; also qualified: {', '.join(others)}"
     return pick.name, reason
 
 

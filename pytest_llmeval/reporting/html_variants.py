@@ -314,11 +314,13 @@ def variants_section(comparisons: Sequence[VariantComparison]) -> str:
             f"bar: {', '.join(bar) or 'none'}; margin {comparison.margin:g}; "
             f"alpha {comparison.alpha:g}"
         )
-        pick = (
-            f"Recommended: <strong>{escape(comparison.recommended)}</strong>"
-            if comparison.recommended is not None
-            else "<strong>No recommendation</strong>"
-        )
+        reason = comparison.reason
+        if comparison.recommended is not None:
+            # the reason opens with the pick's name, which the line already shows
+            reason = reason.removeprefix(f"{comparison.recommended}: ")
+            pick = f"Recommended: <strong>{escape(comparison.recommended)}</strong>"
+        else:
+            pick = "<strong>No recommendation</strong>"
         unpriced = [v for v in comparison.variants if v.cost_per_case_usd is None]
         unplotted = (
             " Unpriced, not plotted: "
@@ -331,8 +333,7 @@ def variants_section(comparisons: Sequence[VariantComparison]) -> str:
             f'<div class="vc-group" id="variants-{index}" data-group="{_attr(comparison.group)}" '
             f'data-recommended="{_attr(comparison.recommended or "")}">',
             f'<h3>{escape(comparison.group)} <span class="muted">{escape(settings)}</span></h3>',
-            f'<p class="vc-reason" data-role="reason">{pick} {_DASH} '
-            f"{escape(comparison.reason)}</p>",
+            f'<p class="vc-reason" data-role="reason">{pick} {_DASH} {escape(reason)}</p>',
             '<figure class="vc-chart">',
             scatter_svg(comparison, index),
             "<figcaption>Each point is a variant: its mean score (whisker: 95% interval) "
