@@ -24,6 +24,7 @@ from pytest_llmeval.items.lifecycle import (
     run_key,
     runtime_key,
     stop_capture,
+    variant_functions_key,
     warn_unplayed,
 )
 from pytest_llmeval.items.options import MARKER, MARKER_HELP
@@ -92,6 +93,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # an invalid marker fails each item of this test at setup, with one message,
         # and leaves the other tests of the module to run
         return
+    if spec.variants is not None:
+        functions = metafunc.config.stash.setdefault(variant_functions_key, set())
+        functions.add(metafunc.definition.nodeid)
     repeat = metafunc.config.stash[settings_key].repeat or spec.repeat
     if repeat > 1:
         metafunc.fixturenames.append(REPEAT_FIXTURE)
@@ -208,9 +212,10 @@ class ItemHooks:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         # tryfirst: before -k/-m deselect, so reference= is checked against every variant
-        chosen = [item for item in items if _has_variants(item)]
-        if not chosen:
+        functions = config.stash.get(variant_functions_key, None)
+        if not functions:
             return
+        chosen = [item for item in items if _function_nodeid(item) in functions]
         from pytest_llmeval.items.variant_items import gather_labels, variant_labels_key
 
         config.stash[variant_labels_key] = gather_labels(
@@ -297,11 +302,6 @@ class ItemHooks:
             # the item is done: release its recorder and cassette (10,000 items add up)
             del item.stash[run_key]
         return report
-
-
-def _has_variants(item: pytest.Item) -> bool:
-    """Whether the item's llm_eval markers say variants= (before building its spec)."""
-    return any("variants" in marker.kwargs for marker in item.iter_markers(MARKER))
 
 
 def _note_adaptive_run(item: pytest.Item, run: ItemRun) -> None:

@@ -24,6 +24,9 @@ run_key = pytest.StashKey["ItemRun"]()
 #: file (--llmeval-max-cost), on the config's stash.
 runtime_key: pytest.StashKey[Runtime] = pytest.StashKey()
 ledger_key = pytest.StashKey[str]()
+#: The node ids of the test functions whose marker says variants= (noted as collection
+#: parametrizes them), so a session without variants never looks for them again.
+variant_functions_key = pytest.StashKey[set[str]]()
 
 #: Key of an xdist worker's workeroutput listing the node ids it deselected.
 DESELECTED_OUTPUT = "llmeval_deselected"

@@ -165,7 +165,10 @@ class VariantComparison(_Frozen):
     variants: list[VariantStats] = Field(description="Every variant, in order.")
     versus: list[VariantVsReference] = Field(description="Each other variant vs the reference.")
     recommended: str | None = Field(description="The pick; null when none qualifies.")
-    reason: str = Field(description="Why that variant, or why none qualifies.")
+    reason: str = Field(
+        description="'<pick>: ' and why that variant, or 'none qualifies: ' and why each "
+        "variant failed."
+    )
     pareto: list[str] = Field(description="The quality-cost Pareto front, cheapest first.")
 
 
@@ -174,6 +177,26 @@ def _check_unit(name: str, value: float | None) -> None:
         return
     if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
         raise ValueError(f"compare_variants: {name} must be between 0 and 1, got {value!r}")
+
+
+def _check_row(group: str, row: VariantRow) -> None:
+    """Refuse a row whose numbers cannot be compared, naming the group, variant and case."""
+    problem = None
+    if isinstance(row.score, bool) or not isinstance(row.score, (int, float)):
+        problem = f"score {row.score!r} is not a number"
+    elif not math.isfinite(row.score) or not 0 <= row.score <= 1:
+        problem = f"score {row.score!r} is not between 0 and 1"
+    elif row.cost_usd is not None and not (math.isfinite(row.cost_usd) and row.cost_usd >= 0):
+        problem = f"cost_usd {row.cost_usd!r} is not a non-negative number"
+    elif row.latency_s is not None and not (math.isfinite(row.latency_s) and row.latency_s >= 0):
+        problem = f"latency_s {row.latency_s!r} is not a non-negative number"
+    elif isinstance(row.tokens, bool) or not isinstance(row.tokens, int) or row.tokens < 0:
+        problem = f"tokens {row.tokens!r} is not a non-negative integer"
+    if problem is not None:
+        raise ValueError(
+            f"compare_variants: group {group!r}, variant {row.variant!r}, case "
+            f"{row.case!r}: {problem}; leave a case without a score out of the rows"
+        )
 
 
 def _ordered(names: set[str], order: Sequence[str] | None) -> list[str]:
@@ -444,6 +467,7 @@ def compare_variants(
         raise ValueError(f"compare_variants: group {group!r} has no results to compare")
     by_variant: dict[str, dict[str, VariantRow]] = {}
     for row in rows:
+        _check_row(group, row)
         cases = by_variant.setdefault(row.variant, {})
         if row.case in cases:
             raise ValueError(

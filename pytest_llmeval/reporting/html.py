@@ -9,6 +9,10 @@ A case whose app called tools also gets its trajectory as a timeline (model call
 calls with their arguments, tool results, answer): read here from the result's own
 inferences (`trajectory.Trajectory`) and embedded beside the data as a second JSON
 element, `llmeval-trajectories`, keyed by node id.
+Groups whose tests compared variants (`variants=`) get a Variants section, rendered
+here as static HTML and inline SVG (`html_variants`): a quality-vs-cost scatter with
+the Pareto front and the recommendation, and a table; it reads the report's
+`variants` (a list of `records.variants.VariantComparison`) unless given explicitly.
 Without JavaScript, a `<noscript>` element shows the summary rendered here in Python
 (totals, baseline verdict, group table: the terminal's text, HTML-escaped).
 
@@ -44,11 +48,13 @@ if TYPE_CHECKING:
     from pytest_llmeval.core.redact import Redactor
     from pytest_llmeval.records.models import EvalResult
     from pytest_llmeval.records.trajectory import Trajectory
+    from pytest_llmeval.records.variants import VariantComparison
 
 _TEMPLATE = "report.html"
 _PLACEHOLDER = "__LLMEVAL_DATA__"
 _SUMMARY_PLACEHOLDER = "__LLMEVAL_SUMMARY__"
 _TRAJECTORIES_PLACEHOLDER = "__LLMEVAL_TRAJECTORIES__"
+_VARIANTS_PLACEHOLDER = "__LLMEVAL_VARIANTS__"
 
 # Sequences that could end (or change the parsing of) a script element, and the
 # line separators old JavaScript parsers reject; their replacements are JSON escapes.
@@ -157,11 +163,28 @@ def trajectories(results: Sequence[EvalResult]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def iter_html(report: Report) -> Iterator[str]:
-    """The self-contained HTML report of a session's report, in pieces."""
+def report_variants(report: Report) -> list[VariantComparison]:
+    """The report's variant comparisons (its `variants` field, as models), or none."""
+    from pytest_llmeval.records.variants import VariantComparison
+
+    found = getattr(report, "variants", None) or []
+    return [
+        item if isinstance(item, VariantComparison) else VariantComparison.model_validate(item)
+        for item in found
+    ]
+
+
+def iter_html(
+    report: Report, *, variants: Sequence[VariantComparison] | None = None
+) -> Iterator[str]:
+    """The self-contained HTML report of a session's report, in pieces; `variants`
+    defaults to the report's own (see `report_variants`)."""
+    from pytest_llmeval.reporting.html_variants import variants_section
+
     before, placeholder, after = _template().partition(_PLACEHOLDER)
     head, summary_slot, rest = before.partition(_SUMMARY_PLACEHOLDER)
     between, trajectories_slot, tail = after.partition(_TRAJECTORIES_PLACEHOLDER)
+    above, variants_slot, below = rest.partition(_VARIANTS_PLACEHOLDER)
     if (
         not placeholder
         or _PLACEHOLDER in after
@@ -169,15 +192,19 @@ def iter_html(report: Report) -> Iterator[str]:
         or _SUMMARY_PLACEHOLDER in rest + after
         or not trajectories_slot
         or _TRAJECTORIES_PLACEHOLDER in before + tail
+        or not variants_slot
+        or _VARIANTS_PLACEHOLDER in head + below + after
     ):
         raise LLMEvalError(
             f"the HTML report template {_TEMPLATE} is damaged (no single {_PLACEHOLDER}, "
-            f"{_SUMMARY_PLACEHOLDER} and {_TRAJECTORIES_PLACEHOLDER} slots); reinstall "
-            "pytest-llm-eval"
+            f"{_SUMMARY_PLACEHOLDER}, {_VARIANTS_PLACEHOLDER} and "
+            f"{_TRAJECTORIES_PLACEHOLDER} slots); reinstall pytest-llm-eval"
         )
     yield head
     yield summary_html(report)
-    yield rest
+    yield above
+    yield variants_section(report_variants(report) if variants is None else variants)
+    yield below
     # the JSON report's own serialisation, compact: schema_version first, keys sorted
     for piece in iter_model_text(report, spread=False):
         yield embed_json(piece)
@@ -189,13 +216,17 @@ def iter_html(report: Report) -> Iterator[str]:
     yield tail
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, *, variants: Sequence[VariantComparison] | None = None) -> str:
     """The self-contained HTML report of a session's report."""
-    return "".join(iter_html(report))
+    return "".join(iter_html(report, variants=variants))
 
 
 def write_html(
-    path: str | os.PathLike[str], report: Report, *, redactor: Redactor | None = None
+    path: str | os.PathLike[str],
+    report: Report,
+    *,
+    redactor: Redactor | None = None,
+    variants: Sequence[VariantComparison] | None = None,
 ) -> None:
     """Write the HTML report atomically and redacted, piece by piece."""
-    write_text_atomic(path, iter_html(report), redactor=redactor)
+    write_text_atomic(path, iter_html(report, variants=variants), redactor=redactor)
