@@ -485,3 +485,13 @@ def test_greets(prompt, llm_eval):
             "    long passes where short fails: test_prompts.py::test_answers[b]",
         ]
     )
+
+
+def test_the_markdown_summary_carries_the_recommendation(suite: pytest.Pytester) -> None:
+    """--llmeval-summary-md renders the session's variant comparisons, as `llmeval diff`
+    renders a report's."""
+    suite.runpytest_subprocess("--llmeval-summary-md=summary.md")
+    summary = (suite.path / "summary.md").read_text(encoding="utf-8")
+    assert "### Variants" in summary
+    [line] = [line for line in summary.splitlines() if "over `config`" in line]
+    assert "**recommended `gpt-4.1-nano`**" in line

@@ -290,10 +290,7 @@ def _signed(value: float | None, percent: bool = False) -> str:
 
 def _variants_of(report: Report) -> list[dict[str, Any]] | None:
     """The report's variant comparisons as JSON data, when it holds any."""
-    variants = getattr(report, "variants", None)
-    if not variants:
-        return None
-    return [v.model_dump(mode="json") if hasattr(v, "model_dump") else dict(v) for v in variants]
+    return [v.model_dump(mode="json") for v in report.variants] or None
 
 
 def _load_earlier(path: str) -> tuple[Report | None, Baseline]:

@@ -130,7 +130,7 @@ class EvalSession:
         # each output on its own: one that fails does not keep the others from being written
         self._write_reports(aggregate, comparison, pytest_version, variants)
         if self.settings.summary_md is not None:
-            self._write_summary(self.settings.summary_md, aggregate, status, comparison)
+            self._write_summary(self.settings.summary_md, aggregate, status, comparison, variants)
         if self.settings.otel:
             self._export_telemetry()
         budget = None
@@ -301,15 +301,17 @@ class EvalSession:
         aggregate: SessionAggregate,
         status: BaselineStatus | None,
         comparison: BaselineComparison | None,
+        variants: VariantOutcome | None,
     ) -> None:
         """--llmeval-summary-md: the review summary as markdown, against the baseline
-        when one was compared, else of the run alone; a failed write is one line in
-        file_errors."""
+        when one was compared, else of the run alone, with the variants compared; a
+        failed write is one line in file_errors."""
         from pytest_llmeval.core.files import write_text_atomic
         from pytest_llmeval.reporting.markdown import render_markdown
         from pytest_llmeval.reporting.markdown_text import code
         from pytest_llmeval.reporting.summary import summarize_comparison, summarize_run
 
+        compared = [c.model_dump(mode="json") for c in variants.comparisons] if variants else None
         if comparison is not None and status is not None:
             summary = summarize_comparison(
                 comparison,
@@ -318,9 +320,12 @@ class EvalSession:
                 new_name="this run",
                 fail_on=self.policy.fail_on,
                 old_baseline=self.compared_baseline,
+                variants=compared,
             )
         else:
-            summary = summarize_run(aggregate, name="this run", note=_alone(status))
+            summary = summarize_run(
+                aggregate, name="this run", note=_alone(status), variants=compared
+            )
         shown = self._display(path)
         full_lists = (
             f"the JSON report {code(self._display(self.settings.report))}"
