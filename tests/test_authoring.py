@@ -436,11 +436,6 @@ def test_t(case, llm_eval):
     ("row", "message"),
     [
         (
-            '{"id": "a", "input": "x", "assert": [{"type": "similar", "value": "polite"}]}',
-            "*cases.jsonl, line 1: assertion 1: type 'similar' is not supported by "
-            "run_checks yet; judge it with llm_eval.judge() in the test; write it like*",
-        ),
-        (
             '{"id": "a", "input": "x", "assert": [{"type": "contain", "value": "y"}]}',
             "*cases.jsonl, line 1: assertion 1: unknown type 'contain'; supported: contains, "
             "icontains, regex, equals, not-contains, *",
@@ -469,7 +464,7 @@ def test_t(case, llm_eval):
             "*cases.jsonl, line 1: assertion 2: the name 'n' is used twice in this case*",
         ),
     ],
-    ids=["later", "unknown-type", "bad-regex", "not-a-list", "bad-cost", "bad-key", "twice"],
+    ids=["unknown-type", "bad-regex", "not-a-list", "bad-cost", "bad-key", "twice"],
 )
 def test_load_cases_refuses_a_bad_assertion_naming_the_file_and_case(
     pytester_env: pytest.Pytester, row: str, message: str

@@ -523,7 +523,7 @@ def test_t(llm_eval):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*ValueError: the context_recall judge needs reference=... (the answer the context "
+            "*ValueError: *llm_eval.judge(): the context_recall judge needs reference=... (the answer the context "
             "should support); pass it to llm_eval.judge() or set it once with llm_eval.case()"
         ]
     )

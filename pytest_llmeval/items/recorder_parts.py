@@ -1,18 +1,35 @@
-"""What the `llm_eval` fixture's mixins (`case_methods`, `judge_trust`,
+"""What the `llm_eval` fixture's mixins (`case_methods`, `judge_methods`, `judge_trust`,
 `conversation_methods`) may use of the recorder they are mixed into, declared once for
 the type checker, and `CaseMaterial`, what `llm_eval.case()` set, which the recorder and
 its mixins share."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
     from pytest_llmeval.records.cases import Case
     from pytest_llmeval.records.models import Inference, Score, Verdict
+
+
+def check_unit_interval(what: str, value: object) -> float:
+    """Return value as a float in [0, 1] (bools count 0/1) or raise a clear error."""
+    __tracebackhide__ = True
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{what} must be a bool or a number from 0 to 1, got {type(value).__name__} {value!r}"
+        )
+    number = float(value)
+    if math.isnan(number) or not 0.0 <= number <= 1.0:
+        raise ValueError(f"{what} must be from 0 to 1, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,8 @@ class RecorderParts:
         _inferences: list[Inference]
         _metadata: dict[str, Any]
         _scores: dict[str, Score]
+        _judge_resolver: Callable[[], Judge] | None
+        _reserved_names: set[str]
         judge_min_kappa: float | None
         judge_probes: tuple[tuple[str, ...], int]
         rejudge: tuple[str, Any] | None
@@ -85,6 +104,16 @@ class RecorderParts:
             threshold: float | None = None,
             weight: float = 1.0,
         ) -> Verdict: ...
+
+        def _with_case(
+            self,
+            call: str,
+            output: Any,
+            criteria: Any,
+            input: str | None,
+            reference: str | None,
+            context: str | Sequence[str] | None,
+        ) -> tuple[str, Any, str | None, str | None, str | Sequence[str] | None]: ...
 
         @staticmethod
         def _default_judge_name(criteria: Any, scale: Any, samples: Any) -> str: ...
