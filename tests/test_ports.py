@@ -9,9 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
-from pytest_llmeval.records.assertions import TYPES
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec
 from tests.test_import_promptfoo import (
     CONFIGS,
@@ -209,53 +207,33 @@ def test_promptfoo_getting_started_port(
     assert results(live.path / "replay.json") == live_results
 
 
-def without_rubrics(riddles_yaml: str) -> str:
-    rows = yaml.safe_load(riddles_yaml)
-    for row in rows:
-        if "assert" in row:
-            row["assert"] = [a for a in row["assert"] if a["type"] != "llm-rubric"]
-    return yaml.safe_dump(rows, allow_unicode=True)
-
-
-def run_claude_vs_gpt_port(
-    live: pytest.Pytester,
-    fake: FakeProviderServer,
-    monkeypatch: pytest.MonkeyPatch,
-    files: dict[str, str],
-) -> None:
-    write_port(live, files)
-    fake.set_handler(riddles)
-    result = live.runpytest("--llmeval-report=live.json")
-    result.assert_outcomes(passed=29, failed=1)  # gpt-4o's "A weight."
-    result.stdout.fnmatch_lines(["*icontains  0.000  check FAILED  reason: icontains: no 'ton'*"])
-    app = [r for r in fake.requests if "Answer this riddle" in r.last_user_text]
-    claude = next(r.body for r in app if r.provider == "anthropic")
-    assert claude["system"][0]["cache_control"] == {"type": "ephemeral"}
-    assert (claude["max_tokens"], claude["cache_control"]) == (1024, {"type": "ephemeral"})
-    live_results = results(live.path / "live.json")
-    for _, _, scores in live_results:
-        assert ("brevity", 1.0, None) in scores  # every fake answer is under 100 characters
-    replay_offline(live, monkeypatch, fake).assert_outcomes(passed=29, failed=1)
-    assert results(live.path / "replay.json") == live_results
-
-
 def test_promptfoo_claude_vs_gpt_port(
     live: pytest.Pytester, fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # run_checks' llm-rubric type comes with the context judges; until then without it
-    files = port_files("promptfoo-claude-vs-gpt")
-    files["riddles.yaml"] = without_rubrics(files["riddles.yaml"])
-    run_claude_vs_gpt_port(live, fake_provider, monkeypatch, files)
-
-
-@pytest.mark.skipif(
-    "llm-rubric" not in TYPES,
-    reason="needs run_checks' llm-rubric assertion (helper 'context'): runs after the merge",
-)
-def test_promptfoo_claude_vs_gpt_port_with_its_rubrics(
-    live: pytest.Pytester, fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run_claude_vs_gpt_port(live, fake_provider, monkeypatch, port_files("promptfoo-claude-vs-gpt"))
+    write_port(live, port_files("promptfoo-claude-vs-gpt"))
+    fake_provider.set_handler(riddles)
+    result = live.runpytest("--llmeval-report=live.json")
+    result.assert_outcomes(passed=28, failed=2)  # gpt-4o's "A weight." and its apology
+    result.stdout.fnmatch_lines(
+        [
+            "*rubric     0.000  check FAILED  reason: rubric: scripted: it apologizes",
+            "*icontains  0.000  check FAILED  reason: icontains: no 'ton'*",
+        ],
+    )
+    app = [r for r in fake_provider.requests if "Answer this riddle" in r.last_user_text]
+    claude = next(r.body for r in app if r.provider == "anthropic")
+    assert claude["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert (claude["max_tokens"], claude["cache_control"]) == (1024, {"type": "ephemeral"})
+    # the two rubrics, judged once per model, each with its criteria and the answer
+    judged = judge_requests(fake_provider)
+    assert len(judged) == 4
+    assert sum("Do not apologize" in r.text for r in judged) == 2
+    assert sum("below deck" in r.text for r in judged) == 2
+    live_results = results(live.path / "live.json")
+    for _, _, scores in live_results:
+        assert ("brevity", 1.0, None) in scores  # every fake answer is under 100 characters
+    replay_offline(live, monkeypatch, fake_provider).assert_outcomes(passed=28, failed=2)
+    assert results(live.path / "replay.json") == live_results
 
 
 # -- LangSmith -----------------------------------------------------------------------------

@@ -52,13 +52,6 @@ class Conversion:
     not_converted: list[str] = field(default_factory=list)
 
 
-def variants_supported() -> bool:
-    """Whether the llm_eval marker takes `variants=` (to pair the providers' results)."""
-    from pytest_llmeval.records.spec import ALLOWED
-
-    return "variants" in ALLOWED
-
-
 def convert(config_file: Path, *, name: str | None = None) -> Conversion:
     """Convert a promptfoo config: the module and dataset texts and what was left out."""
     converter = PromptfooReader(config_file)
@@ -192,7 +185,7 @@ def complete(provider, messages):
     return reply.choices[0].message.content or ""
 
 
-{marker}
+@pytest.mark.llm_eval(variants="provider")
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("prompt", PROMPTS)
 @pytest.mark.parametrize("case", load_cases("{dataset}"))
@@ -226,14 +219,6 @@ def _module_text(
             for note in converter.notes
         )
         left_out = f"\n\nNot converted (check these by hand):\n{listed}"
-    if variants_supported():
-        marker = '@pytest.mark.llm_eval(variants="provider")'
-    else:
-        marker = (
-            "# compare the providers side by side once the marker takes variants=:\n"
-            '# @pytest.mark.llm_eval(variants="provider")\n'
-            "@pytest.mark.llm_eval"
-        )
     prompt_table = {p.label: p.messages for p in prompts}
     provider_table = {
         p.label: {"api": p.api, "model": p.model, "params": p.params} for p in providers
@@ -245,7 +230,6 @@ def _module_text(
         not_converted=left_out.replace('"""', "'''").replace("\\", "\\\\"),
         prompts=_literal(prompt_table, 0),
         providers=_literal(provider_table, 0),
-        marker=marker,
     )
 
 
