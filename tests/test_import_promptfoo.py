@@ -333,6 +333,89 @@ def test_text_files_list_vars_and_the_list_assertions_convert(
     )
 
 
+SIMILAR_CONFIG = """\
+description: Similar
+prompts: ['Summarize our {{topic}}']
+providers: [openai:gpt-4.1-mini]
+tests:
+  - vars: {topic: refunds}
+    assert:
+      - {type: similar, value: refund policy, threshold: 0.9}
+      - {type: not-similar, value: weather today}
+      - {type: similar:dot, value: refund policy}
+      - {type: similar, value: refund policy, provider: 'huggingface:sentence-similarity:x'}
+      - {type: similar, value: refund policy, threshold: 1.5}
+  - vars: {topic: returns}
+    assert:
+      - type: similar:cosine
+        value: [weather today, refund policy]
+        threshold: 0.97
+        provider: openai:embedding:text-embedding-3-small
+"""
+
+
+def test_similar_converts_with_its_threshold_and_embedding_model_and_runs(
+    live: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = live.path / "source" / "promptfooconfig.yaml"
+    config.parent.mkdir()
+    config.write_text(SIMILAR_CONFIG)
+    status, _, err = run_import(capsys, config, live.path)
+    assert status == 0
+    assert err.splitlines() == [
+        "not converted (check these by hand):",
+        "  tests[0].assert[2]: assertion type 'similar:dot' is not converted; check it in the "
+        "test (llm_eval.check or llm_eval.judge)",
+        "  tests[0].assert[3].provider: 'huggingface:sentence-similarity:x' is not converted "
+        "(similar embeds through OpenAI's embeddings API: openai:<model>); the assertion is "
+        "left out",
+        "  tests[0].assert[4]: 'threshold' must be a number from 0 to 1 (a cosine "
+        "similarity), got 1.5; not converted",
+    ]
+    dataset = (live.path / "promptfoo_similar.yaml").read_text()
+    # no provider: promptfoo's default embedding model, so its thresholds keep their sense
+    assert (
+        "  - type: similar\n    value: refund policy\n    threshold: 0.9\n"
+        "    provider: openai:text-embedding-3-large\n" in dataset
+    )
+    assert "  - type: similar\n    value:\n    - weather today\n    - refund policy\n" in dataset
+    # the fake provider embeds these texts as vectors whose cosines are computed by hand:
+    # money back . refund policy = (4, 3, 0) . (3, 4, 0) / (5 * 5) = 0.96; . weather = 0
+    for text, vector in {
+        "refund policy": (3.0, 4.0, 0.0),
+        "money back": (4.0, 3.0, 0.0),
+        "weather today": (0.0, 0.0, 2.0),
+    }.items():
+        fake_provider.embed_as(text, vector)
+    fake_provider.reply_with("money back")
+    result = live.runpytest("--llmeval-report=live.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*similar  0.000  check FAILED  reason: similar: similarity 0.960 to 'refund "
+            "policy' (the closest of 2), below 0.97"
+        ]
+    )
+    embedded = [r for r in fake_provider.requests if r.path.endswith("/embeddings")]
+    assert sorted(r.model for r in embedded) == [
+        "text-embedding-3-large",  # refunds: similar
+        "text-embedding-3-large",  # refunds: not-similar
+        "text-embedding-3-small",  # returns: the model its provider names
+    ]
+    live_results = results(live.path / "live.json")
+    passed = next(scores for nodeid, status, scores in live_results if status == "passed")
+    assert passed == [
+        ("similar", 1.0, "similar: similarity 0.960 to 'refund policy', at least 0.9"),
+        ("not-similar", 1.0, "not-similar: similarity 0.000 to 'weather today', below 0.75"),
+    ]
+    replay = replay_offline(live, monkeypatch, fake_provider)
+    replay.assert_outcomes(passed=1, failed=1)
+    assert results(live.path / "replay.json") == live_results
+
+
 # -- refusals ------------------------------------------------------------------------------
 
 
