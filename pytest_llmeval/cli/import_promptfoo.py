@@ -11,11 +11,12 @@ or YAML chat messages; providers `openai:<model>`, `openai:chat:<model>`,
 `tests` (list-valued vars expand as promptfoo expands them) and `defaultTest`
 (vars and asserts); assertions contains, icontains, regex, equals, starts-with,
 contains-any/-all, icontains-any/-all (each also `not-`), is-json, cost, latency,
-llm-rubric, similar and not-similar (see promptfoo_asserts.py). Templates may use plain variables (`{{name}}`); any other
-Nunjucks (filters, tags, expressions) is an error naming the file and key. A test's
-prompt variable missing from its vars is an error naming the test. Everything else
-(custom providers, javascript/python asserts, transforms, ...) is listed as not
-converted, and the rest is still written; when nothing can run, the import fails.
+llm-rubric, similar and not-similar (see promptfoo_asserts.py). Templates may use
+plain variables (`{{name}}`); any other Nunjucks (filters, tags, expressions) is an
+error naming the file and key. A test's prompt variable missing from its vars is an
+error naming the test. Everything else (custom providers, javascript/python asserts,
+transforms, ...) is listed as not converted, and the rest is still written; when
+nothing can run, the import fails.
 API keys are never written: the SDKs read them from the environment.
 """
 

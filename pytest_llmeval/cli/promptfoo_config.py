@@ -2,9 +2,9 @@
 
 `PromptfooReader` turns the config's prompts, providers, tests and assertions (these
 through promptfoo_asserts.py) into the data the written module and dataset hold, and
-collects what it cannot convert as notes; what must not be converted silently (Nunjucks beyond plain variables, a var a
-prompt needs and a test lacks, unreadable files) raises `ConversionError` naming the
-file and key.
+collects what it cannot convert as notes; what must not be converted silently
+(Nunjucks beyond plain variables, a var a prompt needs and a test lacks, unreadable
+files) raises `ConversionError` naming the file and key.
 """
 
 from __future__ import annotations
