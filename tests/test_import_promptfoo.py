@@ -5,17 +5,14 @@ refused naming the file and key, unsupported parts are listed and the rest conve
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.cli.import_promptfoo import variants_supported
 from pytest_llmeval.cli.main import main
-from pytest_llmeval.records.assertions import TYPES
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec, closed_port_url
-from tests.test_judges_sdk import scripted
+from tests.test_judges_sdk import schema_of, scripted
 
 CONFIGS = Path(__file__).resolve().parent / "data" / "promptfoo"
 
@@ -91,10 +88,7 @@ def test_getting_started_records_then_replays_offline_with_the_same_results(
     dataset = live.path / "promptfoo_getting_started.yaml"
     assert out == (f"wrote {module} and {dataset}: 2 prompt(s) x 2 provider(s) x 2 case(s)\n")
     text = module.read_text()
-    if variants_supported():
-        assert '@pytest.mark.llm_eval(variants="provider")' in text
-    else:
-        assert '# @pytest.mark.llm_eval(variants="provider")\n@pytest.mark.llm_eval\n' in text
+    assert '@pytest.mark.llm_eval(variants="provider")\n' in text
 
     fake_provider.set_handler(translations)
     result = live.runpytest("--llmeval-report=live.json")
@@ -124,8 +118,19 @@ def test_getting_started_records_then_replays_offline_with_the_same_results(
     failed = [nodeid for nodeid, status, _ in live_results if status != "passed"]
     assert len(failed) == 2 and all("2-spanish" in n and "o4-mini" in n for n in failed)
 
+    # variants="provider": the providers compared side by side, with a recommendation
+    variants = [
+        "variants of test_promptfoo (provider; reference openai:gpt-4.1, margin 0.05, *",
+        "*variant*n*mean*pass*cost/case $*qualifies*vs openai:gpt-4.1",
+        "*openai:gpt-4.1  4  1.00 *100%*reference",
+        "*openai:o4-mini  4  1.00 * 50%*flips -2/+0*",
+        "*recommended: openai:*",
+    ]
+    result.stdout.fnmatch_lines(variants)
+
     replay = replay_offline(live, monkeypatch, fake_provider)
     replay.assert_outcomes(passed=6, failed=2)
+    replay.stdout.fnmatch_lines(variants)
     assert results(live.path / "replay.json") == live_results
 
 
@@ -150,41 +155,67 @@ ANSWERS = {
 
 
 def riddles(request: RecordedRequest) -> ReplySpec | None:
-    """Each riddle's answer; gpt-4o gets the 'ton' riddle wrong. Judges: scripted."""
+    """Each riddle's answer; gpt-4o gets the 'ton' riddle wrong and apologizes with its
+    echo. The judge is scripted: an apology fails the rubric 'Do not apologize', the rest
+    pass."""
     if "response_format" in request.body or "output_config" in request.body:
+        if "Do not apologize" in request.text and "Sorry" in request.text:
+            scale = schema_of(request.body)["properties"]["score"]["enum"]
+            return ReplySpec(json={"reasoning": "scripted: it apologizes", "score": min(scale)})
         return scripted(request)
     text = request.last_user_text
     assert text.startswith("Answer this riddle:\n"), text
-    if "Forward I am heavy" in text and request.model == "gpt-4o":
-        return ReplySpec(text="A weight.")
+    if request.model == "gpt-4o":
+        if "Forward I am heavy" in text:
+            return ReplySpec(text="A weight.")
+        if "speak without a mouth" in text:
+            return ReplySpec(text="Sorry, it is an echo.")
     return ReplySpec(text=next(a for key, a in ANSWERS.items() if key in text))
 
 
-def convert_claude_vs_gpt(
-    folder: Path, capsys: pytest.CaptureFixture[str], *, drop_rubrics: bool
-) -> str:
-    """Import the vendored config (optionally without its llm-rubric assertions); stderr."""
-    source = folder / "claude-vs-gpt"
-    shutil.copytree(CONFIGS / "claude-vs-gpt", source)
-    config = source / "promptfooconfig.yaml"
-    if drop_rubrics:
-        text = re.sub(r"\n *- type: llm-rubric\n *value: .*", "", config.read_text())
-        config.write_text(text)
-    status, _, err = run_import(capsys, config, folder)
-    assert status == 0
-    return err
+def failed_checks(report: Path) -> dict[str, list[tuple[str, str | None]]]:
+    """Each failed test's failed scores, by node id: the name and the reason."""
+    return {
+        nodeid: [(name, reason) for name, value, reason in scores if value < 1.0]
+        for nodeid, status, scores in results(report)
+        if status != "passed"
+    }
 
 
-def check_claude_vs_gpt_run(
-    live: pytest.Pytester, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+def test_claude_vs_gpt_records_then_replays_offline_with_its_rubrics_judged(
+    live: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    fake.set_handler(riddles)
-    result = live.runpytest("--llmeval-report=live.json")
-    result.assert_outcomes(passed=29, failed=1)
-    result.stdout.fnmatch_lines(
-        ["*test_promptfoo?7-forward-i-am-heavy-but-backwar-prompt-1-openai:chat:gpt-4o?*"]
+    source = live.path / "claude-vs-gpt"
+    shutil.copytree(CONFIGS / "claude-vs-gpt", source)
+    status, _, err = run_import(capsys, source / "promptfooconfig.yaml", live.path)
+    assert status == 0
+    assert err.splitlines() == [
+        "not converted (check these by hand):",
+        "  providers[0].config.temperature: the anthropic SDK's messages.create takes no "
+        "temperature; dropped",
+        "  defaultTest.assert[2]: assertion type 'javascript' is not converted; check it in "
+        "the test (llm_eval.check or llm_eval.judge)",
+    ]
+    dataset = (live.path / "promptfoo_claude_3_5_vs_gpt_4o.yaml").read_text()
+    # icontains-any [fire, flame] became one case-insensitive regex
+    assert "- type: regex\n    value: (?i)fire|flame\n    name: icontains-any\n" in dataset
+    # promptfoo's latency threshold is milliseconds: 3000 ms is 3 s
+    assert "- type: latency\n    value: 3.0\n" in dataset
+    # the rubrics stay as promptfoo wrote them
+    assert "  - type: llm-rubric\n    value: Do not apologize\n" in dataset
+    assert (
+        "  - type: llm-rubric\n    value: explains that the people are below deck, or they are "
+        "all in a relationship\n" in dataset
     )
-    app = [r for r in fake.requests if "Answer this riddle" in r.last_user_text]
+
+    fake_provider.set_handler(riddles)
+    result = live.runpytest("--llmeval-report=live.json")
+    result.assert_outcomes(passed=28, failed=2)
+    result.stdout.fnmatch_lines(["*rubric: scripted: it apologizes*"])
+    app = [r for r in fake_provider.requests if "Answer this riddle" in r.last_user_text]
     claude = [r.body for r in app if r.provider == "anthropic"]
     gpt = [r.body for r in app if r.provider == "openai"]
     assert len(claude) == len(gpt) == 15
@@ -202,63 +233,29 @@ def check_claude_vs_gpt_run(
     assert gpt[0]["messages"][1]["content"][0]["text"].startswith(
         "Answer this riddle:\nI speak without a mouth"
     )
+    # two rubrics, each judged once per provider, with the criteria and the answer
+    judged = [r for r in fake_provider.requests if r not in app]
+    assert len(judged) == 4
+    assert (
+        sum("Do not apologize" in r.text and "Sorry, it is an echo." in r.text for r in judged) == 1
+    )
+    assert sum("below deck" in r.text for r in judged) == 2
     live_results = results(live.path / "live.json")
     for _, _, scores in live_results:
         names = [name for name, _, _ in scores]
         assert names[:2] == ["cost", "latency"]  # defaultTest's assertions, on every case
-    replay = replay_offline(live, monkeypatch, fake)
-    replay.assert_outcomes(passed=29, failed=1)
+    node = "test_promptfoo_claude_3_5_vs_gpt_4o.py::test_promptfoo[{}-prompt-1-openai:chat:gpt-4o]"
+    assert failed_checks(live.path / "live.json") == {
+        node.format("1-i-speak-without-a-mouth-and-he"): [
+            ("rubric", "rubric: scripted: it apologizes")
+        ],
+        node.format("7-forward-i-am-heavy-but-backwar"): [
+            ("icontains", "icontains: no 'ton' in the output (ignoring case)")
+        ],
+    }
+    replay = replay_offline(live, monkeypatch, fake_provider)
+    replay.assert_outcomes(passed=28, failed=2)
     assert results(live.path / "replay.json") == live_results
-
-
-def test_claude_vs_gpt_records_then_replays_offline(
-    live: pytest.Pytester,
-    fake_provider: FakeProviderServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    # the llm-rubric assertions need run_checks' rubric type; this run leaves them out
-    err = convert_claude_vs_gpt(live.path, capsys, drop_rubrics=True)
-    assert err.splitlines() == [
-        "not converted (check these by hand):",
-        "  providers[0].config.temperature: the anthropic SDK's messages.create takes no "
-        "temperature; dropped",
-        "  defaultTest.assert[2]: assertion type 'javascript' is not converted; check it in "
-        "the test (llm_eval.check or llm_eval.judge)",
-    ]
-    dataset = (live.path / "promptfoo_claude_3_5_vs_gpt_4o.yaml").read_text()
-    # icontains-any [fire, flame] became one case-insensitive regex
-    assert "- type: regex\n    value: (?i)fire|flame\n    name: icontains-any\n" in dataset
-    # promptfoo's latency threshold is milliseconds: 3000 ms is 3 s
-    assert "- type: latency\n    value: 3.0\n" in dataset
-    check_claude_vs_gpt_run(live, fake_provider, monkeypatch)
-
-
-@pytest.mark.skipif(
-    "llm-rubric" not in TYPES,
-    reason="needs run_checks' llm-rubric assertion (helper 'context'): runs after the merge",
-)
-def test_claude_vs_gpt_with_its_rubrics_records_then_replays_offline(
-    live: pytest.Pytester,
-    fake_provider: FakeProviderServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    convert_claude_vs_gpt(live.path, capsys, drop_rubrics=False)
-    live.makeini("[pytest]\nllmeval_judge_model = openai:gpt-4.1-mini\n")
-    check_claude_vs_gpt_run(live, fake_provider, monkeypatch)
-
-
-def test_claude_vs_gpt_keeps_the_rubric_assertions_as_promptfoo_wrote_them(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    convert_claude_vs_gpt(tmp_path, capsys, drop_rubrics=False)
-    dataset = (tmp_path / "promptfoo_claude_3_5_vs_gpt_4o.yaml").read_text()
-    assert "  - type: llm-rubric\n    value: Do not apologize\n" in dataset
-    assert (
-        "  - type: llm-rubric\n    value: explains that the people are below deck, or they are "
-        "all in a relationship\n" in dataset
-    )
 
 
 # -- what converts beyond the two examples -------------------------------------------------
@@ -334,6 +331,89 @@ def test_text_files_list_vars_and_the_list_assertions_convert(
             ],
         )
     )
+
+
+SIMILAR_CONFIG = """\
+description: Similar
+prompts: ['Summarize our {{topic}}']
+providers: [openai:gpt-4.1-mini]
+tests:
+  - vars: {topic: refunds}
+    assert:
+      - {type: similar, value: refund policy, threshold: 0.9}
+      - {type: not-similar, value: weather today}
+      - {type: similar:dot, value: refund policy}
+      - {type: similar, value: refund policy, provider: 'huggingface:sentence-similarity:x'}
+      - {type: similar, value: refund policy, threshold: 1.5}
+  - vars: {topic: returns}
+    assert:
+      - type: similar:cosine
+        value: [weather today, refund policy]
+        threshold: 0.97
+        provider: openai:embedding:text-embedding-3-small
+"""
+
+
+def test_similar_converts_with_its_threshold_and_embedding_model_and_runs(
+    live: pytest.Pytester,
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = live.path / "source" / "promptfooconfig.yaml"
+    config.parent.mkdir()
+    config.write_text(SIMILAR_CONFIG)
+    status, _, err = run_import(capsys, config, live.path)
+    assert status == 0
+    assert err.splitlines() == [
+        "not converted (check these by hand):",
+        "  tests[0].assert[2]: assertion type 'similar:dot' is not converted; check it in the "
+        "test (llm_eval.check or llm_eval.judge)",
+        "  tests[0].assert[3].provider: 'huggingface:sentence-similarity:x' is not converted "
+        "(similar embeds through OpenAI's embeddings API: openai:<model>); the assertion is "
+        "left out",
+        "  tests[0].assert[4]: 'threshold' must be a number from 0 to 1 (a cosine "
+        "similarity), got 1.5; not converted",
+    ]
+    dataset = (live.path / "promptfoo_similar.yaml").read_text()
+    # no provider: promptfoo's default embedding model, so its thresholds keep their sense
+    assert (
+        "  - type: similar\n    value: refund policy\n    threshold: 0.9\n"
+        "    provider: openai:text-embedding-3-large\n" in dataset
+    )
+    assert "  - type: similar\n    value:\n    - weather today\n    - refund policy\n" in dataset
+    # the fake provider embeds these texts as vectors whose cosines are computed by hand:
+    # money back . refund policy = (4, 3, 0) . (3, 4, 0) / (5 * 5) = 0.96; . weather = 0
+    for text, vector in {
+        "refund policy": (3.0, 4.0, 0.0),
+        "money back": (4.0, 3.0, 0.0),
+        "weather today": (0.0, 0.0, 2.0),
+    }.items():
+        fake_provider.embed_as(text, vector)
+    fake_provider.reply_with("money back")
+    result = live.runpytest("--llmeval-report=live.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*similar  0.000  check FAILED  reason: similar: similarity 0.960 to 'refund "
+            "policy' (the closest of 2), below 0.97"
+        ]
+    )
+    embedded = [r for r in fake_provider.requests if r.path.endswith("/embeddings")]
+    assert sorted(r.model for r in embedded) == [
+        "text-embedding-3-large",  # refunds: similar
+        "text-embedding-3-large",  # refunds: not-similar
+        "text-embedding-3-small",  # returns: the model its provider names
+    ]
+    live_results = results(live.path / "live.json")
+    passed = next(scores for nodeid, status, scores in live_results if status == "passed")
+    assert passed == [
+        ("similar", 1.0, "similar: similarity 0.960 to 'refund policy', at least 0.9"),
+        ("not-similar", 1.0, "not-similar: similarity 0.000 to 'weather today', below 0.75"),
+    ]
+    replay = replay_offline(live, monkeypatch, fake_provider)
+    replay.assert_outcomes(passed=1, failed=1)
+    assert results(live.path / "replay.json") == live_results
 
 
 # -- refusals ------------------------------------------------------------------------------

@@ -9,10 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
-from pytest_llmeval.records.assertions import TYPES
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec
+from tests.test_context_judges import piece
 from tests.test_import_promptfoo import (
     CONFIGS,
     live,
@@ -153,14 +152,47 @@ def retrieve(question, limit):
 """
 
 RAG_CASES = (
-    '{"input": "How do I back up a collection?", "expected": "Take a snapshot."}\n'
-    '{"input": "What values does scalar quantization keep?", "expected": "int8 values."}\n'
+    '{"input": "How do I back up a collection?", '
+    '"expected": "A snapshot backs up a collection. Restore it with recover."}\n'
+    '{"input": "What values does scalar quantization keep?", '
+    '"expected": "Scalar quantization keeps int8 values. It halves the memory."}\n'
 )
+
+#: The passage that answers each question (by its source), for the scripted judges.
+RAG_SOURCES = {"back up": "snapshots.md", "quantization": "quantization.md"}
+
+
+def rag_context_judge(request: RecordedRequest) -> ReplySpec | None:
+    """The context judges, scripted: a passage is relevant when it is the question's
+    source, a reference statement supported when the context holds it (ignoring case)."""
+    user = next(m["content"] for m in request.body["messages"] if m["role"] == "user")
+    context = piece(user, "context") or ""
+    properties = schema_of(request.body)["properties"]
+    if "verdicts" in properties:
+        wanted = next(s for key, s in RAG_SOURCES.items() if key in (piece(user, "input") or ""))
+        verdicts = [
+            {"passage": n, "reasoning": f"scripted: {source}", "relevant": int(source == wanted)}
+            for n, source in enumerate(re.findall(r"source: (\S+)", context), 1)
+        ]
+        return ReplySpec(json={"reasoning": "scripted passages", "verdicts": verdicts})
+    if "statements" in properties:
+        reference = piece(user, "reference") or ""
+        found = [
+            {
+                "statement": s,
+                "reasoning": "scripted",
+                "supported": int(s.lower() in context.lower()),
+            }
+            for s in (part.strip() for part in reference.split("."))
+            if s
+        ]
+        return ReplySpec(json={"reasoning": "scripted statements", "statements": found})
+    return scripted(request)
 
 
 def rag_replies(request: RecordedRequest) -> ReplySpec | None:
     if is_judge_request(request):
-        return scripted(request)
+        return rag_context_judge(request)
     if "back up" in request.last_user_text:
         return ReplySpec(text="Take a snapshot of it (snapshots.md).")
     return ReplySpec(text="FAIL-ME It keeps float64 values.")
@@ -170,23 +202,51 @@ def test_deepeval_rag_port(
     live: pytest.Pytester, fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = port_files("deepeval-rag")
-    assert "# CONTEXT JUDGES:" in files["test_rag.py"]  # where the context judges go
     write_port(live, {**files, "rag_app.py": RAG_APP, "qdrant_doc_qna.jsonl": RAG_CASES})
     fake_provider.set_handler(rag_replies)
     result = live.runpytest("--llmeval-report=live.json")
     result.assert_outcomes(passed=1, failed=1)
     judged = judge_requests(fake_provider)
-    assert len(judged) == 4  # two judges per case, each given the case's material once
+    assert len(judged) == 10  # five judges per case, each given the case's material once
     backup_relevance, backup_faithfulness = judged[:2]
     assert "How do I back up a collection?" in judged_text(backup_relevance)
     # the retrieved passages reach the faithfulness judge, the best match first
     text = judged_text(backup_faithfulness)
     assert "A snapshot backs up a collection" in text and "Take a snapshot of it" in text
-    for request in judged:
+    for request in judged[:2] + judged[5:7]:
         assert schema_of(request.body)["properties"]["score"]["enum"] == list(range(11))
+    # the context judges answer per passage or statement, on no scale; recall reads the
+    # case's expected answer as the reference
+    precision, recall, relevance = (schema_of(r.body)["properties"] for r in judged[2:5])
+    assert ("verdicts", "statements", "verdicts") == (
+        list(precision)[-1],
+        list(recall)[-1],
+        list(relevance)[-1],
+    )
+    assert "Restore it with recover." in judged_text(judged[3])
     app = [r for r in fake_provider.requests if not is_judge_request(r)]
     assert [(r.body["temperature"], r.body["max_tokens"]) for r in app] == [(0, 636)] * 2
     live_results = results(live.path / "live.json")
+    # retrieved: backup [collections, snapshots, indexing], quantization [quantization,
+    # collections, snapshots]; the one relevant passage at rank 2, then at rank 1
+    context = {
+        nodeid.split("[")[1].rstrip("]"): {n: v for n, v, _ in scores if n.startswith("context_")}
+        for nodeid, _, scores in live_results
+    }
+    assert context == {
+        "1-how-do-i-back-up-a-collection": {
+            "context_precision": pytest.approx(1 / 2),  # (1/2) / 1
+            "context_recall": 1.0,  # both reference statements in the passages
+            "context_relevance": pytest.approx(1 / 3),
+        },
+        "2-what-values-does-scalar-quanti": {
+            "context_precision": 1.0,
+            "context_recall": 0.5,  # "It halves the memory" is in no passage
+            "context_relevance": pytest.approx(1 / 3),
+        },
+    }
+    # the backup case passes on the mean of its five: (1 + 1 + 1/2 + 1 + 1/3) / 5 = 0.767
+    assert [status for _, status, _ in live_results] == ["passed", "below"]
     replay_offline(live, monkeypatch, fake_provider).assert_outcomes(passed=1, failed=1)
     assert results(live.path / "replay.json") == live_results
 
@@ -209,53 +269,33 @@ def test_promptfoo_getting_started_port(
     assert results(live.path / "replay.json") == live_results
 
 
-def without_rubrics(riddles_yaml: str) -> str:
-    rows = yaml.safe_load(riddles_yaml)
-    for row in rows:
-        if "assert" in row:
-            row["assert"] = [a for a in row["assert"] if a["type"] != "llm-rubric"]
-    return yaml.safe_dump(rows, allow_unicode=True)
-
-
-def run_claude_vs_gpt_port(
-    live: pytest.Pytester,
-    fake: FakeProviderServer,
-    monkeypatch: pytest.MonkeyPatch,
-    files: dict[str, str],
-) -> None:
-    write_port(live, files)
-    fake.set_handler(riddles)
-    result = live.runpytest("--llmeval-report=live.json")
-    result.assert_outcomes(passed=29, failed=1)  # gpt-4o's "A weight."
-    result.stdout.fnmatch_lines(["*icontains  0.000  check FAILED  reason: icontains: no 'ton'*"])
-    app = [r for r in fake.requests if "Answer this riddle" in r.last_user_text]
-    claude = next(r.body for r in app if r.provider == "anthropic")
-    assert claude["system"][0]["cache_control"] == {"type": "ephemeral"}
-    assert (claude["max_tokens"], claude["cache_control"]) == (1024, {"type": "ephemeral"})
-    live_results = results(live.path / "live.json")
-    for _, _, scores in live_results:
-        assert ("brevity", 1.0, None) in scores  # every fake answer is under 100 characters
-    replay_offline(live, monkeypatch, fake).assert_outcomes(passed=29, failed=1)
-    assert results(live.path / "replay.json") == live_results
-
-
 def test_promptfoo_claude_vs_gpt_port(
     live: pytest.Pytester, fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # run_checks' llm-rubric type comes with the context judges; until then without it
-    files = port_files("promptfoo-claude-vs-gpt")
-    files["riddles.yaml"] = without_rubrics(files["riddles.yaml"])
-    run_claude_vs_gpt_port(live, fake_provider, monkeypatch, files)
-
-
-@pytest.mark.skipif(
-    "llm-rubric" not in TYPES,
-    reason="needs run_checks' llm-rubric assertion (helper 'context'): runs after the merge",
-)
-def test_promptfoo_claude_vs_gpt_port_with_its_rubrics(
-    live: pytest.Pytester, fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run_claude_vs_gpt_port(live, fake_provider, monkeypatch, port_files("promptfoo-claude-vs-gpt"))
+    write_port(live, port_files("promptfoo-claude-vs-gpt"))
+    fake_provider.set_handler(riddles)
+    result = live.runpytest("--llmeval-report=live.json")
+    result.assert_outcomes(passed=28, failed=2)  # gpt-4o's "A weight." and its apology
+    result.stdout.fnmatch_lines(
+        [
+            "*rubric     0.000  check FAILED  reason: rubric: scripted: it apologizes",
+            "*icontains  0.000  check FAILED  reason: icontains: no 'ton'*",
+        ],
+    )
+    app = [r for r in fake_provider.requests if "Answer this riddle" in r.last_user_text]
+    claude = next(r.body for r in app if r.provider == "anthropic")
+    assert claude["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert (claude["max_tokens"], claude["cache_control"]) == (1024, {"type": "ephemeral"})
+    # the two rubrics, judged once per model, each with its criteria and the answer
+    judged = judge_requests(fake_provider)
+    assert len(judged) == 4
+    assert sum("Do not apologize" in r.text for r in judged) == 2
+    assert sum("below deck" in r.text for r in judged) == 2
+    live_results = results(live.path / "live.json")
+    for _, _, scores in live_results:
+        assert ("brevity", 1.0, None) in scores  # every fake answer is under 100 characters
+    replay_offline(live, monkeypatch, fake_provider).assert_outcomes(passed=28, failed=2)
+    assert results(live.path / "replay.json") == live_results
 
 
 # -- LangSmith -----------------------------------------------------------------------------

@@ -11,11 +11,12 @@ or YAML chat messages; providers `openai:<model>`, `openai:chat:<model>`,
 `tests` (list-valued vars expand as promptfoo expands them) and `defaultTest`
 (vars and asserts); assertions contains, icontains, regex, equals, starts-with,
 contains-any/-all, icontains-any/-all (each also `not-`), is-json, cost, latency,
-llm-rubric and similar. Templates may use plain variables (`{{name}}`); any other
-Nunjucks (filters, tags, expressions) is an error naming the file and key. A test's
-prompt variable missing from its vars is an error naming the test. Everything else
-(custom providers, javascript/python asserts, transforms, ...) is listed as not
-converted, and the rest is still written; when nothing can run, the import fails.
+llm-rubric, similar and not-similar (see promptfoo_asserts.py). Templates may use
+plain variables (`{{name}}`); any other Nunjucks (filters, tags, expressions) is an
+error naming the file and key. A test's prompt variable missing from its vars is an
+error naming the test. Everything else (custom providers, javascript/python asserts,
+transforms, ...) is listed as not converted, and the rest is still written; when
+nothing can run, the import fails.
 API keys are never written: the SDKs read them from the environment.
 """
 
@@ -50,13 +51,6 @@ class Conversion:
     prompts: int
     providers: int
     not_converted: list[str] = field(default_factory=list)
-
-
-def variants_supported() -> bool:
-    """Whether the llm_eval marker takes `variants=` (to pair the providers' results)."""
-    from pytest_llmeval.records.spec import ALLOWED
-
-    return "variants" in ALLOWED
 
 
 def convert(config_file: Path, *, name: str | None = None) -> Conversion:
@@ -192,7 +186,7 @@ def complete(provider, messages):
     return reply.choices[0].message.content or ""
 
 
-{marker}
+@pytest.mark.llm_eval(variants="provider")
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("prompt", PROMPTS)
 @pytest.mark.parametrize("case", load_cases("{dataset}"))
@@ -226,14 +220,6 @@ def _module_text(
             for note in converter.notes
         )
         left_out = f"\n\nNot converted (check these by hand):\n{listed}"
-    if variants_supported():
-        marker = '@pytest.mark.llm_eval(variants="provider")'
-    else:
-        marker = (
-            "# compare the providers side by side once the marker takes variants=:\n"
-            '# @pytest.mark.llm_eval(variants="provider")\n'
-            "@pytest.mark.llm_eval"
-        )
     prompt_table = {p.label: p.messages for p in prompts}
     provider_table = {
         p.label: {"api": p.api, "model": p.model, "params": p.params} for p in providers
@@ -245,7 +231,6 @@ def _module_text(
         not_converted=left_out.replace('"""', "'''").replace("\\", "\\\\"),
         prompts=_literal(prompt_table, 0),
         providers=_literal(provider_table, 0),
-        marker=marker,
     )
 
 

@@ -1,10 +1,10 @@
 """Reading a promptfoo config for `llmeval import promptfoo` (see import_promptfoo.py).
 
-`PromptfooReader` turns the config's prompts, providers, tests and assertions into the
-data the written module and dataset hold, and collects what it cannot convert as
-notes; what must not be converted silently (Nunjucks beyond plain variables, a var a
-prompt needs and a test lacks, unreadable files) raises `ConversionError` naming the
-file and key.
+`PromptfooReader` turns the config's prompts, providers, tests and assertions (these
+through promptfoo_asserts.py) into the data the written module and dataset hold, and
+collects what it cannot convert as notes; what must not be converted silently
+(Nunjucks beyond plain variables, a var a prompt needs and a test lacks, unreadable
+files) raises `ConversionError` naming the file and key.
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.cli.promptfoo_asserts import convert_assertions, named
 from pytest_llmeval.core.errors import LLMEvalError
 
 _PLAIN_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _TEXT_SUFFIXES = (".txt", ".md", ".j2", ".njk", ".prompt")
-_DIRECT_TYPES = ("contains", "icontains", "regex", "equals")
-_LIST_TYPES = ("contains-any", "icontains-any", "contains-all", "icontains-all")
-_JUDGED_TYPES = ("llm-rubric", "similar")  # emitted as-is, applied by run_checks
 _SECRET_CONFIG = ("apiKey", "apiKeyEnvar", "apiBaseUrl", "apiHost", "organization", "headers")
 _SAMPLING = {
     "openai-chat": {
@@ -303,90 +301,7 @@ class PromptfooReader:
             params.setdefault("max_tokens", _ANTHROPIC_DEFAULT_MAX_TOKENS)
         return params
 
-    # -- tests and assertions -----------------------------------------------------------
-
-    def assertions(self, raw: Any, where: str) -> list[dict[str, Any]]:
-        if raw is None:
-            return []
-        if not isinstance(raw, list):
-            self.note(f"{where}: 'assert' is not a list, not converted")
-            return []
-        converted: list[dict[str, Any]] = []
-        for index, entry in enumerate(raw):
-            one = self.assertion(entry, f"{where}[{index}]")
-            if one is not None:
-                converted.append(one)
-        return converted
-
-    def assertion(self, entry: Any, where: str) -> dict[str, Any] | None:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
-            self.note(f"{where}: an assertion without a 'type' is not converted")
-            return None
-        kind: str = entry["type"]
-        value = entry.get("value")
-        for key in ("transform", "rubricPrompt", "config", "contextTransform"):
-            if key in entry:
-                self.note(f"{where}: assertion {kind!r} with {key!r} is not converted")
-                return None
-        if "provider" in entry:
-            self.note(f"{where}.provider: the grader is the marker's judge_model, not this")
-        if "weight" in entry:
-            self.note(
-                f"{where}.weight: ignored (each assertion is a check that must pass, as "
-                "promptfoo passes a test only when every assertion passes)"
-            )
-        if isinstance(value, str) and value.startswith("file://"):
-            self.note(f"{where}: assertion {kind!r} with a file:// value is not converted")
-            return None
-        negated = kind.startswith("not-")
-        base = kind.removeprefix("not-")
-        prefix = "not-" if negated else ""
-        result: dict[str, Any] | None
-        if base in _DIRECT_TYPES and value is not None:
-            result = {"type": kind, "value": value}
-        elif base == "starts-with" and isinstance(value, str):
-            result = {"type": f"{prefix}regex", "value": "^" + re.escape(value), "name": kind}
-        elif base in _LIST_TYPES:
-            result = self.list_assertion(base, prefix, value, where)
-        elif kind == "is-json":
-            result = {"type": "is-json"} if value is None else {"type": "is-json", "value": value}
-        elif kind in ("cost", "latency"):
-            limit = entry.get("threshold")
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0:
-                self.note(f"{where}: {kind} without a positive 'threshold' is not converted")
-                return None
-            # promptfoo's latency threshold is in milliseconds, run_checks' in seconds
-            result = {"type": kind, "value": limit / 1000 if kind == "latency" else limit}
-        elif kind in _JUDGED_TYPES:
-            result = {"type": kind, "value": value}
-            if "threshold" in entry:
-                result["threshold"] = entry["threshold"]
-        else:
-            self.note(
-                f"{where}: assertion type {kind!r} is not converted; check it in the test "
-                "(llm_eval.check or llm_eval.judge)"
-            )
-            return None
-        metric = entry.get("metric")
-        if result is not None and isinstance(metric, str) and metric:
-            result["name"] = metric
-        return result
-
-    def list_assertion(
-        self, base: str, prefix: str, value: Any, where: str
-    ) -> dict[str, Any] | None:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",")]
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            self.note(f"{where}: {prefix}{base} needs a list of strings, not converted")
-            return None
-        flags = "(?i)" if base.startswith("i") else ""
-        escaped = [re.escape(v) for v in value]
-        if base.endswith("-any"):
-            pattern = flags + "|".join(escaped)
-        else:
-            pattern = flags + "(?s)^" + "".join(f"(?=.*{e})" for e in escaped)
-        return {"type": f"{prefix}regex", "value": pattern, "name": f"{prefix}{base}"}
+    # -- tests ----------------------------------------------------------------------
 
     def cases(
         self, raw: Any, default: Mapping[str, Any], prompts: list[Prompt]
@@ -394,7 +309,7 @@ class PromptfooReader:
         default_vars = default.get("vars") or {}
         if not isinstance(default_vars, Mapping):
             raise ConversionError(f"{self.file}, defaultTest.vars: expected a mapping")
-        default_asserts = self.assertions(default.get("assert"), "defaultTest.assert")
+        default_asserts = convert_assertions(default.get("assert"), "defaultTest.assert", self.note)
         for key in sorted(set(default) - {"vars", "assert", "description"}):
             self.note(f"defaultTest.{key}: not converted")
         if raw is None:
@@ -426,7 +341,9 @@ class PromptfooReader:
                         f"{self.file}, {where}.vars.{name}: {value} (vars from files) is not "
                         "supported; write the value into the config"
                     )
-            asserts = default_asserts + self.assertions(test.get("assert"), f"{where}.assert")
+            asserts = default_asserts + convert_assertions(
+                test.get("assert"), f"{where}.assert", self.note
+            )
             description = test.get("description")
             for combination in _expand(merged):
                 self.check_variables(combination, prompts, where)
@@ -489,23 +406,8 @@ class PromptfooReader:
         if text:
             row["description"] = text
         if asserts:
-            row["assert"] = _named(asserts)
+            row["assert"] = named(asserts)
         return row
-
-
-def _named(asserts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The assertions with names unique within the case (run_checks records them by name)."""
-    taken: set[str] = set()
-    named: list[dict[str, Any]] = []
-    for entry in asserts:
-        base = entry.get("name") or entry["type"]
-        name, number = base, 1
-        while name in taken:
-            number += 1
-            name = f"{base}-{number}"
-        taken.add(name)
-        named.append({**entry, "name": name} if name != entry["type"] else dict(entry))
-    return named
 
 
 def _expand(variables: dict[str, Any]) -> list[dict[str, Any]]:
