@@ -123,8 +123,9 @@ def test_getting_started_records_then_replays_offline_with_the_same_results(
         "variants of test_promptfoo (provider; reference openai:gpt-4.1, margin 0.05, *",
         "*variant*n*mean*pass*cost/case $*qualifies*vs openai:gpt-4.1",
         "*openai:gpt-4.1  4  1.00 *100%*reference",
-        "*openai:o4-mini  4  1.00 * 50%*flips -2/+0*",
-        "*recommended: openai:*",
+        "*openai:o4-mini  4  0.50 * 50%*flips -2/+0*",
+        # o4-mini broke two cases' checks: they score 0 here, so it is not picked as cheaper
+        "*recommended: openai:gpt-4.1: the only one *",
     ]
     result.stdout.fnmatch_lines(variants)
 

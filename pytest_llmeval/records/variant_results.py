@@ -40,8 +40,22 @@ def _app_usage(result: EvalResult) -> tuple[float | None, int, float | None]:
     return cost, tokens, math.fsum(latencies) if latencies else None
 
 
+def _broke_requirement(run: EvalResult) -> bool:
+    """Whether a run failed outright or failed one of its checks."""
+    return run.status in ("failed", "error") or any(s.check and s.value < 1.0 for s in run.scores)
+
+
+def _requirement_score(run: EvalResult) -> float:
+    """A run's score for comparing variants: 0 when it broke a requirement."""
+    return 0.0 if _broke_requirement(run) else (run.score or 0.0)
+
+
 def _row(case: CaseAggregate, runs: list[EvalResult]) -> VariantRow:
-    """One variant's row on one case: its score and status over the runs, its usage per run."""
+    """One variant's row on one case: its score and status over the runs, its usage per run.
+
+    A run that broke a requirement (a failed `check()` or dataset assertion) or failed
+    outright scores 0 here: what the variant broke is not averaged away by the scores
+    around it, so a variant that breaks requirements is not recommended for being cheap."""
     tag = runs[0].variant
     if tag is None:
         raise ValueError(f"{case.case_id} is not a variant of a variants eval")
@@ -52,7 +66,9 @@ def _row(case: CaseAggregate, runs: list[EvalResult]) -> VariantRow:
     return VariantRow(
         variant=tag.label,
         case=tag.case,
-        score=case.score,
+        score=math.fsum(map(_requirement_score, ran)) / len(ran)
+        if ran and any(_broke_requirement(r) for r in ran)
+        else case.score,
         passed=case.status == "passed",
         cost_usd=None
         if any(c is None for c in costs)
