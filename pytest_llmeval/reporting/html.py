@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.core.errors import LLMEvalError
 from pytest_llmeval.core.files import iter_model_text, write_text_atomic
-from pytest_llmeval.reporting.json import Report
+from pytest_llmeval.reporting.json import Report, StreamedReport
 
 if TYPE_CHECKING:
     from pytest_llmeval.core.redact import Redactor
@@ -157,10 +157,11 @@ def trajectories(results: Sequence[EvalResult]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def iter_html(report: Report) -> Iterator[str]:
+def iter_html(report: Report | StreamedReport) -> Iterator[str]:
     """The self-contained HTML report of a session's report, in pieces."""
+    head = report.head if isinstance(report, StreamedReport) else report
     before, placeholder, after = _template().partition(_PLACEHOLDER)
-    head, summary_slot, rest = before.partition(_SUMMARY_PLACEHOLDER)
+    head_html, summary_slot, rest = before.partition(_SUMMARY_PLACEHOLDER)
     between, trajectories_slot, tail = after.partition(_TRAJECTORIES_PLACEHOLDER)
     if (
         not placeholder
@@ -175,11 +176,16 @@ def iter_html(report: Report) -> Iterator[str]:
             f"{_SUMMARY_PLACEHOLDER} and {_TRAJECTORIES_PLACEHOLDER} slots); reinstall "
             "pytest-llm-eval"
         )
-    yield head
-    yield summary_html(report)
+    yield head_html
+    yield summary_html(head)
     yield rest
     # the JSON report's own serialisation, compact: schema_version first, keys sorted
-    for piece in iter_model_text(report, spread=False):
+    pieces = (
+        report.pieces(spread=False)
+        if isinstance(report, StreamedReport)
+        else iter_model_text(report, spread=False)
+    )
+    for piece in pieces:
         yield embed_json(piece)
     yield between
     from pydantic_core import to_jsonable_python
@@ -189,13 +195,16 @@ def iter_html(report: Report) -> Iterator[str]:
     yield tail
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report | StreamedReport) -> str:
     """The self-contained HTML report of a session's report."""
     return "".join(iter_html(report))
 
 
 def write_html(
-    path: str | os.PathLike[str], report: Report, *, redactor: Redactor | None = None
+    path: str | os.PathLike[str],
+    report: Report | StreamedReport,
+    *,
+    redactor: Redactor | None = None,
 ) -> None:
     """Write the HTML report atomically and redacted, piece by piece."""
     write_text_atomic(path, iter_html(report), redactor=redactor)
