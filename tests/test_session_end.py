@@ -9,10 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic_core import to_jsonable_python
 
 from pytest_llmeval.core.files import dump_model
 from pytest_llmeval.items.session import EvalSession
 from pytest_llmeval.items.settings import Settings
+from pytest_llmeval.records.accounting import rollup, usage_data
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.baseline import baseline_from_aggregate
 from pytest_llmeval.records.comparison import compare_to_baseline
@@ -163,3 +167,34 @@ def test_reports_keep_only_the_status_once_the_session_has_the_result(
     report = json.loads((pytester_env.path / "report.json").read_text())
     assert [r["score"] for r in report["results"]] == [1.0, 0.25]
     assert "llm_eval.score.quality" in (pytester_env.path / "out.xml").read_text()
+
+
+CALLS = st.builds(
+    Inference,
+    nodeid=st.just("t"),
+    provider=st.sampled_from(["openai", "anthropic"]),
+    model=st.sampled_from([None, "a", "b"]),
+    role=st.sampled_from(["app", "judge", "simulator"]),
+    input_text=st.sampled_from(["x", "y"]),
+    status=st.sampled_from([None, 200, 429, 500]),
+    error=st.sampled_from([None, "boom"]),
+    priced=st.booleans(),
+    price_source=st.sampled_from([None, "by model name; host h unknown", "catalogue"]),
+    unpriced_reason=st.sampled_from([None, "no known price", "gateway"]),
+    cost_usd=st.sampled_from([None, 0.0, 1e-7, 0.1, 3.3]),
+    spent_usd=st.sampled_from([0.0, 0.2]),
+    latency_s=st.sampled_from([None, 0.1, 0.5, 2.0]),
+    ttft_s=st.sampled_from([None, 0.05, 0.3]),
+    replayed=st.booleans(),
+    injected_fault=st.sampled_from([None, "timeout"]),
+    input_tokens=st.sampled_from([None, 0, 3]),
+    cache_write_tokens=st.sampled_from([None, 2]),
+)
+
+
+@given(st.lists(st.lists(CALLS, max_size=4), max_size=4))
+def test_a_reports_usage_data_is_the_rollups_json(per_test: list[list[Inference]]) -> None:
+    # the streamed report writes usage_data; a built report serialises the rollup model
+    as_model = to_jsonable_python(rollup(per_test), inf_nan_mode="null")
+    as_data = to_jsonable_python(usage_data(per_test), inf_nan_mode="null")
+    assert json.dumps(as_data, sort_keys=True) == json.dumps(as_model, sort_keys=True)

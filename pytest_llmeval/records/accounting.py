@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pytest_llmeval.core.vocabulary import BY_MODEL_NAME
 from pytest_llmeval.records import stats
@@ -38,7 +39,14 @@ def count_retries(inferences: Sequence[Inference]) -> int:
 
 
 def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
-    """Add up the calls of several tests (each test's calls in the order they were made).
+    """Add up the calls of several tests (each test's calls in the order they were made)."""
+    data = usage_data(per_test)
+    return UsageRollup(**data) if data["calls"] else UsageRollup()
+
+
+def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
+    """The fields of the calls' UsageRollup as plain values (see rollup): what a report
+    writes for each result, without building the model.
 
     One pass over the calls: a report rolls up every test's calls, and an aggregate
     every group's and the session's, so this runs once per result and more.
@@ -94,9 +102,7 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
                 latencies.append(call.latency_s)
             if call.ttft_s is not None:
                 ttfts.append(call.ttft_s)
-    if not calls:
-        return UsageRollup()
-    return UsageRollup(
+    return dict(
         calls=calls,
         app_calls=counts["app"],
         judge_calls=counts["judge"],

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_jsonable_python
 
 from pytest_llmeval.core.files import iter_model_text, load_model, write_model, write_text_atomic
-from pytest_llmeval.records.accounting import rollup
+from pytest_llmeval.records.accounting import rollup, usage_data
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.calibration import judge_diagnostics
 from pytest_llmeval.records.comparison import BaselineComparison
@@ -199,7 +199,7 @@ class StreamedReport:
         """Each result's JSON data as the report holds it (ReportResult's), one by one."""
         for result in self.results:
             data = to_jsonable_python(result, inf_nan_mode="null")
-            data["usage"] = to_jsonable_python(rollup([result.inferences]), inf_nan_mode="null")
+            data["usage"] = to_jsonable_python(usage_data([result.inferences]), inf_nan_mode="null")
             yield data
 
     def pieces(self, *, spread: bool = True) -> Iterator[str]:
