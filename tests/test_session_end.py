@@ -114,9 +114,10 @@ def test_finish_leaves_a_freeze_it_did_not_make(tmp_path: Path) -> None:
     session.add(RESULTS[0].model_dump(mode="json"))
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
+        assert gc.get_freeze_count() > 0
         session.finish()
-        assert gc.get_freeze_count() == frozen
+        # still frozen (objects freed meanwhile leave the count, so it is not compared)
+        assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
 
