@@ -54,6 +54,9 @@ def clean_env(**extra: str) -> dict[str, str]:
         if name not in _SCRUBBED_ENV and not name.startswith(_SCRUBBED_ENV_PREFIXES)
     }
     env["PYTHONHASHSEED"] = "0"
+    # this checkout's package first: the dev venv's editable install may point at another
+    # worktree, and the figures must be of the code beside these benchmarks
+    env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
 

@@ -614,7 +614,7 @@ def bench_scale(ctx: Context) -> dict[str, Any]:
     ):
         env = clean_env(
             BENCH_BASE_URL=str(stamp["url"]),
-            PYTHONPATH=str(BENCH_DIR),
+            PYTHONPATH=os.pathsep.join((str(BENCH_DIR), str(BENCH_DIR.parent))),
             BENCH_HOOK_TIMINGS=str(timings[name]),
         )
         argv = pytest_argv(dev_python(), "-p", "hooktimer", *options)

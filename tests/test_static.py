@@ -143,6 +143,7 @@ def test_reporters_render_data_not_the_session() -> None:
         "pytest_llmeval.items.runner",
         "pytest_llmeval.capture.inference",
         "pytest_llmeval.capture.cassettes.intercept",
+        "pytest_llmeval.capture.cassettes.transport",
         "pytest_llmeval.capture.cassettes.session",
         "pytest_llmeval.capture.providers",
         "pytest_llmeval.judges",

@@ -39,7 +39,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -227,12 +227,16 @@ def _layout(value: Any, depth: int) -> Iterator[str]:
         yield "\n" + "  " * depth + "]"
 
 
-def iter_model_text(model: BaseModel, *, spread: bool = True) -> Iterator[str]:
+def iter_model_text(
+    model: BaseModel, *, spread: bool = True, items: Mapping[str, Iterable[Any]] | None = None
+) -> Iterator[str]:
     """The file text of a model, in pieces (see dump_model); `spread=False` gives the
     same data as compact JSON on one line (for embedding).
 
     A top-level list (the report's results) is serialised item by item, so the whole
-    file never exists as one tree of Python objects.
+    file never exists as one tree of Python objects. `items` gives a top-level list
+    field's items instead of the model's value, as JSON-able data made as they are
+    written (the report's results with their usage, never all built at once).
     """
     separators = _SPREAD if spread else _TIGHT
     pad, item_pad, colon = ("\n  ", "\n    ", ": ") if spread else ("", "", ":")
@@ -243,7 +247,13 @@ def iter_model_text(model: BaseModel, *, spread: bool = True) -> Iterator[str]:
     for index, name in enumerate(names):
         value = fields[name]
         yield f"{',' if index else ''}{pad}{_compact(name)}{colon}"
-        if isinstance(value, list) and value:
+        if items is not None and name in items:
+            written = 0
+            for item in items[name]:
+                yield f"{',' if written else '['}{item_pad}{_compact(item, separators)}"
+                written += 1
+            yield pad + "]" if written else "[]"
+        elif isinstance(value, list) and value:
             yield "["
             for position, item in enumerate(value):
                 yield f"{',' if position else ''}{item_pad}{_compact(_plain(item), separators)}"

@@ -32,7 +32,9 @@ variant_functions_key = pytest.StashKey[set[str]]()
 DESELECTED_OUTPUT = "llmeval_deselected"
 
 #: Attribute of a TestReport carrying the item's EvalResult as JSON-able data.
-#: pytest's report serialisation copies report.__dict__, so it travels with xdist.
+#: pytest's report serialisation copies report.__dict__, so it travels with xdist. Once
+#: the controller has taken the result, the report keeps only its `status` (see
+#: Controller.pytest_runtest_logreport).
 REPORT_ATTRIBUTE = "llm_eval"
 
 #: Attribute of a call report carrying the EvalResults of the extra runs adaptive repeats

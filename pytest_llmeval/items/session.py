@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterable
@@ -119,6 +120,19 @@ class EvalSession:
     def finish(self, pytest_version: str | None = None) -> SessionOutcome:
         """Aggregate everything collected, judge the baseline and write the requested
         files (once, at the end); the outcome every reporter renders."""
+        # What exists now (pytest's items and reports, every result) outlives the reports:
+        # a full garbage collection triggered by their allocations would walk all of it
+        # for nothing (0.5 s at 10,000 results), and pytest collects at unconfigure anyway.
+        frozen = gc.get_freeze_count() == 0
+        if frozen:
+            gc.freeze()
+        try:
+            return self._finish(pytest_version)
+        finally:
+            if frozen:
+                gc.unfreeze()
+
+    def _finish(self, pytest_version: str | None) -> SessionOutcome:
         aggregate = aggregate_session(self.results.values())
         variants = self._compare_variants(aggregate)
         status: BaselineStatus | None = None
@@ -267,10 +281,12 @@ class EvalSession:
                 self._file_failed(error)
         if s.report is None and s.html is None:
             return
-        from pytest_llmeval.reporting.json import build_report, report_settings, write_report
+        from pytest_llmeval.reporting.json import report_settings, stream_report, write_report
 
         try:
-            report = build_report(
+            # each result's report data is made as it is written, twice (JSON, HTML),
+            # rather than held for every result at once
+            report = stream_report(
                 self.results.values(),
                 aggregate=aggregate,
                 comparison=comparison,

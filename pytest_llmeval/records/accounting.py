@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pytest_llmeval.core.vocabulary import BY_MODEL_NAME
 from pytest_llmeval.records import stats
@@ -39,56 +40,141 @@ def count_retries(inferences: Sequence[Inference]) -> int:
 
 def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
     """Add up the calls of several tests (each test's calls in the order they were made)."""
-    calls: list[Inference] = []
+    data = usage_data(per_test)
+    return UsageRollup(**data) if data["calls"] else UsageRollup()
+
+
+def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
+    """The fields of the calls' UsageRollup as plain values (see rollup): what a report
+    writes for each result, without building the model.
+
+    One pass over the calls: a report rolls up every test's calls, and an aggregate
+    every group's and the session's, so this runs once per result and more.
+    """
+    calls = 0
     retries = 0
+    counts = dict.fromkeys(_COUNTED, 0)
+    tokens = [0, 0, 0, 0]
+    costs: dict[str | None, list[float]] = {
+        None: [],
+        "app": [],
+        "judge": [],
+        "simulator": [],
+        "evaluation": [],
+    }
+    spent: list[float] = []
+    latencies: list[float] = []
+    ttfts: list[float] = []
+    models: dict[str, set[str]] = {
+        "app": set(),
+        "judge": set(),
+        "simulator": set(),
+        "evaluation": set(),
+    }
+    by_model_name: set[str] = set()
+    unpriced_models: set[str] = set()
+    unpriced_reasons: dict[str, set[str]] = {}
     for inferences in per_test:
-        calls.extend(inferences)
         retries += count_retries(inferences)
-    if not calls:
-        return UsageRollup()
-    latencies = [i.latency_s for i in calls if i.latency_s is not None]
-    ttfts = [i.ttft_s for i in calls if i.ttft_s is not None]
-
-    def cost(role: str | None) -> float:
-        return math.fsum(
-            i.cost_usd for i in calls if i.cost_usd is not None and role in (None, i.role)
-        )
-
-    return UsageRollup(
-        calls=len(calls),
-        app_calls=sum(1 for i in calls if i.role == "app"),
-        judge_calls=sum(1 for i in calls if i.role == "judge"),
-        replayed=sum(1 for i in calls if i.replayed),
-        errors=sum(1 for i in calls if _failed(i)),
+        for call in inferences:
+            calls += 1
+            role = call.role
+            failed = _failed(call)
+            name = _model_name(call)
+            if role in models:
+                counts[role] += 1
+                models[role].add(name)
+            if call.replayed:
+                counts["replayed"] += 1
+            if failed:
+                counts["errors"] += 1
+                if call.injected_fault is not None:
+                    counts["injected"] += 1
+            if call.priced:
+                counts["priced"] += 1
+            elif not failed:
+                counts["unpriced"] += 1
+                unpriced_models.add(name)
+                reason = call.unpriced_reason or "no known price"
+                unpriced_reasons.setdefault(reason, set()).add(name)
+            if _by_model_name(call):
+                counts["priced_by_model_name"] += 1
+                by_model_name.add(name)
+            tokens[0] += call.input_tokens or 0
+            tokens[1] += call.output_tokens or 0
+            tokens[2] += call.cache_read_tokens or 0
+            tokens[3] += call.cache_write_tokens or 0
+            if call.cost_usd is not None:
+                costs[None].append(call.cost_usd)
+                if role in costs:
+                    costs[role].append(call.cost_usd)
+            spent.append(call.spent_usd)
+            if call.latency_s is not None:
+                latencies.append(call.latency_s)
+            if call.ttft_s is not None:
+                ttfts.append(call.ttft_s)
+    return dict(
+        calls=calls,
+        app_calls=counts["app"],
+        judge_calls=counts["judge"],
+        replayed=counts["replayed"],
+        errors=counts["errors"],
         retries=retries,
-        injected=sum(1 for i in calls if i.injected_fault is not None and _failed(i)),
-        unpriced=sum(1 for i in calls if not i.priced and not _failed(i)),
-        priced=sum(1 for i in calls if i.priced),
-        priced_by_model_name=sum(1 for i in calls if _by_model_name(i)),
-        priced_by_model_name_models=sorted({_model_name(i) for i in calls if _by_model_name(i)}),
-        input_tokens=sum(i.input_tokens or 0 for i in calls),
-        output_tokens=sum(i.output_tokens or 0 for i in calls),
-        cache_read_tokens=sum(i.cache_read_tokens or 0 for i in calls),
-        cache_write_tokens=sum(i.cache_write_tokens or 0 for i in calls),
-        cost_usd=cost(None),
-        app_cost_usd=cost("app"),
-        judge_cost_usd=cost("judge"),
-        spent_usd=math.fsum(i.spent_usd for i in calls),
+        injected=counts["injected"],
+        unpriced=counts["unpriced"],
+        priced=counts["priced"],
+        priced_by_model_name=counts["priced_by_model_name"],
+        priced_by_model_name_models=sorted(by_model_name),
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        cache_read_tokens=tokens[2],
+        cache_write_tokens=tokens[3],
+        cost_usd=math.fsum(costs[None]),
+        app_cost_usd=math.fsum(costs["app"]),
+        judge_cost_usd=math.fsum(costs["judge"]),
+        spent_usd=math.fsum(spent),
         latency_p50_s=stats.percentile(latencies, 50) if latencies else None,
         latency_p95_s=stats.percentile(latencies, 95) if latencies else None,
         latency_max_s=max(latencies) if latencies else None,
         ttft_p50_s=stats.percentile(ttfts, 50) if ttfts else None,
-        app_models=sorted({_model_name(i) for i in calls if i.role == "app"}),
-        judge_models=sorted({_model_name(i) for i in calls if i.role == "judge"}),
-        unpriced_models=sorted({_model_name(i) for i in calls if not i.priced and not _failed(i)}),
-        unpriced_reasons=_unpriced_reasons(calls),
-        simulator_calls=sum(1 for i in calls if i.role == "simulator"),
-        simulator_cost_usd=cost("simulator"),
-        simulator_models=sorted({_model_name(i) for i in calls if i.role == "simulator"}),
-        evaluation_calls=sum(1 for i in calls if i.role == "evaluation"),
-        evaluation_cost_usd=cost("evaluation"),
-        evaluation_models=sorted({_model_name(i) for i in calls if i.role == "evaluation"}),
+        app_models=sorted(models["app"]),
+        judge_models=sorted(models["judge"]),
+        unpriced_models=sorted(unpriced_models),
+        unpriced_reasons={
+            reason: sorted(names) for reason, names in sorted(unpriced_reasons.items())
+        },
+        simulator_calls=counts["simulator"],
+        simulator_cost_usd=math.fsum(costs["simulator"]),
+        simulator_models=sorted(models["simulator"]),
+        **_evaluation_fields(counts["evaluation"], costs["evaluation"], models["evaluation"]),
     )
+
+
+def _evaluation_fields(calls: int, costs: list[float], models: set[str]) -> dict[str, Any]:
+    """The evaluation role's fields, left out when no call had it (as UsageRollup's
+    serialiser leaves them out), so a report without evaluation calls keeps its bytes."""
+    if not calls:
+        return {}
+    return dict(
+        evaluation_calls=calls,
+        evaluation_cost_usd=math.fsum(costs),
+        evaluation_models=sorted(models),
+    )
+
+
+#: The counters rollup keeps in one dict: the roles it counts, then kinds of call.
+_COUNTED = (
+    "app",
+    "judge",
+    "simulator",
+    "evaluation",
+    "replayed",
+    "errors",
+    "injected",
+    "priced",
+    "unpriced",
+    "priced_by_model_name",
+)
 
 
 def _by_model_name(inference: Inference) -> bool:
@@ -102,12 +188,3 @@ def unpriced_reason(inference: Inference) -> str | None:
     if inference.priced or _failed(inference):
         return None
     return inference.unpriced_reason or "no known price"
-
-
-def _unpriced_reasons(calls: Iterable[Inference]) -> dict[str, list[str]]:
-    models: dict[str, set[str]] = {}
-    for call in calls:
-        reason = unpriced_reason(call)
-        if reason is not None:
-            models.setdefault(reason, set()).add(_model_name(call))
-    return {reason: sorted(names) for reason, names in sorted(models.items())}

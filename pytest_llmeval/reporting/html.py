@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.core.errors import LLMEvalError
 from pytest_llmeval.core.files import iter_model_text, write_text_atomic
-from pytest_llmeval.reporting.json import Report
+from pytest_llmeval.reporting.json import Report, StreamedReport
 
 if TYPE_CHECKING:
     from pytest_llmeval.core.redact import Redactor
@@ -175,14 +175,15 @@ def report_variants(report: Report) -> list[VariantComparison]:
 
 
 def iter_html(
-    report: Report, *, variants: Sequence[VariantComparison] | None = None
+    report: Report | StreamedReport, *, variants: Sequence[VariantComparison] | None = None
 ) -> Iterator[str]:
     """The self-contained HTML report of a session's report, in pieces; `variants`
     defaults to the report's own (see `report_variants`)."""
     from pytest_llmeval.reporting.html_variants import variants_section
 
+    head = report.head if isinstance(report, StreamedReport) else report
     before, placeholder, after = _template().partition(_PLACEHOLDER)
-    head, summary_slot, rest = before.partition(_SUMMARY_PLACEHOLDER)
+    head_html, summary_slot, rest = before.partition(_SUMMARY_PLACEHOLDER)
     between, trajectories_slot, tail = after.partition(_TRAJECTORIES_PLACEHOLDER)
     above, variants_slot, below = rest.partition(_VARIANTS_PLACEHOLDER)
     if (
@@ -193,20 +194,25 @@ def iter_html(
         or not trajectories_slot
         or _TRAJECTORIES_PLACEHOLDER in before + tail
         or not variants_slot
-        or _VARIANTS_PLACEHOLDER in head + below + after
+        or _VARIANTS_PLACEHOLDER in head_html + below + after
     ):
         raise LLMEvalError(
             f"the HTML report template {_TEMPLATE} is damaged (no single {_PLACEHOLDER}, "
             f"{_SUMMARY_PLACEHOLDER}, {_VARIANTS_PLACEHOLDER} and "
             f"{_TRAJECTORIES_PLACEHOLDER} slots); reinstall pytest-llm-eval"
         )
-    yield head
-    yield summary_html(report)
+    yield head_html
+    yield summary_html(head)
     yield above
-    yield variants_section(report_variants(report) if variants is None else variants)
+    yield variants_section(report_variants(head) if variants is None else variants)
     yield below
     # the JSON report's own serialisation, compact: schema_version first, keys sorted
-    for piece in iter_model_text(report, spread=False):
+    pieces = (
+        report.pieces(spread=False)
+        if isinstance(report, StreamedReport)
+        else iter_model_text(report, spread=False)
+    )
+    for piece in pieces:
         yield embed_json(piece)
     yield between
     from pydantic_core import to_jsonable_python
@@ -216,14 +222,16 @@ def iter_html(
     yield tail
 
 
-def render_html(report: Report, *, variants: Sequence[VariantComparison] | None = None) -> str:
+def render_html(
+    report: Report | StreamedReport, *, variants: Sequence[VariantComparison] | None = None
+) -> str:
     """The self-contained HTML report of a session's report."""
     return "".join(iter_html(report, variants=variants))
 
 
 def write_html(
     path: str | os.PathLike[str],
-    report: Report,
+    report: Report | StreamedReport,
     *,
     redactor: Redactor | None = None,
     variants: Sequence[VariantComparison] | None = None,

@@ -13,16 +13,18 @@ from __future__ import annotations
 import copy
 import os
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import to_jsonable_python
 
-from pytest_llmeval.core.files import load_model, write_model
-from pytest_llmeval.records.accounting import rollup
+from pytest_llmeval.core.files import iter_model_text, load_model, write_model, write_text_atomic
+from pytest_llmeval.records.accounting import rollup, usage_data
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.calibration import judge_diagnostics
 from pytest_llmeval.records.comparison import BaselineComparison
@@ -178,28 +180,86 @@ def build_report(
 ) -> Report:
     """Assemble a report; the aggregate is computed from the results unless given (the
     variant comparisons are given: `records.variant_results` computes them)."""
-    ordered = [ReportResult.of(r) for r in sorted(results, key=lambda r: r.nodeid)]
+    streamed = stream_report(
+        results,
+        aggregate=aggregate,
+        comparison=comparison,
+        settings=settings,
+        duration_s=duration_s,
+        pytest_version=pytest_version,
+        created_at=created_at,
+        variants=variants,
+    )
+    return streamed.head.model_copy(
+        update={"results": [ReportResult.of(result) for result in streamed.results]}
+    )
+
+
+@dataclass(frozen=True)
+class StreamedReport:
+    """A report whose results are serialised one by one as its file is written: the
+    same text as the built Report's, without holding a ReportResult (and its usage
+    rollup) for every result at once (10,000 results: about 60 MB and a full garbage
+    collection of the session's heap)."""
+
+    #: Every field of the report but `results`, which is empty.
+    head: Report
+    #: The results, sorted by node id.
+    results: Sequence[EvalResult]
+
+    def result_items(self) -> Iterator[dict[str, Any]]:
+        """Each result's JSON data as the report holds it (ReportResult's), one by one."""
+        for result in self.results:
+            data = to_jsonable_python(result, inf_nan_mode="null")
+            data["usage"] = to_jsonable_python(usage_data([result.inferences]), inf_nan_mode="null")
+            yield data
+
+    def pieces(self, *, spread: bool = True) -> Iterator[str]:
+        """The report's file text in pieces (see files.iter_model_text)."""
+        return iter_model_text(self.head, spread=spread, items={"results": self.result_items()})
+
+
+def stream_report(
+    results: Iterable[EvalResult],
+    *,
+    aggregate: SessionAggregate | None = None,
+    comparison: BaselineComparison | None = None,
+    settings: Mapping[str, Any] | None = None,
+    duration_s: float | None = None,
+    pytest_version: str | None = None,
+    created_at: datetime | None = None,
+    variants: Iterable[VariantComparison] = (),
+) -> StreamedReport:
+    """A report to write, its results serialised as they are written (see build_report)."""
+    ordered = sorted(results, key=lambda r: r.nodeid)
     moment = created_at or datetime.now(UTC)
-    return Report(
+    head = Report(
         created_at=moment.astimezone(UTC).isoformat(timespec="seconds"),
         duration_s=None if duration_s is None else round(duration_s, 3),
         pytest_version=pytest_version or _version("pytest"),
         plugin_version=_version("pytest-llm-eval") or "unknown",
         python_version=platform.python_version(),
         settings=dict(sorted((settings or {}).items())),
-        results=ordered,
+        results=[],
         aggregate=aggregate if aggregate is not None else aggregate_session(ordered),
         baseline=comparison,
         variants=list(variants),
         judges=judge_diagnostics(ordered),
     )
+    return StreamedReport(head, ordered)
 
 
 def write_report(
-    path: str | os.PathLike[str], report: Report, *, redactor: Redactor | None = None
+    path: str | os.PathLike[str],
+    report: Report | StreamedReport,
+    *,
+    redactor: Redactor | None = None,
 ) -> None:
     """Write a report atomically and redacted, in its stable JSON form."""
-    write_model(path, report, redactor=redactor)
+    if isinstance(report, StreamedReport):
+        write_text_atomic(path, report.pieces(), redactor=redactor)
+    else:
+        write_model(path, report, redactor=redactor)
 
 
 def load_report(path: str | os.PathLike[str]) -> Report:

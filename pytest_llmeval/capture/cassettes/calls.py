@@ -1,9 +1,10 @@
 """What passes between the interceptor, a cassette session and the session's observer.
 
-`Call` is one intercepted request on its way through a session, `Replayable` a recorded
-interaction ready to be served again, `Exchange` what a session reports, once a call is
-complete, to its `ExchangeObserver` (the one object the session calls back: the item's
-run or a budget meter). Neither `intercept` nor `session` is imported here, so both
+`Call` is one intercepted request on its way through a session, `FaultResponse` what an
+injected fault serves in its place, `Replayable` a recorded interaction ready to be
+served again, `Exchange` what a session reports, once a call is complete, to its
+`ExchangeObserver` (the one object the session calls back: the item's run or a budget
+meter). Neither `intercept` nor `session` is imported here, so both
 import this module and the import arrows point one way (STYLE lessons 14 and 15).
 """
 
@@ -13,11 +14,33 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from pytest_llmeval.capture.cassettes.faults import FaultResponse
     from pytest_llmeval.capture.cassettes.match import LiveRequest
     from pytest_llmeval.capture.cassettes.models import Interaction, RecordedRequest
     from pytest_llmeval.core.errors import LLMEvalError
     from pytest_llmeval.core.vocabulary import Role
+
+
+@dataclass(frozen=True)
+class FaultResponse:
+    """What to serve for one faulted request."""
+
+    description: str  # the fault as reports name it
+    status: int  # 0: no response at all (the transport fails)
+    headers: tuple[tuple[bytes, bytes], ...]
+    chunks: tuple[bytes, ...]  # the body, as the chunks (SSE events) sent
+    failure: str | None  # the HTTP library's error class raised (after the chunks)
+    message: str  # that error's text, or the error the exchange reports
+    stream: bool  # whether the body is an SSE stream
+    wait_s: float = 0.0  # how long to wait before serving (a read timeout's wait)
+
+    @property
+    def error(self) -> str | None:
+        """The exchange's error text (None for a 200 the app must read itself)."""
+        if self.failure is not None:
+            return f"{self.failure}: {self.message} (injected {self.description})"
+        if self.status >= 400:
+            return f"HTTP {self.status}: {self.message} (injected {self.description})"
+        return None
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,16 @@ test's rules, not from the file.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pytest_llmeval.capture.cassettes.calls import FaultResponse
 from pytest_llmeval.core.errors import LLMEvalError
 from pytest_llmeval.core.wire import split_sse
 from pytest_llmeval.records.injection import FaultRule
 
 if TYPE_CHECKING:
+    from pytest_llmeval.capture.cassettes.calls import Call
     from pytest_llmeval.capture.cassettes.models import Interaction, RecordedRequest
     from pytest_llmeval.core.redact import Redactor
     from pytest_llmeval.core.vocabulary import Role
@@ -48,29 +49,6 @@ _CUT = "peer closed connection without sending complete message body (incomplete
 
 class FaultNotApplicable(LLMEvalError):
     """A fault was asked for a request whose API cannot carry it."""
-
-
-@dataclass(frozen=True)
-class FaultResponse:
-    """What to serve for one faulted request."""
-
-    description: str  # the fault as reports name it
-    status: int  # 0: no response at all (the transport fails)
-    headers: tuple[tuple[bytes, bytes], ...]
-    chunks: tuple[bytes, ...]  # the body, as the chunks (SSE events) sent
-    failure: str | None  # the HTTP library's error class raised (after the chunks)
-    message: str  # that error's text, or the error the exchange reports
-    stream: bool  # whether the body is an SSE stream
-    wait_s: float = 0.0  # how long to wait before serving (a read timeout's wait)
-
-    @property
-    def error(self) -> str | None:
-        """The exchange's error text (None for a 200 the app must read itself)."""
-        if self.failure is not None:
-            return f"{self.failure}: {self.message} (injected {self.description})"
-        if self.status >= 400:
-            return f"HTTP {self.status}: {self.message} (injected {self.description})"
-        return None
 
 
 def api_of(url: str) -> str:
@@ -142,6 +120,26 @@ def build_fault(
     # refusal, content_filter: a well-formed answer that declines
     chunks = _sse(api, events) if stream else (json.dumps(_whole(api, kind, model)).encode(),)
     return FaultResponse(description, 200, _headers(stream, description), chunks, None, "", stream)
+
+
+def arm_fault(call: Call, rule: FaultRule, read_timeout: float | None) -> FaultNotApplicable | None:
+    """Arm a request's `call` with the injected fault `rule` picked for it: the response
+    that replaces the answer (`call.fault`), or the delay before a late first token
+    (`call.delay_s`). A rule that cannot apply to this request refuses the call and is
+    returned (`read_timeout`: the client's, which a slow first token may run into)."""
+    live = call.live
+    call.injected = rule.describe()
+    body = live.body if live.body_format == "json" else None
+    try:
+        fault = build_fault(rule, live.canonical.method, live.url, body, read_timeout=read_timeout)
+    except FaultNotApplicable as error:
+        call.refusal = error
+        return error
+    if fault is None:  # a slow first token: the answer comes, late
+        call.delay_s = rule.delay_s
+    else:
+        call.fault = fault
+    return None
 
 
 def _headers(stream: bool, description: str) -> tuple[tuple[bytes, bytes], ...]:

@@ -13,6 +13,7 @@ same for every pending file at once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import os
@@ -23,8 +24,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_llmeval.capture.cassettes.models import Interaction
-from pytest_llmeval.capture.cassettes.store import load_cassette, merge_interactions
-from pytest_llmeval.core.errors import CassetteWriteError, FileWriteError
+from pytest_llmeval.capture.cassettes.store import Signature, load_cassette, merge_interactions
+from pytest_llmeval.core.errors import CassetteWriteError, FileFormatError, FileWriteError
 from pytest_llmeval.core.redact import Redactor
 
 #: The pending file version this code writes, and the newest one it reads.
@@ -52,10 +53,17 @@ class PendingCassette(BaseModel):
 
 def pending_folders(rootdir: Path | None) -> list[Path]:
     """Where pending recordings go, in order of preference (and where they are found)."""
-    folders = [] if rootdir is None else [Path(rootdir) / _CACHE_FOLDER / "pending"]
+    rootdir = None if rootdir is None else Path(rootdir)
+    return list(_pending_folders(rootdir, tempfile.gettempdir()))
+
+
+@functools.lru_cache(maxsize=8)
+def _pending_folders(rootdir: Path | None, temporary: str) -> tuple[Path, ...]:
+    # asked once per test: the paths are built once per rootdir and temporary folder
+    folders = [] if rootdir is None else [rootdir / _CACHE_FOLDER / "pending"]
     user = os.getuid() if hasattr(os, "getuid") else "user"
-    folders.append(Path(tempfile.gettempdir()) / f"llmeval-pending-{user}")
-    return folders
+    folders.append(Path(temporary) / f"llmeval-pending-{user}")
+    return tuple(folders)
 
 
 def _stem(cassette: Path) -> str:
@@ -233,3 +241,49 @@ def adopt_for(
             f"{error}. The pending recording {found[0]} for {nodeid} could not be "
             "adopted and is kept; make the cassette folder writable and run again."
         ) from None
+
+
+def save_session_recording(
+    path: Path,
+    wanted: list[Interaction],
+    *,
+    base: Sequence[Interaction],
+    base_signature: Signature,
+    key: Callable[[Interaction], Hashable],
+    nodeid: str,
+    live_calls: int,
+    max_bytes: int,
+    pending_folders: Sequence[Path],
+    redactor: Redactor,
+) -> None:
+    """Merge a test's recording into its cassette under the cassette's lock (see
+    store.save_recording); when that fails, keep it as a pending recording and raise one
+    CassetteWriteError saying where it went. A recording over `max_bytes` is refused
+    before anything is written (the next run would refuse to load it)."""
+    from pytest_llmeval.capture.cassettes.models import Cassette
+    from pytest_llmeval.capture.cassettes.store import dump_cassette, save_recording
+
+    text = dump_cassette(Cassette(interactions=wanted))
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise FileFormatError(
+            f"{path}: the recording of {nodeid} is {size:,} bytes, over "
+            f"the {max_bytes:,}-byte cassette limit; nothing was written. "
+            "Make the test's calls smaller or split the test."
+        )
+    try:
+        save_recording(
+            path,
+            wanted,
+            base=base,
+            base_signature=base_signature,
+            key=key,
+            max_bytes=max_bytes,
+            redactor=redactor,
+        )
+    except (OSError, FileFormatError) as error:
+        folders = tuple(pending_folders) or tuple(_pending_folders(None, tempfile.gettempdir()))
+        raise keep_after_failed_write(
+            path, wanted, error, nodeid=nodeid, live_calls=live_calls, folders=folders,
+            redactor=redactor,
+        ) from None  # fmt: skip

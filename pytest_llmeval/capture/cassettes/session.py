@@ -10,12 +10,10 @@ the session reports to its one `calls.ExchangeObserver`.
 from __future__ import annotations
 
 import itertools
-import shlex
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,28 +27,24 @@ from pytest_llmeval.capture.cassettes.match import (
     missing_key_message,
 )
 from pytest_llmeval.capture.cassettes.models import (
-    Cassette,
     Interaction,
     InteractionMeta,
     RecordedRequest,
     failed_interaction,
     stored_headers,
 )
+from pytest_llmeval.capture.cassettes.outcome import CassetteOutcome, unplayed_message
 from pytest_llmeval.capture.cassettes.store import (
     DEFAULT_MAX_BYTES,
     Signature,
-    dump_cassette,
     file_signature,
     load_cassette,
-    save_recording,
 )
 from pytest_llmeval.capture.cassettes.streams import Recording
 from pytest_llmeval.capture.keys import PLACEHOLDER_KEYS, placeholder_variable
 from pytest_llmeval.core import context
 from pytest_llmeval.core.errors import (
     CassetteMiss,
-    CassetteWriteError,
-    FileFormatError,
     LLMEvalError,
 )
 from pytest_llmeval.core.redact import Redactor
@@ -60,21 +54,10 @@ if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.cache import ResponseCache
     from pytest_llmeval.records.injection import FaultPlan, FaultRule
 
+# what a session did lives in outcome.py; imported from here as before
+__all__ = ["CassetteOutcome", "CassetteSession", "unplayed_message"]
+
 _MODES = ("none", "once", "new", "all")
-
-
-@dataclass(frozen=True)
-class CassetteOutcome:
-    """What a session did, returned by `stop()`."""
-
-    path: Path
-    mode: RecordMode
-    recorded: int
-    replayed: int
-    cached: int
-    unplayed: tuple[Interaction, ...]  # recorded but never requested (none/once replay)
-    misses: tuple[str, ...]  # CassetteMiss messages raised, even if the code swallowed them
-    written: Path | None
 
 
 class CassetteSession:
@@ -229,44 +212,22 @@ class CassetteSession:
         return self._matcher.recorded(interaction.request).key
 
     def _save(self) -> None:
-        """Merge this recording into the cassette under its lock (see store.save_recording);
-        when that fails, keep it as a pending recording and raise one CassetteWriteError."""
-        wanted = self.interactions
-        text = dump_cassette(Cassette(interactions=wanted))
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > self._max_bytes:
-            # written, the next run would refuse to load it: refuse it now instead
-            raise FileFormatError(
-                f"{self._path}: the recording of {self.nodeid} is {size:,} bytes, over "
-                f"the {self._max_bytes:,}-byte cassette limit; nothing was written. "
-                "Make the test's calls smaller or split the test."
-            )
-        try:
-            save_recording(
-                self._path,
-                wanted,
-                base=[] if self._mode == "all" else self._loaded,
-                base_signature=self._base_signature,
-                key=self._key,
-                max_bytes=self._max_bytes,
-                redactor=self.redactor,
-            )
-        except (OSError, FileFormatError) as error:
-            raise self._keep_pending(wanted, error) from None
+        """Merge this recording into the cassette, or keep it pending (see
+        pending.save_session_recording)."""
+        from pytest_llmeval.capture.cassettes.pending import save_session_recording
 
-    def _keep_pending(self, wanted: list[Interaction], error: Exception) -> CassetteWriteError:
-        """Keep a recording the cassette could not take; the error says where it went."""
-        from pytest_llmeval.capture.cassettes.pending import (
-            keep_after_failed_write,
-            pending_folders,
-        )
-
-        live = len(self._recorded) - self._cached
-        folders = self._pending_folders or tuple(pending_folders(None))
-        return keep_after_failed_write(
-            self._path, wanted, error, nodeid=self.nodeid, live_calls=live, folders=folders,
+        save_session_recording(
+            self._path,
+            self.interactions,
+            base=[] if self._mode == "all" else self._loaded,
+            base_signature=self._base_signature,
+            key=self._key,
+            nodeid=self.nodeid,
+            live_calls=len(self._recorded) - self._cached,
+            max_bytes=self._max_bytes,
+            pending_folders=self._pending_folders,
             redactor=self.redactor,
-        )  # fmt: skip
+        )
 
     def _adopt_pending(self) -> None:
         """Merge recordings an earlier run could not write into this cassette first."""
@@ -354,26 +315,15 @@ class CassetteSession:
 
     def _inject(self, call: Call, rule: FaultRule, read_timeout: float | None) -> bool:
         """Arm `call` with an injected fault; True when the fault replaces the answer."""
-        from pytest_llmeval.capture.cassettes.faults import FaultNotApplicable, build_fault
+        from pytest_llmeval.capture.cassettes.faults import arm_fault
 
-        live = call.live
-        call.injected = rule.describe()
-        body = live.body if live.body_format == "json" else None
-        try:
-            fault = build_fault(
-                rule, live.canonical.method, live.url, body, read_timeout=read_timeout
-            )
-        except FaultNotApplicable as error:
-            call.refusal = error
+        error = arm_fault(call, rule, read_timeout)
+        if error is not None:
             with self._lock:
                 self._misses.append(f"{self.nodeid}: {error}")
             self._emit(call, None, error=str(error))
             return True
-        if fault is None:  # a slow first token: the answer comes, late
-            call.delay_s = rule.delay_s
-            return False
-        call.fault = fault
-        return True
+        return call.fault is not None
 
     def fault_served(self, call: Call) -> None:
         """Internal: an injected fault is served; report it (it is never recorded)."""
@@ -532,29 +482,6 @@ class CassetteSession:
             already_replayed=exhausted,
             verbosity=self._verbosity,
         )
-
-
-def unplayed_message(outcome: CassetteOutcome, nodeid: str, *, test_failed: bool | None) -> str:
-    """The warning for recorded interactions a replay did not request.
-
-    After a failure that was not a mismatch (the test stopped before making the calls),
-    the cassette is fine and re-recording it would be wrong, so the advice is to fix the
-    failure. Otherwise it is to drop them with `llmeval cassettes prune --unplayed`,
-    which replays the test first and never re-records. `test_failed` is None when the
-    caller cannot see the test's outcome.
-    """
-    count = len(outcome.unplayed)
-    if test_failed:
-        return (
-            f"{count} recorded interaction(s) in {outcome.path} were not played, and "
-            f"{nodeid} failed: it may have stopped before requesting them. That is not a "
-            "mismatch; fix the failure first (the cassette needs no re-recording)"
-        )
-    return (
-        f"{count} recorded interaction(s) in {outcome.path} were not requested by the "
-        f"test; if it no longer makes them, drop them without re-recording: "
-        f"llmeval cassettes prune --unplayed --apply {shlex.quote(nodeid)}"
-    )
 
 
 def _describe(error: BaseException) -> str:

@@ -30,6 +30,7 @@ body: an unexpected shape gives a summary of whatever could be read.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -98,6 +99,18 @@ def provider_of(method: str, url: str) -> str:
 
 def _route(method: object, url: object) -> tuple[str, Api, str | None]:
     """(provider, api, api_url) for a request line."""
+    if isinstance(method, str) and isinstance(url, str):
+        return _route_line(method, url)
+    return _read_route(method, url)
+
+
+@functools.lru_cache(maxsize=256)
+def _route_line(method: str, url: str) -> tuple[str, Api, str | None]:
+    # every call of a session goes to one of a few URLs: each is parsed once
+    return _read_route(method, url)
+
+
+def _read_route(method: object, url: object) -> tuple[str, Api, str | None]:
     try:
         parts = urlsplit(url if isinstance(url, str) else "")
         host = (parts.hostname or "").lower()
