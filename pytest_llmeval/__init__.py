@@ -27,8 +27,8 @@ _EXPORTS = {
     "load_cases": "pytest_llmeval.records.cases",
     "Conversation": "pytest_llmeval.records.conversation",
     "LLMEvalError": "pytest_llmeval.core.errors",
-    "Verdict": "pytest_llmeval.records.models",
-    "PairwiseVerdict": "pytest_llmeval.records.models",
+    "Verdict": "pytest_llmeval.records.verdicts",
+    "PairwiseVerdict": "pytest_llmeval.records.verdicts",
     "fault": "pytest_llmeval.records.injection",
     "guardrail_cases": "pytest_llmeval.scorers.guardrails",
 }
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.records.cases import Case, load_cases
     from pytest_llmeval.records.conversation import Conversation
     from pytest_llmeval.records.injection import fault
-    from pytest_llmeval.records.models import PairwiseVerdict, Verdict
+    from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
     from pytest_llmeval.scorers.guardrails import guardrail_cases
 
 

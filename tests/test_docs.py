@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.items.options import OPTIONS, Option
+from pytest_llmeval.items.option_types import Option
+from pytest_llmeval.items.options import OPTIONS
 from pytest_llmeval.items.recorder import EvalRecorder
 from pytest_llmeval.records.spec import ALLOWED, SpecError, build_spec
 

@@ -19,6 +19,7 @@ ALLOWED_OWN = {
     "pytest_llmeval.plugin",
     "pytest_llmeval.items.settings",
     "pytest_llmeval.items.options",
+    "pytest_llmeval.items.option_types",
     "pytest_llmeval.items.lifecycle",
     "pytest_llmeval.items.controller",
     "pytest_llmeval.items",

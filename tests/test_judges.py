@@ -30,7 +30,7 @@ from pytest_llmeval.judges.backends import ModelCallFailed, Reply, Retry
 from pytest_llmeval.judges.clients import ModelNameError
 from pytest_llmeval.judges.kinds import Material, slug
 from pytest_llmeval.judges.prompts import Prompt
-from pytest_llmeval.records.models import PairwiseVerdict, Verdict
+from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
 
 
 def answer(score: int | str, reasoning: str = "because") -> str:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.records.variants import VariantComparison, VariantRow, compare_variants
+from pytest_llmeval.records.variant_models import VariantComparison, VariantRow
+from pytest_llmeval.records.variants import compare_variants
 from pytest_llmeval.reporting.html import render_html, report_variants, write_html
 from pytest_llmeval.reporting.json import Report
 from tests.test_report_html import make_report, split_html

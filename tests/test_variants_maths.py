@@ -13,14 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmeval.records.variants import (
+from pytest_llmeval.records.variant_models import (
     VariantComparison,
     VariantRow,
     VariantStats,
     VariantVsReference,
-    compare_variants,
-    pareto_front,
 )
+from pytest_llmeval.records.variants import compare_variants, pareto_front
 
 
 def rows(
@@ -424,7 +423,8 @@ def test_bad_input_is_refused_with_a_message() -> None:
 
 def test_the_result_does_not_depend_on_the_hash_seed() -> None:
     script = (
-        "from pytest_llmeval.records.variants import VariantRow, compare_variants\n"
+        "from pytest_llmeval.records.variant_models import VariantRow\n"
+        "from pytest_llmeval.records.variants import compare_variants\n"
         "rows = [VariantRow(v, f'case{c}', (c * 7 % 5) / 4 if v != 'm' else 1.0, c % 3 > 0, "
         "0.001 * len(v), 5, 0.1 * c) for v in ('m', 'mini', 'nano', 'xl') for c in range(9)]\n"
         "print(compare_variants('g', 'model', rows, threshold=0.5).model_dump_json())\n"

@@ -19,7 +19,7 @@ from pytest_llmeval.items.dialogue import (
 )
 from pytest_llmeval.items.recorder_parts import RecorderParts
 from pytest_llmeval.records.conversation import Conversation, Turn, UserTurn, render_transcript
-from pytest_llmeval.records.models import Verdict
+from pytest_llmeval.records.verdicts import Verdict
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.backends import Backend

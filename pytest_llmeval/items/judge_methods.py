@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.items.judge_trust import JudgeTrustMethods, routed_to
 from pytest_llmeval.items.recorder_parts import check_unit_interval
-from pytest_llmeval.records.models import PairwiseVerdict, Verdict
+from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.api import Judge

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
     from pytest_llmeval.records.cases import Case
-    from pytest_llmeval.records.models import Inference, Score, Verdict
+    from pytest_llmeval.records.models import Inference, Score
+    from pytest_llmeval.records.verdicts import Verdict
 
 
 def check_unit_interval(what: str, value: object) -> float:

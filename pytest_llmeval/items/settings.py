@@ -27,13 +27,8 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.core.vocabulary import RecordMode
-from pytest_llmeval.items.options import (
-    DEFAULT_BASELINE,
-    OPTIONS,
-    OPTIONS_BY_DEST,
-    PATH_OPTIONS,
-    Option,
-)
+from pytest_llmeval.items.option_types import Option
+from pytest_llmeval.items.options import DEFAULT_BASELINE, OPTIONS, OPTIONS_BY_DEST, PATH_OPTIONS
 
 
 @dataclass(frozen=True)

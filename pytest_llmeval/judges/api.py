@@ -30,7 +30,7 @@ from pytest_llmeval.judges.kinds import (
     pass_mark,
 )
 from pytest_llmeval.judges.prompts import Prompt
-from pytest_llmeval.records.models import PairwiseVerdict, Verdict
+from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
 
 #: How many times an unusable reply is followed by a re-ask before the model is given up.
 REASKS = 1

@@ -37,7 +37,7 @@ from pytest_llmeval.judges.kinds import (
     pass_mark,
 )
 from pytest_llmeval.judges.prompts import Piece, Prompt, build_prompt
-from pytest_llmeval.records.models import Verdict
+from pytest_llmeval.records.verdicts import Verdict
 
 #: How much of a judge's reasoning about one item the verdict's reason keeps, in characters.
 MAX_ITEM_REASON_CHARS = 300

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_llmeval.judges.kinds import Winner, pass_mark
-from pytest_llmeval.records.models import PairwiseVerdict, Verdict
+from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
 
 
 def verdict_from(result: object, threshold: float | None, judge: object) -> Verdict:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from pytest_llmeval.records.models import Verdict
+from pytest_llmeval.records.verdicts import Verdict
 
 _ELLIPSIS = re.compile(r"\.\.\.+|…")
 _QUOTE_MARKS = "\"'“”‘’«»`"

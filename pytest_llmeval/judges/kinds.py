@@ -18,7 +18,7 @@ from typing import ClassVar, Literal
 
 from pytest_llmeval.judges.answers import ItemVerdict, normalize_score, score_spec, winner_spec
 from pytest_llmeval.judges.prompts import Piece, Prompt, build_prompt
-from pytest_llmeval.records.models import PairwiseVerdict, Verdict
+from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
 
 Scale = Literal["binary", "1-5", "0-10"]
 

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pytest_llmeval.records.models import CaseAggregate, EvalResult, SessionAggregate
-from pytest_llmeval.records.variants import VariantComparison, VariantRow, compare_variants
+from pytest_llmeval.records.variant_models import VariantComparison, VariantRow
+from pytest_llmeval.records.variants import compare_variants
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.core.redact import Redactor
     from pytest_llmeval.records.models import EvalResult
     from pytest_llmeval.records.trajectory import Trajectory
-    from pytest_llmeval.records.variants import VariantComparison
+    from pytest_llmeval.records.variant_models import VariantComparison
 
 _TEMPLATE = "report.html"
 _PLACEHOLDER = "__LLMEVAL_DATA__"
@@ -165,7 +165,7 @@ def trajectories(results: Sequence[EvalResult]) -> dict[str, dict[str, Any]]:
 
 def report_variants(report: Report) -> list[VariantComparison]:
     """The report's variant comparisons (its `variants` field, as models), or none."""
-    from pytest_llmeval.records.variants import VariantComparison
+    from pytest_llmeval.records.variant_models import VariantComparison
 
     found = getattr(report, "variants", None) or []
     return [

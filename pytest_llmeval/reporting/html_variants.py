@@ -24,7 +24,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_llmeval.records.variants import VariantComparison, VariantStats
+    from pytest_llmeval.records.variant_models import VariantComparison, VariantStats
 
 _WIDTH, _HEIGHT = 640, 340
 _LEFT, _RIGHT, _TOP, _BOTTOM = 60, 40, 16, 46

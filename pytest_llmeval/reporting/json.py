@@ -29,7 +29,7 @@ from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.calibration import judge_diagnostics
 from pytest_llmeval.records.comparison import BaselineComparison
 from pytest_llmeval.records.models import EvalResult, Inference, SessionAggregate, UsageRollup
-from pytest_llmeval.records.variants import VariantComparison
+from pytest_llmeval.records.variant_models import VariantComparison
 
 if TYPE_CHECKING:
     from pytest_llmeval.core.redact import Redactor

@@ -22,7 +22,7 @@ from pytest_llmeval.records.accounting import rollup
 from pytest_llmeval.records.baseline import group_accounting
 from pytest_llmeval.records.comparison import BaselineComparison
 from pytest_llmeval.records.models import EvalResult, SessionAggregate, UsageRollup
-from pytest_llmeval.records.variants import VariantComparison
+from pytest_llmeval.records.variant_models import VariantComparison
 
 PREFIX = "llm_eval"
 

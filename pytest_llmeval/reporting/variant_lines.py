@@ -13,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pytest_llmeval.core.printable import printable
-from pytest_llmeval.records.variants import VariantComparison, VariantStats, VariantVsReference
+from pytest_llmeval.records.variant_models import (
+    VariantComparison,
+    VariantStats,
+    VariantVsReference,
+)
 
 #: How each verdict against the reference reads.
 VERDICTS = {
