@@ -13,7 +13,7 @@ from typing import Any
 
 from pytest_llmeval.core.vocabulary import BY_MODEL_NAME
 from pytest_llmeval.records import stats
-from pytest_llmeval.records.models import Inference, UsageRollup
+from pytest_llmeval.records.models import Inference, UsageRollup, drop_unused_evaluation
 
 
 def _model_name(inference: Inference) -> str:
@@ -113,52 +113,44 @@ def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
                 latencies.append(call.latency_s)
             if call.ttft_s is not None:
                 ttfts.append(call.ttft_s)
-    return dict(
-        calls=calls,
-        app_calls=counts["app"],
-        judge_calls=counts["judge"],
-        replayed=counts["replayed"],
-        errors=counts["errors"],
-        retries=retries,
-        injected=counts["injected"],
-        unpriced=counts["unpriced"],
-        priced=counts["priced"],
-        priced_by_model_name=counts["priced_by_model_name"],
-        priced_by_model_name_models=sorted(by_model_name),
-        input_tokens=tokens[0],
-        output_tokens=tokens[1],
-        cache_read_tokens=tokens[2],
-        cache_write_tokens=tokens[3],
-        cost_usd=math.fsum(costs[None]),
-        app_cost_usd=math.fsum(costs["app"]),
-        judge_cost_usd=math.fsum(costs["judge"]),
-        spent_usd=math.fsum(spent),
-        latency_p50_s=stats.percentile(latencies, 50) if latencies else None,
-        latency_p95_s=stats.percentile(latencies, 95) if latencies else None,
-        latency_max_s=max(latencies) if latencies else None,
-        ttft_p50_s=stats.percentile(ttfts, 50) if ttfts else None,
-        app_models=sorted(models["app"]),
-        judge_models=sorted(models["judge"]),
-        unpriced_models=sorted(unpriced_models),
-        unpriced_reasons={
-            reason: sorted(names) for reason, names in sorted(unpriced_reasons.items())
-        },
-        simulator_calls=counts["simulator"],
-        simulator_cost_usd=math.fsum(costs["simulator"]),
-        simulator_models=sorted(models["simulator"]),
-        **_evaluation_fields(counts["evaluation"], costs["evaluation"], models["evaluation"]),
-    )
-
-
-def _evaluation_fields(calls: int, costs: list[float], models: set[str]) -> dict[str, Any]:
-    """The evaluation role's fields, left out when no call had it (as UsageRollup's
-    serialiser leaves them out), so a report without evaluation calls keeps its bytes."""
-    if not calls:
-        return {}
-    return dict(
-        evaluation_calls=calls,
-        evaluation_cost_usd=math.fsum(costs),
-        evaluation_models=sorted(models),
+    return drop_unused_evaluation(
+        dict(
+            calls=calls,
+            app_calls=counts["app"],
+            judge_calls=counts["judge"],
+            replayed=counts["replayed"],
+            errors=counts["errors"],
+            retries=retries,
+            injected=counts["injected"],
+            unpriced=counts["unpriced"],
+            priced=counts["priced"],
+            priced_by_model_name=counts["priced_by_model_name"],
+            priced_by_model_name_models=sorted(by_model_name),
+            input_tokens=tokens[0],
+            output_tokens=tokens[1],
+            cache_read_tokens=tokens[2],
+            cache_write_tokens=tokens[3],
+            cost_usd=math.fsum(costs[None]),
+            app_cost_usd=math.fsum(costs["app"]),
+            judge_cost_usd=math.fsum(costs["judge"]),
+            spent_usd=math.fsum(spent),
+            latency_p50_s=stats.percentile(latencies, 50) if latencies else None,
+            latency_p95_s=stats.percentile(latencies, 95) if latencies else None,
+            latency_max_s=max(latencies) if latencies else None,
+            ttft_p50_s=stats.percentile(ttfts, 50) if ttfts else None,
+            app_models=sorted(models["app"]),
+            judge_models=sorted(models["judge"]),
+            unpriced_models=sorted(unpriced_models),
+            unpriced_reasons={
+                reason: sorted(names) for reason, names in sorted(unpriced_reasons.items())
+            },
+            simulator_calls=counts["simulator"],
+            simulator_cost_usd=math.fsum(costs["simulator"]),
+            simulator_models=sorted(models["simulator"]),
+            evaluation_calls=counts["evaluation"],
+            evaluation_cost_usd=math.fsum(costs["evaluation"]),
+            evaluation_models=sorted(models["evaluation"]),
+        )
     )
 
 

@@ -298,8 +298,19 @@ class UsageRollup(_Model):
 
     @model_serializer(mode="wrap")
     def _omit_unused_roles(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # left out when no evaluation helper called a model: reports keep their bytes
-        return _omit_defaults(handler(self), self, _USAGE_EVALUATION_FIELDS)
+        data = handler(self)
+        return drop_unused_evaluation(data) if isinstance(data, dict) else data
+
+
+def drop_unused_evaluation(data: dict[str, Any]) -> dict[str, Any]:
+    """A usage rollup's data without the evaluation fields that hold their default (no
+    evaluation helper called a model: reports keep their bytes). UsageRollup serialises
+    through it, and the reports that write `accounting.usage_data` directly too."""
+    defaults = _defaults(UsageRollup, _USAGE_EVALUATION_FIELDS)
+    for name in _USAGE_EVALUATION_FIELDS:
+        if name in data and data[name] == defaults[name]:
+            del data[name]
+    return data
 
 
 class VariantTag(_Model):
