@@ -2,6 +2,8 @@
 
 A mixin of `recorder.EvalRecorder`, kept apart so that the recorder stays one concern;
 the driving itself is in `items/dialogue.py`, the records in `records/conversation.py`.
+Both load with the first conversation a test drives, not with the recorder: a test that
+never converses does not pay for them.
 """
 
 from __future__ import annotations
@@ -9,21 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.items.dialogue import (
-    DEFAULT_MAX_TURNS,
-    App,
-    aconverse,
-    asimulate,
-    converse,
-    simulate,
-)
-from pytest_llmeval.items.recorder_parts import RecorderParts
-from pytest_llmeval.records.conversation import Conversation, Turn, UserTurn, render_transcript
-from pytest_llmeval.records.verdicts import Verdict
+from pytest_llmeval.items.recorder_parts import DEFAULT_MAX_TURNS, RecorderParts
 
 if TYPE_CHECKING:
+    from pytest_llmeval.items.dialogue import App
     from pytest_llmeval.judges.backends import Backend
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
+    from pytest_llmeval.records.conversation import Conversation, Turn, UserTurn
+    from pytest_llmeval.records.verdicts import Verdict
 
 
 class ConversationMethods(RecorderParts):
@@ -38,11 +33,15 @@ class ConversationMethods(RecorderParts):
         app's calls made during it, and totals.
         """
         __tracebackhide__ = True
+        from pytest_llmeval.items.dialogue import converse
+
         return converse(lambda: self._inferences, app, turns)
 
     async def aconverse(self, app: App, turns: Sequence[UserTurn | str]) -> Conversation:
         """The asynchronous `converse` (the app may return its reply or an awaitable)."""
         __tracebackhide__ = True
+        from pytest_llmeval.items.dialogue import aconverse
+
         return await aconverse(lambda: self._inferences, app, turns)
 
     def simulate_user(
@@ -65,6 +64,7 @@ class ConversationMethods(RecorderParts):
         role and accounted apart from the app's and the judges'.
         """
         __tracebackhide__ = True
+        from pytest_llmeval.items.dialogue import simulate
         from pytest_llmeval.judges.simulator import SimulatedUser
 
         user = SimulatedUser(persona, goal, model, base_url=base_url)
@@ -83,6 +83,7 @@ class ConversationMethods(RecorderParts):
     ) -> Conversation:
         """The asynchronous `simulate_user` (the app may be sync or async)."""
         __tracebackhide__ = True
+        from pytest_llmeval.items.dialogue import asimulate
         from pytest_llmeval.judges.simulator import SimulatedUser
 
         user = SimulatedUser(persona, goal, model, base_url=base_url)
@@ -210,6 +211,8 @@ def _turn_judgements(
     weight: float,
 ) -> list[tuple[Turn, dict[str, Any]]]:
     """The turns judge_turns judges, each with the options of its judge call."""
+    from pytest_llmeval.records.conversation import render_transcript
+
     base = name or recorder._default_judge_name(criteria, scale, 1)
     needs_reference = "reference" in getattr(criteria, "requires", ())
     judged = []

@@ -15,6 +15,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.items.recorder_parts import DEFAULT_MAX_TURNS
 from pytest_llmeval.records.conversation import (
     Conversation,
     Turn,
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 
 #: The app of a conversation: history in, reply out (async drivers accept awaitables).
 App = Callable[[list[dict[str, str]]], Any]
-
-#: Default limit on the turns of a simulated conversation.
-DEFAULT_MAX_TURNS = 8
 
 
 class _Calls:

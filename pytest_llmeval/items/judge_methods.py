@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.items.judge_trust import JudgeTrustMethods, routed_to
 from pytest_llmeval.items.recorder_parts import check_unit_interval
-from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
+    from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
 
 
 class JudgeMethods(JudgeTrustMethods):

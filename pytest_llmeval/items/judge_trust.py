@@ -10,12 +10,12 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.items.recorder_parts import RecorderParts
-from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
 
 if TYPE_CHECKING:
     from pytest_llmeval.judges.kinds import Scale, VerdictKind
     from pytest_llmeval.records.calibration import Agreement
     from pytest_llmeval.records.cases import Case
+    from pytest_llmeval.records.verdicts import PairwiseVerdict, Verdict
 
 
 @contextmanager

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from pytest_llmeval.records.models import Inference, Score
     from pytest_llmeval.records.verdicts import Verdict
 
+#: Default limit on the turns of a simulated conversation (`llm_eval.simulate_user()`).
+DEFAULT_MAX_TURNS = 8
+
 
 def check_unit_interval(what: str, value: object) -> float:
     """Return value as a float in [0, 1] (bools count 0/1) or raise a clear error."""
