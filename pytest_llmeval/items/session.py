@@ -154,8 +154,12 @@ class EvalSession:
                 spent_usd=self.budget.spent(),
                 unpriced=tuple(self.budget.unpriced().items()),
             )
-        from pytest_llmeval.records.calibration import position_swap_of, rejudge_of
-        from pytest_llmeval.records.probes import consistency_probe_of, verbosity_probe_of
+        from pytest_llmeval.records.diagnostics import (
+            consistency_probe_of,
+            position_swap_of,
+            rejudge_of,
+            verbosity_probe_of,
+        )
 
         self.outcome = SessionOutcome(
             aggregate=aggregate,

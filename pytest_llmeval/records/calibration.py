@@ -19,7 +19,7 @@ No pytest here; the `llm_eval.calibrate` fixture method and the re-judge report 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -398,55 +398,3 @@ def position_swaps(calls: Sequence[tuple[str, int, Sequence[str]]]) -> PositionS
         comparisons=total,
         disagreements=tuple((case, name) for case, _, names in calls for name in names),
     )
-
-
-def rejudge_of(results: Iterable[Any]) -> JudgeComparison | None:
-    """Under --llmeval-rejudge, the old and new judges' agreement over every judge call
-    of the results (`EvalResult`s, their metadata `rejudge`)."""
-    calls = [
-        (result.group, result.case_id, entry)
-        for result in sorted(results, key=lambda r: r.nodeid)
-        for entry in result.metadata.get("rejudge", [])
-    ]
-    return compare_judges(calls)
-
-
-def position_swap_of(results: Iterable[Any]) -> PositionSwap | None:
-    """The results' pairwise comparisons whose two orders disagreed."""
-    return position_swaps(
-        [
-            (
-                result.case_id,
-                int(result.metadata.get("pairwise_comparisons", 0)),
-                list(result.metadata.get("position_swap_disagreements", [])),
-            )
-            for result in sorted(results, key=lambda r: r.nodeid)
-        ]
-    )
-
-
-def judge_diagnostics(results: Iterable[Any]) -> dict[str, Any] | None:
-    """The JSON report's `judges` section: re-judge agreement, the position-swap probe
-    and the verbosity and consistency probes, each present only when the run has it;
-    None when it has none."""
-    ordered = list(results)
-    section: dict[str, Any] = {}
-    rejudge = rejudge_of(ordered)
-    if rejudge is not None:
-        section["rejudge"] = rejudge.to_json()
-    swap = position_swap_of(ordered)
-    if swap is not None:
-        section["position_swap"] = {
-            "comparisons": swap.comparisons,
-            "rate": swap.rate,
-            "disagreements": [{"case": c, "name": n} for c, n in swap.disagreements],
-        }
-    from pytest_llmeval.records.probes import consistency_probe_of, verbosity_probe_of
-
-    verbosity = verbosity_probe_of(ordered)
-    if verbosity is not None:
-        section["verbosity"] = verbosity.to_json()
-    consistency = consistency_probe_of(ordered)
-    if consistency is not None:
-        section["consistency"] = consistency.to_json()
-    return section or None

@@ -3,14 +3,15 @@ pure.
 
 Each result's metadata keeps its probed judge calls (`verbosity_probe`: the score and
 the padded answer's score; `consistency_probe`: the samples' scores and pass/fail);
-these functions sum them up over a run for the terminal and the JSON report. What the
-probes send is in `judges/probes.py`.
+these functions sum them up over a run for the terminal and the JSON report
+(`records/diagnostics.py` collects the entries). What the probes send is in
+`judges/probes.py`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,21 +142,3 @@ def consistency_probes(
         mean_spread=math.fsum(spreads) / len(spreads),
         max_spread=max(spreads),
     )
-
-
-def _probe_entries(results: Iterable[Any], key: str) -> list[tuple[str, Mapping[str, Any]]]:
-    return [
-        (result.case_id, entry)
-        for result in sorted(results, key=lambda r: r.nodeid)
-        for entry in result.metadata.get(key, [])
-    ]
-
-
-def verbosity_probe_of(results: Iterable[Any]) -> VerbosityProbe | None:
-    """The verbosity probe over the results' judge calls (--llmeval-judge-probes)."""
-    return verbosity_probes(_probe_entries(results, "verbosity_probe"))
-
-
-def consistency_probe_of(results: Iterable[Any]) -> ConsistencyProbe | None:
-    """The consistency probe over the results' judge calls (--llmeval-judge-probes)."""
-    return consistency_probes(_probe_entries(results, "consistency_probe"))

@@ -26,8 +26,8 @@ from pydantic_core import to_jsonable_python
 from pytest_llmeval.core.files import iter_model_text, load_model, write_model, write_text_atomic
 from pytest_llmeval.records.accounting import rollup, usage_data
 from pytest_llmeval.records.aggregate import aggregate_session
-from pytest_llmeval.records.calibration import judge_diagnostics
 from pytest_llmeval.records.comparison import BaselineComparison
+from pytest_llmeval.records.diagnostics import judge_diagnostics
 from pytest_llmeval.records.models import EvalResult, Inference, SessionAggregate, UsageRollup
 from pytest_llmeval.records.variant_models import VariantComparison
 

@@ -1,0 +1,103 @@
+"""A run's judge diagnostics, read from its results' metadata: re-judge agreement
+(`--llmeval-rejudge`), position-swap disagreement (pairwise comparisons) and the
+verbosity and consistency probes (`--llmeval-judge-probes`).
+
+Only the results of judge calls that had them carry those metadata entries. The maths
+(`records/calibration.py`, `records/probes.py`) loads when an entry is found, so a run
+without them (most runs, every run without judges) only scans the metadata. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_llmeval.records.calibration import JudgeComparison, PositionSwap
+    from pytest_llmeval.records.probes import ConsistencyProbe, VerbosityProbe
+
+
+def rejudge_of(results: Iterable[Any]) -> JudgeComparison | None:
+    """Under --llmeval-rejudge, the old and new judges' agreement over every judge call
+    of the results (`EvalResult`s, their metadata `rejudge`)."""
+    calls = [
+        (result.group, result.case_id, entry)
+        for result in sorted(results, key=lambda r: r.nodeid)
+        for entry in result.metadata.get("rejudge", [])
+    ]
+    if not calls:
+        return None
+    from pytest_llmeval.records.calibration import compare_judges
+
+    return compare_judges(calls)
+
+
+def position_swap_of(results: Iterable[Any]) -> PositionSwap | None:
+    """The results' pairwise comparisons whose two orders disagreed; None when the run
+    compared nothing."""
+    calls = [
+        (
+            result.case_id,
+            int(result.metadata.get("pairwise_comparisons", 0)),
+            list(result.metadata.get("position_swap_disagreements", [])),
+        )
+        for result in sorted(results, key=lambda r: r.nodeid)
+    ]
+    if sum(count for _, count, _ in calls) == 0:
+        return None
+    from pytest_llmeval.records.calibration import position_swaps
+
+    return position_swaps(calls)
+
+
+def _probe_entries(results: Iterable[Any], key: str) -> list[tuple[str, Mapping[str, Any]]]:
+    return [
+        (result.case_id, entry)
+        for result in sorted(results, key=lambda r: r.nodeid)
+        for entry in result.metadata.get(key, [])
+    ]
+
+
+def verbosity_probe_of(results: Iterable[Any]) -> VerbosityProbe | None:
+    """The verbosity probe over the results' judge calls (--llmeval-judge-probes)."""
+    calls = _probe_entries(results, "verbosity_probe")
+    if not calls:
+        return None
+    from pytest_llmeval.records.probes import verbosity_probes
+
+    return verbosity_probes(calls)
+
+
+def consistency_probe_of(results: Iterable[Any]) -> ConsistencyProbe | None:
+    """The consistency probe over the results' judge calls (--llmeval-judge-probes)."""
+    calls = _probe_entries(results, "consistency_probe")
+    if not calls:
+        return None
+    from pytest_llmeval.records.probes import consistency_probes
+
+    return consistency_probes(calls)
+
+
+def judge_diagnostics(results: Iterable[Any]) -> dict[str, Any] | None:
+    """The JSON report's `judges` section: re-judge agreement, the position-swap probe
+    and the verbosity and consistency probes, each present only when the run has it;
+    None when it has none."""
+    ordered = list(results)
+    section: dict[str, Any] = {}
+    rejudge = rejudge_of(ordered)
+    if rejudge is not None:
+        section["rejudge"] = rejudge.to_json()
+    swap = position_swap_of(ordered)
+    if swap is not None:
+        section["position_swap"] = {
+            "comparisons": swap.comparisons,
+            "rate": swap.rate,
+            "disagreements": [{"case": c, "name": n} for c, n in swap.disagreements],
+        }
+    verbosity = verbosity_probe_of(ordered)
+    if verbosity is not None:
+        section["verbosity"] = verbosity.to_json()
+    consistency = consistency_probe_of(ordered)
+    if consistency is not None:
+        section["consistency"] = consistency.to_json()
+    return section or None
