@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.capture.price_overrides import ModelPrice
-from pytest_llmeval.capture.pricing import Price, price_call
 from pytest_llmeval.capture.providers import describe_call, parse_sse
 from pytest_llmeval.capture.providers.types import CallSummary, SSEEvent
 from pytest_llmeval.records.models import Inference, ToolCall, ToolResult
@@ -27,6 +25,8 @@ if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.calls import Exchange
     from pytest_llmeval.capture.cassettes.match import LiveRequest
     from pytest_llmeval.capture.cassettes.models import Interaction, RecordedRequest
+    from pytest_llmeval.capture.price_overrides import ModelPrice
+    from pytest_llmeval.capture.pricing import Price
 
 
 def _request_body(request: RecordedRequest) -> Any:
@@ -84,6 +84,8 @@ def annotate_interaction(
     interaction: Interaction, overrides: Mapping[str, ModelPrice] | None = None
 ) -> Annotation:
     """Meta fields stored with a newly recorded interaction: provider, model, usage, cost."""
+    from pytest_llmeval.capture.pricing import price_call
+
     summary = summarize(interaction.request, interaction)
     return Annotation(summary, price_call(summary, overrides=overrides))
 
@@ -133,7 +135,10 @@ def build_inference(
     else:
         # A replay the recording left unpriced (cost_usd null) is priced by overrides
         # only: the catalogue said no then, and loading it costs a replay-only session
-        # ~50 ms. Imported cassettes carry no cost_usd and are priced now.
+        # ~50 ms. Imported cassettes carry no cost_usd and are priced now. (The pricing
+        # module itself loads here: a replay of priced recordings never needs it.)
+        from pytest_llmeval.capture.pricing import price_call
+
         price = price_call(summary, overrides=overrides, catalog="cost_usd" not in meta)
         cost, priced, reason, source = price.usd, price.priced, price.reason, price.source
     response = interaction.response if interaction is not None else None
@@ -239,7 +244,7 @@ def unpriceable_request(
     """
     from dataclasses import replace
 
-    from pytest_llmeval.capture.pricing import REASON_NO_USAGE_STREAM
+    from pytest_llmeval.capture.pricing import REASON_NO_USAGE_STREAM, price_call
 
     if live.canonical.method != "POST":
         return None

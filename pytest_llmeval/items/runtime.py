@@ -37,21 +37,9 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
         """Parse what the settings left as text; a bad value names its option."""
-        from pytest_llmeval.capture.price_overrides import parse_free_hosts, parse_price_overrides
-
-        for dest, parse in (("free_hosts", parse_free_hosts), ("prices", parse_price_overrides)):
-            try:
-                parse(list(getattr(settings, dest)))
-            except ValueError as error:
-                option = OPTIONS_BY_DEST[dest]
-                raise LLMEvalError(
-                    f"bad value for ini option {option.ini} ({option.flag}): {error}"
-                ) from None
-        try:
-            overrides = parse_price_overrides(list(settings.prices), settings.free_hosts)
-        except ValueError as error:  # a host both free and priced
-            names = " and ".join(OPTIONS_BY_DEST[dest].ini for dest in ("free_hosts", "prices"))
-            raise LLMEvalError(f"bad value for ini options {names}: {error}") from None
+        overrides: dict[str, ModelPrice] = {}
+        if settings.prices or settings.free_hosts:  # the parser loads only when one is set
+            overrides = _price_overrides(settings)
         budget = None
         if settings.max_cost is not None and ledger is not None:
             budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
@@ -106,3 +94,22 @@ class Runtime:
             if close is not None:
                 close()
             self._cache = None
+
+
+def _price_overrides(settings: Settings) -> dict[str, ModelPrice]:
+    """The price overrides and free hosts the settings give; a bad value names its option."""
+    from pytest_llmeval.capture.price_overrides import parse_free_hosts, parse_price_overrides
+
+    for dest, parse in (("free_hosts", parse_free_hosts), ("prices", parse_price_overrides)):
+        try:
+            parse(list(getattr(settings, dest)))
+        except ValueError as error:
+            option = OPTIONS_BY_DEST[dest]
+            raise LLMEvalError(
+                f"bad value for ini option {option.ini} ({option.flag}): {error}"
+            ) from None
+    try:
+        return parse_price_overrides(list(settings.prices), settings.free_hosts)
+    except ValueError as error:  # a host both free and priced
+        names = " and ".join(OPTIONS_BY_DEST[dest].ini for dest in ("free_hosts", "prices"))
+        raise LLMEvalError(f"bad value for ini options {names}: {error}") from None
