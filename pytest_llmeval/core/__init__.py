@@ -4,7 +4,8 @@ The one exception hierarchy (`errors`), the one versioned loader and atomic writ
 (`files`) and the one redactor every written file passes through (`redact`), the
 shared `Literal` vocabularies (`vocabulary`), the current-role context variable
 (`context`), escaping for terminals and XML (`printable`), the one YAML reader
-(`safe_yaml`) and the wire formats read as text (`wire`: strict JSON, SSE framing).
+(`safe_yaml`), the wire formats read as text (`wire`: strict JSON, SSE framing) and
+the models' cheap list default (`factories`).
 
 May import: the standard library, pydantic (`files`), PyYAML (`safe_yaml`) and each
 other; never another layer of the plugin. Nothing is imported here.

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from pydantic import Field
 
+from pytest_llmeval.core.factories import empty_list
 from pytest_llmeval.records.baseline import _Frozen
 
 #: The kinds of regression --llmeval-fail-on can name.
@@ -122,7 +123,7 @@ class BaselineComparison(_Frozen):
         description="Groups only the baseline has, whose tests this run would have collected."
     )
     outside_groups: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Baseline groups outside this run (another shard's, or deselected): "
         "not compared, and not vanished.",
     )

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pytest_llmeval.core.factories import empty_list
 from pytest_llmeval.records.models import Inference
 
 __all__ = [
@@ -61,7 +62,7 @@ class Turn(_Record):
     reply: str = Field(description="What the app answered.")
     expected: Any = Field(default=None, description="The scripted turn's reference, if any.")
     inferences: list[Inference] = Field(
-        default_factory=list, description="The app's model calls made during this turn."
+        default_factory=empty_list, description="The app's model calls made during this turn."
     )
 
     @property
@@ -73,7 +74,7 @@ class Turn(_Record):
 class Conversation(_Record):
     """A conversation driven against the app, turn by turn."""
 
-    turns: list[Turn] = Field(default_factory=list, description="The turns, in order.")
+    turns: list[Turn] = Field(default_factory=empty_list, description="The turns, in order.")
     ended_by: EndReason = Field(description="Why the conversation ended.")
     persona: str | None = Field(default=None, description="The simulated user's persona.")
     goal: str | None = Field(default=None, description="The simulated user's goal.")
@@ -81,7 +82,7 @@ class Conversation(_Record):
         default=None, description="The simulated user's reasoning when it ended the conversation."
     )
     simulator_inferences: list[Inference] = Field(
-        default_factory=list, description="The simulated user's model calls, in order."
+        default_factory=empty_list, description="The simulated user's model calls, in order."
     )
 
     @property

@@ -17,6 +17,7 @@ from pydantic import (
     model_serializer,
 )
 
+from pytest_llmeval.core.factories import empty_list
 from pytest_llmeval.core.vocabulary import Aggregate, Role
 
 Status = Literal["passed", "below", "failed", "error", "skipped"]
@@ -189,10 +190,10 @@ class Inference(_Model):
     replayed: bool = Field(default=False, description="Served from a cassette or the cache.")
     stream: bool = Field(default=False, description="Whether the response was streamed.")
     tool_calls: list[ToolCall] = Field(
-        default_factory=list, description="Tool calls the model requested, in order."
+        default_factory=empty_list, description="Tool calls the model requested, in order."
     )
     tool_results: list[ToolResult] = Field(
-        default_factory=list, description="Tool results the request carried back, in order."
+        default_factory=empty_list, description="Tool results the request carried back, in order."
     )
     tool_schemas: dict[str, Any] = Field(
         default_factory=dict,
@@ -252,7 +253,7 @@ class UsageRollup(_Model):
         "priced by their model's name alone.",
     )
     priced_by_model_name_models: list[str] = Field(
-        default_factory=list, description="provider:model of the calls priced by model name."
+        default_factory=empty_list, description="provider:model of the calls priced by model name."
     )
     input_tokens: int = Field(default=0, description="Uncached input tokens.")
     output_tokens: int = Field(default=0, description="Output tokens.")
@@ -266,12 +267,14 @@ class UsageRollup(_Model):
     latency_p95_s: float | None = Field(default=None, description="95th percentile latency.")
     latency_max_s: float | None = Field(default=None, description="Slowest call, seconds.")
     ttft_p50_s: float | None = Field(default=None, description="Median time to first token.")
-    app_models: list[str] = Field(default_factory=list, description="provider:model of app calls.")
+    app_models: list[str] = Field(
+        default_factory=empty_list, description="provider:model of app calls."
+    )
     judge_models: list[str] = Field(
-        default_factory=list, description="provider:model of judge calls."
+        default_factory=empty_list, description="provider:model of judge calls."
     )
     unpriced_models: list[str] = Field(
-        default_factory=list, description="provider:model of calls with no known price."
+        default_factory=empty_list, description="provider:model of calls with no known price."
     )
     unpriced_reasons: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -282,7 +285,7 @@ class UsageRollup(_Model):
         default=0.0, description="Recorded cost of simulated users' calls, USD."
     )
     simulator_models: list[str] = Field(
-        default_factory=list, description="provider:model of simulated users' calls."
+        default_factory=empty_list, description="provider:model of simulated users' calls."
     )
     evaluation_calls: int = Field(
         default=0,
@@ -293,7 +296,7 @@ class UsageRollup(_Model):
         default=0.0, description="Recorded cost of evaluation helpers' calls, USD."
     )
     evaluation_models: list[str] = Field(
-        default_factory=list, description="provider:model of evaluation helpers' calls."
+        default_factory=empty_list, description="provider:model of evaluation helpers' calls."
     )
 
     @model_serializer(mode="wrap")
@@ -363,13 +366,13 @@ class EvalResult(_Model):
         # the fields above, unset, are left out: files without repeats keep their bytes
         return _omit_defaults(handler(self), self, _RESULT_REPEAT_FIELDS)
 
-    scores: list[Score] = Field(default_factory=list, description="Scores in recorded order.")
+    scores: list[Score] = Field(default_factory=empty_list, description="Scores in recorded order.")
     score: float | None = Field(description="The test score; None when skipped.")
     status: Status = Field(description="passed, below (threshold), failed, error or skipped.")
     message: str | None = Field(default=None, description="Why it did not pass.")
     duration_s: float = Field(default=0.0, description="Duration of the call phase.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="What llm_eval.log() got.")
-    inferences: list[Inference] = Field(default_factory=list, description="Calls it made.")
+    inferences: list[Inference] = Field(default_factory=empty_list, description="Calls it made.")
     started_at: float | None = Field(
         default=None,
         exclude=True,
@@ -392,10 +395,11 @@ class CaseAggregate(_Model):
         default_factory=dict, description="Mean of each named score over the runs."
     )
     nodeids: list[str] = Field(
-        default_factory=list, description="The test ids of the runs (repeated cases only)."
+        default_factory=empty_list, description="The test ids of the runs (repeated cases only)."
     )
     run_scores: list[float] = Field(
-        default_factory=list, description="Each run's test score, in run order (repeated cases)."
+        default_factory=empty_list,
+        description="Each run's test score, in run order (repeated cases).",
     )
     passed_runs: int | None = Field(
         default=None, description="Runs that passed (repeated cases only)."
@@ -477,7 +481,7 @@ class GroupAggregate(_Model):
         default=False, description="True when pass_rate < min_pass_rate: the session fails."
     )
     usage: UsageRollup = Field(default_factory=UsageRollup, description="Calls of the group.")
-    cases: list[CaseAggregate] = Field(default_factory=list)
+    cases: list[CaseAggregate] = Field(default_factory=empty_list)
     unstable: int = Field(
         default=0, description="Cases whose runs straddle their threshold (see CaseAggregate)."
     )

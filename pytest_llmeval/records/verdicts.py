@@ -11,6 +11,7 @@ from pydantic import (
     Field,
 )
 
+from pytest_llmeval.core.factories import empty_list
 from pytest_llmeval.records.models import _Model
 
 
@@ -44,7 +45,7 @@ class Verdict(_Model):
         description="The passages the judge quoted as its evidence (judges that quote it).",
     )
     evidence_missing: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Quotes of the evidence that occur nowhere in the material.",
     )
 

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from pytest_llmeval.core.factories import empty_list
 from pytest_llmeval.core.vocabulary import Role
 from pytest_llmeval.core.wire import parse_json, parse_sse_event
 
@@ -97,7 +98,7 @@ class RecordedRequest(_Headers):
         default_factory=dict,
         description="Request headers, lower-cased names, secrets and volatile headers dropped.",
     )
-    headers_latin1: list[str] = Field(default_factory=list, description=_LATIN1)
+    headers_latin1: list[str] = Field(default_factory=empty_list, description=_LATIN1)
     body_format: Literal["empty", "json", "text", "base64"] = Field(
         default="empty",
         description="How `body` is stored: parsed JSON, text, base64 of binary bytes, or none.",
@@ -135,7 +136,7 @@ class RecordedResponse(_Headers):
         default_factory=dict,
         description="Response headers, lower-cased; volatile, transport and secret ones dropped.",
     )
-    headers_latin1: list[str] = Field(default_factory=list, description=_LATIN1)
+    headers_latin1: list[str] = Field(default_factory=empty_list, description=_LATIN1)
     body_encoding: Literal["utf-8", "base64"] = Field(
         default="utf-8", description="How `body_text` holds the body bytes."
     )
@@ -259,7 +260,7 @@ class Cassette(_Model):
         default=SCHEMA_VERSION, description="Version of this file format; always first."
     )
     interactions: list[Interaction] = Field(
-        default_factory=list, description="Recorded exchanges, in the order they were made."
+        default_factory=empty_list, description="Recorded exchanges, in the order they were made."
     )
 
     @model_validator(mode="after")

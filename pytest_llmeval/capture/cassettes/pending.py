@@ -38,7 +38,8 @@ _COUNTER = itertools.count()
 class PendingCassette(BaseModel):
     """A recording that could not be written to its cassette, waiting to be adopted."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # built on first use: every recording session imports this module, few write one
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     schema_version: int = Field(
         default=PENDING_SCHEMA_VERSION, description="Version of this file format; always first."
