@@ -1,7 +1,8 @@
 """What the `llm_eval` fixture's mixins (`case_methods`, `judge_methods`, `judge_trust`,
 `conversation_methods`) may use of the recorder they are mixed into, declared once for
-the type checker, and `CaseMaterial`, what `llm_eval.case()` set, which the recorder and
-its mixins share."""
+the type checker, and what the recorder and its mixins share: `CaseMaterial`, what
+`llm_eval.case()` set, and `DEFAULT_MAX_TURNS` (here, not in `dialogue`, so that the
+recorder's signatures need not load the conversation drivers)."""
 
 from __future__ import annotations
 
