@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from pytest_llmeval.capture import inference as capture
+from pytest_llmeval.capture import pricing
 from pytest_llmeval.capture.cassettes.cache import ResponseCache
 from pytest_llmeval.capture.cassettes.calls import Exchange
 from pytest_llmeval.capture.cassettes.session import CassetteSession
@@ -42,17 +43,26 @@ def provider() -> Iterator[FakeProviderServer]:
 
 
 class Counted:
-    """Counts the calls of a capture function; the real one still does the work."""
+    """Counts the outermost calls of a capture function; the real one still does the work.
+    `price_call` is counted in `pricing`, which `capture.inference` imports it from
+    where it prices (a replay of priced recordings never loads the pricing module); a
+    call it makes to itself is part of the one pricing, not a second."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         self.calls = 0
-        real: Callable[..., Any] = getattr(capture, name)
+        self.depth = 0
+        module: Any = pricing if name == "price_call" else capture
+        real: Callable[..., Any] = getattr(module, name)
 
         def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            return real(*args, **kwargs)
+            self.calls += self.depth == 0
+            self.depth += 1
+            try:
+                return real(*args, **kwargs)
+            finally:
+                self.depth -= 1
 
-        monkeypatch.setattr(capture, name, counted)
+        monkeypatch.setattr(module, name, counted)
 
 
 class Recorder:
