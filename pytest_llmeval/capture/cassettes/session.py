@@ -38,7 +38,7 @@ from pytest_llmeval.capture.cassettes.store import (
     DEFAULT_MAX_BYTES,
     Signature,
     file_signature,
-    load_cassette,
+    read_cassette,
 )
 from pytest_llmeval.capture.cassettes.streams import Recording
 from pytest_llmeval.capture.keys import PLACEHOLDER_KEYS, placeholder_variable
@@ -156,11 +156,14 @@ class CassetteSession:
         mode = self._mode
         if mode in ("once", "new"):
             self._adopt_pending()
-        self._base_signature = file_signature(self._path)
-        self._file_exists = self._base_signature is not None
         self._loaded, self._index, self._queues, self._recorded = [], [], {}, []
-        if mode != "all" and self._file_exists:
-            self._loaded = list(load_cassette(self._path, max_bytes=self._max_bytes).interactions)
+        if mode == "all":  # re-recorded whatever it holds: only whether it is there
+            self._base_signature = file_signature(self._path)
+        else:
+            self._base_signature, cassette = read_cassette(self._path, max_bytes=self._max_bytes)
+            if cassette is not None:
+                self._loaded = list(cassette.interactions)
+        self._file_exists = self._base_signature is not None
         self._replay_on = mode in ("none", "new") or (mode == "once" and self._file_exists)
         self._record_on = mode in ("new", "all") or (mode == "once" and not self._file_exists)
         for interaction in self._loaded:

@@ -80,16 +80,38 @@ def cassette_path(test_file: Path, nodeid: str, cassette_dir: Path | None = None
 
 def load_cassette(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Cassette:
     """Read and validate a cassette; any problem is a FileFormatError naming the file."""
-    from pytest_llmeval.capture.cassettes.models import Cassette
-    from pytest_llmeval.core.files import load_model
+    return _validate(path, _read(path, max_bytes)[1])
 
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise FileFormatError(
-            f"{path}: cassette is {size:,} bytes, over the {max_bytes:,}-byte limit. "
-            "A test this chatty is better split; delete the file and re-record it."
-        )
-    return load_model(path, Cassette, what="cassette", remedy=_REMEDY)
+
+def read_cassette(
+    path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[Signature, Cassette | None]:
+    """The file's signature (see `file_signature`) and its validated cassette, from one
+    opening of the file, so both describe the same file; (None, None) when it does not
+    exist. Any problem with what it holds is a FileFormatError naming the file."""
+    try:
+        stat, raw = _read(path, max_bytes)
+    except (FileNotFoundError, NotADirectoryError):  # a file where a folder should be
+        return None, None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns), _validate(path, raw)
+
+
+def _read(path: Path, max_bytes: int) -> tuple[os.stat_result, bytes]:
+    with open(path, "rb", buffering=0) as file:
+        stat = os.fstat(file.fileno())
+        if stat.st_size > max_bytes:
+            raise FileFormatError(
+                f"{path}: cassette is {stat.st_size:,} bytes, over the {max_bytes:,}-byte "
+                "limit. A test this chatty is better split; delete the file and re-record it."
+            )
+        return stat, file.readall()
+
+
+def _validate(path: Path, raw: bytes) -> Cassette:
+    from pytest_llmeval.capture.cassettes.models import Cassette
+    from pytest_llmeval.core.files import model_from_bytes
+
+    return model_from_bytes(path, raw, Cassette, what="cassette", remedy=_REMEDY)
 
 
 def dump_cassette(cassette: Cassette) -> str:
