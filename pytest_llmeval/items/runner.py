@@ -329,7 +329,6 @@ def open_cassette(
 ) -> CassetteSession:
     """The cassette session of one test, configured from the session's settings, reporting
     to `observer`; with `rejudge`, the separate cassette of that judge model's calls."""
-    from pytest_llmeval.capture.cassettes.pending import pending_folders
     from pytest_llmeval.capture.cassettes.session import CassetteSession
     from pytest_llmeval.capture.cassettes.store import cassette_path
 
@@ -351,7 +350,7 @@ def open_cassette(
         cache=runtime.cache,
         observer=observer,
         verbosity=settings.verbosity,
-        pending_folders=pending_folders(Path(settings.rootdir)),
+        pending_folders=runtime.pending_folders,
     )
 
 

@@ -83,7 +83,7 @@ class CassetteSession:
     ) -> None:
         if mode not in _MODES:
             raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
-        self._path = Path(path)
+        self._path = path if isinstance(path, Path) else Path(path)
         self._mode: RecordMode = mode
         self.nodeid = nodeid
         self.realtime = realtime

@@ -74,8 +74,13 @@ def cassette_path(test_file: Path, nodeid: str, cassette_dir: Path | None = None
     _, separator, test_name = nodeid.partition("::")
     if not separator:
         test_name = nodeid
+    return _module_folder(test_file, cassette_dir) / f"{safe_name(test_name)}.json"
+
+
+@functools.lru_cache(maxsize=256)  # asked once per test: the same for every test of a file
+def _module_folder(test_file: Path, cassette_dir: Path | None) -> Path:
     root = cassette_dir if cassette_dir is not None else test_file.parent / "cassettes"
-    return root / safe_name(test_file.stem) / f"{safe_name(test_name)}.json"
+    return root / safe_name(test_file.stem)
 
 
 def load_cassette(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Cassette:
