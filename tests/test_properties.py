@@ -38,7 +38,7 @@ from pytest_llmeval.capture.cassettes.models import (
 )
 from pytest_llmeval.capture.cassettes.store import dump_cassette, load_cassette, write_cassette
 from pytest_llmeval.core.errors import FileFormatError
-from pytest_llmeval.core.files import _json_path, _parse_fast, _parse_json, dump_model
+from pytest_llmeval.core.files import _json_path, dump_model
 from pytest_llmeval.core.redact import Redactor
 from pytest_llmeval.records.baseline import Baseline, BaselineCase, BaselineGroup, load_baseline
 from pytest_llmeval.records.models import EvalResult, Inference, Score
@@ -273,44 +273,6 @@ def test_loaders_on_deeply_nested_json(kind: str, folder: Path) -> None:
 def test_loaders_on_a_huge_integer(kind: str, folder: Path) -> None:
     raw = b'{"schema_version": 1, "x": ' + b"7" * 5000 + b"}"
     load_or_clear_error(kind, folder / f"huge-{kind}.json", raw)
-
-
-# What the fast reader may be shown: any JSON Python writes (NaN, infinities, lone
-# surrogates and large integers included), then a number as a file may spell it (one of
-# 4400 digits is too long for Python's reader).
-reader_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(-(10**4299), 10**4299)
-    | st.floats()
-    | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-number_texts = st.from_regex(
-    r"-?(0|[1-9][0-9]{0,4400})(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,4})?", fullmatch=True
-)
-
-
-@PROPERTY_SETTINGS
-@given(value=reader_values, number=number_texts)
-def test_the_fast_reader_reads_what_the_careful_one_does(value: Any, number: str) -> None:
-    """files.py reads with pydantic-core's JSON reader and falls back to Python's (which
-    every error message comes from) when that one refuses the bytes or reads a number
-    that overflows: what it reads is exactly what the careful reader reads (int or
-    float, -0.0 and all), and what the careful reader refuses, it never reads."""
-    raw = f"[{json.dumps(value)}, {number}]".encode()
-    fast = _parse_fast(raw)
-    try:
-        careful = _parse_json(raw.decode("utf-8"))
-    except ValueError:
-        assert fast is None
-        return
-    if fast is not None:
-        assert json.dumps(fast) == json.dumps(careful)
 
 
 # -- canonicalisation -----------------------------------------------------------------------

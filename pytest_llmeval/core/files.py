@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import from_json, to_json, to_jsonable_python
+from pydantic_core import to_jsonable_python
 
 from pytest_llmeval.core.errors import FileFormatError, FileWriteError
 
@@ -152,24 +152,6 @@ def load_model(
     return model_from_bytes(where, where.read_bytes(), model, what=what, remedy=remedy)
 
 
-def _parse_fast(raw: bytes) -> Any:
-    """The parsed file by pydantic-core's JSON reader, or None when only the careful
-    reader (`_parse_json`) may decide.
-
-    pydantic-core reads a subset of what Python's json does, to the same values (NaN and
-    Infinity, lone surrogates, a byte-order mark, integers over 4300 digits are errors
-    to it), with one exception: a number that overflows becomes infinity, which the
-    careful reader refuses. Written back out, such a value shows as `Infinity` (the
-    input held no such literal, or reading it failed): then, or on any error, the file
-    is read again by the careful reader, so every message stays that reader's."""
-    try:
-        data = from_json(raw, allow_inf_nan=False)
-        overflowed = b"Infinity" in to_json(data)  # or a string says it: careful path
-    except ValueError:
-        return None
-    return None if overflowed else data
-
-
 def model_from_bytes(
     where: Path,
     raw: bytes,
@@ -181,24 +163,22 @@ def model_from_bytes(
     """Validate the bytes of the file `where` (see `load_model`, which reads them)."""
     __tracebackhide__ = True
     fix = remedy or _REMEDIES.get(what, _DEFAULT_REMEDY)
-    data: Any = _parse_fast(raw)
-    if data is None:
-        if not raw.strip():
-            raise _fail(where, f"the {what} file is empty", fix)
-        try:
-            text = raw.decode("utf-8")
-            data = _parse_json(text)
-        except _NonFiniteNumber as error:
-            raise _fail(where, _non_finite_problem(text, str(error), what), fix) from None
-        except UnicodeDecodeError as error:
-            problem = f"not a {what} file (not UTF-8 text: {error.reason})"
-            raise _fail(where, problem, fix) from None
-        except json.JSONDecodeError as error:
-            problem = f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-            raise _fail(where, problem, fix) from None
-        except (ValueError, RecursionError) as error:  # e.g. a 5000-digit integer, deep nesting
-            problem = f"not a {what} file the JSON reader accepts ({type(error).__name__}: {error})"
-            raise _fail(where, problem[:300], fix) from None
+    if not raw.strip():
+        raise _fail(where, f"the {what} file is empty", fix)
+    try:
+        text = raw.decode("utf-8")
+        data: Any = _parse_json(text)
+    except _NonFiniteNumber as error:
+        raise _fail(where, _non_finite_problem(text, str(error), what), fix) from None
+    except UnicodeDecodeError as error:
+        problem = f"not a {what} file (not UTF-8 text: {error.reason})"
+        raise _fail(where, problem, fix) from None
+    except json.JSONDecodeError as error:
+        problem = f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        raise _fail(where, problem, fix) from None
+    except (ValueError, RecursionError) as error:  # e.g. a 5000-digit integer, deep nesting
+        problem = f"not a {what} file the JSON reader accepts ({type(error).__name__}: {error})"
+        raise _fail(where, problem[:300], fix) from None
     if not isinstance(data, dict):
         raise _fail(where, f"not a {what} file (expected a JSON object)", fix)
     version = data.get("schema_version")
