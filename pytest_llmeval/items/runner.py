@@ -345,12 +345,12 @@ def open_cassette(
         path=cassette_path(test_file, nodeid, root),
         mode=mode,
         nodeid=nodeid,
-        ignore_paths=settings.match_ignore,
         redactor=runtime.redactor,
         cache=runtime.cache,
         observer=observer,
         verbosity=settings.verbosity,
         pending_folders=runtime.pending_folders,
+        matcher=runtime.matcher,
     )
 
 

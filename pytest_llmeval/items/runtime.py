@@ -18,6 +18,7 @@ from pytest_llmeval.items.settings import Settings
 
 if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.cache import ResponseCache
+    from pytest_llmeval.capture.cassettes.match import Matcher
     from pytest_llmeval.capture.price_overrides import ModelPrice
     from pytest_llmeval.core.redact import Redactor
 
@@ -35,6 +36,7 @@ class Runtime:
     _redactor: Redactor | None = None
     _holding: bool = False
     _pending_folders: tuple[Path, ...] | None = None
+    _matcher: Matcher | None = None
     _watch_bypass: Callable[[], None] | None = None
 
     @classmethod
@@ -81,6 +83,15 @@ class Runtime:
                 Path(self.settings.rootdir) / CACHE_DIR, redactor=self.redactor
             )
         return self._cache
+
+    @property
+    def matcher(self) -> Matcher:
+        """How requests are matched (--llmeval-match-ignore), shared by the cassettes."""
+        if self._matcher is None:
+            from pytest_llmeval.capture.cassettes.match import Matcher
+
+            self._matcher = Matcher(self.redactor, self.settings.match_ignore)
+        return self._matcher
 
     @property
     def pending_folders(self) -> tuple[Path, ...]:

@@ -80,6 +80,7 @@ class CassetteSession:
         verbosity: int = 0,
         pending_folders: Sequence[Path] = (),
         faults: FaultPlan | None = None,
+        matcher: Matcher | None = None,
     ) -> None:
         if mode not in _MODES:
             raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
@@ -89,7 +90,9 @@ class CassetteSession:
         self.realtime = realtime
         # the session's one redactor when given (redact_patterns is then not used)
         self.redactor = redactor if redactor is not None else Redactor(redact_patterns)
-        self._matcher = Matcher(self.redactor, ignore_paths, normalize)
+        # the runtime's one Matcher when given, built on `redactor` (ignore_paths and
+        # normalize are then not used)
+        self._matcher = matcher or Matcher(self.redactor, ignore_paths, normalize)
         self._cache = cache
         self._observer = observer
         self._verbosity = verbosity  # -vv: a miss shows the differing values whole

@@ -102,14 +102,20 @@ def read_cassette(
 
 
 def _read(path: Path, max_bytes: int) -> tuple[os.stat_result, bytes]:
-    with open(path, "rb", buffering=0) as file:
-        stat = os.fstat(file.fileno())
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        stat = os.fstat(descriptor)
         if stat.st_size > max_bytes:
             raise FileFormatError(
                 f"{path}: cassette is {stat.st_size:,} bytes, over the {max_bytes:,}-byte "
                 "limit. A test this chatty is better split; delete the file and re-record it."
             )
-        return stat, file.readall()
+        chunks = [os.read(descriptor, stat.st_size + 1)]
+        while chunks[-1]:  # a file growing meanwhile: read to its end, as read_bytes does
+            chunks.append(os.read(descriptor, 1 << 16))
+        return stat, b"".join(chunks)
+    finally:
+        os.close(descriptor)
 
 
 def _validate(path: Path, raw: bytes) -> Cassette:
