@@ -171,9 +171,13 @@ class CassetteSession:
         self._record_on = mode in ("new", "all") or (mode == "once" and not self._file_exists)
         for interaction in self._loaded:
             canonical = self._matcher.recorded(interaction.request)
-            entry = Replayable(interaction, canonical.key, canonical.parsed)
+            key = canonical.key
+            entry = Replayable(interaction, key, canonical.parsed)
             self._index.append(entry)
-            self._queues.setdefault(canonical.key, deque()).append(entry)
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = deque()
+            queue.append(entry)
         PLACEHOLDER_KEYS.acquire()  # replays need no key (see pytest_llmeval.capture.keys)
         intercept.install(self)
         self.active = True
@@ -194,9 +198,9 @@ class CassetteSession:
         for recording in list(self._open):
             recording.finish(error="the response was still open when the test ended")
         unplayed: tuple[Interaction, ...] = ()
-        if self._replay_on and not self._record_on:
-            played = {id(entry) for queue in self._queues.values() for entry in queue}
-            unplayed = tuple(e.interaction for e in self._index if id(e) in played)
+        if self._replay_on and not self._record_on and any(self._queues.values()):
+            waiting = {id(entry) for queue in self._queues.values() for entry in queue}
+            unplayed = tuple(e.interaction for e in self._index if id(e) in waiting)
         written = None
         if self._recorded:
             self._save()
