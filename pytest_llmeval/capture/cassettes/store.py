@@ -110,10 +110,13 @@ def _read(path: Path, max_bytes: int) -> tuple[os.stat_result, bytes]:
                 f"{path}: cassette is {stat.st_size:,} bytes, over the {max_bytes:,}-byte "
                 "limit. A test this chatty is better split; delete the file and re-record it."
             )
-        chunks = [os.read(descriptor, stat.st_size + 1)]
-        while chunks[-1]:  # a file growing meanwhile: read to its end, as read_bytes does
-            chunks.append(os.read(descriptor, 1 << 16))
-        return stat, b"".join(chunks)
+        raw = os.read(descriptor, stat.st_size + 1)
+        if len(raw) != stat.st_size:  # it changed meanwhile, or is too big for one read
+            chunks = [raw]
+            while chunks[-1]:
+                chunks.append(os.read(descriptor, 1 << 16))
+            raw = b"".join(chunks)
+        return stat, raw
     finally:
         os.close(descriptor)
 
