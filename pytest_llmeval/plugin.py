@@ -163,10 +163,27 @@ def _runtime(config: pytest.Config) -> Runtime:
     return runtime
 
 
-def _start_run(item: pytest.Item) -> ItemRun:
+#: Valid EvalSpecs by the identity of the llm_eval marks they were built from, with the
+#: marks (so no id is reused): the items of one function share their marks' objects.
+_specs_key = pytest.StashKey[dict[tuple[int, ...], tuple[list[pytest.Mark], "EvalSpec"]]]()
+
+
+def _spec_of(item: pytest.Item, marks: list[pytest.Mark]) -> EvalSpec:
+    """`_spec(item)` from its llm_eval marks (closest first), built once per set of marks."""
+    specs = item.config.stash.setdefault(_specs_key, {})
+    key = tuple(map(id, marks))
+    known = specs.get(key)
+    if known is not None:
+        return known[1]
+    spec = _spec(item)
+    specs[key] = (marks, spec)
+    return spec
+
+
+def _start_run(item: pytest.Item, marks: list[pytest.Mark]) -> ItemRun:
     from pytest_llmeval.items.runner import ItemRun, identify
 
-    spec = _spec(item)
+    spec = _spec_of(item, marks)
     callspec = getattr(item, "callspec", None)
     repeat_index = callspec.params.get(REPEAT_FIXTURE) if callspec is not None else None
     function_nodeid = _function_nodeid(item)
@@ -226,11 +243,12 @@ class ItemHooks:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         # A plain hook, not a wrapper: failing here must not skip the setup wrappers of
         # other plugins (whose teardown would then break). tryfirst: before any fixture.
-        if item.get_closest_marker(MARKER) is None:
+        marks = list(item.iter_markers(MARKER))
+        if not marks:
             return
         from pytest_llmeval.core.errors import LLMEvalError
 
-        run = item.stash[run_key] = _start_run(item)
+        run = item.stash[run_key] = _start_run(item, marks)
         problem = None
         try:
             run.start_capture(item.path)

@@ -149,8 +149,20 @@ def load_model(
     """Read and validate one versioned JSON file; any problem is a FileFormatError."""
     __tracebackhide__ = True
     where = Path(path)
+    return model_from_bytes(where, where.read_bytes(), model, what=what, remedy=remedy)
+
+
+def model_from_bytes(
+    where: Path,
+    raw: bytes,
+    model: type[ModelType],
+    *,
+    what: str = "baseline",
+    remedy: str | None = None,
+) -> ModelType:
+    """Validate the bytes of the file `where` (see `load_model`, which reads them)."""
+    __tracebackhide__ = True
     fix = remedy or _REMEDIES.get(what, _DEFAULT_REMEDY)
-    raw = where.read_bytes()
     if not raw.strip():
         raise _fail(where, f"the {what} file is empty", fix)
     try:

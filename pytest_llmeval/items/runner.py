@@ -329,7 +329,6 @@ def open_cassette(
 ) -> CassetteSession:
     """The cassette session of one test, configured from the session's settings, reporting
     to `observer`; with `rejudge`, the separate cassette of that judge model's calls."""
-    from pytest_llmeval.capture.cassettes.pending import pending_folders
     from pytest_llmeval.capture.cassettes.session import CassetteSession
     from pytest_llmeval.capture.cassettes.store import cassette_path
 
@@ -346,12 +345,12 @@ def open_cassette(
         path=cassette_path(test_file, nodeid, root),
         mode=mode,
         nodeid=nodeid,
-        ignore_paths=settings.match_ignore,
         redactor=runtime.redactor,
         cache=runtime.cache,
         observer=observer,
         verbosity=settings.verbosity,
-        pending_folders=pending_folders(Path(settings.rootdir)),
+        pending_folders=runtime.pending_folders,
+        matcher=runtime.matcher,
     )
 
 

@@ -6,6 +6,7 @@ and which unpriced models were already warned about.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from pytest_llmeval.items.settings import Settings
 
 if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.cache import ResponseCache
+    from pytest_llmeval.capture.cassettes.match import Matcher
     from pytest_llmeval.capture.price_overrides import ModelPrice
     from pytest_llmeval.core.redact import Redactor
 
@@ -33,6 +35,9 @@ class Runtime:
     _cache: ResponseCache | None = None
     _redactor: Redactor | None = None
     _holding: bool = False
+    _pending_folders: tuple[Path, ...] | None = None
+    _matcher: Matcher | None = None
+    _watch_bypass: Callable[[], None] | None = None
 
     @classmethod
     def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
@@ -67,19 +72,36 @@ class Runtime:
             )
         return self._cache
 
+    @property
+    def matcher(self) -> Matcher:
+        """How requests are matched (--llmeval-match-ignore), shared by the cassettes."""
+        if self._matcher is None:
+            from pytest_llmeval.capture.cassettes.match import Matcher
+
+            self._matcher = Matcher(self.redactor, self.settings.match_ignore)
+        return self._matcher
+
+    @property
+    def pending_folders(self) -> tuple[Path, ...]:
+        """Where recordings a cassette could not take wait (see `cassettes/pending.py`)."""
+        if self._pending_folders is None:
+            from pytest_llmeval.capture.cassettes.pending import pending_folders
+
+            self._pending_folders = tuple(pending_folders(Path(self.settings.rootdir)))
+        return self._pending_folders
+
     def hold_interception(self) -> None:
         """Keep the HTTP transports patched until `close`: not patched and restored per
         test; and watch the clients that bypass them (again each test: new imports)."""
-        from pytest_llmeval.capture.cassettes import bypass
+        if self._watch_bypass is not None:
+            self._watch_bypass()
+            return
+        from pytest_llmeval.capture.cassettes import bypass, intercept
 
-        if not self._holding:
-            from pytest_llmeval.capture.cassettes import intercept
-
-            intercept.hold()
-            bypass.hold()
-            self._holding = True
-        else:
-            bypass.watch()
+        intercept.hold()
+        bypass.hold()
+        self._holding = True
+        self._watch_bypass = bypass.watch
 
     def close(self) -> None:
         """Restore the HTTP transports and release the cache's files."""
@@ -89,6 +111,7 @@ class Runtime:
             intercept.release()
             bypass.release()
             self._holding = False
+            self._watch_bypass = None
         if self._cache is not None:
             close = getattr(self._cache, "close", None)
             if close is not None:

@@ -36,6 +36,9 @@ Normalizer = Callable[[str], str]
 # How much of a differing value a miss message shows (all of it with -vv).
 _WIDTH = 80
 
+# How many recorded URLs a Matcher keeps the canonical path of.
+_RECORDED_PATHS = 1024
+
 _PATH_TOKEN = re.compile(r"\[(\*|\d+)\]|([^.\[\]]+)")
 
 
@@ -153,6 +156,9 @@ class Matcher:
         self.redactor = redactor
         self._ignore = [parse_ignore_path(path) for path in ignore_paths]
         self._normalize = normalize
+        # recorded URL -> its redacted canonical path: the same few URLs come back in
+        # every cassette of a session (a runtime shares one Matcher between its tests)
+        self._recorded_paths: dict[str, str] = {}
 
     def live(
         self, method: str, url: str, content: bytes, content_type: str | None = None
@@ -186,7 +192,11 @@ class Matcher:
     def recorded(self, request: RecordedRequest) -> CanonicalRequest:
         """Canonicalise a stored request, re-applying the current redaction."""
         method = request.method.upper()
-        path = canonical_path(self.redactor.url(request.url))
+        path = self._recorded_paths.get(request.url)
+        if path is None:
+            path = canonical_path(self.redactor.url(request.url))
+            if len(self._recorded_paths) < _RECORDED_PATHS:
+                self._recorded_paths[request.url] = path
         if request.body_format == "json":
             canonical = self._json(method, path, request.body)
             if self._redacted_already(canonical.body):

@@ -38,7 +38,7 @@ from pytest_llmeval.capture.cassettes.store import (
     DEFAULT_MAX_BYTES,
     Signature,
     file_signature,
-    load_cassette,
+    read_cassette,
 )
 from pytest_llmeval.capture.cassettes.streams import Recording
 from pytest_llmeval.capture.keys import PLACEHOLDER_KEYS, placeholder_variable
@@ -80,16 +80,19 @@ class CassetteSession:
         verbosity: int = 0,
         pending_folders: Sequence[Path] = (),
         faults: FaultPlan | None = None,
+        matcher: Matcher | None = None,
     ) -> None:
         if mode not in _MODES:
             raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
-        self._path = Path(path)
+        self._path = path if isinstance(path, Path) else Path(path)
         self._mode: RecordMode = mode
         self.nodeid = nodeid
         self.realtime = realtime
         # the session's one redactor when given (redact_patterns is then not used)
         self.redactor = redactor if redactor is not None else Redactor(redact_patterns)
-        self._matcher = Matcher(self.redactor, ignore_paths, normalize)
+        # the runtime's one Matcher when given, built on `redactor` (ignore_paths and
+        # normalize are then not used)
+        self._matcher = matcher or Matcher(self.redactor, ignore_paths, normalize)
         self._cache = cache
         self._observer = observer
         self._verbosity = verbosity  # -vv: a miss shows the differing values whole
@@ -156,18 +159,25 @@ class CassetteSession:
         mode = self._mode
         if mode in ("once", "new"):
             self._adopt_pending()
-        self._base_signature = file_signature(self._path)
-        self._file_exists = self._base_signature is not None
         self._loaded, self._index, self._queues, self._recorded = [], [], {}, []
-        if mode != "all" and self._file_exists:
-            self._loaded = list(load_cassette(self._path, max_bytes=self._max_bytes).interactions)
+        if mode == "all":  # re-recorded whatever it holds: only whether it is there
+            self._base_signature = file_signature(self._path)
+        else:
+            self._base_signature, cassette = read_cassette(self._path, max_bytes=self._max_bytes)
+            if cassette is not None:
+                self._loaded = list(cassette.interactions)
+        self._file_exists = self._base_signature is not None
         self._replay_on = mode in ("none", "new") or (mode == "once" and self._file_exists)
         self._record_on = mode in ("new", "all") or (mode == "once" and not self._file_exists)
         for interaction in self._loaded:
             canonical = self._matcher.recorded(interaction.request)
-            entry = Replayable(interaction, canonical.key, canonical.parsed)
+            key = canonical.key
+            entry = Replayable(interaction, key, canonical.parsed)
             self._index.append(entry)
-            self._queues.setdefault(canonical.key, deque()).append(entry)
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = deque()
+            queue.append(entry)
         PLACEHOLDER_KEYS.acquire()  # replays need no key (see pytest_llmeval.capture.keys)
         intercept.install(self)
         self.active = True
@@ -188,9 +198,9 @@ class CassetteSession:
         for recording in list(self._open):
             recording.finish(error="the response was still open when the test ended")
         unplayed: tuple[Interaction, ...] = ()
-        if self._replay_on and not self._record_on:
-            played = {id(entry) for queue in self._queues.values() for entry in queue}
-            unplayed = tuple(e.interaction for e in self._index if id(e) in played)
+        if self._replay_on and not self._record_on and any(self._queues.values()):
+            waiting = {id(entry) for queue in self._queues.values() for entry in queue}
+            unplayed = tuple(e.interaction for e in self._index if id(e) in waiting)
         written = None
         if self._recorded:
             self._save()

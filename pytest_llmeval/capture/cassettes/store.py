@@ -74,22 +74,58 @@ def cassette_path(test_file: Path, nodeid: str, cassette_dir: Path | None = None
     _, separator, test_name = nodeid.partition("::")
     if not separator:
         test_name = nodeid
+    return _module_folder(test_file, cassette_dir) / f"{safe_name(test_name)}.json"
+
+
+@functools.lru_cache(maxsize=256)  # asked once per test: the same for every test of a file
+def _module_folder(test_file: Path, cassette_dir: Path | None) -> Path:
     root = cassette_dir if cassette_dir is not None else test_file.parent / "cassettes"
-    return root / safe_name(test_file.stem) / f"{safe_name(test_name)}.json"
+    return root / safe_name(test_file.stem)
 
 
 def load_cassette(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Cassette:
     """Read and validate a cassette; any problem is a FileFormatError naming the file."""
-    from pytest_llmeval.capture.cassettes.models import Cassette
-    from pytest_llmeval.core.files import load_model
+    return _validate(path, _read(path, max_bytes)[1])
 
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise FileFormatError(
-            f"{path}: cassette is {size:,} bytes, over the {max_bytes:,}-byte limit. "
-            "A test this chatty is better split; delete the file and re-record it."
-        )
-    return load_model(path, Cassette, what="cassette", remedy=_REMEDY)
+
+def read_cassette(
+    path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[Signature, Cassette | None]:
+    """The file's signature (see `file_signature`) and its validated cassette, from one
+    opening of the file, so both describe the same file; (None, None) when it does not
+    exist. Any problem with what it holds is a FileFormatError naming the file."""
+    try:
+        stat, raw = _read(path, max_bytes)
+    except (FileNotFoundError, NotADirectoryError):  # a file where a folder should be
+        return None, None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns), _validate(path, raw)
+
+
+def _read(path: Path, max_bytes: int) -> tuple[os.stat_result, bytes]:
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        stat = os.fstat(descriptor)
+        if stat.st_size > max_bytes:
+            raise FileFormatError(
+                f"{path}: cassette is {stat.st_size:,} bytes, over the {max_bytes:,}-byte "
+                "limit. A test this chatty is better split; delete the file and re-record it."
+            )
+        raw = os.read(descriptor, stat.st_size + 1)
+        if len(raw) != stat.st_size:  # it changed meanwhile, or is too big for one read
+            chunks = [raw]
+            while chunks[-1]:
+                chunks.append(os.read(descriptor, 1 << 16))
+            raw = b"".join(chunks)
+        return stat, raw
+    finally:
+        os.close(descriptor)
+
+
+def _validate(path: Path, raw: bytes) -> Cassette:
+    from pytest_llmeval.capture.cassettes.models import Cassette
+    from pytest_llmeval.core.files import model_from_bytes
+
+    return model_from_bytes(path, raw, Cassette, what="cassette", remedy=_REMEDY)
 
 
 def dump_cassette(cassette: Cassette) -> str:
