@@ -117,6 +117,21 @@ def _unescape_quickly(text: str) -> str | None:
     return text.replace("\0", "\\") if pairs else text
 
 
+def _may_hold_builtin(text: str) -> bool:
+    """Whether a built-in rule could find anything in `text`, as it stands or decoded:
+    it holds a rule's needle, or an escape that could hide one (see
+    `Redactor._may_hide`). Most texts (prompts, replies, model names) hold none, and
+    this is the one check they get instead of a pass of every rule."""
+    return (
+        "sk-" in text  # the needle of sk-ant- too
+        or "Bearer" in text
+        or "://" in text
+        or "=" in text
+        or "\\u" in text
+        or "\\/" in text
+    )
+
+
 def is_secret_header(name: str) -> bool:
     """Whether a header (any case) carries credentials and must never be written."""
     lowered = name.lower()
@@ -225,6 +240,8 @@ class Redactor:
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where secrets are in `text`: sorted (start, end) spans, overlaps merged; found
         in the text as it stands and with its JSON escapes decoded."""
+        if not self.patterns and not _may_hold_builtin(text):
+            return []
         found = list(self._plain_spans(text))
         if "\\" in text and self._may_hide(text) and self._hides_a_match(text):
             found += self._escaped_spans(text)

@@ -41,6 +41,12 @@ REPORT_ATTRIBUTE = "llm_eval"
 #: made within the item (a JSON-able list; see adaptive.py).
 EXTRA_RESULTS_ATTRIBUTE = "llm_eval_adaptive"
 
+#: Attribute of a report made where the controller runs (no xdist worker): the item's
+#: EvalResult itself, then those of its adaptive runs, a tuple. The controller takes it
+#: off the report before any other plugin's logreport, so the result is neither dumped to
+#: JSON-able data nor validated again on the way; REPORT_ATTRIBUTE holds only the status.
+RESULTS_ATTRIBUTE = "_llm_eval_results"
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The plugin's own fixture functions (their teardown only stops capture, which the

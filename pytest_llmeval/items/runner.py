@@ -5,8 +5,10 @@ plugin.py calls these from its hooks; everything here can be exercised without t
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -252,10 +254,21 @@ class ItemRun(_BudgetGate):
             status=status,
             message=message,
             duration_s=round(duration, 6),
-            metadata=dict(self.recorder.metadata),
+            metadata=_as_sent(self.recorder.metadata),
             inferences=self.recorder.inferences,
             started_at=self._started_at,
         )
+
+    def results(self, *, extras: bool) -> tuple[EvalResult, ...]:
+        """The result (none before there is one), then with `extras` those of the adaptive
+        runs made within the item: what a controller in this same process takes, the
+        very objects `wire` would dump for xdist to carry and the controller to validate
+        again."""
+        if self.result is None:
+            return ()
+        if not extras:
+            return (self.result,)
+        return (self.result, *(run.result for run in self.extra_runs if run.result is not None))
 
     def wire(self) -> dict[str, Any] | None:
         """The result as JSON-able data, to travel on the report (xdist-safe)."""
@@ -267,6 +280,12 @@ class ItemRun(_BudgetGate):
         for entry, inference in zip(data["inferences"], self.result.inferences, strict=True):
             entry.update(inference.telemetry())
         return data
+
+
+def _as_sent(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """What `llm_eval.log()` got, as the controller gets it through xdist (a tuple comes
+    as a list): a result handed over in-process equals one that went through JSON."""
+    return json.loads(json.dumps(metadata)) if metadata else {}
 
 
 def charge_budget(
