@@ -92,6 +92,8 @@ _SIMPLE_ESCAPES = {
 # How many levels of JSON escaping are decoded (an SSE event's JSON inside a cassette
 # string is two).
 _ESCAPE_DEPTH = 3
+# How many distinct URLs a redactor remembers the redaction of.
+_URLS_KEPT = 256
 
 Span = tuple[int, int]
 
@@ -232,6 +234,8 @@ class Redactor:
             *(_Rule(re.compile(p)) for p in extra_patterns),
             *(_Rule(pair, _names_a_secret, "=") for pair in _QUERY_PAIRS),
         )
+        # every call of a session goes to one of a few URLs: each is redacted once
+        self._urls: dict[str, str] = {}
 
     def _plain_spans(self, text: str) -> Iterator[Span]:
         for rule in self._rules:
@@ -316,6 +320,14 @@ class Redactor:
 
     def url(self, url: str) -> str:
         """Redact secret query parameters by name, then secrets anywhere in the URL."""
+        known = self._urls.get(url)
+        if known is None:
+            known = self._url(url)
+            if len(self._urls) < _URLS_KEPT:
+                self._urls[url] = known
+        return known
+
+    def _url(self, url: str) -> str:
         base, question, rest = url.partition("?")
         if question:
             query, hash_mark, fragment = rest.partition("#")

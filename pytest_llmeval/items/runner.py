@@ -170,7 +170,7 @@ class ItemRun(_BudgetGate):
         duration = time.perf_counter() - self._started if self._started else 0.0
         scores = self._scores()
         if skipped:
-            self.result = self._result("skipped", None, None, duration)
+            self.result = self._result("skipped", None, None, duration, scores)
             return None
         evaluation = evaluate(self.spec, scores, body_passed=error is None)
         status: Status = evaluation.status
@@ -191,7 +191,7 @@ class ItemRun(_BudgetGate):
             if find_cause(error, JudgeError) is not None:
                 status = "error"
         message = self._redact(message)
-        self.result = self._result(status, evaluation.score, message, duration)
+        self.result = self._result(status, evaluation.score, message, duration, scores)
         if status == "failed" and error is None:
             return message
         if status == "below" and self.spec.min_pass_rate is None and not self.spec.judges_cases:
@@ -233,7 +233,12 @@ class ItemRun(_BudgetGate):
         ]
 
     def _result(
-        self, status: Status, score: float | None, message: str | None, duration: float
+        self,
+        status: Status,
+        score: float | None,
+        message: str | None,
+        duration: float,
+        scores: list[Score] | None = None,
     ) -> EvalResult:
         ident = self.identity
         return EvalResult(
@@ -249,7 +254,7 @@ class ItemRun(_BudgetGate):
             min_case_pass_rate=self.spec.min_case_pass_rate,
             adaptive=self.adaptive,
             variant=ident.variant,
-            scores=self._scores(),
+            scores=self._scores() if scores is None else scores,
             score=score,
             status=status,
             message=message,

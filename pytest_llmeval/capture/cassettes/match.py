@@ -17,6 +17,7 @@ text (both live and recorded) before it is parsed, e.g. one made by `replace_pat
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -127,8 +128,10 @@ def _remove(value: Any, path: tuple[str | int, ...]) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=256)
 def canonical_path(url: str) -> str:
-    """Path plus query parameters in sorted order (scheme and host are not compared)."""
+    """Path plus query parameters in sorted order (scheme and host are not compared);
+    every call of a session goes to one of a few URLs, each is read once."""
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:

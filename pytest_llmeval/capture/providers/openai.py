@@ -217,12 +217,14 @@ def _first_choice(choices: object) -> dict[str, Any]:
 
 def _message_pieces(message: object) -> list[str]:
     """A chat message's text, refusal and tool calls, in that order."""
-    pieces = [content_text(dig(message, "content")), as_str(dig(message, "refusal")) or ""]
-    for call in as_list(dig(message, "tool_calls")):
+    if not isinstance(message, dict):
+        return []
+    pieces = [content_text(message.get("content")), as_str(message.get("refusal")) or ""]
+    for call in as_list(message.get("tool_calls")):
         function = dig(call, "function")
         if isinstance(function, dict):
             pieces.append(render_call(function.get("name"), function.get("arguments")))
-    legacy_call = dig(message, "function_call")
+    legacy_call = message.get("function_call")
     if isinstance(legacy_call, dict):
         pieces.append(render_call(legacy_call.get("name"), legacy_call.get("arguments")))
     return [piece for piece in pieces if piece]
