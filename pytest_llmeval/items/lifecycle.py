@@ -31,7 +31,8 @@ variant_functions_key = pytest.StashKey[set[str]]()
 #: Key of an xdist worker's workeroutput listing the node ids it deselected.
 DESELECTED_OUTPUT = "llmeval_deselected"
 
-#: Attribute of a TestReport carrying the item's EvalResult as JSON-able data.
+#: Attribute of a TestReport carrying the item's EvalResult as JSON-able data (from an
+#: xdist worker; where the controller runs, the status alone: see RESULTS_ATTRIBUTE).
 #: pytest's report serialisation copies report.__dict__, so it travels with xdist. Once
 #: the controller has taken the result, the report keeps only its `status` (see
 #: Controller.pytest_runtest_logreport).

@@ -268,7 +268,9 @@ def _chat_tool_results(request: dict[str, Any]) -> tuple[ToolResultSummary, ...]
 
 def _chat_tool_schemas(request: dict[str, Any]) -> dict[str, Any]:
     """name -> parameters schema of the request's function tools (and legacy `functions`)."""
-    schemas = {}
+    schemas: dict[str, Any] = {}
+    if "tools" not in request and "functions" not in request:
+        return schemas
     for function in [dig(tool, "function") for tool in as_list(request.get("tools"))] + as_list(
         request.get("functions")
     ):
