@@ -139,9 +139,13 @@ def canonical_path(url: str) -> str:
     return path
 
 
+# One encoder for every dump: json.dumps with arguments builds a new one each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def dump_canonical(value: Any) -> str:
     """JSON with sorted keys and no whitespace."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 class Matcher:
