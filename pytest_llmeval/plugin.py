@@ -19,6 +19,7 @@ from pytest_llmeval.items.lifecycle import (
     DESELECTED_OUTPUT,
     EXTRA_RESULTS_ATTRIBUTE,
     REPORT_ATTRIBUTE,
+    RESULTS_ATTRIBUTE,
     ledger_key,
     own_fixture,
     run_key,
@@ -313,9 +314,17 @@ class ItemHooks:
         elif report.when == "teardown" and report.failed:
             run.mark_teardown_error(report.longreprtext)
         if report.when == "call" or report.failed or (report.when == "setup" and report.skipped):
-            setattr(report, REPORT_ATTRIBUTE, run.wire())
-        if report.when == "call" and run.extra_runs:
-            setattr(report, EXTRA_RESULTS_ATTRIBUTE, [extra.wire() for extra in run.extra_runs])
+            if hasattr(item.config, "workerinput"):  # to the controller through xdist
+                setattr(report, REPORT_ATTRIBUTE, run.wire())
+                if report.when == "call" and run.extra_runs:
+                    extras = [extra.wire() for extra in run.extra_runs]
+                    setattr(report, EXTRA_RESULTS_ATTRIBUTE, extras)
+            else:  # the controller is this process: it takes the results themselves
+                results = run.results(extras=report.when == "call")
+                status = {"status": results[0].status} if results else None
+                setattr(report, REPORT_ATTRIBUTE, status)
+                if results:
+                    setattr(report, RESULTS_ATTRIBUTE, results)
         if report.when == "teardown":
             # the item is done: release its recorder and cassette (10,000 items add up)
             del item.stash[run_key]

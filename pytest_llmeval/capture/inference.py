@@ -150,7 +150,7 @@ def build_inference(
         provider=summary.provider,
         api=summary.api,
         model=summary.model,
-        params=dict(summary.params),
+        params=summary.params,  # validation copies it
         input_text=None if summary.input_text is None else redact(summary.input_text),
         output_text=None if summary.output_text is None else redact(summary.output_text),
         input_tokens=summary.input_tokens,
@@ -180,6 +180,8 @@ def build_inference(
 def _tool_fields(summary: CallSummary, redact: Callable[[str], str]) -> dict[str, Any]:
     """The summary's tool calls, results and schemas as record fields, every string in them
     redacted like the texts (a tool argument or result can carry a secret as well)."""
+    if not (summary.tool_calls or summary.tool_results or summary.tool_schemas):
+        return {"tool_calls": [], "tool_results": [], "tool_schemas": {}}
     return {
         "tool_calls": [
             ToolCall(

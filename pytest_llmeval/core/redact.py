@@ -92,6 +92,8 @@ _SIMPLE_ESCAPES = {
 # How many levels of JSON escaping are decoded (an SSE event's JSON inside a cassette
 # string is two).
 _ESCAPE_DEPTH = 3
+# How many distinct URLs a redactor remembers the redaction of.
+_URLS_KEPT = 256
 
 Span = tuple[int, int]
 
@@ -115,6 +117,21 @@ def _unescape_quickly(text: str) -> str | None:
     if "\\u" in text:
         text = _UNICODE_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text)
     return text.replace("\0", "\\") if pairs else text
+
+
+def _may_hold_builtin(text: str) -> bool:
+    """Whether a built-in rule could find anything in `text`, as it stands or decoded:
+    it holds a rule's needle, or an escape that could hide one (see
+    `Redactor._may_hide`). Most texts (prompts, replies, model names) hold none, and
+    this is the one check they get instead of a pass of every rule."""
+    return (
+        "sk-" in text  # the needle of sk-ant- too
+        or "Bearer" in text
+        or "://" in text
+        or "=" in text
+        or "\\u" in text
+        or "\\/" in text
+    )
 
 
 def is_secret_header(name: str) -> bool:
@@ -217,6 +234,8 @@ class Redactor:
             *(_Rule(re.compile(p)) for p in extra_patterns),
             *(_Rule(pair, _names_a_secret, "=") for pair in _QUERY_PAIRS),
         )
+        # every call of a session goes to one of a few URLs: each is redacted once
+        self._urls: dict[str, str] = {}
 
     def _plain_spans(self, text: str) -> Iterator[Span]:
         for rule in self._rules:
@@ -225,6 +244,8 @@ class Redactor:
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where secrets are in `text`: sorted (start, end) spans, overlaps merged; found
         in the text as it stands and with its JSON escapes decoded."""
+        if not self.patterns and not _may_hold_builtin(text):
+            return []
         found = list(self._plain_spans(text))
         if "\\" in text and self._may_hide(text) and self._hides_a_match(text):
             found += self._escaped_spans(text)
@@ -299,6 +320,14 @@ class Redactor:
 
     def url(self, url: str) -> str:
         """Redact secret query parameters by name, then secrets anywhere in the URL."""
+        known = self._urls.get(url)
+        if known is None:
+            known = self._url(url)
+            if len(self._urls) < _URLS_KEPT:
+                self._urls[url] = known
+        return known
+
+    def _url(self, url: str) -> str:
         base, question, rest = url.partition("?")
         if question:
             query, hash_mark, fragment = rest.partition("#")

@@ -58,9 +58,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every parse: json.loads with an argument builds a new one each call.
+_STRICT = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_json(text: str) -> Any:
     """Parse strict JSON: NaN and Infinity are refused, so such bodies are kept as text.
 
     They have no standard JSON form, so a parsed copy could not be written faithfully.
     """
-    return json.loads(text, parse_constant=_reject_constant)
+    if text.startswith("\ufeff"):
+        return json.loads(text)  # raises json.loads's own error for a byte order mark
+    return _STRICT.decode(text)

@@ -18,6 +18,7 @@ from pytest_llmeval.items.lifecycle import (
     DESELECTED_OUTPUT,
     EXTRA_RESULTS_ATTRIBUTE,
     REPORT_ATTRIBUTE,
+    RESULTS_ATTRIBUTE,
     ledger_key,
     runtime_key,
 )
@@ -98,10 +99,17 @@ class Controller:
             runtime = self.config.stash.get(runtime_key, None)
             redactor = runtime.redactor if runtime is not None else None
             self.session = EvalSession(self.config.stash[settings_key], ledger, redactor)
-        self.session.add(data)
-        for extra in getattr(report, EXTRA_RESULTS_ATTRIBUTE, None) or ():  # adaptive runs
-            if extra is not None:
-                self.session.add(extra)
+        # made in this process: the results themselves, off the report before any other
+        # plugin's logreport could serialise it (pytest-reportlog writes report.__dict__)
+        results = report.__dict__.pop(RESULTS_ATTRIBUTE, None)
+        if results is not None:
+            for result in results:
+                self.session.add(result)
+        else:
+            self.session.add(data)
+            for extra in getattr(report, EXTRA_RESULTS_ATTRIBUTE, None) or ():  # adaptive runs
+                if extra is not None:
+                    self.session.add(extra)
         self._add_testcase_properties(report)
 
     def _add_testcase_properties(self, report: pytest.TestReport) -> None:

@@ -31,7 +31,8 @@ variant_functions_key = pytest.StashKey[set[str]]()
 #: Key of an xdist worker's workeroutput listing the node ids it deselected.
 DESELECTED_OUTPUT = "llmeval_deselected"
 
-#: Attribute of a TestReport carrying the item's EvalResult as JSON-able data.
+#: Attribute of a TestReport carrying the item's EvalResult as JSON-able data (from an
+#: xdist worker; where the controller runs, the status alone: see RESULTS_ATTRIBUTE).
 #: pytest's report serialisation copies report.__dict__, so it travels with xdist. Once
 #: the controller has taken the result, the report keeps only its `status` (see
 #: Controller.pytest_runtest_logreport).
@@ -40,6 +41,12 @@ REPORT_ATTRIBUTE = "llm_eval"
 #: Attribute of a call report carrying the EvalResults of the extra runs adaptive repeats
 #: made within the item (a JSON-able list; see adaptive.py).
 EXTRA_RESULTS_ATTRIBUTE = "llm_eval_adaptive"
+
+#: Attribute of a report made where the controller runs (no xdist worker): the item's
+#: EvalResult itself, then those of its adaptive runs, a tuple. The controller takes it
+#: off the report before any other plugin's logreport, so the result is neither dumped to
+#: JSON-able data nor validated again on the way; REPORT_ATTRIBUTE holds only the status.
+RESULTS_ATTRIBUTE = "_llm_eval_results"
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -5,8 +5,10 @@ plugin.py calls these from its hooks; everything here can be exercised without t
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,7 +170,7 @@ class ItemRun(_BudgetGate):
         duration = time.perf_counter() - self._started if self._started else 0.0
         scores = self._scores()
         if skipped:
-            self.result = self._result("skipped", None, None, duration)
+            self.result = self._result("skipped", None, None, duration, scores)
             return None
         evaluation = evaluate(self.spec, scores, body_passed=error is None)
         status: Status = evaluation.status
@@ -189,7 +191,7 @@ class ItemRun(_BudgetGate):
             if find_cause(error, JudgeError) is not None:
                 status = "error"
         message = self._redact(message)
-        self.result = self._result(status, evaluation.score, message, duration)
+        self.result = self._result(status, evaluation.score, message, duration, scores)
         if status == "failed" and error is None:
             return message
         if status == "below" and self.spec.min_pass_rate is None and not self.spec.judges_cases:
@@ -231,7 +233,12 @@ class ItemRun(_BudgetGate):
         ]
 
     def _result(
-        self, status: Status, score: float | None, message: str | None, duration: float
+        self,
+        status: Status,
+        score: float | None,
+        message: str | None,
+        duration: float,
+        scores: list[Score] | None = None,
     ) -> EvalResult:
         ident = self.identity
         return EvalResult(
@@ -247,15 +254,26 @@ class ItemRun(_BudgetGate):
             min_case_pass_rate=self.spec.min_case_pass_rate,
             adaptive=self.adaptive,
             variant=ident.variant,
-            scores=self._scores(),
+            scores=self._scores() if scores is None else scores,
             score=score,
             status=status,
             message=message,
             duration_s=round(duration, 6),
-            metadata=dict(self.recorder.metadata),
+            metadata=_as_sent(self.recorder.metadata),
             inferences=self.recorder.inferences,
             started_at=self._started_at,
         )
+
+    def results(self, *, extras: bool) -> tuple[EvalResult, ...]:
+        """The result (none before there is one), then with `extras` those of the adaptive
+        runs made within the item: what a controller in this same process takes, the
+        very objects `wire` would dump for xdist to carry and the controller to validate
+        again."""
+        if self.result is None:
+            return ()
+        if not extras:
+            return (self.result,)
+        return (self.result, *(run.result for run in self.extra_runs if run.result is not None))
 
     def wire(self) -> dict[str, Any] | None:
         """The result as JSON-able data, to travel on the report (xdist-safe)."""
@@ -267,6 +285,12 @@ class ItemRun(_BudgetGate):
         for entry, inference in zip(data["inferences"], self.result.inferences, strict=True):
             entry.update(inference.telemetry())
         return data
+
+
+def _as_sent(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """What `llm_eval.log()` got, as the controller gets it through xdist (a tuple comes
+    as a list): a result handed over in-process equals one that went through JSON."""
+    return json.loads(json.dumps(metadata)) if metadata else {}
 
 
 def charge_budget(

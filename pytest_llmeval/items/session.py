@@ -112,9 +112,10 @@ class EvalSession:
         #: Summary files written, as shown to the user (the terminal names them).
         self.written: list[str] = []
 
-    def add(self, data: dict[str, Any]) -> None:
-        """Take one item's result off a report; a later phase's result replaces an earlier."""
-        result = EvalResult.model_validate(data)
+    def add(self, data: dict[str, Any] | EvalResult) -> None:
+        """Take one item's result off a report (its data, or the result itself when made in
+        this process); a later phase's result replaces an earlier."""
+        result = data if isinstance(data, EvalResult) else EvalResult.model_validate(data)
         self.results[result.nodeid] = result
 
     def finish(self, pytest_version: str | None = None) -> SessionOutcome:

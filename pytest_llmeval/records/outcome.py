@@ -111,6 +111,8 @@ def limit_breaches(spec: EvalSpec, inferences: Sequence[Inference]) -> list[str]
     the simulated users' or the evaluation helpers'. The cost is that of the priced app
     calls (see `unpriced_limit_warning` for the others); the latency, the slowest one's.
     """
+    if spec.budget_usd is None and spec.max_latency_s is None:
+        return []
     app = [i for i in inferences if i.role == "app"]
     breaches = []
     priced = [i.cost_usd for i in app if i.cost_usd is not None]

@@ -11,6 +11,7 @@ import this module and the import arrows point one way (STYLE lessons 14 and 15)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -112,12 +113,17 @@ class Call:
     cached: bool = False
     refusal: LLMEvalError | None = None  # a miss, or a live call the plugin refused
     cache_key: str | None = None  # the response cache's key, when the cache is on
-    headers: tuple[tuple[str, str], ...] = ()  # decoded, for the cache key and key checks
     raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # as on the wire, for the cassette
     done: bool = field(default=False, repr=False)
     fault: FaultResponse | None = None  # an injected fault, served instead of the answer
     delay_s: float = 0.0  # an injected slow first token: the wait before the answer
     injected: str | None = None  # the injected fault's description, for the exchange
+
+    @cached_property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers decoded, for the cache key and the key check: made on first use,
+        as a replayed call needs neither."""
+        return tuple((name.decode("latin-1"), _text(value)) for name, value in self.raw_headers)
 
 
 class ExchangeObserver(Protocol):
@@ -135,3 +141,11 @@ class ExchangeObserver(Protocol):
     def exchanged(self, exchange: Exchange) -> None:
         """A call is complete, live or replayed, or failed: once per request."""
         ...
+
+
+def _text(value: bytes) -> str:
+    """A header value as text: UTF-8, else Latin-1 (one character per byte)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")

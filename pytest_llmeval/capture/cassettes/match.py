@@ -17,6 +17,7 @@ text (both live and recorded) before it is parsed, e.g. one made by `replace_pat
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -130,8 +131,10 @@ def _remove(value: Any, path: tuple[str | int, ...]) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=256)
 def canonical_path(url: str) -> str:
-    """Path plus query parameters in sorted order (scheme and host are not compared)."""
+    """Path plus query parameters in sorted order (scheme and host are not compared);
+    every call of a session goes to one of a few URLs, each is read once."""
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:
@@ -139,9 +142,13 @@ def canonical_path(url: str) -> str:
     return path
 
 
+# One encoder for every dump: json.dumps with arguments builds a new one each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def dump_canonical(value: Any) -> str:
     """JSON with sorted keys and no whitespace."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 class Matcher:

@@ -265,14 +265,7 @@ class CassetteSession:
         fault takes neither a recorded answer nor a live call (`read_timeout`: the
         client's, which a slow first token may run into)."""
         live = self._matcher.live(method, url, content, content_type)
-        raw = tuple(headers)
-        call = Call(
-            live,
-            context.current_role.get(),
-            time.time(),
-            headers=tuple((name.decode("latin-1"), _text(value)) for name, value in raw),
-            raw_headers=raw,
-        )
+        call = Call(live, context.current_role.get(), time.time(), raw_headers=tuple(headers))
         if self.faults is not None:
             rule = self.faults.pick(call.role)
             if rule is not None and self._inject(call, rule, read_timeout):
@@ -497,11 +490,3 @@ class CassetteSession:
 def _describe(error: BaseException) -> str:
     text = str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _text(value: bytes) -> str:
-    """A header value as text: UTF-8, else Latin-1 (one character per byte)."""
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value.decode("latin-1")

@@ -24,6 +24,13 @@ from pytest_llmeval.capture.providers.types import (
 # Request fields copied into CallSummary.params when they have the expected type.
 _NUMBER_PARAMS = ("temperature", "top_p")
 _COUNT_PARAMS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "seed")
+# Where each API names the response format, first found first.
+_RESPONSE_FORMAT_PATHS = (
+    ("response_format", "type"),  # OpenAI chat
+    ("text", "format", "type"),  # OpenAI Responses
+    ("output_config", "format", "type"),  # Anthropic
+    ("output_format", "type"),  # Anthropic structured-outputs beta
+)
 
 
 def as_dict(value: object) -> dict[str, Any]:
@@ -240,10 +247,7 @@ def request_params(request: dict[str, Any]) -> dict[str, Any]:
     if tools:
         params["tools"] = tools
     response_format = first_str(
-        dig(request, "response_format", "type"),  # OpenAI chat
-        dig(request, "text", "format", "type"),  # OpenAI Responses
-        dig(request, "output_config", "format", "type"),  # Anthropic
-        dig(request, "output_format", "type"),  # Anthropic structured-outputs beta
+        *(dig(request, *path) for path in _RESPONSE_FORMAT_PATHS if path[0] in request)
     )
     if response_format is not None:
         params["response_format"] = response_format

@@ -217,12 +217,14 @@ def _first_choice(choices: object) -> dict[str, Any]:
 
 def _message_pieces(message: object) -> list[str]:
     """A chat message's text, refusal and tool calls, in that order."""
-    pieces = [content_text(dig(message, "content")), as_str(dig(message, "refusal")) or ""]
-    for call in as_list(dig(message, "tool_calls")):
+    if not isinstance(message, dict):
+        return []
+    pieces = [content_text(message.get("content")), as_str(message.get("refusal")) or ""]
+    for call in as_list(message.get("tool_calls")):
         function = dig(call, "function")
         if isinstance(function, dict):
             pieces.append(render_call(function.get("name"), function.get("arguments")))
-    legacy_call = dig(message, "function_call")
+    legacy_call = message.get("function_call")
     if isinstance(legacy_call, dict):
         pieces.append(render_call(legacy_call.get("name"), legacy_call.get("arguments")))
     return [piece for piece in pieces if piece]
@@ -266,7 +268,9 @@ def _chat_tool_results(request: dict[str, Any]) -> tuple[ToolResultSummary, ...]
 
 def _chat_tool_schemas(request: dict[str, Any]) -> dict[str, Any]:
     """name -> parameters schema of the request's function tools (and legacy `functions`)."""
-    schemas = {}
+    schemas: dict[str, Any] = {}
+    if "tools" not in request and "functions" not in request:
+        return schemas
     for function in [dig(tool, "function") for tool in as_list(request.get("tools"))] + as_list(
         request.get("functions")
     ):
