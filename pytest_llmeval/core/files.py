@@ -39,14 +39,14 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
-from pytest_llmeval.core.errors import FileFormatError, FileWriteError
+from pytest_llmeval.core.errors import FileFormatError, FileWriteError, LLMEvalError
 
 if TYPE_CHECKING:
     from pytest_llmeval.core.redact import Redactor
@@ -323,6 +323,80 @@ def write_text_atomic(
         _discard(temporary)
         raise
     _remove_stale_temporaries(target)
+
+
+def write_texts_atomic(
+    targets: Sequence[tuple[str | os.PathLike[str], Iterable[str]]],
+    *,
+    redactor: Redactor | None = None,
+) -> list[LLMEvalError | None]:
+    """Write several files as `write_text_atomic` writes one, a piece of each in turn:
+    files made from the same data as it comes (the JSON report and the HTML page that
+    embeds it) share each piece of it instead of one holding all of it for the other.
+
+    Each file stands alone, as if written by itself: one whose writing fails (an
+    OSError, as a FileWriteError) or whose pieces raise an LLMEvalError is removed and
+    its error returned in its place, while the others are still written; the list
+    holds None for each file written. Any other exception removes every temp file and
+    propagates.
+    """
+    if redactor is None:
+        from pytest_llmeval.core.redact import Redactor
+
+        redactor = Redactor()
+    redact = redactor.text
+    errors: list[LLMEvalError | None] = [None] * len(targets)
+    # index, target, temp file, its handle, the pieces still to write
+    active: list[tuple[int, Path, Path, TextIO, Iterator[str]]] = []
+
+    def close(index: int, target: Path, temporary: Path, handle: TextIO) -> None:
+        try:
+            handle.close()
+            if errors[index] is None:
+                os.replace(temporary, target)
+                _remove_stale_temporaries(target)
+                return
+        except OSError as error:
+            errors[index] = write_error(target, error)
+        _discard(temporary)
+
+    try:
+        for index, (path, pieces) in enumerate(targets):
+            target = Path(path)
+            temporary = _temporary(target)
+            try:
+                make_folder(target.parent)
+                handle: TextIO = open(temporary, "w", encoding="utf-8", newline="\n")
+            except OSError as error:
+                _discard(temporary)
+                errors[index] = write_error(target, error)
+                continue
+            active.append((index, target, temporary, handle, iter(pieces)))
+        while active:
+            for entry in list(active):
+                index, target, temporary, sink, rest = entry
+                try:
+                    piece = next(rest, None)
+                    if piece is not None:
+                        sink.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
+                        continue
+                except OSError as error:
+                    errors[index] = write_error(target, error)
+                except LLMEvalError as error:
+                    errors[index] = error
+                active.remove(entry)
+                close(index, target, temporary, sink)
+    except BaseException:
+        for _, _, left, unfinished, _ in active:
+            unfinished.close()
+            _discard(left)
+        raise
+    return errors
+
+
+def _temporary(target: Path) -> Path:
+    """The temp file of a write of `target`, unique to this process and thread."""
+    return target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
 
 
 def write_error(target: str | os.PathLike[str], error: OSError) -> FileWriteError:
