@@ -335,3 +335,35 @@ def test_a_file_written_together_that_fails_leaves_the_others_written(tmp_path: 
     assert (tmp_path / "new.txt").read_text(encoding="utf-8") == "123"
     assert (tmp_path / "kept.txt").read_text(encoding="utf-8") == "old"  # never half written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in-the-way", "kept.txt", "new.txt"]
+
+
+def test_a_file_written_together_that_failed_still_takes_its_pieces(tmp_path: Path) -> None:
+    # two files share one source (itertools.tee): the one that failed keeps taking its
+    # share, so the source's items are not held for it while the other is written
+    import itertools
+
+    from pytest_llmeval.core.files import write_texts_atomic
+
+    made: list[int] = []
+
+    def source() -> Iterator[str]:
+        for n in range(1000):
+            made.append(n)
+            yield f"{n}\n"
+
+    (tmp_path / "blocker").write_text("a file where a folder should be", encoding="utf-8")
+    first, second = itertools.tee(source())
+    taken: list[str] = []
+
+    def counted(pieces: Iterator[str]) -> Iterator[str]:
+        for piece in pieces:
+            taken.append(piece)
+            yield piece
+
+    errors = write_texts_atomic(
+        [(tmp_path / "blocker" / "a.txt", counted(first)), (tmp_path / "b.txt", second)]
+    )
+    assert str(errors[0]).endswith("is a file, not a folder [ENOTDIR]") and errors[1] is None
+    assert len(taken) == len(made) == 1000
+    assert (tmp_path / "b.txt").read_text(encoding="utf-8").splitlines()[-1] == "999"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt", "blocker"]

@@ -337,61 +337,90 @@ def write_texts_atomic(
     Each file stands alone, as if written by itself: one whose writing fails (an
     OSError, as a FileWriteError) or whose pieces raise an LLMEvalError is removed and
     its error returned in its place, while the others are still written; the list
-    holds None for each file written. Any other exception removes every temp file and
-    propagates.
+    holds None for each file written. The pieces of a file that failed to write are
+    still taken, and dropped, so that data it shares with the others is not kept for
+    it. Any other exception removes every temp file and propagates.
     """
     if redactor is None:
         from pytest_llmeval.core.redact import Redactor
 
         redactor = Redactor()
     redact = redactor.text
-    errors: list[LLMEvalError | None] = [None] * len(targets)
-    # index, target, temp file, its handle, the pieces still to write
-    active: list[tuple[int, Path, Path, TextIO, Iterator[str]]] = []
-
-    def close(index: int, target: Path, temporary: Path, handle: TextIO) -> None:
-        try:
-            handle.close()
-            if errors[index] is None:
-                os.replace(temporary, target)
-                _remove_stale_temporaries(target)
-                return
-        except OSError as error:
-            errors[index] = write_error(target, error)
-        _discard(temporary)
-
+    files = [_PendingFile(Path(path), pieces) for path, pieces in targets]
     try:
-        for index, (path, pieces) in enumerate(targets):
-            target = Path(path)
-            temporary = _temporary(target)
-            try:
-                make_folder(target.parent)
-                handle: TextIO = open(temporary, "w", encoding="utf-8", newline="\n")
-            except OSError as error:
-                _discard(temporary)
-                errors[index] = write_error(target, error)
-                continue
-            active.append((index, target, temporary, handle, iter(pieces)))
+        for file in files:
+            file.open()
+        active = list(files)
         while active:
-            for entry in list(active):
-                index, target, temporary, sink, rest = entry
+            for file in list(active):
                 try:
-                    piece = next(rest, None)
-                    if piece is not None:
-                        sink.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
-                        continue
+                    piece = next(file.pieces, None)
                 except OSError as error:
-                    errors[index] = write_error(target, error)
+                    piece = None
+                    file.fail(write_error(file.target, error))
                 except LLMEvalError as error:
-                    errors[index] = error
-                active.remove(entry)
-                close(index, target, temporary, sink)
+                    piece = None
+                    file.fail(error)
+                if piece is None:
+                    active.remove(file)
+                    file.finish()
+                else:
+                    file.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
     except BaseException:
-        for _, _, left, unfinished, _ in active:
-            unfinished.close()
-            _discard(left)
+        for file in files:
+            file.fail(None)
         raise
-    return errors
+    return [file.error for file in files]
+
+
+class _PendingFile:
+    """One file of `write_texts_atomic`: its temp file until it is moved into place."""
+
+    def __init__(self, target: Path, pieces: Iterable[str]) -> None:
+        self.target = target
+        self.temporary = _temporary(target)
+        self.pieces = iter(pieces)
+        self.handle: TextIO | None = None
+        self.error: LLMEvalError | None = None
+
+    def open(self) -> None:
+        try:
+            make_folder(self.target.parent)
+            self.handle = open(self.temporary, "w", encoding="utf-8", newline="\n")
+        except OSError as error:
+            self.fail(write_error(self.target, error))
+
+    def write(self, text: str) -> None:
+        if self.handle is None:
+            return  # failed: its pieces are dropped
+        try:
+            self.handle.write(text)
+        except OSError as error:
+            self.fail(write_error(self.target, error))
+
+    def finish(self) -> None:
+        if self.handle is None:
+            return
+        try:
+            self.handle.close()
+            os.replace(self.temporary, self.target)
+        except OSError as error:
+            self.fail(write_error(self.target, error))
+            return
+        self.handle = None
+        _remove_stale_temporaries(self.target)
+
+    def fail(self, error: LLMEvalError | None) -> None:
+        """Remove the temp file, keeping the first error (None: something else failed)."""
+        if self.error is None and error is not None:
+            self.error = error
+        if self.handle is not None:
+            handle, self.handle = self.handle, None
+            try:
+                handle.close()
+            except OSError:  # what it could not flush is discarded with it
+                pass
+        _discard(self.temporary)
 
 
 def _temporary(target: Path) -> Path:

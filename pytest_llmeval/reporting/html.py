@@ -257,14 +257,16 @@ def write_report_and_html(
     """Write the JSON report and the HTML report together, each result's data made once
     for both (`write_report` then `write_html` would make it twice); each file is written
     or fails on its own, its error in the list returned (see `write_texts_atomic`)."""
-    for_report, for_html = itertools.tee(report.result_items())
     reached: list[bool] = []
 
-    def results_for_report() -> Iterator[dict[str, Any]]:
+    def announced(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         reached.append(True)
-        yield from for_report
+        yield from items
 
-    report_pieces = report.pieces(items=results_for_report())
+    for_report, for_html = itertools.tee(report.result_items())
+    report_pieces = report.pieces(items=announced(for_report))
+    html_pieces = iter_html(report, items=for_html)
+    del for_report, for_html  # held by the pieces alone: a file that stops lets go of them
     # The JSON file's text up to its first result first: each file's head serialises the
     # aggregate (a tree of every case, about 10 MB at 10,000 cases), one at a time. Then
     # a piece of each in turn: `tee` holds the data of the few results between the two.
@@ -276,7 +278,7 @@ def write_report_and_html(
     return write_texts_atomic(
         [
             (report_path, itertools.chain(head, report_pieces)),
-            (html_path, iter_html(report, items=for_html)),
+            (html_path, html_pieces),
         ],
         redactor=redactor,
     )
