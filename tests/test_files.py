@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -284,3 +285,85 @@ def test_a_failed_clean_up_on_a_read_only_disk_is_not_a_second_error(
         str(info.value) == f"cannot write {tmp_path / 'file.json'}: Read-only file system [EROFS]"
     )
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_files_written_together_take_a_piece_of_each_in_turn(tmp_path: Path) -> None:
+    from pytest_llmeval.core.files import write_texts_atomic
+    from pytest_llmeval.core.redact import Redactor
+
+    order: list[str] = []
+
+    def pieces(name: str, count: int) -> Iterator[str]:
+        for n in range(count):
+            order.append(f"{name}{n}")
+            yield f"{name}{n} sk-proj-{'A' * 40}\n"
+
+    errors = write_texts_atomic(
+        [(tmp_path / "a.txt", pieces("a", 3)), (tmp_path / "b" / "b.txt", pieces("b", 1))],
+        redactor=Redactor(),
+    )
+    assert errors == [None, None]
+    assert order == ["a0", "b0", "a1", "a2"]
+    a_text = (tmp_path / "a.txt").read_text(encoding="utf-8")
+    assert a_text.splitlines()[0].startswith("a0 ") and "AAAA" not in a_text  # redacted
+    assert len(a_text.splitlines()) == 3
+    assert (tmp_path / "b" / "b.txt").read_text(encoding="utf-8").startswith("b0 ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b"]
+
+
+def test_a_file_written_together_that_fails_leaves_the_others_written(tmp_path: Path) -> None:
+    from pytest_llmeval.core.errors import FileWriteError, LLMEvalError
+    from pytest_llmeval.core.files import write_texts_atomic
+
+    def broken() -> Iterator[str]:
+        yield "{"
+        raise LLMEvalError("the template is damaged")
+
+    (tmp_path / "in-the-way").mkdir()
+    (tmp_path / "kept.txt").write_text("old", encoding="utf-8")
+    errors = write_texts_atomic(
+        [
+            (tmp_path / "in-the-way", iter(["x", "y"])),
+            (tmp_path / "kept.txt", broken()),
+            (tmp_path / "new.txt", iter(["1", "2", "3"])),
+        ]
+    )
+    assert isinstance(errors[0], FileWriteError)
+    assert str(errors[0]) == f"cannot write {tmp_path / 'in-the-way'}: Is a directory [EISDIR]"
+    assert isinstance(errors[1], LLMEvalError) and str(errors[1]) == "the template is damaged"
+    assert errors[2] is None
+    assert (tmp_path / "new.txt").read_text(encoding="utf-8") == "123"
+    assert (tmp_path / "kept.txt").read_text(encoding="utf-8") == "old"  # never half written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in-the-way", "kept.txt", "new.txt"]
+
+
+def test_a_file_written_together_that_failed_still_takes_its_pieces(tmp_path: Path) -> None:
+    # two files share one source (itertools.tee): the one that failed keeps taking its
+    # share, so the source's items are not held for it while the other is written
+    import itertools
+
+    from pytest_llmeval.core.files import write_texts_atomic
+
+    made: list[int] = []
+
+    def source() -> Iterator[str]:
+        for n in range(1000):
+            made.append(n)
+            yield f"{n}\n"
+
+    (tmp_path / "blocker").write_text("a file where a folder should be", encoding="utf-8")
+    first, second = itertools.tee(source())
+    taken: list[str] = []
+
+    def counted(pieces: Iterator[str]) -> Iterator[str]:
+        for piece in pieces:
+            taken.append(piece)
+            yield piece
+
+    errors = write_texts_atomic(
+        [(tmp_path / "blocker" / "a.txt", counted(first)), (tmp_path / "b.txt", second)]
+    )
+    assert str(errors[0]).endswith("is a file, not a folder [ENOTDIR]") and errors[1] is None
+    assert len(taken) == len(made) == 1000
+    assert (tmp_path / "b.txt").read_text(encoding="utf-8").splitlines()[-1] == "999"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt", "blocker"]

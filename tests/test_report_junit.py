@@ -46,6 +46,15 @@ def test_testcase_properties_without_calls() -> None:
     ]
 
 
+def test_test_cases_share_their_property_strings() -> None:
+    # pytest keeps every test case's properties to the session's end: one copy of each
+    calls = [call("app", "gpt-4.1-mini", input_tokens=100, output_tokens=20, latency_s=0.4)]
+    first = junit.testcase_properties(result(0.85, calls))
+    second = junit.testcase_properties(result(0.85, [c.model_copy() for c in calls]))
+    assert first == second and len(first) == 9
+    assert all(a[0] is b[0] and a[1] is b[1] for a, b in zip(first, second, strict=True))
+
+
 def test_testcase_properties_with_calls() -> None:
     inferences = [
         call(

@@ -21,7 +21,7 @@ from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.baseline import baseline_from_aggregate
 from pytest_llmeval.records.comparison import compare_to_baseline
 from pytest_llmeval.records.models import EvalResult, Inference, Score
-from pytest_llmeval.reporting.html import render_html
+from pytest_llmeval.reporting.html import render_html, write_html, write_report_and_html
 from pytest_llmeval.reporting.json import build_report, stream_report, write_report
 
 
@@ -84,6 +84,23 @@ def test_a_streamed_report_writes_the_built_reports_bytes(tmp_path: Path) -> Non
     assert (usage["a]"]["calls"], usage["b]"]["calls"], usage["c]"]["calls"]) == (1, 2, 0)
     assert usage["b]"]["judge_calls"] == 1 and usage["b]"]["input_tokens"] == 21
     assert render_html(streamed) == render_html(built)
+
+
+def test_the_report_and_the_page_written_together_are_the_files_written_alone(
+    tmp_path: Path,
+) -> None:
+    many = [result(f"{n:03}", (n % 4) / 3, n % 3) for n in range(300)]  # a long results list
+    options = {**_options(), "aggregate": aggregate_session(many), "comparison": None}
+    streamed = stream_report(many, **options)  # type: ignore[arg-type]
+    errors = write_report_and_html(tmp_path / "r.json", tmp_path / "r.html", streamed)
+    assert errors == [None, None]
+    write_report(tmp_path / "alone.json", streamed)
+    write_html(tmp_path / "alone.html", streamed)
+    assert (tmp_path / "r.json").read_bytes() == (tmp_path / "alone.json").read_bytes()
+    assert (tmp_path / "r.html").read_bytes() == (tmp_path / "alone.html").read_bytes()
+    built = build_report(many, **options)  # type: ignore[arg-type]
+    assert (tmp_path / "r.json").read_text(encoding="utf-8") == dump_model(built)
+    assert (tmp_path / "r.html").read_text(encoding="utf-8") == render_html(built)
 
 
 def test_a_streamed_report_without_results_writes_an_empty_list(tmp_path: Path) -> None:

@@ -473,3 +473,17 @@ def test_importing_stats_loads_nothing_heavy() -> None:
         cwd=Path(__file__).resolve().parents[1],
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_percentiles_sort_once_and_give_each_percentile() -> None:
+    # type 7 over 4 values: position (n - 1) * q / 100 = 1.5 -> 2.5; 2.85 -> 3 + 0.85 = 3.85
+    assert stats.percentiles([4, 1, 3, 2], (50, 95)) == pytest.approx([2.5, 3.85])
+    assert stats.percentiles([4, 1, 3, 2], (50, 95)) == [
+        stats.percentile([4, 1, 3, 2], 50),
+        stats.percentile([4, 1, 3, 2], 95),
+    ]
+    assert all(math.isnan(value) for value in stats.percentiles([], (50, 95)))
+    with pytest.raises(ValueError, match="q must be between 0 and 100"):
+        stats.percentiles([1.0], (50, 101))
+    with pytest.raises(ValueError, match=r"values\[1\] is nan"):
+        stats.percentiles([1.0, math.nan], (50,))

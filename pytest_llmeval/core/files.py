@@ -39,14 +39,14 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
-from pytest_llmeval.core.errors import FileFormatError, FileWriteError
+from pytest_llmeval.core.errors import FileFormatError, FileWriteError, LLMEvalError
 
 if TYPE_CHECKING:
     from pytest_llmeval.core.redact import Redactor
@@ -335,6 +335,109 @@ def write_text_atomic(
         _discard(temporary)
         raise
     _remove_stale_temporaries(target)
+
+
+def write_texts_atomic(
+    targets: Sequence[tuple[str | os.PathLike[str], Iterable[str]]],
+    *,
+    redactor: Redactor | None = None,
+) -> list[LLMEvalError | None]:
+    """Write several files as `write_text_atomic` writes one, a piece of each in turn:
+    files made from the same data as it comes (the JSON report and the HTML page that
+    embeds it) share each piece of it instead of one holding all of it for the other.
+
+    Each file stands alone, as if written by itself: one whose writing fails (an
+    OSError, as a FileWriteError) or whose pieces raise an LLMEvalError is removed and
+    its error returned in its place, while the others are still written; the list
+    holds None for each file written. The pieces of a file that failed to write are
+    still taken, and dropped, so that data it shares with the others is not kept for
+    it. Any other exception removes every temp file and propagates.
+    """
+    if redactor is None:
+        from pytest_llmeval.core.redact import Redactor
+
+        redactor = Redactor()
+    redact = redactor.text
+    files = [_PendingFile(Path(path), pieces) for path, pieces in targets]
+    try:
+        for file in files:
+            file.open()
+        active = list(files)
+        while active:
+            for file in list(active):
+                try:
+                    piece = next(file.pieces, None)
+                except OSError as error:
+                    piece = None
+                    file.fail(write_error(file.target, error))
+                except LLMEvalError as error:
+                    piece = None
+                    file.fail(error)
+                if piece is None:
+                    active.remove(file)
+                    file.finish()
+                else:
+                    file.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
+    except BaseException:
+        for file in files:
+            file.fail(None)
+        raise
+    return [file.error for file in files]
+
+
+class _PendingFile:
+    """One file of `write_texts_atomic`: its temp file until it is moved into place."""
+
+    def __init__(self, target: Path, pieces: Iterable[str]) -> None:
+        self.target = target
+        self.temporary = _temporary(target)
+        self.pieces = iter(pieces)
+        self.handle: TextIO | None = None
+        self.error: LLMEvalError | None = None
+
+    def open(self) -> None:
+        try:
+            make_folder(self.target.parent)
+            self.handle = open(self.temporary, "w", encoding="utf-8", newline="\n")
+        except OSError as error:
+            self.fail(write_error(self.target, error))
+
+    def write(self, text: str) -> None:
+        if self.handle is None:
+            return  # failed: its pieces are dropped
+        try:
+            self.handle.write(text)
+        except OSError as error:
+            self.fail(write_error(self.target, error))
+
+    def finish(self) -> None:
+        if self.handle is None:
+            return
+        try:
+            self.handle.close()
+            os.replace(self.temporary, self.target)
+        except OSError as error:
+            self.fail(write_error(self.target, error))
+            return
+        self.handle = None
+        _remove_stale_temporaries(self.target)
+
+    def fail(self, error: LLMEvalError | None) -> None:
+        """Remove the temp file, keeping the first error (None: something else failed)."""
+        if self.error is None and error is not None:
+            self.error = error
+        if self.handle is not None:
+            handle, self.handle = self.handle, None
+            try:
+                handle.close()
+            except OSError:  # what it could not flush is discarded with it
+                pass
+        _discard(self.temporary)
+
+
+def _temporary(target: Path) -> Path:
+    """The temp file of a write of `target`, unique to this process and thread."""
+    return target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
 
 
 def write_error(target: str | os.PathLike[str], error: OSError) -> FileWriteError:

@@ -289,8 +289,8 @@ class EvalSession:
         from pytest_llmeval.reporting.json import report_settings, stream_report, write_report
 
         try:
-            # each result's report data is made as it is written, twice (JSON, HTML),
-            # rather than held for every result at once
+            # each result's report data is made as it is written rather than held for
+            # every result at once
             report = stream_report(
                 self.results.values(),
                 aggregate=aggregate,
@@ -302,6 +302,18 @@ class EvalSession:
             )
         except LLMEvalError as error:
             self._file_failed(error)
+            return
+        if s.report is not None and s.html is not None:
+            from pytest_llmeval.reporting.html import write_report_and_html
+
+            # both files at once: each result's data made once, shared as it is made
+            try:
+                failures = write_report_and_html(s.report, s.html, report, redactor=self.redactor)
+            except LLMEvalError as error:
+                failures = [error]
+            for failure in failures:
+                if failure is not None:
+                    self._file_failed(failure)
             return
         if s.report is not None:
             try:

@@ -113,6 +113,12 @@ def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
                 latencies.append(call.latency_s)
             if call.ttft_s is not None:
                 ttfts.append(call.ttft_s)
+    latency_p50 = latency_p95 = latency_max = ttft_p50 = None
+    if latencies:
+        latency_p50, latency_p95 = stats.percentiles(latencies, (50, 95))
+        latency_max = max(latencies)
+    if ttfts:
+        ttft_p50 = stats.percentile(ttfts, 50)
     return drop_unused_evaluation(
         dict(
             calls=calls,
@@ -134,10 +140,10 @@ def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
             app_cost_usd=math.fsum(costs["app"]),
             judge_cost_usd=math.fsum(costs["judge"]),
             spent_usd=math.fsum(spent),
-            latency_p50_s=stats.percentile(latencies, 50) if latencies else None,
-            latency_p95_s=stats.percentile(latencies, 95) if latencies else None,
-            latency_max_s=max(latencies) if latencies else None,
-            ttft_p50_s=stats.percentile(ttfts, 50) if ttfts else None,
+            latency_p50_s=latency_p50,
+            latency_p95_s=latency_p95,
+            latency_max_s=latency_max,
+            ttft_p50_s=ttft_p50,
             app_models=sorted(models["app"]),
             judge_models=sorted(models["judge"]),
             unpriced_models=sorted(unpriced_models),

@@ -326,6 +326,17 @@ def percentile(values: Iterable[float], q: float) -> float:
     return _sorted_percentile(data, q)
 
 
+def percentiles(values: Iterable[float], qs: Sequence[float]) -> list[float]:
+    """`percentile` at each q in `qs`, the values checked and sorted once."""
+    data = sorted(_finite(values, "percentile"))
+    for q in qs:
+        if not 0.0 <= q <= 100.0:
+            raise ValueError(f"percentile: q must be between 0 and 100, got {q!r}")
+    if not data:
+        return [math.nan for _ in qs]
+    return [_sorted_percentile(data, q) for q in qs]
+
+
 def _sorted_percentile(data: list[float], q: float) -> float:
     """Type-7 percentile of sorted, non-empty finite data, with numpy's lerp."""
     position = (len(data) - 1) * (q / 100.0)

@@ -34,14 +34,15 @@ in the report's volatile fields (`created_at`, durations).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.core.errors import LLMEvalError
-from pytest_llmeval.core.files import iter_model_text, write_text_atomic
+from pytest_llmeval.core.files import iter_model_text, write_text_atomic, write_texts_atomic
 from pytest_llmeval.reporting.json import Report, StreamedReport
 
 if TYPE_CHECKING:
@@ -157,6 +158,8 @@ def trajectories(results: Sequence[EvalResult]) -> dict[str, dict[str, Any]]:
 
     found: dict[str, dict[str, Any]] = {}
     for result in results:
+        if not any(call.tool_calls for call in result.inferences):
+            continue  # no tool call, no tool use: most results, not worth a Trajectory
         trajectory = Trajectory.from_inferences(result.inferences)
         if trajectory.tool_uses:
             found[result.nodeid] = trajectory_view(trajectory)
@@ -175,10 +178,14 @@ def report_variants(report: Report) -> list[VariantComparison]:
 
 
 def iter_html(
-    report: Report | StreamedReport, *, variants: Sequence[VariantComparison] | None = None
+    report: Report | StreamedReport,
+    *,
+    variants: Sequence[VariantComparison] | None = None,
+    items: Iterable[dict[str, Any]] | None = None,
 ) -> Iterator[str]:
     """The self-contained HTML report of a session's report, in pieces; `variants`
-    defaults to the report's own (see `report_variants`)."""
+    defaults to the report's own (see `report_variants`), `items` are a streamed
+    report's results' data when the JSON file shares them (see `write_report_and_html`)."""
     from pytest_llmeval.reporting.html_variants import variants_section
 
     head = report.head if isinstance(report, StreamedReport) else report
@@ -208,7 +215,7 @@ def iter_html(
     yield below
     # the JSON report's own serialisation, compact: schema_version first, keys sorted
     pieces = (
-        report.pieces(spread=False)
+        report.pieces(spread=False, items=items)
         if isinstance(report, StreamedReport)
         else iter_model_text(report, spread=False)
     )
@@ -238,3 +245,40 @@ def write_html(
 ) -> None:
     """Write the HTML report atomically and redacted, piece by piece."""
     write_text_atomic(path, iter_html(report, variants=variants), redactor=redactor)
+
+
+def write_report_and_html(
+    report_path: str | os.PathLike[str],
+    html_path: str | os.PathLike[str],
+    report: StreamedReport,
+    *,
+    redactor: Redactor | None = None,
+) -> list[LLMEvalError | None]:
+    """Write the JSON report and the HTML report together, each result's data made once
+    for both (`write_report` then `write_html` would make it twice); each file is written
+    or fails on its own, its error in the list returned (see `write_texts_atomic`)."""
+    reached: list[bool] = []
+
+    def announced(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        reached.append(True)
+        yield from items
+
+    for_report, for_html = itertools.tee(report.result_items())
+    report_pieces = report.pieces(items=announced(for_report))
+    html_pieces = iter_html(report, items=for_html)
+    del for_report, for_html  # held by the pieces alone: a file that stops lets go of them
+    # The JSON file's text up to its first result first: each file's head serialises the
+    # aggregate (a tree of every case, about 10 MB at 10,000 cases), one at a time. Then
+    # a piece of each in turn: `tee` holds the data of the few results between the two.
+    head = []
+    for piece in report_pieces:
+        head.append(piece)
+        if reached:
+            break
+    return write_texts_atomic(
+        [
+            (report_path, itertools.chain(head, report_pieces)),
+            (html_path, html_pieces),
+        ],
+        redactor=redactor,
+    )

@@ -214,9 +214,13 @@ class StreamedReport:
             data["usage"] = to_jsonable_python(usage_data([result.inferences]), inf_nan_mode="null")
             yield data
 
-    def pieces(self, *, spread: bool = True) -> Iterator[str]:
-        """The report's file text in pieces (see files.iter_model_text)."""
-        return iter_model_text(self.head, spread=spread, items={"results": self.result_items()})
+    def pieces(
+        self, *, spread: bool = True, items: Iterable[dict[str, Any]] | None = None
+    ) -> Iterator[str]:
+        """The report's file text in pieces (see files.iter_model_text); `items` are the
+        results' data when another file shares them (`result_items`, made once)."""
+        results = self.result_items() if items is None else items
+        return iter_model_text(self.head, spread=spread, items={"results": results})
 
 
 def stream_report(

@@ -15,6 +15,7 @@ test case properties go into the teardown report's `user_properties`, which pyte
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 
 from pytest_llmeval.core.printable import printable
@@ -38,6 +39,14 @@ def _printable(properties: list[Property]) -> list[Property]:
     return [(printable(name), printable(value)) for name, value in properties]
 
 
+def _shared(properties: list[Property]) -> list[Property]:
+    """Printable test case properties, each name and value one shared string: pytest
+    keeps every teardown report's user_properties, and junitxml their XML, until the
+    session ends, and 10,000 test cases repeat the same names and mostly the same values
+    (a copy of each per test case is about 6 MB)."""
+    return [(sys.intern(name), sys.intern(value)) for name, value in _printable(properties)]
+
+
 def _flag(value: bool) -> str:
     return "true" if value else "false"
 
@@ -56,7 +65,7 @@ def testcase_properties(result: EvalResult) -> list[Property]:
     for score in result.scores:
         properties.append((f"{PREFIX}.score.{score.name}", format_number(score.value)))
     if not result.inferences:
-        return _printable(properties)
+        return _shared(properties)
     usage = rollup([result.inferences])
     cost = _known_cost(usage)
     if cost is not None:
@@ -70,7 +79,7 @@ def testcase_properties(result: EvalResult) -> list[Property]:
     properties += simulator_properties(usage)
     if usage.simulator_models:
         properties.append((f"{PREFIX}.simulator_model", ",".join(usage.simulator_models)))
-    return _printable(properties)
+    return _shared(properties)
 
 
 def simulator_properties(usage: UsageRollup) -> list[Property]:
