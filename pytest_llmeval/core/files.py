@@ -315,26 +315,9 @@ def write_text_atomic(
     `\\udXXX` escape written instead reads back as the same string.
     """
     pieces = [text] if isinstance(text, str) else text
-    if redactor is None:
-        from pytest_llmeval.core.redact import Redactor
-
-        redactor = Redactor()
-    redact = redactor.text
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        make_folder(target.parent)
-        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
-            for piece in pieces:
-                handle.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
-        os.replace(temporary, target)
-    except OSError as error:
-        _discard(temporary)
-        raise write_error(target, error) from None
-    except BaseException:
-        _discard(temporary)
-        raise
-    _remove_stale_temporaries(target)
+    (error,) = write_texts_atomic([(path, pieces)], redactor=redactor)
+    if error is not None:
+        raise error from None  # the OSError is in its message
 
 
 def write_texts_atomic(
