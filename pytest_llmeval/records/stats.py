@@ -318,12 +318,7 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
 
 def percentile(values: Iterable[float], q: float) -> float:
     """The q-th percentile (q in [0, 100]) by linear interpolation (type 7); NaN if empty."""
-    data = sorted(_finite(values, "percentile"))
-    if not 0.0 <= q <= 100.0:
-        raise ValueError(f"percentile: q must be between 0 and 100, got {q!r}")
-    if not data:
-        return math.nan
-    return _sorted_percentile(data, q)
+    return percentiles(values, (q,))[0]
 
 
 def percentiles(values: Iterable[float], qs: Sequence[float]) -> list[float]:
