@@ -22,8 +22,8 @@ def rejudge_of(results: Iterable[Any]) -> JudgeComparison | None:
     of the results (`EvalResult`s, their metadata `rejudge`)."""
     calls = [
         (result.group, result.case_id, entry)
-        for result in sorted(results, key=lambda r: r.nodeid)
-        for entry in result.metadata.get("rejudge", [])
+        for result in _holding(results, "rejudge")
+        for entry in result.metadata["rejudge"]
     ]
     if not calls:
         return None
@@ -41,7 +41,7 @@ def position_swap_of(results: Iterable[Any]) -> PositionSwap | None:
             int(result.metadata.get("pairwise_comparisons", 0)),
             list(result.metadata.get("position_swap_disagreements", [])),
         )
-        for result in sorted(results, key=lambda r: r.nodeid)
+        for result in _holding(results, "pairwise_comparisons", "position_swap_disagreements")
     ]
     if sum(count for _, count, _ in calls) == 0:
         return None
@@ -53,9 +53,18 @@ def position_swap_of(results: Iterable[Any]) -> PositionSwap | None:
 def _probe_entries(results: Iterable[Any], key: str) -> list[tuple[str, Mapping[str, Any]]]:
     return [
         (result.case_id, entry)
-        for result in sorted(results, key=lambda r: r.nodeid)
-        for entry in result.metadata.get(key, [])
+        for result in _holding(results, key)
+        for entry in result.metadata[key]
     ]
+
+
+def _holding(results: Iterable[Any], *keys: str) -> list[Any]:
+    """The results whose metadata has one of `keys`, by node id: the few to sort (most
+    results have none of them)."""
+    return sorted(
+        (result for result in results if any(key in result.metadata for key in keys)),
+        key=lambda result: result.nodeid,
+    )
 
 
 def verbosity_probe_of(results: Iterable[Any]) -> VerbosityProbe | None:
