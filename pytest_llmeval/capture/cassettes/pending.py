@@ -281,6 +281,7 @@ def save_session_recording(
             key=key,
             max_bytes=max_bytes,
             redactor=redactor,
+            text=text,
         )
     except (OSError, FileFormatError) as error:
         folders = tuple(pending_folders) or tuple(_pending_folders(None, tempfile.gettempdir()))

@@ -215,6 +215,7 @@ def save_recording(
     key: Callable[[Interaction], Hashable],
     max_bytes: int = DEFAULT_MAX_BYTES,
     redactor: Redactor | None = None,
+    text: str | None = None,
 ) -> list[Interaction]:
     """Merge a recording into its cassette under the cassette lock; return what was written.
 
@@ -224,7 +225,9 @@ def save_recording(
     process wrote it meanwhile, it is re-read and `wanted` merged into it
     (`merge_interactions`), so neither loses calls.
     A file that became unreadable meanwhile is a FileFormatError and is not overwritten;
-    a failed write is a FileWriteError naming the cassette.
+    a failed write is a FileWriteError naming the cassette. `text`, when given, is
+    `dump_cassette` of `wanted` already made (the caller's size check): written as it
+    is when nothing needs merging.
     """
     from pytest_llmeval.capture.cassettes.models import Cassette
     from pytest_llmeval.core.files import write_text_atomic
@@ -234,6 +237,8 @@ def save_recording(
         if signature == base_signature:
             # nobody wrote it meanwhile: `wanted` is `base` plus this run's recording
             merged = list(wanted)
+            if text is None:
+                text = dump_cassette(Cassette(interactions=merged))
         else:
             on_disk: Sequence[Interaction] = []
             if signature is not None:
@@ -241,5 +246,6 @@ def save_recording(
             merged = merge_interactions(on_disk, wanted, key)
             if signature is not None and len(merged) == len(on_disk):
                 return merged  # it already holds everything this run recorded
-        write_text_atomic(path, dump_cassette(Cassette(interactions=merged)), redactor=redactor)
+            text = dump_cassette(Cassette(interactions=merged))
+        write_text_atomic(path, text, redactor=redactor)
         return merged
