@@ -42,6 +42,8 @@ class Controller:
         # reported as vanished
         self.collected: set[str] = set()
         self.deselected: set[str] = set()
+        # whether junitxml writes a file (--junitxml), read on the first teardown report
+        self._junit: bool | None = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not session.config.pluginmanager.has_plugin("llmeval-items"):
@@ -120,7 +122,9 @@ class Controller:
         """
         if report.when != "teardown" or self.session is None:
             return
-        if not self.config.getoption("xmlpath", None):
+        if self._junit is None:
+            self._junit = bool(self.config.getoption("xmlpath", None))
+        if not self._junit:
             return
         result = self.session.results.get(report.nodeid)
         if result is not None:

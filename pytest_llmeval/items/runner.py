@@ -156,9 +156,10 @@ class ItemRun(_BudgetGate):
         inference = build_inference(
             exchange, self.identity.nodeid, runtime.price_overrides, runtime.redactor.text
         )
-        warning = charge_budget(runtime, self.identity.nodeid, exchange, inference)
-        if warning is not None:
-            self.budget_warnings.append(warning)
+        if runtime.budget is not None:
+            warning = charge_budget(runtime, self.identity.nodeid, exchange, inference)
+            if warning is not None:
+                self.budget_warnings.append(warning)
         self.recorder.add_inference(inference)
 
     def cassette_misses(self) -> tuple[str, ...]:
@@ -179,17 +180,19 @@ class ItemRun(_BudgetGate):
         if skipped:
             self.result = self._result("skipped", None, None, duration, scores)
             return None
-        evaluation = evaluate(self.spec, scores, body_passed=error is None)
+        spec = self.spec
+        evaluation = evaluate(spec, scores, body_passed=error is None)
         status: Status = evaluation.status
         message = evaluation.message
-        inferences = self.recorder.inferences
-        breaches = limit_breaches(self.spec, inferences)  # the app's calls alone
-        unpriced = unpriced_limit_warning(self.spec, self.identity.nodeid, inferences)
-        if unpriced is not None:
-            self.budget_warnings.append(unpriced)
-        misses = self.cassette_misses()
-        if error is None and misses:
-            breaches = [*breaches, *misses]
+        breaches: list[str] = []
+        if spec.budget_usd is not None or spec.max_latency_s is not None:
+            inferences = self.recorder.inferences
+            breaches = limit_breaches(spec, inferences)  # the app's calls alone
+            unpriced = unpriced_limit_warning(spec, self.identity.nodeid, inferences)
+            if unpriced is not None:
+                self.budget_warnings.append(unpriced)
+        if error is None:
+            breaches += self.cassette_misses()
         if error is None and breaches:
             status = "failed"
             message = "\n".join(breaches + ([message] if message else []))
@@ -197,7 +200,8 @@ class ItemRun(_BudgetGate):
             message = f"{type(error).__name__}: {error}".strip()
             if find_cause(error, JudgeError) is not None:
                 status = "error"
-        message = self._redact(message)
+        if message is not None:
+            message = self._redact(message)
         self.result = self._result(status, evaluation.score, message, duration, scores)
         if status == "failed" and error is None:
             return message
