@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.capture.providers import describe_call, parse_sse
 from pytest_llmeval.capture.providers.types import CallSummary, SSEEvent
-from pytest_llmeval.records.models import Inference, ToolCall, ToolResult
+from pytest_llmeval.records.models import Inference, ToolCall, ToolResult, trusted
 
 if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.calls import Exchange
@@ -144,37 +144,45 @@ def build_inference(
     response = interaction.response if interaction is not None else None
     status = response.status if response is not None else None
     error = exchange.error or summary.error or _unreadable(interaction, summary)
-    return Inference(
-        nodeid=nodeid,
-        role=exchange.role,
-        provider=summary.provider,
-        api=summary.api,
-        model=summary.model,
-        params=summary.params,  # validation copies it
-        input_text=None if summary.input_text is None else redact(summary.input_text),
-        output_text=None if summary.output_text is None else redact(summary.output_text),
-        input_tokens=summary.input_tokens,
-        output_tokens=summary.output_tokens,
-        cache_read_tokens=summary.cache_read_tokens,
-        cache_write_tokens=summary.cache_write_tokens,
-        cost_usd=cost,
-        priced=priced,
-        unpriced_reason=reason,
-        price_source=source,
-        spent_usd=0.0 if exchange.replayed or cost is None else cost,
-        latency_s=exchange.latency_s,
-        ttft_s=exchange.ttft_s,
-        status=status,
-        error=None if error is None else redact(error),
-        replayed=exchange.replayed,
-        stream=interaction is not None and interaction.is_stream,
+    replayed = exchange.replayed
+    values: dict[str, Any] = {  # every field, in Inference's order (see `trusted`)
+        "nodeid": nodeid,
+        "role": exchange.role,
+        "provider": summary.provider,
+        "api": summary.api,
+        "model": summary.model,
+        "params": summary.params,
+        "input_text": None if summary.input_text is None else redact(summary.input_text),
+        "output_text": None if summary.output_text is None else redact(summary.output_text),
+        "input_tokens": summary.input_tokens,
+        "output_tokens": summary.output_tokens,
+        "cache_read_tokens": summary.cache_read_tokens,
+        "cache_write_tokens": summary.cache_write_tokens,
+        "cost_usd": cost,
+        "priced": priced,
+        "unpriced_reason": reason,
+        "price_source": source,
+        "spent_usd": 0.0 if replayed or cost is None else cost,
+        "latency_s": exchange.latency_s,
+        "ttft_s": exchange.ttft_s,
+        "status": status,
+        "error": None if error is None else redact(error),
+        "replayed": replayed,
+        "stream": interaction is not None and interaction.is_stream,
         **_tool_fields(summary, redact),
-        injected_fault=exchange.injected_fault,
-        request_model=summary.requested_model,
-        response_id=summary.response_id,
-        finish_reason=summary.stop_reason,
-        started_at=exchange.started_at,
-    )
+        "injected_fault": exchange.injected_fault,
+        "request_model": summary.requested_model,
+        "response_id": summary.response_id,
+        "finish_reason": summary.stop_reason,
+        "started_at": exchange.started_at,
+    }
+    if replayed and exchange.injected_fault is None:
+        # A recording's values, read from a validated cassette (and the summary's, which
+        # the adapters type): validating them again is a third of this step. The names
+        # of the values given are the record's fields_set, as validation would keep it.
+        given = {name for name, value in values.items() if value is not None}
+        return trusted(Inference, values, given)
+    return Inference(**values)  # validation copies params
 
 
 def _tool_fields(summary: CallSummary, redact: Callable[[str], str]) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class Controller:
         # reported as vanished
         self.collected: set[str] = set()
         self.deselected: set[str] = set()
+        # whether junitxml writes a file (--junitxml), read on the first teardown report
+        self._junit: bool | None = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not session.config.pluginmanager.has_plugin("llmeval-items"):
@@ -75,23 +77,25 @@ class Controller:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
         # before every other plugin's logreport (junitxml's reads the properties added)
-        self._take(report)
+        data = getattr(report, REPORT_ATTRIBUTE, None)
+        if data is None:  # no result on it: a setup or teardown report, or no eval test
+            self._add_testcase_properties(report)
+            return (yield)
+        self._take(report, data)
         yield
         # pytest's terminal reporter keeps every report to the end of the session: once
         # the session holds the result, the report keeps only what pytest_report_teststatus
-        # reads (10,000 results' data is about 40 MB)
+        # reads (10,000 results' data is about 40 MB); one made in this process has only
+        # its status already
         data = getattr(report, REPORT_ATTRIBUTE, None)
-        if data is not None:
+        if data is not None and len(data) > 1:
             setattr(report, REPORT_ATTRIBUTE, {"status": data.get("status")})
-            if getattr(report, EXTRA_RESULTS_ATTRIBUTE, None) is not None:
-                setattr(report, EXTRA_RESULTS_ATTRIBUTE, None)
+        if getattr(report, EXTRA_RESULTS_ATTRIBUTE, None) is not None:
+            setattr(report, EXTRA_RESULTS_ATTRIBUTE, None)
 
-    def _take(self, report: pytest.TestReport) -> None:
-        """Add the report's result to the session, and the JUnit properties of its item."""
-        data = getattr(report, REPORT_ATTRIBUTE, None)
-        if data is None:
-            self._add_testcase_properties(report)
-            return
+    def _take(self, report: pytest.TestReport, data: dict[str, Any]) -> None:
+        """Add the report's result (`data`) to the session, and the JUnit properties of its
+        item."""
         if self.session is None:
             from pytest_llmeval.items.session import EvalSession
 
@@ -120,7 +124,9 @@ class Controller:
         """
         if report.when != "teardown" or self.session is None:
             return
-        if not self.config.getoption("xmlpath", None):
+        if self._junit is None:
+            self._junit = bool(self.config.getoption("xmlpath", None))
+        if not self._junit:
             return
         result = self.session.results.get(report.nodeid)
         if result is not None:

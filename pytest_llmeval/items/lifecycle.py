@@ -69,7 +69,7 @@ def is_own_fixture(func: object) -> bool:
 def stop_capture(item: pytest.Item, run: ItemRun) -> None:
     """Stop the item's cassette and warn about recorded calls it did not make."""
     outcome = run.stop_capture()
-    if outcome is not None:
+    if outcome is not None and outcome.unplayed:
         failed = run.result is None or run.result.status in ("failed", "error")
         warn_unplayed(item, outcome, failed)
     if run.budget_warnings:

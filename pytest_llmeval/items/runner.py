@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.core.errors import JudgeError, find_cause
 from pytest_llmeval.items.recorder import EvalRecorder
 from pytest_llmeval.items.runtime import Runtime
-from pytest_llmeval.records.models import EvalResult, Inference, Score, Status, VariantTag
+from pytest_llmeval.records.models import (
+    EvalResult,
+    Inference,
+    Score,
+    Status,
+    VariantTag,
+    trusted,
+)
 from pytest_llmeval.records.outcome import evaluate, limit_breaches, unpriced_limit_warning
 from pytest_llmeval.records.spec import EvalSpec
 
@@ -149,9 +156,10 @@ class ItemRun(_BudgetGate):
         inference = build_inference(
             exchange, self.identity.nodeid, runtime.price_overrides, runtime.redactor.text
         )
-        warning = charge_budget(runtime, self.identity.nodeid, exchange, inference)
-        if warning is not None:
-            self.budget_warnings.append(warning)
+        if runtime.budget is not None:
+            warning = charge_budget(runtime, self.identity.nodeid, exchange, inference)
+            if warning is not None:
+                self.budget_warnings.append(warning)
         self.recorder.add_inference(inference)
 
     def cassette_misses(self) -> tuple[str, ...]:
@@ -172,17 +180,19 @@ class ItemRun(_BudgetGate):
         if skipped:
             self.result = self._result("skipped", None, None, duration, scores)
             return None
-        evaluation = evaluate(self.spec, scores, body_passed=error is None)
+        spec = self.spec
+        evaluation = evaluate(spec, scores, body_passed=error is None)
         status: Status = evaluation.status
         message = evaluation.message
-        inferences = self.recorder.inferences
-        breaches = limit_breaches(self.spec, inferences)  # the app's calls alone
-        unpriced = unpriced_limit_warning(self.spec, self.identity.nodeid, inferences)
-        if unpriced is not None:
-            self.budget_warnings.append(unpriced)
-        misses = self.cassette_misses()
-        if error is None and misses:
-            breaches = [*breaches, *misses]
+        breaches: list[str] = []
+        if spec.budget_usd is not None or spec.max_latency_s is not None:
+            inferences = self.recorder.inferences
+            breaches = limit_breaches(spec, inferences)  # the app's calls alone
+            unpriced = unpriced_limit_warning(spec, self.identity.nodeid, inferences)
+            if unpriced is not None:
+                self.budget_warnings.append(unpriced)
+        if error is None:
+            breaches += self.cassette_misses()
         if error is None and breaches:
             status = "failed"
             message = "\n".join(breaches + ([message] if message else []))
@@ -190,7 +200,8 @@ class ItemRun(_BudgetGate):
             message = f"{type(error).__name__}: {error}".strip()
             if find_cause(error, JudgeError) is not None:
                 status = "error"
-        message = self._redact(message)
+        if message is not None:
+            message = self._redact(message)
         self.result = self._result(status, evaluation.score, message, duration, scores)
         if status == "failed" and error is None:
             return message
@@ -241,20 +252,22 @@ class ItemRun(_BudgetGate):
         scores: list[Score] | None = None,
     ) -> EvalResult:
         ident = self.identity
-        fields: dict[str, Any] = {
+        spec = self.spec
+        values: dict[str, Any] = {  # every field, in EvalResult's order (see `trusted`)
             "nodeid": ident.nodeid,
             "case_id": ident.case_id,
             "group": ident.group,
             "repeat_index": ident.repeat_index,
-            "threshold": self.spec.threshold,
-            "aggregate": self.spec.aggregate,
-            "min_pass_rate": self.spec.min_pass_rate,
-            "case_rule": self.spec.case_rule,
-            "pass_k": self.spec.pass_k,
-            "min_case_pass_rate": self.spec.min_case_pass_rate,
+            "threshold": spec.threshold,
+            "aggregate": spec.aggregate,
+            "min_pass_rate": spec.min_pass_rate,
+            "case_rule": spec.case_rule,
+            "pass_k": spec.pass_k,
+            "min_case_pass_rate": spec.min_case_pass_rate,
             "adaptive": self.adaptive,
             "variant": ident.variant,
             "scores": self._scores() if scores is None else scores,
+            "score": score,
             "status": status,
             "message": message,
             "duration_s": round(duration, 6),
@@ -262,12 +275,15 @@ class ItemRun(_BudgetGate):
             "inferences": self.recorder.inferences,
             "started_at": self._started_at,
         }
+        # Every value is already of its field's type (the spec was checked when the marker
+        # was read; the lists and the dict are new), so the record is not validated again.
         # The fields left at their default None are not given, as in a result that came
         # through JSON: pydantic keeps the names given in a set on every result, and a set
         # of 19 names or more takes 2.2 KB where one of up to 18 takes 0.7 (15 MB over
         # 10,000 results held to the session's end). `score` is required, None or not.
-        given = {name: value for name, value in fields.items() if value is not None}
-        return EvalResult(score=score, **given)
+        given = {name for name, value in values.items() if value is not None}
+        given.add("score")
+        return trusted(EvalResult, values, given)
 
     def results(self, *, extras: bool) -> tuple[EvalResult, ...]:
         """The result (none before there is one), then with `extras` those of the adaptive

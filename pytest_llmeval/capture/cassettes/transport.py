@@ -183,8 +183,8 @@ class Adapter:
     def begin(self, session: InterceptedSession, request: Any, content: bytes) -> Call:
         """Match a request: raise a refusal, or return the call (to replay, serve a fault
         or send live)."""
-        content_type = request.headers.get("content-type")
         headers = request.headers.raw
+        content_type = _content_type(headers, request)
         timeout = request.extensions.get("timeout")
         read = timeout.get("read") if isinstance(timeout, dict) else None
         call = session.begin(
@@ -295,6 +295,21 @@ class Adapter:
         return self.response(
             upstream.status_code, headers=headers, stream=stream, extensions=upstream.extensions
         )
+
+
+def _content_type(headers: list[tuple[bytes, bytes]], request: Any) -> str | None:
+    """The request's content type, read from the raw headers the call takes anyway:
+    `Headers.get` first works out the encoding of every header of a new request (3.6 us
+    against 1.2 for an SDK's request, in a loop). A value that is not ASCII is left to
+    `Headers.get`, which decodes it as httpx does."""
+    values = [value for name, value in headers if name.lower() == b"content-type"]
+    if not values:
+        return None
+    try:
+        return ", ".join(value.decode("ascii") for value in values)  # as Headers.get joins
+    except UnicodeDecodeError:
+        content_type: str | None = request.headers.get("content-type")
+        return content_type
 
 
 def sdk_passthrough(error: LLMEvalError) -> LLMEvalError:
