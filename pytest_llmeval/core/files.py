@@ -202,7 +202,11 @@ def model_from_bytes(
 
 
 _SPREAD = (", ", ": ")
-_TIGHT = (",", ":")
+#: The separators of neutral text (see `iter_model_neutral`): a NUL after each `,` and
+#: `:` between JSON tokens, where the spread layout has a space and the tight one none.
+_NEUTRAL = (",\0", ":\0")
+#: The layout's line breaks and indents, which the tight layout leaves out.
+_PAD = re.compile("\n *")
 
 
 def _compact(value: Any, separators: tuple[str, str] = _SPREAD) -> str:
@@ -221,21 +225,33 @@ def _plain(value: Any) -> Any:
     return to_jsonable_python(value, inf_nan_mode="null")
 
 
+def spread_text(neutral: str) -> str:
+    """A piece of neutral text (see `iter_model_neutral`) in the file layout."""
+    return neutral.replace("\0", " ")
+
+
+def tight_text(neutral: str) -> str:
+    """A piece of neutral text (see `iter_model_neutral`) as compact JSON, on one line."""
+    text = neutral.replace("\0", "")
+    return _PAD.sub("", text) if "\n" in text else text
+
+
 def _layout(value: Any, depth: int) -> Iterator[str]:
-    """Objects spread over lines with keys sorted; each array item compact on its line."""
+    """Objects spread over lines with keys sorted; each array item compact on its line
+    (neutral text)."""
     if not value or not isinstance(value, (dict, list)):
-        yield _compact(value)
+        yield _compact(value, _NEUTRAL)
         return
     pad = "\n" + "  " * (depth + 1)
     if isinstance(value, dict):
         yield "{"
         for index, key in enumerate(sorted(value)):
-            yield f"{',' if index else ''}{pad}{_compact(key)}: "
+            yield f"{',' if index else ''}{pad}{_compact(key)}:\0"
             yield from _layout(value[key], depth + 1)
         yield "\n" + "  " * depth + "}"
     else:
         yield "["
-        yield ",".join(pad + _compact(item) for item in value)
+        yield ",".join(pad + _compact(item, _NEUTRAL) for item in value)
         yield "\n" + "  " * depth + "]"
 
 
@@ -243,38 +259,51 @@ def iter_model_text(
     model: BaseModel, *, spread: bool = True, items: Mapping[str, Iterable[Any]] | None = None
 ) -> Iterator[str]:
     """The file text of a model, in pieces (see dump_model); `spread=False` gives the
-    same data as compact JSON on one line (for embedding).
+    same data as compact JSON on one line (for embedding). Both are the pieces of
+    `iter_model_neutral`, made into one layout or the other."""
+    return map(spread_text if spread else tight_text, iter_model_neutral(model, items=items))
+
+
+def iter_model_neutral(
+    model: BaseModel, *, items: Mapping[str, Iterable[Any]] | None = None
+) -> Iterator[str]:
+    """The text of a model in pieces of neutral text, from which `spread_text` makes the
+    file's layout and `tight_text` the same JSON compact, each piece on its own: a
+    report written both ways (the JSON file and the HTML page) is serialised once.
+
+    Neutral text is the file's layout with a NUL where the spread layout has a space
+    after a separator (`,` or `:` between JSON tokens). Neither a NUL nor a line break
+    ever stands in JSON text (the encoder escapes control characters in strings), so
+    the NULs and the layout's line breaks with their indents are what the two layouts
+    differ by: spaces in one, nothing in the other.
 
     A top-level list (the report's results) is serialised item by item, so the whole
     file never exists as one tree of Python objects. `items` gives a top-level list
     field's items instead of the model's value, as JSON-able data made as they are
     written (the report's results with their usage, never all built at once).
     """
-    separators = _SPREAD if spread else _TIGHT
-    pad, item_pad, colon = ("\n  ", "\n    ", ": ") if spread else ("", "", ":")
+    pad, item_pad = "\n  ", "\n    "
     fields = {name: getattr(model, name) for name in type(model).model_fields}
     fields.update(model.model_extra or {})
     names = sorted(fields, key=lambda name: (name != "schema_version", name))
     yield "{"
     for index, name in enumerate(names):
         value = fields[name]
-        yield f"{',' if index else ''}{pad}{_compact(name)}{colon}"
+        yield f"{',' if index else ''}{pad}{_compact(name)}:\0"
         if items is not None and name in items:
             written = 0
             for item in items[name]:
-                yield f"{',' if written else '['}{item_pad}{_compact(item, separators)}"
+                yield f"{',' if written else '['}{item_pad}{_compact(item, _NEUTRAL)}"
                 written += 1
             yield pad + "]" if written else "[]"
         elif isinstance(value, list) and value:
             yield "["
             for position, item in enumerate(value):
-                yield f"{',' if position else ''}{item_pad}{_compact(_plain(item), separators)}"
+                yield f"{',' if position else ''}{item_pad}{_compact(_plain(item), _NEUTRAL)}"
             yield pad + "]"
-        elif spread:
-            yield from _layout(_plain(value), 1)
         else:
-            yield _compact(_plain(value), _TIGHT)
-    yield ("\n}\n" if names else "}\n") if spread else "}"
+            yield from _layout(_plain(value), 1)
+    yield "\n}\n" if names else "}\n"
 
 
 def dump_model(model: BaseModel) -> str:

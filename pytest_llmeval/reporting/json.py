@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_jsonable_python
 
-from pytest_llmeval.core.files import iter_model_text, load_model, write_model, write_text_atomic
+from pytest_llmeval.core.files import (
+    iter_model_neutral,
+    iter_model_text,
+    load_model,
+    write_model,
+    write_text_atomic,
+)
 from pytest_llmeval.records.accounting import rollup, usage_data
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.comparison import BaselineComparison
@@ -214,13 +220,14 @@ class StreamedReport:
             data["usage"] = to_jsonable_python(usage_data([result.inferences]), inf_nan_mode="null")
             yield data
 
-    def pieces(
-        self, *, spread: bool = True, items: Iterable[dict[str, Any]] | None = None
-    ) -> Iterator[str]:
-        """The report's file text in pieces (see files.iter_model_text); `items` are the
-        results' data when another file shares them (`result_items`, made once)."""
-        results = self.result_items() if items is None else items
-        return iter_model_text(self.head, spread=spread, items={"results": results})
+    def pieces(self, *, spread: bool = True) -> Iterator[str]:
+        """The report's file text in pieces (see files.iter_model_text)."""
+        return iter_model_text(self.head, spread=spread, items={"results": self.result_items()})
+
+    def neutral_pieces(self) -> Iterator[str]:
+        """The report's text in neutral pieces (see files.iter_model_neutral): made once
+        for the JSON file and the HTML page that embeds it."""
+        return iter_model_neutral(self.head, items={"results": self.result_items()})
 
 
 def stream_report(
