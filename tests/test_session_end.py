@@ -16,7 +16,7 @@ from pydantic_core import to_jsonable_python
 from pytest_llmeval.core.files import dump_model
 from pytest_llmeval.items.session import EvalSession
 from pytest_llmeval.items.settings import Settings
-from pytest_llmeval.records.accounting import rollup, usage_data
+from pytest_llmeval.records.accounting import rollup, usage_data, usage_data_of
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.baseline import baseline_from_aggregate
 from pytest_llmeval.records.comparison import compare_to_baseline
@@ -216,3 +216,11 @@ def test_a_reports_usage_data_is_the_rollups_json(per_test: list[list[Inference]
     as_model = to_jsonable_python(rollup(per_test), inf_nan_mode="null")
     as_data = to_jsonable_python(usage_data(per_test), inf_nan_mode="null")
     assert json.dumps(as_data, sort_keys=True) == json.dumps(as_model, sort_keys=True)
+
+
+@given(st.lists(CALLS, max_size=3))
+def test_one_tests_usage_data_is_usage_data_of_its_calls(calls: list[Inference]) -> None:
+    # a test with one call takes a shorter path: the same fields, values and types
+    short = usage_data_of(calls)
+    assert short == usage_data([calls])
+    assert json.dumps(short, sort_keys=True) == json.dumps(usage_data([calls]), sort_keys=True)

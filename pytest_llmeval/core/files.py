@@ -320,6 +320,12 @@ def _escape_surrogate(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
+def _encodable(text: str) -> str:
+    """`text` with its lone surrogates escaped (see write_text_atomic); ASCII text, most
+    of what is written, holds none."""
+    return text if text.isascii() else _LONE_SURROGATE.sub(_escape_surrogate, text)
+
+
 def write_text_atomic(
     path: str | os.PathLike[str],
     text: str | Iterable[str],
@@ -389,7 +395,7 @@ def write_texts_atomic(
                     active.remove(file)
                     file.finish()
                 else:
-                    file.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
+                    file.write(_encodable(redact(piece)))
     except BaseException:
         for file in files:
             file.fail(None)

@@ -11,6 +11,7 @@ name; paths are made relative to the rootdir).
 from __future__ import annotations
 
 import copy
+import math
 import os
 import platform
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ from pytest_llmeval.core.files import (
     write_model,
     write_text_atomic,
 )
-from pytest_llmeval.records.accounting import rollup, usage_data
+from pytest_llmeval.records.accounting import rollup, usage_data_of
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.comparison import BaselineComparison
 from pytest_llmeval.records.diagnostics import judge_diagnostics
@@ -217,7 +218,7 @@ class StreamedReport:
         """Each result's JSON data as the report holds it (ReportResult's), one by one."""
         for result in self.results:
             data = to_jsonable_python(result, inf_nan_mode="null")
-            data["usage"] = to_jsonable_python(usage_data([result.inferences]), inf_nan_mode="null")
+            data["usage"] = _usage_json(usage_data_of(result.inferences))
             yield data
 
     def pieces(self, *, spread: bool = True) -> Iterator[str]:
@@ -228,6 +229,16 @@ class StreamedReport:
         """The report's text in neutral pieces (see files.iter_model_neutral): made once
         for the JSON file and the HTML page that embeds it."""
         return iter_model_neutral(self.head, items={"results": self.result_items()})
+
+
+def _usage_json(usage: dict[str, Any]) -> dict[str, Any]:
+    """A usage rollup's data as JSON data: `to_jsonable_python` (NaN and infinity as
+    null), which only copies it when every float is finite (its other values are
+    counts, and lists and a dict of strings)."""
+    if all(math.isfinite(value) for value in usage.values() if isinstance(value, float)):
+        return usage
+    converted: dict[str, Any] = to_jsonable_python(usage, inf_nan_mode="null")
+    return converted
 
 
 def stream_report(
