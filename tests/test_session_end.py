@@ -224,3 +224,38 @@ def test_one_tests_usage_data_is_usage_data_of_its_calls(calls: list[Inference])
     short = usage_data_of(calls)
     assert short == usage_data([calls])
     assert json.dumps(short, sort_keys=True) == json.dumps(usage_data([calls]), sort_keys=True)
+
+
+RUNS = st.builds(
+    EvalResult,
+    nodeid=st.just("t.py::test_a[1]"),
+    case_id=st.just("t.py::test_a[1]"),
+    group=st.just("t.py::test_a"),
+    threshold=st.sampled_from([0.0, 0.5, 1]),
+    aggregate=st.just("mean"),
+    status=st.sampled_from(["passed", "below", "failed", "error", "skipped"]),
+    score=st.sampled_from([None, 0.0, 0.25, 1]),
+    scores=st.lists(
+        st.builds(
+            Score,
+            name=st.sampled_from(["a", "b", "c"]),
+            value=st.sampled_from([0.0, 0.3, 1]),
+            threshold=st.sampled_from([None, 0.5]),
+        ),
+        max_size=3,
+    ),
+    adaptive=st.booleans(),
+    repeat_index=st.sampled_from([None, 1]),
+)
+
+
+@given(RUNS)
+def test_a_case_that_ran_once_is_aggregated_as_any_case(run: EvalResult) -> None:
+    # most cases ran once without a per-case rule: a shorter path makes the same case
+    from pytest_llmeval.records.aggregate import _aggregate_runs, aggregate_case
+
+    case = aggregate_case([run])
+    assert case == _aggregate_runs([run])
+    assert json.dumps(to_jsonable_python(case), sort_keys=True) == json.dumps(
+        to_jsonable_python(_aggregate_runs([run])), sort_keys=True
+    )

@@ -235,10 +235,11 @@ def _usage_json(usage: dict[str, Any]) -> dict[str, Any]:
     """A usage rollup's data as JSON data: `to_jsonable_python` (NaN and infinity as
     null), which only copies it when every float is finite (its other values are
     counts, and lists and a dict of strings)."""
-    if all(math.isfinite(value) for value in usage.values() if isinstance(value, float)):
-        return usage
-    converted: dict[str, Any] = to_jsonable_python(usage, inf_nan_mode="null")
-    return converted
+    for value in usage.values():
+        if isinstance(value, float) and not math.isfinite(value):
+            converted: dict[str, Any] = to_jsonable_python(usage, inf_nan_mode="null")
+            return converted
+    return usage
 
 
 def stream_report(
