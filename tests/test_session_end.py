@@ -259,3 +259,22 @@ def test_a_case_that_ran_once_is_aggregated_as_any_case(run: EvalResult) -> None
     assert json.dumps(to_jsonable_python(case), sort_keys=True) == json.dumps(
         to_jsonable_python(_aggregate_runs([run])), sort_keys=True
     )
+
+
+def test_a_results_rules_across_runs_are_written_only_when_set() -> None:
+    # files of suites without repeats or variants keep their bytes: the fields are left out
+    plain = to_jsonable_python(RESULTS[0])
+    assert {"case_rule", "pass_k", "min_case_pass_rate", "adaptive", "variant"} & set(
+        plain
+    ) == set()
+    ruled = RESULTS[0].model_copy(
+        update={"case_rule": "pass^k", "pass_k": 2, "min_case_pass_rate": 0.5, "adaptive": True}
+    )
+    data = ruled.model_dump(mode="json")
+    assert (data["case_rule"], data["pass_k"], data["min_case_pass_rate"], data["adaptive"]) == (
+        "pass^k",
+        2,
+        0.5,
+        True,
+    )
+    assert "variant" not in data
