@@ -54,14 +54,9 @@ def _defaults(model: type[BaseModel], names: tuple[str, ...]) -> dict[str, Any]:
 #: UsageRollup's fields of the evaluation role (omitted when no call had it).
 _USAGE_EVALUATION_FIELDS = ("evaluation_calls", "evaluation_cost_usd", "evaluation_models")
 
-
-def _is_none(value: object) -> bool:
-    return value is None
-
-
-def _is_false(value: object) -> bool:
-    return value is False
-
+#: EvalResult's fields for the per-case rules across runs and for variants (omitted when
+#: unset).
+_RESULT_REPEAT_FIELDS = ("case_rule", "pass_k", "min_case_pass_rate", "adaptive", "variant")
 
 #: CaseAggregate's fields about a case's runs (a case that ran once omits those unset).
 _CASE_REPEAT_FIELDS = (
@@ -350,33 +345,26 @@ class EvalResult(_Model):
     threshold: float = Field(description="The marker's threshold.")
     aggregate: Aggregate = Field(description="How scores combine.")
     min_pass_rate: float | None = Field(default=None, description="The group's pass-rate floor.")
-    # the fields below, unset, are left out (`exclude_if`, in pydantic-core: a wrap
-    # serialiser cost 5 us per result): files without repeats keep their bytes
     case_rule: str | None = Field(
-        default=None,
-        exclude_if=_is_none,
-        description="The marker's per-case rule across runs: pass^k or pass@k.",
+        default=None, description="The marker's per-case rule across runs: pass^k or pass@k."
     )
     pass_k: int | None = Field(
-        default=None,
-        exclude_if=_is_none,
-        description="The marker's k for pass^k and pass@k (None: all runs).",
+        default=None, description="The marker's k for pass^k and pass@k (None: all runs)."
     )
     min_case_pass_rate: float | None = Field(
-        default=None,
-        exclude_if=_is_none,
-        description="The marker's floor on the share of a case's runs passing.",
+        default=None, description="The marker's floor on the share of a case's runs passing."
     )
     adaptive: bool = Field(
-        default=False,
-        exclude_if=_is_false,
-        description="An extra run adaptive repeats added to a straddling case.",
+        default=False, description="An extra run adaptive repeats added to a straddling case."
     )
     variant: VariantTag | None = Field(
-        default=None,
-        exclude_if=_is_none,
-        description="The item's variant in a variants eval; None otherwise.",
+        default=None, description="The item's variant in a variants eval; None otherwise."
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_rules(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # the fields above, unset, are left out: files without repeats keep their bytes
+        return _omit_defaults(handler(self), self, _RESULT_REPEAT_FIELDS)
 
     scores: list[Score] = Field(default_factory=empty_list, description="Scores in recorded order.")
     score: float | None = Field(description="The test score; None when skipped.")
