@@ -255,6 +255,15 @@ def _layout(value: Any, depth: int) -> Iterator[str]:
         yield "\n" + "  " * depth + "]"
 
 
+def _neutral_item(item: Any) -> str:
+    """Neutral text of JSON-able data, a non-finite float in it as null: encoded as it
+    is, and only when the encoder refuses such a float, again through `_plain`."""
+    try:
+        return _compact(item, _NEUTRAL)
+    except ValueError:  # "Out of range float values are not JSON compliant"
+        return _compact(_plain(item), _NEUTRAL)
+
+
 def iter_model_text(
     model: BaseModel, *, spread: bool = True, items: Mapping[str, Iterable[Any]] | None = None
 ) -> Iterator[str]:
@@ -280,7 +289,8 @@ def iter_model_neutral(
     A top-level list (the report's results) is serialised item by item, so the whole
     file never exists as one tree of Python objects. `items` gives a top-level list
     field's items instead of the model's value, as JSON-able data made as they are
-    written (the report's results with their usage, never all built at once).
+    written (the report's results with their usage, never all built at once); a
+    non-finite float in them is written null, as everywhere in the file.
     """
     pad, item_pad = "\n  ", "\n    "
     fields = {name: getattr(model, name) for name in type(model).model_fields}
@@ -293,7 +303,7 @@ def iter_model_neutral(
         if items is not None and name in items:
             written = 0
             for item in items[name]:
-                yield f"{',' if written else '['}{item_pad}{_compact(item, _NEUTRAL)}"
+                yield f"{',' if written else '['}{item_pad}{_neutral_item(item)}"
                 written += 1
             yield pad + "]" if written else "[]"
         elif isinstance(value, list) and value:

@@ -11,7 +11,6 @@ name; paths are made relative to the rootdir).
 from __future__ import annotations
 
 import copy
-import math
 import os
 import platform
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -218,7 +217,8 @@ class StreamedReport:
         """Each result's JSON data as the report holds it (ReportResult's), one by one."""
         for result in self.results:
             data = to_jsonable_python(result, inf_nan_mode="null")
-            data["usage"] = _usage_json(usage_data_of(result.inferences))
+            # plain values; a non-finite float in it is written null (see iter_model_neutral)
+            data["usage"] = usage_data_of(result.inferences)
             yield data
 
     def pieces(self, *, spread: bool = True) -> Iterator[str]:
@@ -229,17 +229,6 @@ class StreamedReport:
         """The report's text in neutral pieces (see files.iter_model_neutral): made once
         for the JSON file and the HTML page that embeds it."""
         return iter_model_neutral(self.head, items={"results": self.result_items()})
-
-
-def _usage_json(usage: dict[str, Any]) -> dict[str, Any]:
-    """A usage rollup's data as JSON data: `to_jsonable_python` (NaN and infinity as
-    null), which only copies it when every float is finite (its other values are
-    counts, and lists and a dict of strings)."""
-    for value in usage.values():
-        if isinstance(value, float) and not math.isfinite(value):
-            converted: dict[str, Any] = to_jsonable_python(usage, inf_nan_mode="null")
-            return converted
-    return usage
 
 
 def stream_report(
