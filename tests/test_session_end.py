@@ -278,3 +278,21 @@ def test_a_results_rules_across_runs_are_written_only_when_set() -> None:
         True,
     )
     assert "variant" not in data
+
+
+@given(st.lists(st.lists(st.lists(CALLS, max_size=3), max_size=3), max_size=3))
+def test_tallies_merged_are_the_tally_of_all_their_tests(
+    parts: list[list[list[Inference]]],
+) -> None:
+    # the session's usage is its groups' tallies merged, not a second walk of every call
+    from pytest_llmeval.records.accounting import UsageTally
+
+    merged = UsageTally()
+    for part in parts:
+        tally = UsageTally()
+        for inferences in part:
+            tally.add(inferences)
+        merged.merge(tally)
+    every_test = [inferences for part in parts for inferences in part]
+    assert merged.data() == usage_data(every_test)
+    assert merged.rollup() == rollup(every_test)
