@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from pytest_llmeval.records.accounting import rollup, usage_data, usage_data_of
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.baseline import baseline_from_aggregate
 from pytest_llmeval.records.comparison import compare_to_baseline
-from pytest_llmeval.records.models import EvalResult, Inference, Score
+from pytest_llmeval.records.models import EvalResult, Inference, Score, VariantTag, result_fields
 from pytest_llmeval.reporting.html import render_html, write_html, write_report_and_html
 from pytest_llmeval.reporting.json import build_report, stream_report, write_report
 
@@ -296,3 +297,31 @@ def test_tallies_merged_are_the_tally_of_all_their_tests(
     every_test = [inferences for part in parts for inferences in part]
     assert merged.data() == usage_data(every_test)
     assert merged.rollup() == rollup(every_test)
+
+
+@given(
+    RUNS,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "case_rule": st.sampled_from([None, "pass^k", "pass@k"]),
+            "pass_k": st.sampled_from([None, 1, 3]),
+            "min_case_pass_rate": st.sampled_from([None, 0.0, 0.5]),
+            "variant": st.sampled_from(
+                [None, VariantTag(axis="m", label="b", index=1, case="t", reference="a")]
+            ),
+            "started_at": st.sampled_from([None, 1.5]),
+            "metadata": st.sampled_from([{}, {"k": [1, 2.5, None], "when": math.inf}]),
+            "inferences": st.lists(CALLS, max_size=2),
+            "message": st.sampled_from([None, "why \ud800"]),
+        },
+    ),
+)
+def test_a_reports_result_data_is_the_results_json(run: EvalResult, update: dict) -> None:
+    # the report serialises result_fields, not the model through its wrap serialiser
+    result = EvalResult.model_validate({**run.model_dump(), **update})
+    fields = to_jsonable_python(result_fields(result), inf_nan_mode="null")
+    assert fields == to_jsonable_python(result, inf_nan_mode="null")
+    assert json.dumps(fields, sort_keys=True) == json.dumps(
+        to_jsonable_python(result, inf_nan_mode="null"), sort_keys=True
+    )

@@ -34,7 +34,13 @@ from pytest_llmeval.records.accounting import rollup, usage_data_of
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.comparison import BaselineComparison
 from pytest_llmeval.records.diagnostics import judge_diagnostics
-from pytest_llmeval.records.models import EvalResult, Inference, SessionAggregate, UsageRollup
+from pytest_llmeval.records.models import (
+    EvalResult,
+    Inference,
+    SessionAggregate,
+    UsageRollup,
+    result_fields,
+)
 from pytest_llmeval.records.variant_models import VariantComparison
 
 if TYPE_CHECKING:
@@ -216,7 +222,7 @@ class StreamedReport:
     def result_items(self) -> Iterator[dict[str, Any]]:
         """Each result's JSON data as the report holds it (ReportResult's), one by one."""
         for result in self.results:
-            data = to_jsonable_python(result, inf_nan_mode="null")
+            data = to_jsonable_python(result_fields(result), inf_nan_mode="null")
             # plain values; a non-finite float in it is written null (see iter_model_neutral)
             data["usage"] = usage_data_of(result.inferences)
             yield data
