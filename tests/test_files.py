@@ -421,3 +421,54 @@ def test_given_items_with_a_non_finite_float_write_it_as_null() -> None:
     for spread in (True, False):
         text = "".join(iter_model_text(Loose(rows=[]), spread=spread, items={"rows": items}))
         assert json.loads(text)["rows"] == [{"cost": None, "n": 1}, {"cost": 0.5, "n": None}]
+
+
+def test_each_layout_is_written_in_the_pieces_it_is_redacted_in() -> None:
+    # each piece is redacted on its own: the file is cut at each line of a spread value,
+    # the page's compact text keeps a field's value whole, as when each was made alone
+    from pytest_llmeval.core.files import iter_model_text
+
+    class Nested(BaseModel):
+        schema_version: int = 2
+        name: str
+        nested: dict[str, object] = {}
+        items: list[float] = []
+
+    model = Nested(name="x", nested={"a": 1, "b": [1, {"c": 2}]}, items=[1.0, 2.5])
+    assert list(iter_model_text(model)) == [
+        "{",
+        '\n  "schema_version": ',
+        "2",
+        ',\n  "items": ',
+        "[",
+        "\n    1.0",
+        ",\n    2.5",
+        "\n  ]",
+        ',\n  "name": ',
+        '"x"',
+        ',\n  "nested": ',
+        "{",
+        '\n    "a": ',
+        "1",
+        ',\n    "b": ',
+        "[",
+        '\n      1,\n      {"c": 2}',
+        "\n    ]",
+        "\n  }",
+        "\n}\n",
+    ]
+    assert list(iter_model_text(model, spread=False)) == [
+        "{",
+        '"schema_version":',
+        "2",
+        ',"items":',
+        "[",
+        "1.0",
+        ",2.5",
+        "]",
+        ',"name":',
+        '"x"',
+        ',"nested":',
+        '{"a":1,"b":[1,{"c":2}]}',
+        "}",
+    ]

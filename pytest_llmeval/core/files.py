@@ -205,6 +205,8 @@ _SPREAD = (", ", ": ")
 #: The separators of neutral text (see `iter_model_neutral`): a NUL after each `,` and
 #: `:` between JSON tokens, where the spread layout has a space and the tight one none.
 _NEUTRAL = (",\0", ":\0")
+#: Where a piece of neutral text is cut into several in the spread layout.
+_CUT = "\x01"
 #: The layout's line breaks and indents, which the tight layout leaves out.
 _PAD = re.compile("\n *")
 
@@ -225,15 +227,23 @@ def _plain(value: Any) -> Any:
     return to_jsonable_python(value, inf_nan_mode="null")
 
 
-def spread_text(neutral: str) -> str:
-    """A piece of neutral text (see `iter_model_neutral`) in the file layout."""
-    return neutral.replace("\0", " ")
+def spread_pieces(neutral: Iterable[str]) -> Iterator[str]:
+    """Pieces of neutral text (see `iter_model_neutral`) in the file layout."""
+    for piece in neutral:
+        text = piece.replace("\0", " ")
+        if _CUT in text:
+            yield from text.split(_CUT)
+        else:
+            yield text
 
 
-def tight_text(neutral: str) -> str:
-    """A piece of neutral text (see `iter_model_neutral`) as compact JSON, on one line."""
-    text = neutral.replace("\0", "")
-    return _PAD.sub("", text) if "\n" in text else text
+def tight_pieces(neutral: Iterable[str]) -> Iterator[str]:
+    """Pieces of neutral text (see `iter_model_neutral`) as compact JSON, on one line."""
+    for piece in neutral:
+        text = piece.replace("\0", "")
+        if _CUT in text:
+            text = text.replace(_CUT, "")
+        yield _PAD.sub("", text) if "\n" in text else text
 
 
 def _layout(value: Any, depth: int) -> Iterator[str]:
@@ -270,21 +280,28 @@ def iter_model_text(
     """The file text of a model, in pieces (see dump_model); `spread=False` gives the
     same data as compact JSON on one line (for embedding). Both are the pieces of
     `iter_model_neutral`, made into one layout or the other."""
-    return map(spread_text if spread else tight_text, iter_model_neutral(model, items=items))
+    neutral = iter_model_neutral(model, items=items)
+    return spread_pieces(neutral) if spread else tight_pieces(neutral)
 
 
 def iter_model_neutral(
     model: BaseModel, *, items: Mapping[str, Iterable[Any]] | None = None
 ) -> Iterator[str]:
-    """The text of a model in pieces of neutral text, from which `spread_text` makes the
-    file's layout and `tight_text` the same JSON compact, each piece on its own: a
-    report written both ways (the JSON file and the HTML page) is serialised once.
+    """The text of a model in pieces of neutral text, from which `spread_pieces` makes
+    the file's layout and `tight_pieces` the same JSON compact: a report written both
+    ways (the JSON file and the HTML page) is serialised once.
 
     Neutral text is the file's layout with a NUL where the spread layout has a space
     after a separator (`,` or `:` between JSON tokens). Neither a NUL nor a line break
     ever stands in JSON text (the encoder escapes control characters in strings), so
     the NULs and the layout's line breaks with their indents are what the two layouts
     differ by: spaces in one, nothing in the other.
+
+    Each layout comes in the pieces it came in when each was serialised on its own,
+    so each is redacted as before, piece by piece (`write_text_atomic`): a field's
+    value spread over lines is one neutral piece, one compact piece on the page, and
+    cut (at each \\x01, another control character JSON text never holds) into the
+    file's pieces.
 
     A top-level list (the report's results) is serialised item by item, so the whole
     file never exists as one tree of Python objects. `items` gives a top-level list
@@ -312,7 +329,7 @@ def iter_model_neutral(
                 yield f"{',' if position else ''}{item_pad}{_compact(_plain(item), _NEUTRAL)}"
             yield pad + "]"
         else:
-            yield from _layout(_plain(value), 1)
+            yield _CUT.join(_layout(_plain(value), 1))
     yield "\n}\n" if names else "}\n"
 
 

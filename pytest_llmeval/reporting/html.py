@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.core.errors import LLMEvalError
 from pytest_llmeval.core.files import (
     iter_model_text,
-    spread_text,
-    tight_text,
+    spread_pieces,
+    tight_pieces,
     write_text_atomic,
     write_texts_atomic,
 )
@@ -271,8 +271,8 @@ def write_report_and_html(
     on its own, its error in the list returned (see `write_texts_atomic`)."""
     for_report, for_html = itertools.tee(report.neutral_pieces())
     # a piece of each file in turn: `tee` holds the few pieces between the two
-    report_pieces = map(spread_text, for_report)
-    html_pieces = iter_html(report, data=map(tight_text, for_html))
+    report_pieces = spread_pieces(for_report)
+    html_pieces = iter_html(report, data=tight_pieces(for_html))
     del for_report, for_html  # held by the pieces alone: a file that stops lets go of them
     return write_texts_atomic(
         [(report_path, report_pieces), (html_path, html_pieces)], redactor=redactor
