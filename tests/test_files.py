@@ -367,3 +367,108 @@ def test_a_file_written_together_that_failed_still_takes_its_pieces(tmp_path: Pa
     assert len(taken) == len(made) == 1000
     assert (tmp_path / "b.txt").read_text(encoding="utf-8").splitlines()[-1] == "999"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt", "blocker"]
+
+
+class Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = 1
+
+
+JSON_DATA = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.sampled_from(["a", ",", ":", " ", "\n", "\0", "é", '"', "\\"]))
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(alphabet="abc_", min_size=1, max_size=4), JSON_DATA, max_size=4))
+def test_one_serialisation_makes_the_spread_and_the_compact_text(fields: dict[str, object]) -> None:
+    # the JSON report and the HTML page share each piece of neutral text: each layout made
+    # from it is the JSON the encoder gives with that layout's separators
+    from pytest_llmeval.core.files import iter_model_text
+
+    model = Loose(**fields)
+    spread = "".join(iter_model_text(model))
+    tight = "".join(iter_model_text(model, spread=False))
+    assert json.loads(spread) == json.loads(tight) == {"schema_version": 1, **fields}
+
+    def compact(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    members = "".join(f",{json.dumps(k)}:{compact(v)}" for k, v in sorted(fields.items()))
+    assert tight == '{"schema_version":1' + members + "}"
+    for name, value in fields.items():
+        if not isinstance(value, (dict, list)) or not value:
+            line = f"\n  {json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}"
+            assert line in spread
+        elif isinstance(value, list):  # each item compact, spread separators, on its line
+            for item in value:
+                assert f"\n    {json.dumps(item, ensure_ascii=False, sort_keys=True)}" in spread
+
+
+def test_given_items_with_a_non_finite_float_write_it_as_null() -> None:
+    from pytest_llmeval.core.files import iter_model_text
+
+    items = [{"cost": math.inf, "n": 1}, {"cost": 0.5, "n": math.nan}]
+    for spread in (True, False):
+        text = "".join(iter_model_text(Loose(rows=[]), spread=spread, items={"rows": items}))
+        assert json.loads(text)["rows"] == [{"cost": None, "n": 1}, {"cost": 0.5, "n": None}]
+
+
+def test_each_layout_is_written_in_the_pieces_it_is_redacted_in() -> None:
+    # each piece is redacted on its own: the file is cut at each line of a spread value,
+    # the page's compact text keeps a field's value whole, as when each was made alone
+    from pytest_llmeval.core.files import iter_model_text
+
+    class Nested(BaseModel):
+        schema_version: int = 2
+        name: str
+        nested: dict[str, object] = {}
+        items: list[float] = []
+
+    model = Nested(name="x", nested={"a": 1, "b": [1, {"c": 2}]}, items=[1.0, 2.5])
+    assert list(iter_model_text(model)) == [
+        "{",
+        '\n  "schema_version": ',
+        "2",
+        ',\n  "items": ',
+        "[",
+        "\n    1.0",
+        ",\n    2.5",
+        "\n  ]",
+        ',\n  "name": ',
+        '"x"',
+        ',\n  "nested": ',
+        "{",
+        '\n    "a": ',
+        "1",
+        ',\n    "b": ',
+        "[",
+        '\n      1,\n      {"c": 2}',
+        "\n    ]",
+        "\n  }",
+        "\n}\n",
+    ]
+    assert list(iter_model_text(model, spread=False)) == [
+        "{",
+        '"schema_version":',
+        "2",
+        ',"items":',
+        "[",
+        "1.0",
+        ",2.5",
+        "]",
+        ',"name":',
+        '"x"',
+        ',"nested":',
+        '{"a":1,"b":[1,{"c":2}]}',
+        "}",
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,11 +17,11 @@ from pydantic_core import to_jsonable_python
 from pytest_llmeval.core.files import dump_model
 from pytest_llmeval.items.session import EvalSession
 from pytest_llmeval.items.settings import Settings
-from pytest_llmeval.records.accounting import rollup, usage_data
+from pytest_llmeval.records.accounting import rollup, usage_data, usage_data_of
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.baseline import baseline_from_aggregate
 from pytest_llmeval.records.comparison import compare_to_baseline
-from pytest_llmeval.records.models import EvalResult, Inference, Score
+from pytest_llmeval.records.models import EvalResult, Inference, Score, VariantTag, result_fields
 from pytest_llmeval.reporting.html import render_html, write_html, write_report_and_html
 from pytest_llmeval.reporting.json import build_report, stream_report, write_report
 
@@ -216,3 +217,111 @@ def test_a_reports_usage_data_is_the_rollups_json(per_test: list[list[Inference]
     as_model = to_jsonable_python(rollup(per_test), inf_nan_mode="null")
     as_data = to_jsonable_python(usage_data(per_test), inf_nan_mode="null")
     assert json.dumps(as_data, sort_keys=True) == json.dumps(as_model, sort_keys=True)
+
+
+@given(st.lists(CALLS, max_size=3))
+def test_one_tests_usage_data_is_usage_data_of_its_calls(calls: list[Inference]) -> None:
+    # a test with one call takes a shorter path: the same fields, values and types
+    short = usage_data_of(calls)
+    assert short == usage_data([calls])
+    assert json.dumps(short, sort_keys=True) == json.dumps(usage_data([calls]), sort_keys=True)
+
+
+RUNS = st.builds(
+    EvalResult,
+    nodeid=st.just("t.py::test_a[1]"),
+    case_id=st.just("t.py::test_a[1]"),
+    group=st.just("t.py::test_a"),
+    threshold=st.sampled_from([0.0, 0.5, 1]),
+    aggregate=st.just("mean"),
+    status=st.sampled_from(["passed", "below", "failed", "error", "skipped"]),
+    score=st.sampled_from([None, 0.0, 0.25, 1]),
+    scores=st.lists(
+        st.builds(
+            Score,
+            name=st.sampled_from(["a", "b", "c"]),
+            value=st.sampled_from([0.0, 0.3, 1]),
+            threshold=st.sampled_from([None, 0.5]),
+        ),
+        max_size=3,
+    ),
+    adaptive=st.booleans(),
+    repeat_index=st.sampled_from([None, 1]),
+)
+
+
+@given(RUNS)
+def test_a_case_that_ran_once_is_aggregated_as_any_case(run: EvalResult) -> None:
+    # most cases ran once without a per-case rule: a shorter path makes the same case
+    from pytest_llmeval.records.aggregate import _aggregate_runs, aggregate_case
+
+    case = aggregate_case([run])
+    assert case == _aggregate_runs([run])
+    assert json.dumps(to_jsonable_python(case), sort_keys=True) == json.dumps(
+        to_jsonable_python(_aggregate_runs([run])), sort_keys=True
+    )
+
+
+def test_a_results_rules_across_runs_are_written_only_when_set() -> None:
+    # files of suites without repeats or variants keep their bytes: the fields are left out
+    plain = to_jsonable_python(RESULTS[0])
+    assert {"case_rule", "pass_k", "min_case_pass_rate", "adaptive", "variant"} & set(
+        plain
+    ) == set()
+    ruled = RESULTS[0].model_copy(
+        update={"case_rule": "pass^k", "pass_k": 2, "min_case_pass_rate": 0.5, "adaptive": True}
+    )
+    data = ruled.model_dump(mode="json")
+    assert (data["case_rule"], data["pass_k"], data["min_case_pass_rate"], data["adaptive"]) == (
+        "pass^k",
+        2,
+        0.5,
+        True,
+    )
+    assert "variant" not in data
+
+
+@given(st.lists(st.lists(st.lists(CALLS, max_size=3), max_size=3), max_size=3))
+def test_tallies_merged_are_the_tally_of_all_their_tests(
+    parts: list[list[list[Inference]]],
+) -> None:
+    # the session's usage is its groups' tallies merged, not a second walk of every call
+    from pytest_llmeval.records.accounting import UsageTally
+
+    merged = UsageTally()
+    for part in parts:
+        tally = UsageTally()
+        for inferences in part:
+            tally.add(inferences)
+        merged.merge(tally)
+    every_test = [inferences for part in parts for inferences in part]
+    assert merged.data() == usage_data(every_test)
+    assert merged.rollup() == rollup(every_test)
+
+
+@given(
+    RUNS,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "case_rule": st.sampled_from([None, "pass^k", "pass@k"]),
+            "pass_k": st.sampled_from([None, 1, 3]),
+            "min_case_pass_rate": st.sampled_from([None, 0.0, 0.5]),
+            "variant": st.sampled_from(
+                [None, VariantTag(axis="m", label="b", index=1, case="t", reference="a")]
+            ),
+            "started_at": st.sampled_from([None, 1.5]),
+            "metadata": st.sampled_from([{}, {"k": [1, 2.5, None], "when": math.inf}]),
+            "inferences": st.lists(CALLS, max_size=2),
+            "message": st.sampled_from([None, "why \ud800"]),
+        },
+    ),
+)
+def test_a_reports_result_data_is_the_results_json(run: EvalResult, update: dict) -> None:
+    # the report serialises result_fields, not the model through its wrap serialiser
+    result = EvalResult.model_validate({**run.model_dump(), **update})
+    fields = to_jsonable_python(result_fields(result), inf_nan_mode="null")
+    assert fields == to_jsonable_python(result, inf_nan_mode="null")
+    assert json.dumps(fields, sort_keys=True) == json.dumps(
+        to_jsonable_python(result, inf_nan_mode="null"), sort_keys=True
+    )

@@ -202,7 +202,13 @@ def model_from_bytes(
 
 
 _SPREAD = (", ", ": ")
-_TIGHT = (",", ":")
+#: The separators of neutral text (see `iter_model_neutral`): a NUL after each `,` and
+#: `:` between JSON tokens, where the spread layout has a space and the tight one none.
+_NEUTRAL = (",\0", ":\0")
+#: Where a piece of neutral text is cut into several in the spread layout.
+_CUT = "\x01"
+#: The layout's line breaks and indents, which the tight layout leaves out.
+_PAD = re.compile("\n *")
 
 
 def _compact(value: Any, separators: tuple[str, str] = _SPREAD) -> str:
@@ -221,60 +227,110 @@ def _plain(value: Any) -> Any:
     return to_jsonable_python(value, inf_nan_mode="null")
 
 
+def spread_pieces(neutral: Iterable[str]) -> Iterator[str]:
+    """Pieces of neutral text (see `iter_model_neutral`) in the file layout."""
+    for piece in neutral:
+        text = piece.replace("\0", " ")
+        if _CUT in text:
+            yield from text.split(_CUT)
+        else:
+            yield text
+
+
+def tight_pieces(neutral: Iterable[str]) -> Iterator[str]:
+    """Pieces of neutral text (see `iter_model_neutral`) as compact JSON, on one line."""
+    for piece in neutral:
+        text = piece.replace("\0", "")
+        if _CUT in text:
+            text = text.replace(_CUT, "")
+        yield _PAD.sub("", text) if "\n" in text else text
+
+
 def _layout(value: Any, depth: int) -> Iterator[str]:
-    """Objects spread over lines with keys sorted; each array item compact on its line."""
+    """Objects spread over lines with keys sorted; each array item compact on its line
+    (neutral text)."""
     if not value or not isinstance(value, (dict, list)):
-        yield _compact(value)
+        yield _compact(value, _NEUTRAL)
         return
     pad = "\n" + "  " * (depth + 1)
     if isinstance(value, dict):
         yield "{"
         for index, key in enumerate(sorted(value)):
-            yield f"{',' if index else ''}{pad}{_compact(key)}: "
+            yield f"{',' if index else ''}{pad}{_compact(key)}:\0"
             yield from _layout(value[key], depth + 1)
         yield "\n" + "  " * depth + "}"
     else:
         yield "["
-        yield ",".join(pad + _compact(item) for item in value)
+        yield ",".join(pad + _compact(item, _NEUTRAL) for item in value)
         yield "\n" + "  " * depth + "]"
+
+
+def _neutral_item(item: Any) -> str:
+    """Neutral text of JSON-able data, a non-finite float in it as null: encoded as it
+    is, and only when the encoder refuses such a float, again through `_plain`."""
+    try:
+        return _compact(item, _NEUTRAL)
+    except ValueError:  # "Out of range float values are not JSON compliant"
+        return _compact(_plain(item), _NEUTRAL)
 
 
 def iter_model_text(
     model: BaseModel, *, spread: bool = True, items: Mapping[str, Iterable[Any]] | None = None
 ) -> Iterator[str]:
     """The file text of a model, in pieces (see dump_model); `spread=False` gives the
-    same data as compact JSON on one line (for embedding).
+    same data as compact JSON on one line (for embedding). Both are the pieces of
+    `iter_model_neutral`, made into one layout or the other."""
+    neutral = iter_model_neutral(model, items=items)
+    return spread_pieces(neutral) if spread else tight_pieces(neutral)
+
+
+def iter_model_neutral(
+    model: BaseModel, *, items: Mapping[str, Iterable[Any]] | None = None
+) -> Iterator[str]:
+    """The text of a model in pieces of neutral text, from which `spread_pieces` makes
+    the file's layout and `tight_pieces` the same JSON compact: a report written both
+    ways (the JSON file and the HTML page) is serialised once.
+
+    Neutral text is the file's layout with a NUL where the spread layout has a space
+    after a separator (`,` or `:` between JSON tokens). Neither a NUL nor a line break
+    ever stands in JSON text (the encoder escapes control characters in strings), so
+    the NULs and the layout's line breaks with their indents are what the two layouts
+    differ by: spaces in one, nothing in the other.
+
+    Each layout comes in the pieces it came in when each was serialised on its own,
+    so each is redacted as before, piece by piece (`write_text_atomic`): a field's
+    value spread over lines is one neutral piece, one compact piece on the page, and
+    cut (at each \\x01, another control character JSON text never holds) into the
+    file's pieces.
 
     A top-level list (the report's results) is serialised item by item, so the whole
     file never exists as one tree of Python objects. `items` gives a top-level list
     field's items instead of the model's value, as JSON-able data made as they are
-    written (the report's results with their usage, never all built at once).
+    written (the report's results with their usage, never all built at once); a
+    non-finite float in them is written null, as everywhere in the file.
     """
-    separators = _SPREAD if spread else _TIGHT
-    pad, item_pad, colon = ("\n  ", "\n    ", ": ") if spread else ("", "", ":")
+    pad, item_pad = "\n  ", "\n    "
     fields = {name: getattr(model, name) for name in type(model).model_fields}
     fields.update(model.model_extra or {})
     names = sorted(fields, key=lambda name: (name != "schema_version", name))
     yield "{"
     for index, name in enumerate(names):
         value = fields[name]
-        yield f"{',' if index else ''}{pad}{_compact(name)}{colon}"
+        yield f"{',' if index else ''}{pad}{_compact(name)}:\0"
         if items is not None and name in items:
             written = 0
             for item in items[name]:
-                yield f"{',' if written else '['}{item_pad}{_compact(item, separators)}"
+                yield f"{',' if written else '['}{item_pad}{_neutral_item(item)}"
                 written += 1
             yield pad + "]" if written else "[]"
         elif isinstance(value, list) and value:
             yield "["
             for position, item in enumerate(value):
-                yield f"{',' if position else ''}{item_pad}{_compact(_plain(item), separators)}"
+                yield f"{',' if position else ''}{item_pad}{_compact(_plain(item), _NEUTRAL)}"
             yield pad + "]"
-        elif spread:
-            yield from _layout(_plain(value), 1)
         else:
-            yield _compact(_plain(value), _TIGHT)
-    yield ("\n}\n" if names else "}\n") if spread else "}"
+            yield _CUT.join(_layout(_plain(value), 1))
+    yield "\n}\n" if names else "}\n"
 
 
 def dump_model(model: BaseModel) -> str:
@@ -289,6 +345,12 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _escape_surrogate(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
+
+
+def _encodable(text: str) -> str:
+    """`text` with its lone surrogates escaped (see write_text_atomic); ASCII text, most
+    of what is written, holds none."""
+    return text if text.isascii() else _LONE_SURROGATE.sub(_escape_surrogate, text)
 
 
 def write_text_atomic(
@@ -360,7 +422,7 @@ def write_texts_atomic(
                     active.remove(file)
                     file.finish()
                 else:
-                    file.write(_LONE_SURROGATE.sub(_escape_surrogate, redact(piece)))
+                    file.write(_encodable(redact(piece)))
     except BaseException:
         for file in files:
             file.fail(None)

@@ -44,6 +44,65 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
     return UsageRollup(**data) if data["calls"] else UsageRollup()
 
 
+def usage_data_of(inferences: Sequence[Inference]) -> dict[str, Any]:
+    """`usage_data([inferences])`, the usage of one test's calls: what a report writes for
+    each result. A test that made one call (most tests) takes a shorter path, the same
+    fields and values with the loops and sums of one item written out."""
+    if len(inferences) != 1:
+        return usage_data([inferences])
+    (call,) = inferences
+    role = call.role
+    failed = _failed(call)
+    name = _model_name(call)
+    unpriced = not call.priced and not failed
+    by_name = _by_model_name(call)
+    cost = () if call.cost_usd is None else (call.cost_usd,)
+    latency = call.latency_s
+    latency_p50 = latency_p95 = ttft_p50 = None
+    if latency is not None:
+        # the type-7 percentile of one value is the same at every q
+        latency_p50 = latency_p95 = stats.percentile((latency,), 50)
+    if call.ttft_s is not None:
+        ttft_p50 = stats.percentile((call.ttft_s,), 50)
+    return drop_unused_evaluation(
+        dict(
+            calls=1,
+            app_calls=int(role == "app"),
+            judge_calls=int(role == "judge"),
+            replayed=int(call.replayed),
+            errors=int(failed),
+            retries=0,
+            injected=int(failed and call.injected_fault is not None),
+            unpriced=int(unpriced),
+            priced=int(call.priced),
+            priced_by_model_name=int(by_name),
+            priced_by_model_name_models=[name] if by_name else [],
+            input_tokens=call.input_tokens or 0,
+            output_tokens=call.output_tokens or 0,
+            cache_read_tokens=call.cache_read_tokens or 0,
+            cache_write_tokens=call.cache_write_tokens or 0,
+            cost_usd=math.fsum(cost),
+            app_cost_usd=math.fsum(cost if role == "app" else ()),
+            judge_cost_usd=math.fsum(cost if role == "judge" else ()),
+            spent_usd=math.fsum((call.spent_usd,)),
+            latency_p50_s=latency_p50,
+            latency_p95_s=latency_p95,
+            latency_max_s=latency,
+            ttft_p50_s=ttft_p50,
+            app_models=[name] if role == "app" else [],
+            judge_models=[name] if role == "judge" else [],
+            unpriced_models=[name] if unpriced else [],
+            unpriced_reasons={call.unpriced_reason or "no known price": [name]} if unpriced else {},
+            simulator_calls=int(role == "simulator"),
+            simulator_cost_usd=math.fsum(cost if role == "simulator" else ()),
+            simulator_models=[name] if role == "simulator" else [],
+            evaluation_calls=int(role == "evaluation"),
+            evaluation_cost_usd=math.fsum(cost if role == "evaluation" else ()),
+            evaluation_models=[name] if role == "evaluation" else [],
+        )
+    )
+
+
 def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
     """The fields of the calls' UsageRollup as plain values (see rollup): what a report
     writes for each result, without building the model.
@@ -51,33 +110,50 @@ def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
     One pass over the calls: a report rolls up every test's calls, and an aggregate
     every group's and the session's, so this runs once per result and more.
     """
-    calls = 0
-    retries = 0
-    counts = dict.fromkeys(_COUNTED, 0)
-    tokens = [0, 0, 0, 0]
-    costs: dict[str | None, list[float]] = {
-        None: [],
-        "app": [],
-        "judge": [],
-        "simulator": [],
-        "evaluation": [],
-    }
-    spent: list[float] = []
-    latencies: list[float] = []
-    ttfts: list[float] = []
-    models: dict[str, set[str]] = {
-        "app": set(),
-        "judge": set(),
-        "simulator": set(),
-        "evaluation": set(),
-    }
-    by_model_name: set[str] = set()
-    unpriced_models: set[str] = set()
-    unpriced_reasons: dict[str, set[str]] = {}
+    tally = UsageTally()
     for inferences in per_test:
-        retries += count_retries(inferences)
+        tally.add(inferences)
+    return tally.data()
+
+
+class UsageTally:
+    """What `usage_data` adds up, kept to add more to: counts, and every cost, spend,
+    latency and model name. Two tallies merged are the tally of both their tests (sums
+    are `math.fsum`, exact whatever the order; percentiles sort): a session's usage is
+    its groups' tallies merged, without walking every call again."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.retries = 0
+        self.counts = dict.fromkeys(_COUNTED, 0)
+        self.tokens = [0, 0, 0, 0]
+        self.costs: dict[str | None, list[float]] = {
+            None: [],
+            "app": [],
+            "judge": [],
+            "simulator": [],
+            "evaluation": [],
+        }
+        self.spent: list[float] = []
+        self.latencies: list[float] = []
+        self.ttfts: list[float] = []
+        self.models: dict[str, set[str]] = {
+            "app": set(),
+            "judge": set(),
+            "simulator": set(),
+            "evaluation": set(),
+        }
+        self.by_model_name: set[str] = set()
+        self.unpriced_models: set[str] = set()
+        self.unpriced_reasons: dict[str, set[str]] = {}
+
+    def add(self, inferences: Sequence[Inference]) -> None:
+        """Add one test's calls, in the order they were made."""
+        self.retries += count_retries(inferences)
+        self.calls += len(inferences)
+        counts, tokens, costs, models = self.counts, self.tokens, self.costs, self.models
+        spent, latencies, ttfts = self.spent, self.latencies, self.ttfts
         for call in inferences:
-            calls += 1
             role = call.role
             failed = _failed(call)
             name = _model_name(call)
@@ -94,12 +170,12 @@ def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
                 counts["priced"] += 1
             elif not failed:
                 counts["unpriced"] += 1
-                unpriced_models.add(name)
+                self.unpriced_models.add(name)
                 reason = call.unpriced_reason or "no known price"
-                unpriced_reasons.setdefault(reason, set()).add(name)
+                self.unpriced_reasons.setdefault(reason, set()).add(name)
             if _by_model_name(call):
                 counts["priced_by_model_name"] += 1
-                by_model_name.add(name)
+                self.by_model_name.add(name)
             tokens[0] += call.input_tokens or 0
             tokens[1] += call.output_tokens or 0
             tokens[2] += call.cache_read_tokens or 0
@@ -113,51 +189,81 @@ def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
                 latencies.append(call.latency_s)
             if call.ttft_s is not None:
                 ttfts.append(call.ttft_s)
-    latency_p50 = latency_p95 = latency_max = ttft_p50 = None
-    if latencies:
-        latency_p50, latency_p95 = stats.percentiles(latencies, (50, 95))
-        latency_max = max(latencies)
-    if ttfts:
-        ttft_p50 = stats.percentile(ttfts, 50)
-    return drop_unused_evaluation(
-        dict(
-            calls=calls,
-            app_calls=counts["app"],
-            judge_calls=counts["judge"],
-            replayed=counts["replayed"],
-            errors=counts["errors"],
-            retries=retries,
-            injected=counts["injected"],
-            unpriced=counts["unpriced"],
-            priced=counts["priced"],
-            priced_by_model_name=counts["priced_by_model_name"],
-            priced_by_model_name_models=sorted(by_model_name),
-            input_tokens=tokens[0],
-            output_tokens=tokens[1],
-            cache_read_tokens=tokens[2],
-            cache_write_tokens=tokens[3],
-            cost_usd=math.fsum(costs[None]),
-            app_cost_usd=math.fsum(costs["app"]),
-            judge_cost_usd=math.fsum(costs["judge"]),
-            spent_usd=math.fsum(spent),
-            latency_p50_s=latency_p50,
-            latency_p95_s=latency_p95,
-            latency_max_s=latency_max,
-            ttft_p50_s=ttft_p50,
-            app_models=sorted(models["app"]),
-            judge_models=sorted(models["judge"]),
-            unpriced_models=sorted(unpriced_models),
-            unpriced_reasons={
-                reason: sorted(names) for reason, names in sorted(unpriced_reasons.items())
-            },
-            simulator_calls=counts["simulator"],
-            simulator_cost_usd=math.fsum(costs["simulator"]),
-            simulator_models=sorted(models["simulator"]),
-            evaluation_calls=counts["evaluation"],
-            evaluation_cost_usd=math.fsum(costs["evaluation"]),
-            evaluation_models=sorted(models["evaluation"]),
+
+    def merge(self, other: UsageTally) -> None:
+        """Add another tally's tests."""
+        self.calls += other.calls
+        self.retries += other.retries
+        for key, count in other.counts.items():
+            self.counts[key] += count
+        self.tokens = [
+            mine + theirs for mine, theirs in zip(self.tokens, other.tokens, strict=True)
+        ]
+        for role, values in other.costs.items():
+            self.costs[role] += values
+        self.spent += other.spent
+        self.latencies += other.latencies
+        self.ttfts += other.ttfts
+        for role, names in other.models.items():
+            self.models[role] |= names
+        self.by_model_name |= other.by_model_name
+        self.unpriced_models |= other.unpriced_models
+        for reason, names in other.unpriced_reasons.items():
+            self.unpriced_reasons.setdefault(reason, set()).update(names)
+
+    def data(self) -> dict[str, Any]:
+        """The fields of the UsageRollup of everything added (see usage_data)."""
+        counts, tokens, costs, models = self.counts, self.tokens, self.costs, self.models
+        latency_p50 = latency_p95 = latency_max = ttft_p50 = None
+        if self.latencies:
+            latency_p50, latency_p95 = stats.percentiles(self.latencies, (50, 95))
+            latency_max = max(self.latencies)
+        if self.ttfts:
+            ttft_p50 = stats.percentile(self.ttfts, 50)
+        return drop_unused_evaluation(
+            dict(
+                calls=self.calls,
+                app_calls=counts["app"],
+                judge_calls=counts["judge"],
+                replayed=counts["replayed"],
+                errors=counts["errors"],
+                retries=self.retries,
+                injected=counts["injected"],
+                unpriced=counts["unpriced"],
+                priced=counts["priced"],
+                priced_by_model_name=counts["priced_by_model_name"],
+                priced_by_model_name_models=sorted(self.by_model_name),
+                input_tokens=tokens[0],
+                output_tokens=tokens[1],
+                cache_read_tokens=tokens[2],
+                cache_write_tokens=tokens[3],
+                cost_usd=math.fsum(costs[None]),
+                app_cost_usd=math.fsum(costs["app"]),
+                judge_cost_usd=math.fsum(costs["judge"]),
+                spent_usd=math.fsum(self.spent),
+                latency_p50_s=latency_p50,
+                latency_p95_s=latency_p95,
+                latency_max_s=latency_max,
+                ttft_p50_s=ttft_p50,
+                app_models=sorted(models["app"]),
+                judge_models=sorted(models["judge"]),
+                unpriced_models=sorted(self.unpriced_models),
+                unpriced_reasons={
+                    reason: sorted(names) for reason, names in sorted(self.unpriced_reasons.items())
+                },
+                simulator_calls=counts["simulator"],
+                simulator_cost_usd=math.fsum(costs["simulator"]),
+                simulator_models=sorted(models["simulator"]),
+                evaluation_calls=counts["evaluation"],
+                evaluation_cost_usd=math.fsum(costs["evaluation"]),
+                evaluation_models=sorted(models["evaluation"]),
+            )
         )
-    )
+
+    def rollup(self) -> UsageRollup:
+        """The UsageRollup of everything added (see rollup)."""
+        data = self.data()
+        return UsageRollup(**data) if data["calls"] else UsageRollup()
 
 
 #: The counters rollup keeps in one dict: the roles it counts, then kinds of call.

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from pytest_llmeval.records import decision, stats
-from pytest_llmeval.records.accounting import rollup
+from pytest_llmeval.records.accounting import UsageTally
 from pytest_llmeval.records.decision import interval
 from pytest_llmeval.records.models import (
     CaseAggregate,
@@ -25,6 +25,19 @@ def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
     """Combine the runs of one case: mean score, spread, status, and for repeated cases
     the runs' pass rate (Wilson interval), pass^k and pass@k, whether they straddle the
     threshold, and the per-case rule's verdict."""
+    first = items[0]
+    if (
+        len(items) == 1
+        and first.status != "skipped"
+        and first.case_rule is None
+        and first.min_case_pass_rate is None
+    ):
+        return _one_run(first)
+    return _aggregate_runs(items)
+
+
+def _aggregate_runs(items: list[EvalResult]) -> CaseAggregate:
+    """`aggregate_case` of any case (see `_one_run` for the common one)."""
     first = items[0]
     items = sorted(items, key=lambda r: (r.repeat_index or 0, r.nodeid))
     ran = [r for r in items if r.status != "skipped"]
@@ -101,6 +114,29 @@ def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
     )
 
 
+def _one_run(run: EvalResult) -> CaseAggregate:
+    """`aggregate_case` of a case that ran once, with no per-case rule (most cases): its
+    status is the run's, its scores the run's; the same case, made with less work."""
+    names: dict[str, list[float]] = {}
+    for s in run.scores:
+        names.setdefault(s.name, []).append(s.value)
+    return CaseAggregate(
+        case_id=run.case_id,
+        group=run.group,
+        threshold=run.threshold,
+        runs=1,
+        score=stats.mean((run.score if run.score is not None else 0.0,)),
+        stdev=None,
+        status=run.status,
+        scores={name: stats.mean(vals) for name, vals in sorted(names.items())},
+        nodeids=[],
+        adaptive_runs=int(run.adaptive),
+        case_rule=None,
+        min_case_pass_rate=None,
+        failed_case_rule=False,
+    )
+
+
 def is_straddling(runs: list[EvalResult]) -> bool:
     """Whether a case's runs straddle its threshold: of the runs whose body completed,
     some passed and some fell below (a crash is a failure, not a straddle)."""
@@ -145,6 +181,16 @@ def _labels(keys: list[str], explicit: set[str]) -> dict[str, str]:
 
 def aggregate_group(group: str, label: str, results: list[EvalResult]) -> GroupAggregate:
     """Combine the cases of one group: counts, mean with its CI, pass rate."""
+    return _aggregate_group(group, label, results)[0]
+
+
+def _aggregate_group(
+    group: str, label: str, results: list[EvalResult]
+) -> tuple[GroupAggregate, UsageTally]:
+    """`aggregate_group`, and the tally of its calls (the session's adds them up)."""
+    tally = UsageTally()
+    for r in results:
+        tally.add(r.inferences)
     by_case: dict[str, list[EvalResult]] = defaultdict(list)
     for r in results:
         by_case[r.case_id].append(r)
@@ -162,7 +208,7 @@ def aggregate_group(group: str, label: str, results: list[EvalResult]) -> GroupA
     pass_low = pass_high = None
     if ran:
         pass_low, pass_high = stats.wilson_interval(passed, len(ran), 0.95)
-    return GroupAggregate(
+    aggregate = GroupAggregate(
         group=group,
         label=label,
         n=len(ran),
@@ -182,10 +228,11 @@ def aggregate_group(group: str, label: str, results: list[EvalResult]) -> GroupA
         failed_min_pass_rate=(
             min_pass_rate is not None and pass_rate is not None and pass_rate < min_pass_rate
         ),
-        usage=rollup(r.inferences for r in results),
+        usage=tally.rollup(),
         cases=cases,
         unstable=sum(1 for c in cases if c.unstable),
     )
+    return aggregate, tally
 
 
 def aggregate_session(results: Iterable[EvalResult]) -> SessionAggregate:
@@ -199,7 +246,12 @@ def aggregate_session(results: Iterable[EvalResult]) -> SessionAggregate:
             explicit.add(r.group)
     keys = sorted(by_group)
     labels = _labels(keys, explicit)
-    groups = [aggregate_group(k, labels[k], by_group[k]) for k in keys]
+    usage = UsageTally()
+    groups = []
+    for key in keys:
+        group, tally = _aggregate_group(key, labels[key], by_group[key])
+        groups.append(group)
+        usage.merge(tally)  # every result is in one group: the session's calls, counted once
     all_cases = [c for g in groups for c in g.cases]
     ran = [c for c in all_cases if c.status != "skipped"]
     return SessionAggregate(
@@ -211,5 +263,5 @@ def aggregate_session(results: Iterable[EvalResult]) -> SessionAggregate:
         skipped=sum(g.skipped for g in groups),
         items=sum(1 for r in ordered if not r.adaptive),  # adaptive runs ran inside items
         mean=stats.mean([c.score for c in ran]) if ran else None,
-        usage=rollup(r.inferences for r in ordered),
+        usage=usage.rollup(),
     )

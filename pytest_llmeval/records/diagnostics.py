@@ -60,9 +60,13 @@ def _probe_entries(results: Iterable[Any], key: str) -> list[tuple[str, Mapping[
 
 def _holding(results: Iterable[Any], *keys: str) -> list[Any]:
     """The results whose metadata has one of `keys`, by node id: the few to sort (most
-    results have none of them)."""
+    results have none of them, and most have no metadata at all)."""
     return sorted(
-        (result for result in results if any(key in result.metadata for key in keys)),
+        (
+            result
+            for result in results
+            if result.metadata and any(key in result.metadata for key in keys)
+        ),
         key=lambda result: result.nodeid,
     )
 

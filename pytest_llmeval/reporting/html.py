@@ -42,7 +42,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.core.errors import LLMEvalError
-from pytest_llmeval.core.files import iter_model_text, write_text_atomic, write_texts_atomic
+from pytest_llmeval.core.files import (
+    iter_model_text,
+    spread_pieces,
+    tight_pieces,
+    write_text_atomic,
+    write_texts_atomic,
+)
 from pytest_llmeval.reporting.json import Report, StreamedReport
 
 if TYPE_CHECKING:
@@ -74,7 +80,10 @@ def _template() -> str:
 
 
 def embed_json(text: str) -> str:
-    """JSON text made safe to place inside a `<script>` element; it parses the same."""
+    """JSON text made safe to place inside a `<script>` element; it parses the same.
+    (Each unsafe sequence starts with `<` or is not ASCII: most pieces hold neither.)"""
+    if "<" not in text and text.isascii():
+        return text
     for unsafe, escaped in _UNSAFE:
         text = text.replace(unsafe, escaped)
     return text
@@ -181,11 +190,12 @@ def iter_html(
     report: Report | StreamedReport,
     *,
     variants: Sequence[VariantComparison] | None = None,
-    items: Iterable[dict[str, Any]] | None = None,
+    data: Iterable[str] | None = None,
 ) -> Iterator[str]:
     """The self-contained HTML report of a session's report, in pieces; `variants`
-    defaults to the report's own (see `report_variants`), `items` are a streamed
-    report's results' data when the JSON file shares them (see `write_report_and_html`)."""
+    defaults to the report's own (see `report_variants`), `data` is the report's compact
+    JSON text in pieces when the JSON file shares its making (see
+    `write_report_and_html`)."""
     from pytest_llmeval.reporting.html_variants import variants_section
 
     head = report.head if isinstance(report, StreamedReport) else report
@@ -214,12 +224,13 @@ def iter_html(
     yield variants_section(report_variants(head) if variants is None else variants)
     yield below
     # the JSON report's own serialisation, compact: schema_version first, keys sorted
-    pieces = (
-        report.pieces(spread=False, items=items)
-        if isinstance(report, StreamedReport)
-        else iter_model_text(report, spread=False)
-    )
-    for piece in pieces:
+    if data is None:
+        data = (
+            report.pieces(spread=False)
+            if isinstance(report, StreamedReport)
+            else iter_model_text(report, spread=False)
+        )
+    for piece in data:
         yield embed_json(piece)
     yield between
     from pydantic_core import to_jsonable_python
@@ -254,31 +265,15 @@ def write_report_and_html(
     *,
     redactor: Redactor | None = None,
 ) -> list[LLMEvalError | None]:
-    """Write the JSON report and the HTML report together, each result's data made once
-    for both (`write_report` then `write_html` would make it twice); each file is written
-    or fails on its own, its error in the list returned (see `write_texts_atomic`)."""
-    reached: list[bool] = []
-
-    def announced(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        reached.append(True)
-        yield from items
-
-    for_report, for_html = itertools.tee(report.result_items())
-    report_pieces = report.pieces(items=announced(for_report))
-    html_pieces = iter_html(report, items=for_html)
+    """Write the JSON report and the HTML report together, the report's text made once
+    for both (`write_report` then `write_html` would make it twice): its neutral pieces,
+    each laid out for the file and compact for the page; each file is written or fails
+    on its own, its error in the list returned (see `write_texts_atomic`)."""
+    for_report, for_html = itertools.tee(report.neutral_pieces())
+    # a piece of each file in turn: `tee` holds the few pieces between the two
+    report_pieces = spread_pieces(for_report)
+    html_pieces = iter_html(report, data=tight_pieces(for_html))
     del for_report, for_html  # held by the pieces alone: a file that stops lets go of them
-    # The JSON file's text up to its first result first: each file's head serialises the
-    # aggregate (a tree of every case, about 10 MB at 10,000 cases), one at a time. Then
-    # a piece of each in turn: `tee` holds the data of the few results between the two.
-    head = []
-    for piece in report_pieces:
-        head.append(piece)
-        if reached:
-            break
     return write_texts_atomic(
-        [
-            (report_path, itertools.chain(head, report_pieces)),
-            (html_path, html_pieces),
-        ],
-        redactor=redactor,
+        [(report_path, report_pieces), (html_path, html_pieces)], redactor=redactor
     )

@@ -23,12 +23,24 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_jsonable_python
 
-from pytest_llmeval.core.files import iter_model_text, load_model, write_model, write_text_atomic
-from pytest_llmeval.records.accounting import rollup, usage_data
+from pytest_llmeval.core.files import (
+    iter_model_neutral,
+    iter_model_text,
+    load_model,
+    write_model,
+    write_text_atomic,
+)
+from pytest_llmeval.records.accounting import rollup, usage_data_of
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.comparison import BaselineComparison
 from pytest_llmeval.records.diagnostics import judge_diagnostics
-from pytest_llmeval.records.models import EvalResult, Inference, SessionAggregate, UsageRollup
+from pytest_llmeval.records.models import (
+    EvalResult,
+    Inference,
+    SessionAggregate,
+    UsageRollup,
+    result_fields,
+)
 from pytest_llmeval.records.variant_models import VariantComparison
 
 if TYPE_CHECKING:
@@ -210,17 +222,19 @@ class StreamedReport:
     def result_items(self) -> Iterator[dict[str, Any]]:
         """Each result's JSON data as the report holds it (ReportResult's), one by one."""
         for result in self.results:
-            data = to_jsonable_python(result, inf_nan_mode="null")
-            data["usage"] = to_jsonable_python(usage_data([result.inferences]), inf_nan_mode="null")
+            data = to_jsonable_python(result_fields(result), inf_nan_mode="null")
+            # plain values; a non-finite float in it is written null (see iter_model_neutral)
+            data["usage"] = usage_data_of(result.inferences)
             yield data
 
-    def pieces(
-        self, *, spread: bool = True, items: Iterable[dict[str, Any]] | None = None
-    ) -> Iterator[str]:
-        """The report's file text in pieces (see files.iter_model_text); `items` are the
-        results' data when another file shares them (`result_items`, made once)."""
-        results = self.result_items() if items is None else items
-        return iter_model_text(self.head, spread=spread, items={"results": results})
+    def pieces(self, *, spread: bool = True) -> Iterator[str]:
+        """The report's file text in pieces (see files.iter_model_text)."""
+        return iter_model_text(self.head, spread=spread, items={"results": self.result_items()})
+
+    def neutral_pieces(self) -> Iterator[str]:
+        """The report's text in neutral pieces (see files.iter_model_neutral): made once
+        for the JSON file and the HTML page that embeds it."""
+        return iter_model_neutral(self.head, items={"results": self.result_items()})
 
 
 def stream_report(
