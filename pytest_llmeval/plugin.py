@@ -153,11 +153,13 @@ def _runtime(config: pytest.Config) -> Runtime:
     runtime = config.stash.get(runtime_key, None)
     if runtime is None:
         from pytest_llmeval.core.errors import LLMEvalError
+        from pytest_llmeval.items.readahead import reads_ahead
         from pytest_llmeval.items.runtime import Runtime
 
+        settings = config.stash[settings_key]
         try:
             ledger = config.stash.get(ledger_key, None)
-            runtime = Runtime.create(config.stash[settings_key], ledger)
+            runtime = Runtime.create(settings, ledger, reads_ahead=reads_ahead(settings, config))
         except LLMEvalError as error:
             raise pytest.UsageError(f"pytest-llm-eval: {error}") from None
         config.stash[runtime_key] = runtime
@@ -252,6 +254,7 @@ class ItemHooks:
         run = item.stash[run_key] = _start_run(item, marks)
         problem = None
         try:
+            run.runtime.read_ahead(item)
             run.start_capture(item.path)
         except LLMEvalError as error:
             problem = str(error)

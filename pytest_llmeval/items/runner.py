@@ -370,8 +370,9 @@ def open_cassette(
         root = (root or test_file.parent / "cassettes") / folder
     elif settings.rejudge is not None:
         mode = "none"  # re-judging replays the app and never writes its cassette
+    path = runtime.read_ahead_path(nodeid) if rejudge is None else None
     return CassetteSession(
-        path=cassette_path(test_file, nodeid, root),
+        path=path or cassette_path(test_file, nodeid, root),
         mode=mode,
         nodeid=nodeid,
         redactor=runtime.redactor,
@@ -380,6 +381,7 @@ def open_cassette(
         verbosity=settings.verbosity,
         pending_folders=runtime.pending_folders,
         matcher=runtime.matcher,
+        shelf=runtime.shelf,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.capture.budget import SessionBudget
 from pytest_llmeval.core.errors import LLMEvalError
@@ -19,8 +19,10 @@ from pytest_llmeval.items.settings import Settings
 if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.cache import ResponseCache
     from pytest_llmeval.capture.cassettes.match import Matcher
+    from pytest_llmeval.capture.cassettes.shelf import Shelf
     from pytest_llmeval.capture.price_overrides import ModelPrice
     from pytest_llmeval.core.redact import Redactor
+    from pytest_llmeval.items.readahead import ReadAhead
 
 CACHE_DIR = ".llmeval_cache"
 
@@ -38,17 +40,43 @@ class Runtime:
     _pending_folders: tuple[Path, ...] | None = None
     _matcher: Matcher | None = None
     _watch_bypass: Callable[[], None] | None = None
+    #: Whether eval tests' cassettes are read ahead (see `items/readahead.py`).
+    reads_ahead: bool = False
+    #: The cassettes read ahead, once the first eval test filled it.
+    shelf: Shelf | None = None
+    _read_ahead: ReadAhead | None = None
 
     @classmethod
-    def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
-        """Parse what the settings left as text; a bad value names its option."""
+    def create(
+        cls, settings: Settings, ledger: str | None = None, *, reads_ahead: bool = False
+    ) -> Runtime:
+        """Parse what the settings left as text; a bad value names its option. With
+        `reads_ahead`, eval tests' cassettes are read ahead (`read_ahead`)."""
         overrides: dict[str, ModelPrice] = {}
         if settings.prices or settings.free_hosts:  # the parser loads only when one is set
             overrides = _price_overrides(settings)
         budget = None
         if settings.max_cost is not None and ledger is not None:
             budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
-        return cls(settings, overrides, budget)
+        return cls(settings, overrides, budget, reads_ahead=reads_ahead)
+
+    def read_ahead(self, item: Any) -> None:
+        """Before the pytest item `item` opens its cassette: read it and those of the
+        eval tests after it ahead, unless that was done (see `items/readahead.py`)."""
+        if not self.reads_ahead:
+            return
+        if self._read_ahead is None:
+            from pytest_llmeval.capture.cassettes.shelf import Shelf
+            from pytest_llmeval.items.readahead import ReadAhead
+
+            self.shelf = Shelf(self.matcher)
+            self._read_ahead = ReadAhead(self.shelf, self.settings)
+        self._read_ahead.before(item)
+
+    def read_ahead_path(self, nodeid: str) -> Path | None:
+        """The cassette path of a test whose cassette was read ahead (the very object the
+        shelf holds); None for any other."""
+        return self._read_ahead.paths.get(nodeid) if self._read_ahead is not None else None
 
     @property
     def redactor(self) -> Redactor:
@@ -104,7 +132,10 @@ class Runtime:
         self._watch_bypass = bypass.watch
 
     def close(self) -> None:
-        """Restore the HTTP transports and release the cache's files."""
+        """Restore the HTTP transports, release the cache's files and drop the cassettes
+        read ahead."""
+        if self.shelf is not None:
+            self.shelf.clear()
         if self._holding:
             from pytest_llmeval.capture.cassettes import bypass, intercept
 
