@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_llmeval.capture.cassettes.calls import Replayable
-from pytest_llmeval.capture.cassettes.store import DEFAULT_MAX_BYTES, Signature, read_cassette
+from pytest_llmeval.capture.cassettes.store import (
+    DEFAULT_MAX_BYTES,
+    Signature,
+    parse_cassette,
+    read_cassette_bytes,
+)
 
 if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.match import Matcher
@@ -76,25 +81,39 @@ class Shelf:
 
     def fill(self, paths: Iterable[Path]) -> int:
         """Drop what was not taken, then read and index the cassettes at `paths`, in
-        order, until `FILL_BYTES` are read; return how many paths were gone through."""
+        order, until `FILL_BYTES` are read; return how many paths were gone through.
+
+        Each step runs over all the files before the next starts (read them all, then
+        validate them all, then index them all), so each step's code stays hot."""
         self._ready = ready = {}
         budget = FILL_BYTES
-        matcher = self._matcher
         seen = 0
+        read: list[tuple[Path, Signature, bytes]] = []
         for path in paths:
             seen += 1
             try:
-                signature, cassette = read_cassette(path, max_bytes=self._max_bytes)
-                if cassette is None or signature is None:
-                    continue
-                interactions = list(cassette.interactions)
-                index, queues = index_interactions(interactions, matcher)
+                signature, raw = read_cassette_bytes(path, max_bytes=self._max_bytes)
             except Exception:  # its test reads it again and meets the same error
                 continue
-            ready[path] = Prepared(signature, interactions, index, queues)
-            budget -= signature[1]
+            if raw is None:
+                continue
+            read.append((path, signature, raw))
+            budget -= len(raw)
             if budget <= 0:
                 break
+        loaded: list[tuple[Path, Signature, list[Interaction]]] = []
+        for path, signature, raw in read:
+            try:
+                loaded.append((path, signature, list(parse_cassette(path, raw).interactions)))
+            except Exception:  # as above
+                continue
+        matcher = self._matcher
+        for path, signature, interactions in loaded:
+            try:
+                index, queues = index_interactions(interactions, matcher)
+            except Exception:  # as above
+                continue
+            ready[path] = Prepared(signature, interactions, index, queues)
         return seen
 
     def take(self, path: Path) -> Prepared | None:
