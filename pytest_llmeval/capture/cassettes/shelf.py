@@ -2,7 +2,7 @@
 
 In a session that writes no cassette (`--llmeval-record=none`), the cassettes of the
 eval tests that follow one another in a module are read, validated and indexed in one
-loop at the first of them (`Shelf.fill`); each test then takes its own (`Shelf.take`)
+go at the first of them (`Shelf.fill`); each test then takes its own (`Shelf.take`)
 instead of reading it between the SDK's calls, where every step costs two to three
 times what it costs in a loop (the SDK's work evicts the plugin's code and data from
 the CPU caches).
