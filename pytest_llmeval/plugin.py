@@ -153,11 +153,13 @@ def _runtime(config: pytest.Config) -> Runtime:
     runtime = config.stash.get(runtime_key, None)
     if runtime is None:
         from pytest_llmeval.core.errors import LLMEvalError
+        from pytest_llmeval.items.readahead import reads_ahead
         from pytest_llmeval.items.runtime import Runtime
 
+        settings = config.stash[settings_key]
         try:
             ledger = config.stash.get(ledger_key, None)
-            runtime = Runtime.create(config.stash[settings_key], ledger)
+            runtime = Runtime.create(settings, ledger, reads_ahead=reads_ahead(settings, config))
         except LLMEvalError as error:
             raise pytest.UsageError(f"pytest-llm-eval: {error}") from None
         config.stash[runtime_key] = runtime
@@ -221,6 +223,14 @@ def _function_nodeid(item: pytest.Item) -> str:
     return f"{parent}::{getattr(item, 'originalname', item.name)}"
 
 
+def _drop_kept_keys(config: pytest.Config) -> None:
+    """Take out the placeholder API keys an eval test kept for the next (see
+    `Runtime.keep_keys`): before any other test's setup, and at the session's end."""
+    runtime = config.stash.get(runtime_key, None)
+    if runtime is not None:
+        runtime.drop_kept_keys()
+
+
 class ItemHooks:
     """The per-item hooks of eval tests, registered once collection finds an llm_eval
     test: a session without eval tests never calls them (STYLE convention 0)."""
@@ -246,17 +256,31 @@ class ItemHooks:
         # other plugins (whose teardown would then break). tryfirst: before any fixture.
         marks = list(item.iter_markers(MARKER))
         if not marks:
+            _drop_kept_keys(item.config)  # the eval test before may have kept them
             return
         from pytest_llmeval.core.errors import LLMEvalError
 
-        run = item.stash[run_key] = _start_run(item, marks)
-        problem = None
+        problem = runtime = None
         try:
-            run.start_capture(item.path)
-        except LLMEvalError as error:
-            problem = str(error)
+            run = item.stash[run_key] = _start_run(item, marks)
+            runtime = run.runtime
+            try:
+                run.keeps_keys = runtime.read_ahead(item)
+                run.start_capture(item.path)
+            except LLMEvalError as error:
+                problem = str(error)
+        finally:  # this test's cassette holds the placeholder keys now, if it started
+            if runtime is not None:
+                runtime.drop_kept_keys()
+            else:
+                _drop_kept_keys(item.config)
         if problem is not None:
             pytest.fail(problem, pytrace=False)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # the last eval test may have kept the placeholder keys for one that did not run
+        _drop_kept_keys(session.config)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -104,6 +104,8 @@ class ItemRun(_BudgetGate):
     rejudge_cassette: CassetteSession | None = None
     budget_warnings: list[str] = field(default_factory=list)
     """Live calls the session budget could not price, first of their cause: to warn about."""
+    keeps_keys: bool = False
+    """Whether an eval test follows this one: its placeholder keys stay set in between."""
     _started: float = 0.0
     _started_at: float | None = None
 
@@ -139,6 +141,8 @@ class ItemRun(_BudgetGate):
         """Stop intercepting and write what was recorded."""
         if self.cassette is None or not self.cassette.active:
             return None
+        if self.keeps_keys:
+            self.runtime.keep_keys()
         outcome = self.cassette.stop()
         if self.rejudge_cassette is not None and self.rejudge_cassette.active:
             self.rejudge_cassette.stop()
@@ -386,8 +390,9 @@ def open_cassette(
         root = (root or test_file.parent / "cassettes") / folder
     elif settings.rejudge is not None:
         mode = "none"  # re-judging replays the app and never writes its cassette
+    path = runtime.read_ahead_path(nodeid) if rejudge is None else None
     return CassetteSession(
-        path=cassette_path(test_file, nodeid, root),
+        path=path or cassette_path(test_file, nodeid, root),
         mode=mode,
         nodeid=nodeid,
         redactor=runtime.redactor,
@@ -396,6 +401,7 @@ def open_cassette(
         verbosity=settings.verbosity,
         pending_folders=runtime.pending_folders,
         matcher=runtime.matcher,
+        shelf=runtime.shelf,
     )
 
 

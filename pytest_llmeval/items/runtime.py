@@ -6,12 +6,14 @@ and which unpriced models were already warned about.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.capture.budget import SessionBudget
+from pytest_llmeval.capture.keys import PLACEHOLDER_KEYS
 from pytest_llmeval.core.errors import LLMEvalError
 from pytest_llmeval.items.options import OPTIONS_BY_DEST
 from pytest_llmeval.items.settings import Settings
@@ -19,8 +21,10 @@ from pytest_llmeval.items.settings import Settings
 if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.cache import ResponseCache
     from pytest_llmeval.capture.cassettes.match import Matcher
+    from pytest_llmeval.capture.cassettes.shelf import Shelf
     from pytest_llmeval.capture.price_overrides import ModelPrice
     from pytest_llmeval.core.redact import Redactor
+    from pytest_llmeval.items.readahead import ReadAhead
 
 CACHE_DIR = ".llmeval_cache"
 
@@ -38,17 +42,65 @@ class Runtime:
     _pending_folders: tuple[Path, ...] | None = None
     _matcher: Matcher | None = None
     _watch_bypass: Callable[[], None] | None = None
+    #: How many modules were imported when the bypass watch last looked.
+    _modules_watched: int = 0
+    #: Whether eval tests' cassettes are read ahead (see `items/readahead.py`).
+    reads_ahead: bool = False
+    #: The cassettes read ahead, once the first eval test filled it.
+    shelf: Shelf | None = None
+    _read_ahead: ReadAhead | None = None
+    #: Whether the placeholder keys are kept set between two eval tests (`keep_keys`).
+    _keys_kept: bool = False
 
     @classmethod
-    def create(cls, settings: Settings, ledger: str | None = None) -> Runtime:
-        """Parse what the settings left as text; a bad value names its option."""
+    def create(
+        cls, settings: Settings, ledger: str | None = None, *, reads_ahead: bool = False
+    ) -> Runtime:
+        """Parse what the settings left as text; a bad value names its option. With
+        `reads_ahead`, eval tests' cassettes are read ahead (`read_ahead`)."""
         overrides: dict[str, ModelPrice] = {}
         if settings.prices or settings.free_hosts:  # the parser loads only when one is set
             overrides = _price_overrides(settings)
         budget = None
         if settings.max_cost is not None and ledger is not None:
             budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
-        return cls(settings, overrides, budget)
+        return cls(settings, overrides, budget, reads_ahead=reads_ahead)
+
+    def read_ahead(self, item: Any) -> bool:
+        """Before the pytest item `item` opens its cassette: read it and those of the
+        eval tests after it ahead, unless that was done (see `items/readahead.py`).
+        Return whether an eval test runs next (known only where cassettes are read
+        ahead: the order is certain there), so the placeholder keys can stay set
+        (`keep_keys`)."""
+        if not self.reads_ahead:
+            return False
+        if self._read_ahead is None:
+            from pytest_llmeval.capture.cassettes.shelf import Shelf
+            from pytest_llmeval.items.readahead import ReadAhead
+
+            self.shelf = Shelf(self.matcher)
+            self._read_ahead = ReadAhead(self.shelf, self.settings)
+        return self._read_ahead.before(item)
+
+    def keep_keys(self) -> None:
+        """Keep the placeholder API keys in the environment after the eval test that is
+        ending, for the eval test that follows it: not taken out and put back between
+        the two (`drop_kept_keys` lets go, at the next test's setup or the session's end)."""
+        if not self._keys_kept:
+            PLACEHOLDER_KEYS.acquire()
+            self._keys_kept = True
+
+    def drop_kept_keys(self) -> None:
+        """Let go of the keys `keep_keys` kept: out of the environment, unless a running
+        cassette session holds them."""
+        if self._keys_kept:
+            self._keys_kept = False
+            PLACEHOLDER_KEYS.release()
+
+    def read_ahead_path(self, nodeid: str) -> Path | None:
+        """The cassette path of a test whose cassette was read ahead (the very object the
+        shelf holds); None for any other."""
+        return self._read_ahead.paths.get(nodeid) if self._read_ahead is not None else None
 
     @property
     def redactor(self) -> Redactor:
@@ -92,9 +144,13 @@ class Runtime:
 
     def hold_interception(self) -> None:
         """Keep the HTTP transports patched until `close`: not patched and restored per
-        test; and watch the clients that bypass them (again each test: new imports)."""
+        test; and watch the clients that bypass them (again each test that follows new
+        imports: only a module imported since can bring a client to watch)."""
         if self._watch_bypass is not None:
-            self._watch_bypass()
+            modules = len(sys.modules)
+            if modules != self._modules_watched:
+                self._modules_watched = modules
+                self._watch_bypass()
             return
         from pytest_llmeval.capture.cassettes import bypass, intercept
 
@@ -102,9 +158,14 @@ class Runtime:
         bypass.hold()
         self._holding = True
         self._watch_bypass = bypass.watch
+        self._modules_watched = len(sys.modules)
 
     def close(self) -> None:
-        """Restore the HTTP transports and release the cache's files."""
+        """Restore the HTTP transports, release the cache's files, drop the cassettes
+        read ahead and the placeholder keys kept."""
+        if self.shelf is not None:
+            self.shelf.clear()
+        self.drop_kept_keys()
         if self._holding:
             from pytest_llmeval.capture.cassettes import bypass, intercept
 

@@ -34,6 +34,7 @@ from pytest_llmeval.capture.cassettes.models import (
     stored_headers,
 )
 from pytest_llmeval.capture.cassettes.outcome import CassetteOutcome, unplayed_message
+from pytest_llmeval.capture.cassettes.shelf import index_interactions
 from pytest_llmeval.capture.cassettes.store import (
     DEFAULT_MAX_BYTES,
     Signature,
@@ -52,6 +53,7 @@ from pytest_llmeval.core.vocabulary import RecordMode
 
 if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.cache import ResponseCache
+    from pytest_llmeval.capture.cassettes.shelf import Shelf
     from pytest_llmeval.records.injection import FaultPlan, FaultRule
 
 # what a session did lives in outcome.py; imported from here as before
@@ -81,6 +83,7 @@ class CassetteSession:
         pending_folders: Sequence[Path] = (),
         faults: FaultPlan | None = None,
         matcher: Matcher | None = None,
+        shelf: Shelf | None = None,
     ) -> None:
         if mode not in _MODES:
             raise LLMEvalError(f"unknown record mode {mode!r}; expected one of {_MODES}")
@@ -98,6 +101,8 @@ class CassetteSession:
         self._verbosity = verbosity  # -vv: a miss shows the differing values whole
         self._max_bytes = max_bytes
         self._pending_folders = tuple(pending_folders)
+        # cassettes read ahead (replay-only sessions), taken in place of reading the file
+        self._shelf = shelf
         self._base_signature: Signature = None
         self._lock = threading.Lock()
         self._loaded: list[Interaction] = []
@@ -160,24 +165,26 @@ class CassetteSession:
         if mode in ("once", "new"):
             self._adopt_pending()
         self._loaded, self._index, self._queues, self._recorded = [], [], {}, []
-        if mode == "all":  # re-recorded whatever it holds: only whether it is there
+        prepared = None
+        if mode == "none" and self._shelf is not None:
+            prepared = self._shelf.take(self._path)
+        if prepared is not None:
+            self._base_signature = prepared.signature
+            self._loaded, self._index, self._queues = (
+                prepared.interactions,
+                prepared.index,
+                prepared.queues,
+            )
+        elif mode == "all":  # re-recorded whatever it holds: only whether it is there
             self._base_signature = file_signature(self._path)
         else:
             self._base_signature, cassette = read_cassette(self._path, max_bytes=self._max_bytes)
             if cassette is not None:
                 self._loaded = list(cassette.interactions)
+                self._index, self._queues = index_interactions(self._loaded, self._matcher)
         self._file_exists = self._base_signature is not None
         self._replay_on = mode in ("none", "new") or (mode == "once" and self._file_exists)
         self._record_on = mode in ("new", "all") or (mode == "once" and not self._file_exists)
-        for interaction in self._loaded:
-            canonical = self._matcher.recorded(interaction.request)
-            key = canonical.key
-            entry = Replayable(interaction, key, canonical.parsed)
-            self._index.append(entry)
-            queue = self._queues.get(key)
-            if queue is None:
-                queue = self._queues[key] = deque()
-            queue.append(entry)
         PLACEHOLDER_KEYS.acquire()  # replays need no key (see pytest_llmeval.capture.keys)
         intercept.install(self)
         self.active = True

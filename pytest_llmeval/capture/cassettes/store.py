@@ -94,11 +94,28 @@ def read_cassette(
     """The file's signature (see `file_signature`) and its validated cassette, from one
     opening of the file, so both describe the same file; (None, None) when it does not
     exist. Any problem with what it holds is a FileFormatError naming the file."""
+    signature, raw = read_cassette_bytes(path, max_bytes=max_bytes)
+    if raw is None:
+        return None, None
+    return signature, parse_cassette(path, raw)
+
+
+def read_cassette_bytes(
+    path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[Signature, bytes | None]:
+    """The file's signature and bytes, from one opening of the file; (None, None) when
+    it does not exist. A file over `max_bytes` is a FileFormatError naming it."""
     try:
         stat, raw = _read(path, max_bytes)
     except (FileNotFoundError, NotADirectoryError):  # a file where a folder should be
         return None, None
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns), _validate(path, raw)
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns), raw
+
+
+def parse_cassette(path: Path, raw: bytes) -> Cassette:
+    """The validated cassette the bytes of the file `path` hold; any problem is a
+    FileFormatError naming the file."""
+    return _validate(path, raw)
 
 
 def _read(path: Path, max_bytes: int) -> tuple[os.stat_result, bytes]:
