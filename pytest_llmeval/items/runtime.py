@@ -6,7 +6,6 @@ and which unpriced models were already warned about.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +41,6 @@ class Runtime:
     _pending_folders: tuple[Path, ...] | None = None
     _matcher: Matcher | None = None
     _watch_bypass: Callable[[], None] | None = None
-    #: How many modules were imported when the bypass watch last looked.
-    _modules_watched: int = 0
     #: Whether eval tests' cassettes are read ahead (see `items/readahead.py`).
     reads_ahead: bool = False
     #: The cassettes read ahead, once the first eval test filled it.
@@ -144,13 +141,9 @@ class Runtime:
 
     def hold_interception(self) -> None:
         """Keep the HTTP transports patched until `close`: not patched and restored per
-        test; and watch the clients that bypass them (again each test that follows new
-        imports: only a module imported since can bring a client to watch)."""
+        test; and watch the clients that bypass them (again each test: new imports)."""
         if self._watch_bypass is not None:
-            modules = len(sys.modules)
-            if modules != self._modules_watched:
-                self._modules_watched = modules
-                self._watch_bypass()
+            self._watch_bypass()
             return
         from pytest_llmeval.capture.cassettes import bypass, intercept
 
@@ -158,7 +151,6 @@ class Runtime:
         bypass.hold()
         self._holding = True
         self._watch_bypass = bypass.watch
-        self._modules_watched = len(sys.modules)
 
     def close(self) -> None:
         """Restore the HTTP transports, release the cache's files, drop the cassettes
