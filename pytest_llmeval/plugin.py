@@ -260,20 +260,18 @@ class ItemHooks:
             return
         from pytest_llmeval.core.errors import LLMEvalError
 
-        problem = runtime = None
+        problem = None
         try:
             run = item.stash[run_key] = _start_run(item, marks)
             runtime = run.runtime
             try:
-                run.keeps_keys = runtime.read_ahead(item)
+                runtime.read_ahead(item)
                 run.start_capture(item.path)
+                run.keeps_keys = runtime.order.next_is_eval(item)
             except LLMEvalError as error:
                 problem = str(error)
         finally:  # this test's cassette holds the placeholder keys now, if it started
-            if runtime is not None:
-                runtime.drop_kept_keys()
-            else:
-                _drop_kept_keys(item.config)
+            _drop_kept_keys(item.config)
         if problem is not None:
             pytest.fail(problem, pytrace=False)
 

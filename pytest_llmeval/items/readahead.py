@@ -32,41 +32,15 @@ def reads_ahead(settings: Settings, config: pytest.Config) -> bool:
     )
 
 
-class ReadAhead:
-    """Fills the shelf at the tests whose cassettes it does not cover yet."""
+class RunOrder:
+    """Where a running item is in `session.items`: the order a serial session runs them
+    in, found from where the last one was."""
 
-    def __init__(self, shelf: Shelf, settings: Settings) -> None:
-        self.shelf = shelf
-        self._settings = settings
-        #: The cassette path of each test the last fill covered (by node id): the same
-        #: `Path` objects the shelf holds, so `Shelf.take` finds them by identity.
-        self.paths: dict[str, Path] = {}
-        #: The tests of the last fill that an eval test follows in `session.items`.
-        self._followed: frozenset[str] = frozenset()
+    def __init__(self) -> None:
         self._cursor = 0
 
-    def before(self, item: pytest.Item) -> bool:
-        """Called as `item` opens its cassette: fill the shelf unless it was read ahead.
-        Return whether the test that runs next is an eval test too."""
-        nodeid = item.nodeid
-        if nodeid not in self.paths:
-            self._fill(item)
-        return nodeid in self._followed
-
-    def _fill(self, item: pytest.Item) -> None:
-        from pytest_llmeval.capture.cassettes.store import cassette_path
-
-        following, followed = self._following(item)
-        cassette_dir = self._settings.cassette_dir
-        paths = [cassette_path(item.path, nodeid, cassette_dir) for nodeid in following]
-        read = self.shelf.fill(paths)
-        self.paths = dict(zip(following[:read], paths[:read], strict=True))
-        self._followed = followed
-
-    def _following(self, item: pytest.Item) -> tuple[list[str], frozenset[str]]:
-        """The node ids of `item` and of the eval tests after it in the same file, up to
-        the first test of another file (only `item` when it is not in `session.items`),
-        and those of them the next item of which is an eval test."""
+    def position(self, item: pytest.Item) -> int | None:
+        """The index of `item` in `session.items`; None if it is not there."""
         items = item.session.items
         try:
             position = items.index(item, self._cursor)
@@ -74,19 +48,56 @@ class ReadAhead:
             try:
                 position = items.index(item)
             except ValueError:
-                return [item.nodeid], frozenset()
+                return None
         self._cursor = position
+        return position
+
+    def next_is_eval(self, item: pytest.Item) -> bool:
+        """Whether the item after `item` in `session.items` is an eval test."""
+        position = self.position(item)
+        if position is None:
+            return False
+        items = item.session.items
+        if position + 1 == len(items):
+            return False
+        return items[position + 1].get_closest_marker(MARKER) is not None
+
+
+class ReadAhead:
+    """Fills the shelf at the tests whose cassettes it does not cover yet."""
+
+    def __init__(self, shelf: Shelf, settings: Settings, order: RunOrder) -> None:
+        self.shelf = shelf
+        self._settings = settings
+        self._order = order
+        #: The cassette path of each test the last fill covered (by node id): the same
+        #: `Path` objects the shelf holds, so `Shelf.take` finds them by identity.
+        self.paths: dict[str, Path] = {}
+
+    def before(self, item: pytest.Item) -> None:
+        """Called as `item` opens its cassette: fill the shelf unless it was read ahead."""
+        if item.nodeid in self.paths:
+            return
+        from pytest_llmeval.capture.cassettes.store import cassette_path
+
+        following = self._following(item)
+        cassette_dir = self._settings.cassette_dir
+        paths = [cassette_path(item.path, nodeid, cassette_dir) for nodeid in following]
+        read = self.shelf.fill(paths)
+        self.paths = dict(zip(following[:read], paths[:read], strict=True))
+
+    def _following(self, item: pytest.Item) -> list[str]:
+        """The node ids of `item` and of the eval tests after it in the same file, up to
+        the first test of another file; only `item` when it is not in `session.items`."""
+        position = self._order.position(item)
+        if position is None:
+            return [item.nodeid]
+        items = item.session.items
         path = item.path
-        following: list[str] = []
-        followed: set[str] = set()
-        previous = None  # the node id of the item before, if an eval test
+        following = []
         for other in items[position:]:
-            evaluated = other.get_closest_marker(MARKER) is not None
-            if evaluated and previous is not None:
-                followed.add(previous)
             if other.path != path:
                 break
-            previous = other.nodeid if evaluated else None
-            if evaluated:
+            if other.get_closest_marker(MARKER) is not None:
                 following.append(other.nodeid)
-        return following, frozenset(followed)
+        return following

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.capture.budget import SessionBudget
-from pytest_llmeval.capture.keys import PLACEHOLDER_KEYS
 from pytest_llmeval.core.errors import LLMEvalError
 from pytest_llmeval.items.options import OPTIONS_BY_DEST
 from pytest_llmeval.items.settings import Settings
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.shelf import Shelf
     from pytest_llmeval.capture.price_overrides import ModelPrice
     from pytest_llmeval.core.redact import Redactor
-    from pytest_llmeval.items.readahead import ReadAhead
+    from pytest_llmeval.items.readahead import ReadAhead, RunOrder
 
 CACHE_DIR = ".llmeval_cache"
 
@@ -46,6 +45,7 @@ class Runtime:
     #: The cassettes read ahead, once the first eval test filled it.
     shelf: Shelf | None = None
     _read_ahead: ReadAhead | None = None
+    _order: RunOrder | None = None
     #: Whether the placeholder keys are kept set between two eval tests (`keep_keys`).
     _keys_kept: bool = False
 
@@ -63,27 +63,35 @@ class Runtime:
             budget = SessionBudget(settings.max_cost, Path(ledger), settings.max_cost_strict)
         return cls(settings, overrides, budget, reads_ahead=reads_ahead)
 
-    def read_ahead(self, item: Any) -> bool:
+    def read_ahead(self, item: Any) -> None:
         """Before the pytest item `item` opens its cassette: read it and those of the
-        eval tests after it ahead, unless that was done (see `items/readahead.py`).
-        Return whether an eval test runs next (known only where cassettes are read
-        ahead: the order is certain there), so the placeholder keys can stay set
-        (`keep_keys`)."""
+        eval tests after it ahead, unless that was done (see `items/readahead.py`)."""
         if not self.reads_ahead:
-            return False
+            return
         if self._read_ahead is None:
             from pytest_llmeval.capture.cassettes.shelf import Shelf
             from pytest_llmeval.items.readahead import ReadAhead
 
             self.shelf = Shelf(self.matcher)
-            self._read_ahead = ReadAhead(self.shelf, self.settings)
-        return self._read_ahead.before(item)
+            self._read_ahead = ReadAhead(self.shelf, self.settings, self.order)
+        self._read_ahead.before(item)
+
+    @property
+    def order(self) -> RunOrder:
+        """Where the running item is in the session's items."""
+        if self._order is None:
+            from pytest_llmeval.items.readahead import RunOrder
+
+            self._order = RunOrder()
+        return self._order
 
     def keep_keys(self) -> None:
         """Keep the placeholder API keys in the environment after the eval test that is
         ending, for the eval test that follows it: not taken out and put back between
         the two (`drop_kept_keys` lets go, at the next test's setup or the session's end)."""
         if not self._keys_kept:
+            from pytest_llmeval.capture.keys import PLACEHOLDER_KEYS
+
             PLACEHOLDER_KEYS.acquire()
             self._keys_kept = True
 
@@ -91,6 +99,8 @@ class Runtime:
         """Let go of the keys `keep_keys` kept: out of the environment, unless a running
         cassette session holds them."""
         if self._keys_kept:
+            from pytest_llmeval.capture.keys import PLACEHOLDER_KEYS
+
             self._keys_kept = False
             PLACEHOLDER_KEYS.release()
 
