@@ -223,14 +223,6 @@ def _function_nodeid(item: pytest.Item) -> str:
     return f"{parent}::{getattr(item, 'originalname', item.name)}"
 
 
-def _drop_kept_keys(config: pytest.Config) -> None:
-    """Take out the placeholder API keys an eval test kept for the next (see
-    `Runtime.keep_keys`): before any other test's setup, and at the session's end."""
-    runtime = config.stash.get(runtime_key, None)
-    if runtime is not None:
-        runtime.drop_kept_keys()
-
-
 class ItemHooks:
     """The per-item hooks of eval tests, registered once collection finds an llm_eval
     test: a session without eval tests never calls them (STYLE convention 0)."""
@@ -256,29 +248,18 @@ class ItemHooks:
         # other plugins (whose teardown would then break). tryfirst: before any fixture.
         marks = list(item.iter_markers(MARKER))
         if not marks:
-            _drop_kept_keys(item.config)  # the eval test before may have kept them
             return
         from pytest_llmeval.core.errors import LLMEvalError
 
+        run = item.stash[run_key] = _start_run(item, marks)
         problem = None
         try:
-            run = item.stash[run_key] = _start_run(item, marks)
-            runtime = run.runtime
-            try:
-                runtime.read_ahead(item)
-                run.start_capture(item.path)
-                run.keeps_keys = runtime.order.next_is_eval(item)
-            except LLMEvalError as error:
-                problem = str(error)
-        finally:  # this test's cassette holds the placeholder keys now, if it started
-            _drop_kept_keys(item.config)
+            run.runtime.read_ahead(item)
+            run.start_capture(item.path)
+        except LLMEvalError as error:
+            problem = str(error)
         if problem is not None:
             pytest.fail(problem, pytrace=False)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # the last eval test may have kept the placeholder keys for one that did not run
-        _drop_kept_keys(session.config)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -32,47 +32,16 @@ def reads_ahead(settings: Settings, config: pytest.Config) -> bool:
     )
 
 
-class RunOrder:
-    """Where a running item is in `session.items`: the order a serial session runs them
-    in, found from where the last one was."""
-
-    def __init__(self) -> None:
-        self._cursor = 0
-
-    def position(self, item: pytest.Item) -> int | None:
-        """The index of `item` in `session.items`; None if it is not there."""
-        items = item.session.items
-        try:
-            position = items.index(item, self._cursor)
-        except ValueError:
-            try:
-                position = items.index(item)
-            except ValueError:
-                return None
-        self._cursor = position
-        return position
-
-    def next_is_eval(self, item: pytest.Item) -> bool:
-        """Whether the item after `item` in `session.items` is an eval test."""
-        position = self.position(item)
-        if position is None:
-            return False
-        items = item.session.items
-        if position + 1 == len(items):
-            return False
-        return items[position + 1].get_closest_marker(MARKER) is not None
-
-
 class ReadAhead:
     """Fills the shelf at the tests whose cassettes it does not cover yet."""
 
-    def __init__(self, shelf: Shelf, settings: Settings, order: RunOrder) -> None:
+    def __init__(self, shelf: Shelf, settings: Settings) -> None:
         self.shelf = shelf
         self._settings = settings
-        self._order = order
         #: The cassette path of each test the last fill covered (by node id): the same
         #: `Path` objects the shelf holds, so `Shelf.take` finds them by identity.
         self.paths: dict[str, Path] = {}
+        self._cursor = 0
 
     def before(self, item: pytest.Item) -> None:
         """Called as `item` opens its cassette: fill the shelf unless it was read ahead."""
@@ -89,10 +58,15 @@ class ReadAhead:
     def _following(self, item: pytest.Item) -> list[str]:
         """The node ids of `item` and of the eval tests after it in the same file, up to
         the first test of another file; only `item` when it is not in `session.items`."""
-        position = self._order.position(item)
-        if position is None:
-            return [item.nodeid]
         items = item.session.items
+        try:
+            position = items.index(item, self._cursor)
+        except ValueError:
+            try:
+                position = items.index(item)
+            except ValueError:
+                return [item.nodeid]
+        self._cursor = position
         path = item.path
         following = []
         for other in items[position:]:

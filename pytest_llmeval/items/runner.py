@@ -104,8 +104,6 @@ class ItemRun(_BudgetGate):
     rejudge_cassette: CassetteSession | None = None
     budget_warnings: list[str] = field(default_factory=list)
     """Live calls the session budget could not price, first of their cause: to warn about."""
-    keeps_keys: bool = False
-    """Whether an eval test follows this one: its placeholder keys stay set in between."""
     _started: float = 0.0
     _started_at: float | None = None
 
@@ -141,8 +139,6 @@ class ItemRun(_BudgetGate):
         """Stop intercepting and write what was recorded."""
         if self.cassette is None or not self.cassette.active:
             return None
-        if self.keeps_keys:
-            self.runtime.keep_keys()
         outcome = self.cassette.stop()
         if self.rejudge_cassette is not None and self.rejudge_cassette.active:
             self.rejudge_cassette.stop()

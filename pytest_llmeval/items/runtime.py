@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.shelf import Shelf
     from pytest_llmeval.capture.price_overrides import ModelPrice
     from pytest_llmeval.core.redact import Redactor
-    from pytest_llmeval.items.readahead import ReadAhead, RunOrder
+    from pytest_llmeval.items.readahead import ReadAhead
 
 CACHE_DIR = ".llmeval_cache"
 
@@ -45,9 +45,6 @@ class Runtime:
     #: The cassettes read ahead, once the first eval test filled it.
     shelf: Shelf | None = None
     _read_ahead: ReadAhead | None = None
-    _order: RunOrder | None = None
-    #: Whether the placeholder keys are kept set between two eval tests (`keep_keys`).
-    _keys_kept: bool = False
 
     @classmethod
     def create(
@@ -73,36 +70,8 @@ class Runtime:
             from pytest_llmeval.items.readahead import ReadAhead
 
             self.shelf = Shelf(self.matcher)
-            self._read_ahead = ReadAhead(self.shelf, self.settings, self.order)
+            self._read_ahead = ReadAhead(self.shelf, self.settings)
         self._read_ahead.before(item)
-
-    @property
-    def order(self) -> RunOrder:
-        """Where the running item is in the session's items."""
-        if self._order is None:
-            from pytest_llmeval.items.readahead import RunOrder
-
-            self._order = RunOrder()
-        return self._order
-
-    def keep_keys(self) -> None:
-        """Keep the placeholder API keys in the environment after the eval test that is
-        ending, for the eval test that follows it: not taken out and put back between
-        the two (`drop_kept_keys` lets go, at the next test's setup or the session's end)."""
-        if not self._keys_kept:
-            from pytest_llmeval.capture.keys import PLACEHOLDER_KEYS
-
-            PLACEHOLDER_KEYS.acquire()
-            self._keys_kept = True
-
-    def drop_kept_keys(self) -> None:
-        """Let go of the keys `keep_keys` kept: out of the environment, unless a running
-        cassette session holds them."""
-        if self._keys_kept:
-            from pytest_llmeval.capture.keys import PLACEHOLDER_KEYS
-
-            self._keys_kept = False
-            PLACEHOLDER_KEYS.release()
 
     def read_ahead_path(self, nodeid: str) -> Path | None:
         """The cassette path of a test whose cassette was read ahead (the very object the
@@ -163,11 +132,10 @@ class Runtime:
         self._watch_bypass = bypass.watch
 
     def close(self) -> None:
-        """Restore the HTTP transports, release the cache's files, drop the cassettes
-        read ahead and the placeholder keys kept."""
+        """Restore the HTTP transports, release the cache's files and drop the cassettes
+        read ahead."""
         if self.shelf is not None:
             self.shelf.clear()
-        self.drop_kept_keys()
         if self._holding:
             from pytest_llmeval.capture.cassettes import bypass, intercept
 
