@@ -3,8 +3,9 @@
 At an eval test whose cassette was not read ahead (the first eval test of a module, or
 the first past the last fill), the cassettes of it and of the eval tests that follow it
 in the same file, in `session.items` order, are read into the runtime's `Shelf` in one
-go (see `capture/cassettes/shelf.py`). Only where this process's order is certain: a serial session (an xdist worker does not know
-its schedule) that writes no cassette (`--llmeval-record=none`, not re-judging).
+go (see `capture/cassettes/shelf.py`). Only where this process's order is certain: a
+serial session (an xdist worker does not know its schedule) that writes no cassette
+(`--llmeval-record=none`, not re-judging).
 """
 
 from __future__ import annotations
