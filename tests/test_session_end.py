@@ -17,7 +17,7 @@ from pydantic_core import to_jsonable_python
 from pytest_llmeval.core.files import dump_model
 from pytest_llmeval.items.session import EvalSession
 from pytest_llmeval.items.settings import Settings
-from pytest_llmeval.records.accounting import rollup, usage_data, usage_data_of
+from pytest_llmeval.records.accounting import rollup, usage_data
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.baseline import baseline_from_aggregate
 from pytest_llmeval.records.comparison import compare_to_baseline
@@ -219,14 +219,6 @@ def test_a_reports_usage_data_is_the_rollups_json(per_test: list[list[Inference]
     assert json.dumps(as_data, sort_keys=True) == json.dumps(as_model, sort_keys=True)
 
 
-@given(st.lists(CALLS, max_size=3))
-def test_one_tests_usage_data_is_usage_data_of_its_calls(calls: list[Inference]) -> None:
-    # a test with one call takes a shorter path: the same fields, values and types
-    short = usage_data_of(calls)
-    assert short == usage_data([calls])
-    assert json.dumps(short, sort_keys=True) == json.dumps(usage_data([calls]), sort_keys=True)
-
-
 RUNS = st.builds(
     EvalResult,
     nodeid=st.just("t.py::test_a[1]"),
@@ -248,18 +240,6 @@ RUNS = st.builds(
     adaptive=st.booleans(),
     repeat_index=st.sampled_from([None, 1]),
 )
-
-
-@given(RUNS)
-def test_a_case_that_ran_once_is_aggregated_as_any_case(run: EvalResult) -> None:
-    # most cases ran once without a per-case rule: a shorter path makes the same case
-    from pytest_llmeval.records.aggregate import _aggregate_runs, aggregate_case
-
-    case = aggregate_case([run])
-    assert case == _aggregate_runs([run])
-    assert json.dumps(to_jsonable_python(case), sort_keys=True) == json.dumps(
-        to_jsonable_python(_aggregate_runs([run])), sort_keys=True
-    )
 
 
 def test_a_results_rules_across_runs_are_written_only_when_set() -> None:

@@ -44,65 +44,6 @@ def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
     return UsageRollup(**data) if data["calls"] else UsageRollup()
 
 
-def usage_data_of(inferences: Sequence[Inference]) -> dict[str, Any]:
-    """`usage_data([inferences])`, the usage of one test's calls: what a report writes for
-    each result. A test that made one call (most tests) takes a shorter path, the same
-    fields and values with the loops and sums of one item written out."""
-    if len(inferences) != 1:
-        return usage_data([inferences])
-    (call,) = inferences
-    role = call.role
-    failed = _failed(call)
-    name = _model_name(call)
-    unpriced = not call.priced and not failed
-    by_name = _by_model_name(call)
-    cost = () if call.cost_usd is None else (call.cost_usd,)
-    latency = call.latency_s
-    latency_p50 = latency_p95 = ttft_p50 = None
-    if latency is not None:
-        # the type-7 percentile of one value is the same at every q
-        latency_p50 = latency_p95 = stats.percentile((latency,), 50)
-    if call.ttft_s is not None:
-        ttft_p50 = stats.percentile((call.ttft_s,), 50)
-    return drop_unused_evaluation(
-        dict(
-            calls=1,
-            app_calls=int(role == "app"),
-            judge_calls=int(role == "judge"),
-            replayed=int(call.replayed),
-            errors=int(failed),
-            retries=0,
-            injected=int(failed and call.injected_fault is not None),
-            unpriced=int(unpriced),
-            priced=int(call.priced),
-            priced_by_model_name=int(by_name),
-            priced_by_model_name_models=[name] if by_name else [],
-            input_tokens=call.input_tokens or 0,
-            output_tokens=call.output_tokens or 0,
-            cache_read_tokens=call.cache_read_tokens or 0,
-            cache_write_tokens=call.cache_write_tokens or 0,
-            cost_usd=math.fsum(cost),
-            app_cost_usd=math.fsum(cost if role == "app" else ()),
-            judge_cost_usd=math.fsum(cost if role == "judge" else ()),
-            spent_usd=math.fsum((call.spent_usd,)),
-            latency_p50_s=latency_p50,
-            latency_p95_s=latency_p95,
-            latency_max_s=latency,
-            ttft_p50_s=ttft_p50,
-            app_models=[name] if role == "app" else [],
-            judge_models=[name] if role == "judge" else [],
-            unpriced_models=[name] if unpriced else [],
-            unpriced_reasons={call.unpriced_reason or "no known price": [name]} if unpriced else {},
-            simulator_calls=int(role == "simulator"),
-            simulator_cost_usd=math.fsum(cost if role == "simulator" else ()),
-            simulator_models=[name] if role == "simulator" else [],
-            evaluation_calls=int(role == "evaluation"),
-            evaluation_cost_usd=math.fsum(cost if role == "evaluation" else ()),
-            evaluation_models=[name] if role == "evaluation" else [],
-        )
-    )
-
-
 def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
     """The fields of the calls' UsageRollup as plain values (see rollup): what a report
     writes for each result, without building the model.

@@ -26,19 +26,6 @@ def aggregate_case(items: list[EvalResult]) -> CaseAggregate:
     the runs' pass rate (Wilson interval), pass^k and pass@k, whether they straddle the
     threshold, and the per-case rule's verdict."""
     first = items[0]
-    if (
-        len(items) == 1
-        and first.status != "skipped"
-        and first.case_rule is None
-        and first.min_case_pass_rate is None
-    ):
-        return _one_run(first)
-    return _aggregate_runs(items)
-
-
-def _aggregate_runs(items: list[EvalResult]) -> CaseAggregate:
-    """`aggregate_case` of any case (see `_one_run` for the common one)."""
-    first = items[0]
     items = sorted(items, key=lambda r: (r.repeat_index or 0, r.nodeid))
     ran = [r for r in items if r.status != "skipped"]
     rule = _CaseRule(first.case_rule, first.pass_k, first.min_case_pass_rate)
@@ -111,29 +98,6 @@ def _aggregate_runs(items: list[EvalResult]) -> CaseAggregate:
             "pass_at_k": decision.pass_at_k(len(ran), passed_runs, k),
             "unstable": is_straddling(ran),
         }
-    )
-
-
-def _one_run(run: EvalResult) -> CaseAggregate:
-    """`aggregate_case` of a case that ran once, with no per-case rule (most cases): its
-    status is the run's, its scores the run's; the same case, made with less work."""
-    names: dict[str, list[float]] = {}
-    for s in run.scores:
-        names.setdefault(s.name, []).append(s.value)
-    return CaseAggregate(
-        case_id=run.case_id,
-        group=run.group,
-        threshold=run.threshold,
-        runs=1,
-        score=stats.mean((run.score if run.score is not None else 0.0,)),
-        stdev=None,
-        status=run.status,
-        scores={name: stats.mean(vals) for name, vals in sorted(names.items())},
-        nodeids=[],
-        adaptive_runs=int(run.adaptive),
-        case_rule=None,
-        min_case_pass_rate=None,
-        failed_case_rule=False,
     )
 
 

@@ -30,7 +30,7 @@ from pytest_llmeval.core.files import (
     write_model,
     write_text_atomic,
 )
-from pytest_llmeval.records.accounting import rollup, usage_data_of
+from pytest_llmeval.records.accounting import rollup, usage_data
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.comparison import BaselineComparison
 from pytest_llmeval.records.diagnostics import judge_diagnostics
@@ -224,7 +224,7 @@ class StreamedReport:
         for result in self.results:
             data = to_jsonable_python(result_fields(result), inf_nan_mode="null")
             # plain values; a non-finite float in it is written null (see iter_model_neutral)
-            data["usage"] = usage_data_of(result.inferences)
+            data["usage"] = usage_data([result.inferences])
             yield data
 
     def pieces(self, *, spread: bool = True) -> Iterator[str]:
