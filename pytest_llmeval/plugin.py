@@ -308,11 +308,6 @@ class ItemHooks:
         run = item.stash.get(run_key, None)
         if run is None:
             return report
-        when = report.when
-        if when != "call" and report.passed:  # a setup or teardown that went well
-            if when == "teardown":
-                del item.stash[run_key]  # the item is done (see below)
-            return report
         if call.excinfo is not None and report.failed:
             _shorten_plugin_error(report, call.excinfo)
         if report.failed:

@@ -184,13 +184,11 @@ class ItemRun(_BudgetGate):
         evaluation = evaluate(spec, scores, body_passed=error is None)
         status: Status = evaluation.status
         message = evaluation.message
-        breaches: list[str] = []
-        if spec.budget_usd is not None or spec.max_latency_s is not None:
-            inferences = self.recorder.inferences
-            breaches = limit_breaches(spec, inferences)  # the app's calls alone
-            unpriced = unpriced_limit_warning(spec, self.identity.nodeid, inferences)
-            if unpriced is not None:
-                self.budget_warnings.append(unpriced)
+        inferences = self.recorder.inferences
+        breaches = limit_breaches(spec, inferences)  # the app's calls alone
+        unpriced = unpriced_limit_warning(spec, self.identity.nodeid, inferences)
+        if unpriced is not None:
+            self.budget_warnings.append(unpriced)
         if error is None:
             breaches += self.cassette_misses()
         if error is None and breaches:

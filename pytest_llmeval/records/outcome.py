@@ -72,8 +72,6 @@ def evaluate(spec: EvalSpec, scores: Sequence[Score], body_passed: bool) -> Eval
     """Apply the marker's threshold and the per-score thresholds to one item."""
     if not body_passed:
         return Evaluation(0.0, "failed", None)
-    if not scores and spec.threshold <= 1.0:  # nothing recorded: 1.0 meets the threshold
-        return Evaluation(1.0, "passed", None)
     score = combine_scores(scores, spec.aggregate)
     missed = [s for s in scores if not s.passed]
     if score >= spec.threshold and not missed:
