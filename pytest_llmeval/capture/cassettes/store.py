@@ -85,7 +85,7 @@ def _module_folder(test_file: Path, cassette_dir: Path | None) -> Path:
 
 def load_cassette(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Cassette:
     """Read and validate a cassette; any problem is a FileFormatError naming the file."""
-    return _validate(path, _read(path, max_bytes)[1])
+    return parse_cassette(path, _read(path, max_bytes)[1])
 
 
 def read_cassette(
@@ -112,12 +112,6 @@ def read_cassette_bytes(
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns), raw
 
 
-def parse_cassette(path: Path, raw: bytes) -> Cassette:
-    """The validated cassette the bytes of the file `path` hold; any problem is a
-    FileFormatError naming the file."""
-    return _validate(path, raw)
-
-
 def _read(path: Path, max_bytes: int) -> tuple[os.stat_result, bytes]:
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
@@ -138,7 +132,9 @@ def _read(path: Path, max_bytes: int) -> tuple[os.stat_result, bytes]:
         os.close(descriptor)
 
 
-def _validate(path: Path, raw: bytes) -> Cassette:
+def parse_cassette(path: Path, raw: bytes) -> Cassette:
+    """The validated cassette the bytes of the file `path` hold; any problem is a
+    FileFormatError naming the file."""
     from pytest_llmeval.capture.cassettes.models import Cassette
     from pytest_llmeval.core.files import model_from_bytes
 
