@@ -9,6 +9,7 @@ that first need them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,42 @@ def _start_budget_ledger(config: pytest.Config) -> None:
         from pytest_llmeval.items.xdist import XdistHooks
 
         config.pluginmanager.register(XdistHooks(ledger), "llmeval-xdist")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Skip a folder of cassettes: pytest would offer each file to every collector (two
+    hook calls apiece) and collect nothing. Only a folder named `cassettes`, or the
+    --llmeval-cassette-dir, holding `.json` files alone: with a test file or anything
+    else in it, pytest walks it as always."""
+    if collection_path.name != "cassettes":
+        cassette_dir = config.stash[settings_key].cassette_dir
+        if cassette_dir is None or collection_path.name != cassette_dir.name:
+            return None
+        if os.path.normpath(collection_path) != os.path.normpath(cassette_dir):
+            return None
+    return True if _holds_only_cassettes(collection_path) else None
+
+
+def _holds_only_cassettes(folder: Path, *, limit: int = 100_000) -> bool:
+    """Whether `folder` is a folder of cassettes and nothing else: every file under it, at
+    any depth, a `.json` file (at most `limit` entries are looked at; past that, no).
+    pytest has nothing to collect there, and walking it costs a hook call per file."""
+    pending: list[str | Path] = [folder]
+    seen = 0
+    try:
+        while pending:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > limit:
+                        return False
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif not (entry.name.endswith(".json") and entry.is_file()):
+                        return False
+    except OSError:  # not a folder, or unreadable: pytest decides as always
+        return False
+    return True
 
 
 def _markers(node: pytest.Item | Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
