@@ -63,8 +63,9 @@ def test_no_heavy_imports_no_output_no_files(
     assert heavy == []
     own = sorted(m for m in modules if m.startswith("pytest_llmeval") and m not in ALLOWED_OWN)
     assert own == []
-    # pytester's own files (its basetemp and captured streams) aside, only our probe's
-    pytester_files = {"runpytest-0", "runpytest-current", "stdout", "stderr"}
+    # pytester's own files (its basetemp and captured streams) and Python's bytecode
+    # cache (written unless PYTHONDONTWRITEBYTECODE is set) aside, only our probe's
+    pytester_files = {"runpytest-0", "runpytest-current", "stdout", "stderr", "__pycache__"}
     after = {p.name for p in pytester_env.path.iterdir()} - pytester_files
     assert after - before == {"modules.json"}
 
