@@ -95,19 +95,14 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True if _holds_only_cassettes(collection_path) else None
 
 
-def _holds_only_cassettes(folder: Path, *, limit: int = 100_000) -> bool:
+def _holds_only_cassettes(folder: Path) -> bool:
     """Whether `folder` is a folder of cassettes and nothing else: every file under it, at
-    any depth, a `.json` file (at most `limit` entries are looked at; past that, no).
-    pytest has nothing to collect there, and walking it costs a hook call per file."""
+    any depth, a `.json` file, and no link to a folder (it may lead anywhere)."""
     pending: list[str | Path] = [folder]
-    seen = 0
     try:
         while pending:
             with os.scandir(pending.pop()) as entries:
                 for entry in entries:
-                    seen += 1
-                    if seen > limit:
-                        return False
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
                     elif not (entry.name.endswith(".json") and entry.is_file()):
