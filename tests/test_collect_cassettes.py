@@ -38,15 +38,22 @@ def test_a_folder_of_cassettes_is_not_walked(pytester: pytest.Pytester) -> None:
     run.assertoutcome(passed=1)
 
 
-def test_a_cassettes_folder_holding_anything_else_is_collected(pytester: pytest.Pytester) -> None:
-    # a test file, or a file some other plugin may collect (a vcrpy YAML cassette)
+@pytest.mark.parametrize(
+    ("other", "text"),
+    [
+        ("test_bot/test_inside.py", "def test_inside():\n    assert True\n"),  # a test file
+        ("test_bot/test_old.yaml", "interactions: []\n"),  # another plugin's (vcrpy's)
+    ],
+)
+def test_a_cassettes_folder_holding_anything_else_is_walked(
+    pytester: pytest.Pytester, other: str, text: str
+) -> None:
+    pytester.makepyfile(test_bot="def test_plain():\n    assert True\n")
     cassettes = _cassettes(pytester.path / "cassettes")
-    pytester.makepyfile(**{"cassettes/test_inside": "def test_inside():\n    assert True\n"})
-    (pytester.path / "cassettes" / "test_bot" / "test_old.yaml").write_text("interactions: []\n")
+    (pytester.path / "cassettes" / other).write_text(text, encoding="utf-8")
     visited, run = _visited(pytester)
-    assert set(cassettes) <= visited
-    assert pytester.path / "cassettes" / "test_bot" / "test_old.yaml" in visited
-    run.assertoutcome(passed=1)
+    assert set(cassettes) | {pytester.path / "cassettes" / other} <= visited
+    run.assertoutcome(passed=2 if other.endswith(".py") else 1)
 
 
 def test_the_configured_cassette_dir_is_not_walked(pytester: pytest.Pytester) -> None:
