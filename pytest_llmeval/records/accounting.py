@@ -40,8 +40,7 @@ def count_retries(inferences: Sequence[Inference]) -> int:
 
 def rollup(per_test: Iterable[Sequence[Inference]]) -> UsageRollup:
     """Add up the calls of several tests (each test's calls in the order they were made)."""
-    data = usage_data(per_test)
-    return UsageRollup(**data) if data["calls"] else UsageRollup()
+    return UsageTally.of(per_test).rollup()
 
 
 def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
@@ -51,10 +50,7 @@ def usage_data(per_test: Iterable[Sequence[Inference]]) -> dict[str, Any]:
     One pass over the calls: a report rolls up every test's calls, and an aggregate
     every group's and the session's, so this runs once per result and more.
     """
-    tally = UsageTally()
-    for inferences in per_test:
-        tally.add(inferences)
-    return tally.data()
+    return UsageTally.of(per_test).data()
 
 
 class UsageTally:
@@ -87,6 +83,14 @@ class UsageTally:
         self.by_model_name: set[str] = set()
         self.unpriced_models: set[str] = set()
         self.unpriced_reasons: dict[str, set[str]] = {}
+
+    @classmethod
+    def of(cls, per_test: Iterable[Sequence[Inference]]) -> UsageTally:
+        """The tally of several tests' calls (each test's in the order they were made)."""
+        tally = cls()
+        for inferences in per_test:
+            tally.add(inferences)
+        return tally
 
     def add(self, inferences: Sequence[Inference]) -> None:
         """Add one test's calls, in the order they were made."""

@@ -143,18 +143,12 @@ def _labels(keys: list[str], explicit: set[str]) -> dict[str, str]:
     return {k: (label if counts[label] == 1 else k) for k, label in short.items()}
 
 
-def aggregate_group(group: str, label: str, results: list[EvalResult]) -> GroupAggregate:
-    """Combine the cases of one group: counts, mean with its CI, pass rate."""
-    return _aggregate_group(group, label, results)[0]
-
-
-def _aggregate_group(
+def aggregate_group(
     group: str, label: str, results: list[EvalResult]
 ) -> tuple[GroupAggregate, UsageTally]:
-    """`aggregate_group`, and the tally of its calls (the session's adds them up)."""
-    tally = UsageTally()
-    for r in results:
-        tally.add(r.inferences)
+    """Combine the cases of one group: counts, mean with its CI, pass rate; and the tally
+    of its calls (the session's usage adds the groups' up)."""
+    tally = UsageTally.of(r.inferences for r in results)
     by_case: dict[str, list[EvalResult]] = defaultdict(list)
     for r in results:
         by_case[r.case_id].append(r)
@@ -213,7 +207,7 @@ def aggregate_session(results: Iterable[EvalResult]) -> SessionAggregate:
     usage = UsageTally()
     groups = []
     for key in keys:
-        group, tally = _aggregate_group(key, labels[key], by_group[key])
+        group, tally = aggregate_group(key, labels[key], by_group[key])
         groups.append(group)
         usage.merge(tally)  # every result is in one group: the session's calls, counted once
     all_cases = [c for g in groups for c in g.cases]
