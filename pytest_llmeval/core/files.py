@@ -240,9 +240,7 @@ def spread_pieces(neutral: Iterable[str]) -> Iterator[str]:
 def tight_pieces(neutral: Iterable[str]) -> Iterator[str]:
     """Pieces of neutral text (see `iter_model_neutral`) as compact JSON, on one line."""
     for piece in neutral:
-        text = piece.replace("\0", "")
-        if _CUT in text:
-            text = text.replace(_CUT, "")
+        text = piece.replace("\0", "").replace(_CUT, "")
         yield _PAD.sub("", text) if "\n" in text else text
 
 
