@@ -19,12 +19,17 @@ import pytest
 from pytest_llmeval.items.lifecycle import (
     DESELECTED_OUTPUT,
     EXTRA_RESULTS_ATTRIBUTE,
+    REPEAT_FIXTURE,
     REPORT_ATTRIBUTE,
     RESULTS_ATTRIBUTE,
+    checked_spec,
+    function_nodeid,
     ledger_key,
     own_fixture,
     run_key,
     runtime_key,
+    runtime_of,
+    start_run,
     stop_capture,
     variant_functions_key,
     warn_unplayed,
@@ -36,13 +41,8 @@ if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.session import CassetteSession
     from pytest_llmeval.items.recorder import EvalRecorder
     from pytest_llmeval.items.runner import ItemRun
-    from pytest_llmeval.items.runtime import Runtime
     from pytest_llmeval.judges.api import Judge
     from pytest_llmeval.records.injection import FaultPlan
-    from pytest_llmeval.records.spec import EvalSpec
-
-#: Hidden fixture parametrized with 1..N to make the repeats of a case.
-REPEAT_FIXTURE = "_llmeval_repeat"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,16 +112,12 @@ def _holds_only_cassettes(folder: Path) -> bool:
     return True
 
 
-def _markers(node: pytest.Item | Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
-    return [(tuple(m.args), dict(m.kwargs)) for m in node.iter_markers(MARKER)]
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker(MARKER) is None:
         return
     _use_item_hooks(metafunc.config)
-    spec = _checked_spec(metafunc.definition)
+    spec = checked_spec(metafunc.definition)
     if isinstance(spec, str):
         # an invalid marker fails each item of this test at setup, with one message,
         # and leaves the other tests of the module to run
@@ -161,100 +157,6 @@ def _llmeval_repeat(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 
 
-def _checked_spec(node: Any) -> EvalSpec | str:
-    """The node's validated EvalSpec, or what is wrong with its llm_eval marker."""
-    from pytest_llmeval.records.spec import SpecError, build_spec
-
-    try:
-        return build_spec(_markers(node), node.nodeid)
-    except SpecError as error:
-        return str(error)
-
-
-def _spec(node: Any) -> EvalSpec:
-    """The node's validated EvalSpec; an invalid marker fails the test with one line."""
-    spec = _checked_spec(node)
-    if isinstance(spec, str):
-        # failed outside any except block: no "During handling of the above exception"
-        pytest.fail(spec, pytrace=False)
-    return spec
-
-
-def _runtime(config: pytest.Config) -> Runtime:
-    """This process's shared eval resources, created with the first eval item."""
-    runtime = config.stash.get(runtime_key, None)
-    if runtime is None:
-        from pytest_llmeval.core.errors import LLMEvalError
-        from pytest_llmeval.items.readahead import reads_ahead
-        from pytest_llmeval.items.runtime import Runtime
-
-        settings = config.stash[settings_key]
-        try:
-            ledger = config.stash.get(ledger_key, None)
-            runtime = Runtime.create(settings, ledger, reads_ahead=reads_ahead(settings, config))
-        except LLMEvalError as error:
-            raise pytest.UsageError(f"pytest-llm-eval: {error}") from None
-        config.stash[runtime_key] = runtime
-    return runtime
-
-
-#: Valid EvalSpecs by the identity of the llm_eval marks they were built from, with the
-#: marks (so no id is reused): the items of one function share their marks' objects.
-_specs_key = pytest.StashKey[dict[tuple[int, ...], tuple[list[pytest.Mark], "EvalSpec"]]]()
-
-
-def _spec_of(item: pytest.Item, marks: list[pytest.Mark]) -> EvalSpec:
-    """`_spec(item)` from its llm_eval marks (closest first), built once per set of marks."""
-    specs = item.config.stash.setdefault(_specs_key, {})
-    key = tuple(map(id, marks))
-    known = specs.get(key)
-    if known is not None:
-        return known[1]
-    spec = _spec(item)
-    specs[key] = (marks, spec)
-    return spec
-
-
-def _start_run(item: pytest.Item, marks: list[pytest.Mark]) -> ItemRun:
-    from pytest_llmeval.items.runner import ItemRun, identify
-
-    spec = _spec_of(item, marks)
-    callspec = getattr(item, "callspec", None)
-    repeat_index = callspec.params.get(REPEAT_FIXTURE) if callspec is not None else None
-    function_nodeid = _function_nodeid(item)
-    variant = None
-    if spec.variants is not None:
-        variant = _variant(item, spec, function_nodeid)
-    identity = identify(
-        item.nodeid,
-        function_nodeid,
-        callspec.id if callspec is not None else None,
-        repeat_index,
-        spec,
-        variant,
-    )
-    return ItemRun(identity, spec, _runtime(item.config))
-
-
-def _variant(item: pytest.Item, spec: EvalSpec, function_nodeid: str) -> Any:
-    """The item's variant in a variants eval; a wrong variants= or reference= fails the
-    test with one line, like any invalid marker."""
-    from pytest_llmeval.items.variant_items import variant_labels_key, variant_tag
-    from pytest_llmeval.records.spec import SpecError
-
-    labels = item.config.stash.get(variant_labels_key, None)
-    try:
-        return variant_tag(item, spec, function_nodeid, REPEAT_FIXTURE, labels)
-    except SpecError as error:
-        problem = str(error)
-    pytest.fail(problem, pytrace=False)
-
-
-def _function_nodeid(item: pytest.Item) -> str:
-    parent = item.parent.nodeid if item.parent is not None else ""
-    return f"{parent}::{getattr(item, 'originalname', item.name)}"
-
-
 class ItemHooks:
     """The per-item hooks of eval tests, registered once collection finds an llm_eval
     test: a session without eval tests never calls them (STYLE convention 0)."""
@@ -267,11 +169,11 @@ class ItemHooks:
         functions = config.stash.get(variant_functions_key, None)
         if not functions:
             return
-        chosen = [item for item in items if _function_nodeid(item) in functions]
+        chosen = [item for item in items if function_nodeid(item) in functions]
         from pytest_llmeval.items.variant_items import gather_labels, variant_labels_key
 
         config.stash[variant_labels_key] = gather_labels(
-            chosen, _checked_spec, _function_nodeid, REPEAT_FIXTURE
+            chosen, checked_spec, function_nodeid, REPEAT_FIXTURE
         )
 
     @pytest.hookimpl(tryfirst=True)
@@ -283,7 +185,7 @@ class ItemHooks:
             return
         from pytest_llmeval.core.errors import LLMEvalError
 
-        run = item.stash[run_key] = _start_run(item, marks)
+        run = item.stash[run_key] = start_run(item, marks)
         problem = None
         try:
             run.runtime.read_ahead(item)
@@ -456,7 +358,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Generator[CassetteSession, N
     from pytest_llmeval.core.errors import LLMEvalError
     from pytest_llmeval.items.runner import BudgetMeter, open_cassette
 
-    runtime = _runtime(request.config)
+    runtime = runtime_of(request.config)
     # no ItemRun records this test's calls: the budget must still see them
     meter = BudgetMeter(runtime, request.node.nodeid)
     cassette = open_cassette(request.node.nodeid, request.node.path, runtime, meter)

@@ -1,7 +1,8 @@
 """The item lifecycle pieces shared by the plugin's hooks and the concurrent runner.
 
-Where an eval item keeps its run (`run_key`), how its capture stops, and which fixtures
-are the plugin's own. plugin.py and concurrency/ both import this module, so neither
+How an eval item's run starts (its spec, identity and the session's shared parts), where
+it keeps its run (`run_key`), how its capture stops, and which fixtures are the plugin's
+own. plugin.py and concurrency/ both import this module, so neither
 imports the other. Like plugin.py it is loaded in every pytest session: stdlib and
 pytest only, heavy modules inside the functions that need them.
 """
@@ -13,10 +14,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from pytest_llmeval.items.options import MARKER
+from pytest_llmeval.items.settings import settings_key
+
 if TYPE_CHECKING:
     from pytest_llmeval.capture.cassettes.session import CassetteOutcome
     from pytest_llmeval.items.runner import ItemRun
     from pytest_llmeval.items.runtime import Runtime
+    from pytest_llmeval.records.spec import EvalSpec
+
+#: Hidden fixture parametrized with 1..N to make the repeats of a case.
+REPEAT_FIXTURE = "_llmeval_repeat"
 
 #: An eval item's ItemRun, from its setup until its teardown report.
 run_key = pytest.StashKey["ItemRun"]()
@@ -87,3 +95,106 @@ def warn_unplayed(item: pytest.Item, outcome: CassetteOutcome, failed: bool | No
 
         message = unplayed_message(outcome, item.nodeid, test_failed=failed)
         item.warn(UnplayedInteractionsWarning(message))
+
+
+# -- how an item's run starts ------------------------------------------------------
+
+
+def _markers(node: pytest.Item | Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    return [(tuple(m.args), dict(m.kwargs)) for m in node.iter_markers(MARKER)]
+
+
+def checked_spec(node: Any) -> EvalSpec | str:
+    """The node's validated EvalSpec, or what is wrong with its llm_eval marker."""
+    from pytest_llmeval.records.spec import SpecError, build_spec
+
+    try:
+        return build_spec(_markers(node), node.nodeid)
+    except SpecError as error:
+        return str(error)
+
+
+def _spec(node: Any) -> EvalSpec:
+    """The node's validated EvalSpec; an invalid marker fails the test with one line."""
+    spec = checked_spec(node)
+    if isinstance(spec, str):
+        # failed outside any except block: no "During handling of the above exception"
+        pytest.fail(spec, pytrace=False)
+    return spec
+
+
+def runtime_of(config: pytest.Config) -> Runtime:
+    """This process's shared eval resources, created with the first eval item."""
+    runtime = config.stash.get(runtime_key, None)
+    if runtime is None:
+        from pytest_llmeval.core.errors import LLMEvalError
+        from pytest_llmeval.items.readahead import reads_ahead
+        from pytest_llmeval.items.runtime import Runtime
+
+        settings = config.stash[settings_key]
+        try:
+            ledger = config.stash.get(ledger_key, None)
+            runtime = Runtime.create(settings, ledger, reads_ahead=reads_ahead(settings, config))
+        except LLMEvalError as error:
+            raise pytest.UsageError(f"pytest-llm-eval: {error}") from None
+        config.stash[runtime_key] = runtime
+    return runtime
+
+
+#: Valid EvalSpecs by the identity of the llm_eval marks they were built from, with the
+#: marks (so no id is reused): the items of one function share their marks' objects.
+_specs_key = pytest.StashKey[dict[tuple[int, ...], tuple[list[pytest.Mark], "EvalSpec"]]]()
+
+
+def spec_of(item: pytest.Item, marks: list[pytest.Mark]) -> EvalSpec:
+    """`_spec(item)` from its llm_eval marks (closest first), built once per set of marks."""
+    specs = item.config.stash.setdefault(_specs_key, {})
+    key = tuple(map(id, marks))
+    known = specs.get(key)
+    if known is not None:
+        return known[1]
+    spec = _spec(item)
+    specs[key] = (marks, spec)
+    return spec
+
+
+def start_run(item: pytest.Item, marks: list[pytest.Mark]) -> ItemRun:
+    """The run of an eval item about to be set up (`marks`: its llm_eval marks, closest
+    first): its spec, where it sits, and this process's shared parts."""
+    from pytest_llmeval.items.runner import ItemRun, identify
+
+    spec = spec_of(item, marks)
+    callspec = getattr(item, "callspec", None)
+    repeat_index = callspec.params.get(REPEAT_FIXTURE) if callspec is not None else None
+    function = function_nodeid(item)
+    variant = None
+    if spec.variants is not None:
+        variant = _variant(item, spec, function)
+    identity = identify(
+        item.nodeid,
+        function,
+        callspec.id if callspec is not None else None,
+        repeat_index,
+        spec,
+        variant,
+    )
+    return ItemRun(identity, spec, runtime_of(item.config))
+
+
+def _variant(item: pytest.Item, spec: EvalSpec, function_nodeid: str) -> Any:
+    """The item's variant in a variants eval; a wrong variants= or reference= fails the
+    test with one line, like any invalid marker."""
+    from pytest_llmeval.items.variant_items import variant_labels_key, variant_tag
+    from pytest_llmeval.records.spec import SpecError
+
+    labels = item.config.stash.get(variant_labels_key, None)
+    try:
+        return variant_tag(item, spec, function_nodeid, REPEAT_FIXTURE, labels)
+    except SpecError as error:
+        problem = str(error)
+    pytest.fail(problem, pytrace=False)
+
+
+def function_nodeid(item: pytest.Item) -> str:
+    parent = item.parent.nodeid if item.parent is not None else ""
+    return f"{parent}::{getattr(item, 'originalname', item.name)}"
