@@ -1,7 +1,7 @@
 """The infrastructure layer, at the bottom: what every other layer may use.
 
-The one exception hierarchy (`errors`), the one versioned loader and atomic writer
-(`files`) and the one redactor every written file passes through (`redact`), the
+The one exception hierarchy (`errors`), the one versioned loader (`files`) over the
+one atomic writer (`writer`) and the one redactor every written file passes through (`redact`), the
 shared `Literal` vocabularies (`vocabulary`), the current-role context variable
 (`context`), escaping for terminals and XML (`printable`), the one YAML reader
 (`safe_yaml`), the wire formats read as text (`wire`: strict JSON, SSE framing) and

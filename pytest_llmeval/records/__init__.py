@@ -1,6 +1,7 @@
 """Records and maths: what a run produced, and what it means. Pure: no pytest.
 
-The pydantic records and file formats (`models`), the marker's `EvalSpec` (`spec`),
+The pydantic records and file formats (`models`; one model call's, `Inference`, in
+`inference_models`), the marker's `EvalSpec` (`spec`),
 a test's score (`outcome`), group and session aggregates (`aggregate`, `accounting`),
 the baseline file (`baseline`) and the comparison with it (`comparison`), the gate's
 rules (`decision`), variants of one eval compared on its cases (`variants`),
