@@ -23,6 +23,7 @@ classes are process-wide.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import threading
@@ -35,7 +36,9 @@ from pytest_llmeval.core.errors import BypassedClientWarning
 __all__ = ["hold", "is_model_call", "release", "watch"]
 
 # Hosts of model providers: any request to them is a model call, whatever its path.
-_PROVIDER_HOSTS = re.compile(
+# The patterns are compiled on the first bypassing call (`_patterns`), not at import:
+# every eval session imports this module, few ever see a client bypass the transports.
+_PROVIDER_HOSTS = (
     r"(?:.+\.)?(?:api\.openai\.com|api\.anthropic\.com|openai\.azure\.com"
     r"|bedrock-runtime(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?"
     r"|generativelanguage\.googleapis\.com|aiplatform\.googleapis\.com"
@@ -43,10 +46,7 @@ _PROVIDER_HOSTS = re.compile(
     r"|api\.together\.xyz|api\.deepseek\.com|api\.fireworks\.ai|api\.x\.ai)"
 )
 # Model-call paths of APIs the adapters do not read (Bedrock, Gemini).
-_MODEL_PATHS = re.compile(
-    r".*(?:/model/[^/]+/(?:invoke|converse)[\w-]*|:(?:stream)?generateContent)",
-    re.IGNORECASE,
-)
+_MODEL_PATHS = r".*(?:/model/[^/]+/(?:invoke|converse)[\w-]*|:(?:stream)?generateContent)"
 # Packages whose frames name the client: the outermost one found on the stack wins.
 _CLIENTS = (
     ("boto3", "boto3"),
@@ -71,11 +71,18 @@ def is_model_call(method: str, url: str) -> bool:
         host = (parts.hostname or "").lower()
     except ValueError:
         return False
-    if _PROVIDER_HOSTS.fullmatch(host):
+    hosts, paths = _patterns()
+    if hosts.fullmatch(host):
         return True
     if method.upper() != "POST":
         return False
-    return provider_of("POST", url) != "unknown" or bool(_MODEL_PATHS.fullmatch(parts.path))
+    return provider_of("POST", url) != "unknown" or bool(paths.fullmatch(parts.path))
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The provider hosts and model paths, compiled once."""
+    return re.compile(_PROVIDER_HOSTS), re.compile(_MODEL_PATHS, re.IGNORECASE)
 
 
 def _client_on_stack(default: str) -> str:
