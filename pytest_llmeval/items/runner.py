@@ -393,7 +393,8 @@ def open_cassette(
         cache=runtime.cache,
         observer=observer,
         verbosity=settings.verbosity,
-        pending_folders=runtime.pending_folders,
+        # a replay-only cassette never writes, so never keeps a recording pending
+        pending_folders=() if mode == "none" else runtime.pending_folders,
         matcher=runtime.matcher,
         shelf=runtime.shelf,
     )
