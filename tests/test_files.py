@@ -123,6 +123,11 @@ def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
         (b'{"name": "x"}', "not a baseline file (no integer schema_version at the top)"),
         (b'{"schema_version": true}', "no integer schema_version"),
         (b"\xff\xfe{}", "not a baseline file (not UTF-8 text"),
+        (
+            b'\xef\xbb\xbf{"schema_version": 1}',
+            "not valid JSON (line 1, column 1: Unexpected UTF-8 BOM",
+        ),
+        (b'{"schema_version": 1, "x": NaN}', "NaN"),
     ],
 )
 def test_malformed_files_are_refused_with_the_file_named(
