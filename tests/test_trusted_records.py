@@ -169,3 +169,21 @@ def test_replayed_records_dump_as_validated_ones(
     scored = next(r for r in report["results"] if r["nodeid"].endswith("test_messages_scored"))
     assert scored["scores"][0]["reason"] == "it answered"
     assert scored["metadata"]["pair"] == ["a", 1]  # as it travels through JSON
+
+
+def test_records_of_one_shape_share_a_fields_set_that_a_copy_never_changes() -> None:
+    from pytest_llmeval.records.models import Score, trusted
+
+    def score(name: str, reason: str | None) -> Score:
+        values = {"name": name, "value": 0.5, "weight": 1.0, "threshold": None}
+        values |= {"reason": reason, "check": False}
+        return trusted(Score, values, {k for k, v in values.items() if v is not None})
+
+    first, second, other = score("a", "why"), score("b", "because"), score("c", None)
+    assert first.model_fields_set is second.model_fields_set  # one set, not one each
+    assert other.model_fields_set == {"name", "value", "weight", "check"}
+    copied = other.model_copy(update={"threshold": 0.5})
+    assert copied.model_fields_set == {"name", "value", "weight", "check", "threshold"}
+    assert other.model_fields_set == {"name", "value", "weight", "check"}
+    assert score("d", None).model_fields_set == {"name", "value", "weight", "check"}
+    assert first == Score(name="a", value=0.5, reason="why")
