@@ -382,6 +382,18 @@ def test_mcnemar_against_binomial_tails_by_hand() -> None:
     assert stats.mcnemar_exact([1, 0], [0, 0]) == 0.5  # type: ignore[list-item]
 
 
+@given(st.integers(min_value=0, max_value=300), st.floats(min_value=0, max_value=1))
+def test_mcnemar_tails_are_the_binomial_sums(flips: int, share: float) -> None:
+    broke = round(flips * share)  # either tail may be the shorter one the sum walks
+    before = [True] * broke + [False] * (flips - broke)
+    upper = sum(math.comb(flips, k) for k in range(broke, flips + 1))
+    lower = sum(math.comb(flips, k) for k in range(broke + 1))
+    total = 2**flips
+    assert stats.mcnemar_exact(before, [not b for b in before]) == (upper / total if flips else 1)
+    expected = min(2 * min(upper, lower), total) / total if flips else 1
+    assert stats.mcnemar_exact(before, [not b for b in before], alternative="two-sided") == expected
+
+
 def test_mcnemar_refuses_non_booleans_and_unequal_lengths() -> None:
     with pytest.raises(ValueError, match=r"before_pass\[1\] is nan; expected a pass/fail boolean"):
         stats.mcnemar_exact([True, math.nan], [True, True])  # type: ignore[list-item]

@@ -430,14 +430,32 @@ def mcnemar_exact(
     flips = broke + fixed
     if flips == 0:
         return 1.0
-    upper = sum(math.comb(flips, k) for k in range(broke, flips + 1))
-    lower = sum(math.comb(flips, k) for k in range(0, broke + 1))
+    lower, upper = _binomial_tails(flips, broke)
     total = 1 << flips
     if alternative == "less":
         return upper / total
     if alternative == "greater":
         return lower / total
     return min(2 * min(upper, lower), total) / total
+
+
+def _binomial_tails(n: int, k: int) -> tuple[int, int]:
+    """(sum of C(n, i) for i <= k, sum for i >= k), exactly. The shorter tail is summed
+    term by term, each term from the one before, and the other is the rest of 2**n: a
+    `math.comb` per term made 5,000 flips take a second and 20,000 forty."""
+    total = 1 << n
+    term = 1
+    if k <= n // 2:
+        low = 1
+        for i in range(k):  # C(n, i + 1) = C(n, i) * (n - i) / (i + 1), exactly
+            term = term * (n - i) // (i + 1)
+            low += term
+        return low, total - low + term
+    high = 1
+    for i in range(n, k, -1):  # C(n, i - 1) = C(n, i) * i / (n - i + 1), exactly
+        term = term * i // (n - i + 1)
+        high += term
+    return total - high + term, high
 
 
 def paired_bootstrap_ci(
