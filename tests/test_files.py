@@ -254,6 +254,21 @@ def test_a_write_removes_temp_files_of_dead_writers_only(tmp_path: Path) -> None
     assert load_model(target, Sample).name == "x"
 
 
+def test_one_listing_of_a_folder_serves_each_target_at_its_first_write(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    stale = [tmp_path / f".{target.name}.4194303-1.tmp" for target in (first, second)]
+    for path in stale:
+        path.write_text("{", encoding="utf-8")
+    write_model(first, Sample(name="a"))
+    assert [path.exists() for path in stale] == [False, True]  # b's waits for b's write
+    later = tmp_path / f".{second.name}.4194302-1.tmp"  # left after this process listed
+    later.write_text("{", encoding="utf-8")
+    write_model(second, Sample(name="b"))
+    assert not stale[1].exists()
+    assert later.exists()  # to the next process: the folder is listed once per process
+    assert load_model(second, Sample).name == "b"
+
+
 def test_a_failed_write_names_the_target_never_its_temp_file(tmp_path: Path) -> None:
     from pytest_llmeval.core.errors import FileWriteError
 
