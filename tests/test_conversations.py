@@ -327,6 +327,31 @@ def test_the_simulator_request_is_deterministic_and_fences_the_app() -> None:
     assert other.prompt([]) != first and "has not started" in other.prompt([]).user
 
 
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ('```JSON\n{"reasoning": "r", "status": "continue", "message": " more "}\n```', "more"),
+        ('  {"reasoning": "r", "status": "goal_met", "message": ""}  ', ""),
+    ],
+)
+def test_a_simulator_step_is_read_like_a_judges_verdict(reply: str, expected: str) -> None:
+    from pytest_llmeval.judges.simulator import STEP_SPEC
+
+    assert STEP_SPEC.parse_step(reply).message == expected
+
+
+def test_a_simulator_reply_that_is_no_step_says_what_is_wrong() -> None:
+    from pytest_llmeval.judges.answers import InvalidAnswer
+    from pytest_llmeval.judges.simulator import STEP_SPEC
+
+    with pytest.raises(InvalidAnswer, match="the reply is empty; expected a JSON object"):
+        STEP_SPEC.parse_step("```json\n\n```")
+    with pytest.raises(InvalidAnswer, match="expected a JSON object, got list"):
+        STEP_SPEC.parse_step("[1]")
+    with pytest.raises(InvalidAnswer, match="lacks 'reasoning'"):
+        STEP_SPEC.parse_step('{"status": "goal_met", "message": ""}')
+
+
 MISUSE = """
 import pytest
 

@@ -134,7 +134,7 @@ class AnswerSpec:
         The quotes are None when this answer does not ask for evidence, or when the
         reply has none (an answer recorded before evidence was asked for still loads).
         """
-        document = _json_object(text)
+        document = json_object(text)
         reasoning = _checked_keys(document, ("reasoning", self.field), self.keys())
         quotes = self._quotes(document.get(EVIDENCE_KEY))
         decision = self._decision(document[self.field])
@@ -160,8 +160,9 @@ class AnswerSpec:
         raise InvalidAnswer(f'"{self.field}" must be one of {self.allowed()}, got {value!r}')
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    """The JSON object a reply's text holds (a code fence around it is tolerated)."""
+def json_object(text: str) -> dict[str, Any]:
+    """The JSON object a reply's text holds (a code fence around it is tolerated): what a
+    judge's verdict and a simulated user's step are read from."""
     body = text.strip()
     fenced = _CODE_FENCE.match(body)
     if fenced is not None:
@@ -273,7 +274,7 @@ class ItemListSpec(AnswerSpec):
 
     def read(self, text: str) -> Reading:
         """The reasoning and the item verdicts, in item order; InvalidAnswer if unusable."""
-        document = _json_object(text)
+        document = json_object(text)
         reasoning = _checked_keys(document, ("reasoning", self.field), self.keys())
         entries = document[self.field]
         if not isinstance(entries, list) or not entries:

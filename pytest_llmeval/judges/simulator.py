@@ -12,13 +12,12 @@ error, then a `SimulatorError` carrying the raw text.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pytest_llmeval.core.errors import JudgeError
-from pytest_llmeval.judges.answers import AnswerSpec, InvalidAnswer
+from pytest_llmeval.judges.answers import AnswerSpec, InvalidAnswer, json_object
 from pytest_llmeval.judges.backends import Backend, ModelCallFailed, Reply, Retry, make_backend
 from pytest_llmeval.judges.clients import ClientSpec, ModelNameError, ModelRef
 from pytest_llmeval.judges.fence import derive_boundary, fence
@@ -85,15 +84,7 @@ class StepSpec(AnswerSpec):
 
     def parse_step(self, text: str) -> Step:
         """The step a reply states, or InvalidAnswer saying what is wrong."""
-        body = text.strip()
-        if body.startswith("```"):
-            body = body.strip("`").removeprefix("json").strip()
-        try:
-            document = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise InvalidAnswer(f"the reply is not valid JSON ({error})") from None
-        if not isinstance(document, dict):
-            raise InvalidAnswer(f"expected a JSON object, got {type(document).__name__}")
+        document = json_object(text)
         missing = [key for key in ("reasoning", "status", "message") if key not in document]
         if missing:
             raise InvalidAnswer(f"the JSON object lacks {' and '.join(map(repr, missing))}")
