@@ -10,11 +10,13 @@ mean score shift, and the re-judged run replays offline with the server gone.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
 import pytest
 
+from pytest_llmeval.cli import main
 from pytest_llmeval.records.calibration import compare_judges
 from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec, closed_port_url
 from tests.test_judges_sdk import KEYS
@@ -63,6 +65,7 @@ def test_rejudging_replays_the_app_and_reports_the_flips(
     pytester_env: pytest.Pytester,
     fake_provider: FakeProviderServer,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -79,7 +82,9 @@ def test_rejudging_replays_the_app_and_reports_the_flips(
     assert len(original) == 3
 
     fake_provider.clear()
-    rejudged = pytester_env.runpytest("--llmeval-rejudge=openai:gpt-4.1", "--llmeval-report=r.json")
+    rejudged = pytester_env.runpytest(
+        "--llmeval-rejudge=openai:gpt-4.1", "--llmeval-report=r.json", "--llmeval-html=r.html"
+    )
     rejudged.assert_outcomes(passed=1, failed=2)
     # only the new judge went to the provider: the app and the old judge replayed
     assert [r.body["model"] for r in fake_provider.requests] == ["gpt-4.1"] * 3
@@ -109,6 +114,22 @@ def test_rejudging_replays_the_app_and_reports_the_flips(
     assert [flip["case"] for flip in judges["flips"]] == ["test_app.py::test_answers[strict]"]
     assert judges["new_models"] == ["openai:gpt-4.1"]
     assert abs(judges["score_shift"]["test_app.py::test_answers"] + 1 / 3) < 1e-12
+    # `llmeval show` and the HTML report give the lines the terminal gave, from the report
+    lines = [line for line in rejudged.outlines if line.startswith(("rejudge: ", "  "))]
+    judged = [line for line in lines if line.startswith("rejudge: ") or "flipped" in line]
+    assert len(judged) == 2 and any("mean score shift" in line for line in lines)
+    assert main(["show", str(pytester_env.path / "r.json")]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(shown) if line.startswith("rejudge: "))
+    assert shown[start : start + 3] == [
+        judged[0],
+        judged[1],
+        "  mean score shift test_app.py::test_answers: -0.333",
+    ]
+    page = (pytester_env.path / "r.html").read_text(encoding="utf-8")
+    section = page[page.index('<section id="judges"') :].split("</section>")[0]
+    assert f"<p>{html.escape(judged[0])}</p>" in section
+    assert f"<li>{html.escape(judged[1].strip())}</li>" in section
 
     # the server is gone: the re-judged run replays from both cassette sets
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url() + "/v1")
@@ -278,7 +299,9 @@ def test_compare_and_conversation_judges_are_rejudged(
     assert len(original) == 2
 
     fake_provider.clear()
-    rejudged = pytester_env.runpytest("--llmeval-rejudge=openai:gpt-4.1", "--llmeval-report=r.json")
+    rejudged = pytester_env.runpytest(
+        "--llmeval-rejudge=openai:gpt-4.1", "--llmeval-report=r.json", "--llmeval-html=r.html"
+    )
     rejudged.assert_outcomes(passed=2)
     assert [r.body["model"] for r in fake_provider.requests] == ["gpt-4.1"] * 5
     assert tree(pytester_env.path, "cassettes") == original  # byte-identical

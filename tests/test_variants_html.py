@@ -195,7 +195,8 @@ def test_unpriced_variants_are_listed_not_plotted_and_none_qualifies_shows_no_ri
 
 def test_no_variants_no_section(page: str) -> None:
     plain = render_html(make_report(3))
-    assert 'id="variants"' not in plain and "__LLMEVAL_VARIANTS__" not in plain
+    assert 'id="variants"' not in plain and "__LLMEVAL_SECTIONS__" not in plain
+    assert 'id="judges"' not in plain  # and no judge diagnostics, no Judges section
     assert page.count('<section id="variants"') == 1
     # The section sits between the groups table and the charts.
     assert page.index('id="groups-title"') < page.index('id="variants"')

@@ -193,7 +193,9 @@ def _recorded(
 
 
 def _report_outcome(report: Report) -> SessionOutcome:
-    """A report's outcome as the session had it: its aggregate and baseline verdict."""
+    """A report's outcome as the session had it: its aggregate, baseline verdict and
+    judge diagnostics."""
+    from pytest_llmeval.records.diagnostics import diagnostics_of
     from pytest_llmeval.records.session_outcome import BaselineStatus, SessionOutcome
 
     comparison = report.baseline
@@ -205,4 +207,5 @@ def _report_outcome(report: Report) -> SessionOutcome:
         policy=_gate_policy(argparse.Namespace(), report.settings),
         baseline=status,
         comparison=comparison,
+        judges=diagnostics_of(report.results),
     )

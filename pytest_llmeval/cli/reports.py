@@ -44,6 +44,8 @@ def _show(args: argparse.Namespace) -> int:
             print(line)
     for line in outcome_lines(outcome, every_group=False):  # as the run printed without -v
         print(line)
+    for line in outcome.judges.lines():
+        print(line)
     print(totals_line(aggregate))
     # then what the run's terminal did not print: each test's usage
     if any(result.usage.calls for result in report.results):

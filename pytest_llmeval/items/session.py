@@ -155,12 +155,7 @@ class EvalSession:
                 spent_usd=self.budget.spent(),
                 unpriced=tuple(self.budget.unpriced().items()),
             )
-        from pytest_llmeval.records.diagnostics import (
-            consistency_probe_of,
-            position_swap_of,
-            rejudge_of,
-            verbosity_probe_of,
-        )
+        from pytest_llmeval.records.diagnostics import diagnostics_of
 
         self.outcome = SessionOutcome(
             aggregate=aggregate,
@@ -169,11 +164,8 @@ class EvalSession:
             comparison=comparison,
             budget=budget,
             file_errors=tuple(self._file_errors),
-            rejudge=rejudge_of(self.results.values()),
-            position_swap=position_swap_of(self.results.values()),
+            judges=diagnostics_of(self.results.values()),
             variants=variants,
-            verbosity=verbosity_probe_of(self.results.values()),
-            consistency=consistency_probe_of(self.results.values()),
         )
         return self.outcome
 

@@ -10,11 +10,45 @@ without them (most runs, every run without judges) only scans the metadata. Pure
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_llmeval.records.calibration import JudgeComparison, PositionSwap
     from pytest_llmeval.records.probes import ConsistencyProbe, VerbosityProbe
+
+
+@dataclass(frozen=True)
+class JudgeDiagnostics:
+    """A run's judge diagnostics, each None when the run has none of it: what the
+    terminal, `llmeval show` and the HTML report show, and the JSON report's `judges`."""
+
+    #: Under --llmeval-rejudge: how the new judge agrees with the recorded one.
+    rejudge: JudgeComparison | None = None
+    #: Pairwise comparisons whose two orders disagreed (a position-bias probe).
+    position_swap: PositionSwap | None = None
+    #: --llmeval-judge-probes: judge calls padding raised, and samples that disagreed.
+    verbosity: VerbosityProbe | None = None
+    consistency: ConsistencyProbe | None = None
+
+    def lines(self) -> list[str]:
+        """Each diagnostic's lines (its summary, then an indented line per call it
+        names), in this order; none when the run has none."""
+        found = (self.rejudge, self.position_swap, self.verbosity, self.consistency)
+        return [
+            line for diagnostic in found if diagnostic is not None for line in diagnostic.lines()
+        ]
+
+
+def diagnostics_of(results: Iterable[Any]) -> JudgeDiagnostics:
+    """The judge diagnostics of a run's results (`EvalResult`s, or a report's)."""
+    ordered = list(results)
+    return JudgeDiagnostics(
+        rejudge=rejudge_of(ordered),
+        position_swap=position_swap_of(ordered),
+        verbosity=verbosity_probe_of(ordered),
+        consistency=consistency_probe_of(ordered),
+    )
 
 
 def rejudge_of(results: Iterable[Any]) -> JudgeComparison | None:
@@ -95,22 +129,19 @@ def judge_diagnostics(results: Iterable[Any]) -> dict[str, Any] | None:
     """The JSON report's `judges` section: re-judge agreement, the position-swap probe
     and the verbosity and consistency probes, each present only when the run has it;
     None when it has none."""
-    ordered = list(results)
+    found = diagnostics_of(results)
     section: dict[str, Any] = {}
-    rejudge = rejudge_of(ordered)
-    if rejudge is not None:
-        section["rejudge"] = rejudge.to_json()
-    swap = position_swap_of(ordered)
+    if found.rejudge is not None:
+        section["rejudge"] = found.rejudge.to_json()
+    swap = found.position_swap
     if swap is not None:
         section["position_swap"] = {
             "comparisons": swap.comparisons,
             "rate": swap.rate,
             "disagreements": [{"case": c, "name": n} for c, n in swap.disagreements],
         }
-    verbosity = verbosity_probe_of(ordered)
-    if verbosity is not None:
-        section["verbosity"] = verbosity.to_json()
-    consistency = consistency_probe_of(ordered)
-    if consistency is not None:
-        section["consistency"] = consistency.to_json()
+    if found.verbosity is not None:
+        section["verbosity"] = found.verbosity.to_json()
+    if found.consistency is not None:
+        section["consistency"] = found.consistency.to_json()
     return section or None

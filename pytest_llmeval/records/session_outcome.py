@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from pytest_llmeval.records.diagnostics import JudgeDiagnostics
+
 if TYPE_CHECKING:  # the models load with the first eval result, not with this module
-    from pytest_llmeval.records.calibration import JudgeComparison, PositionSwap
     from pytest_llmeval.records.comparison import BaselineComparison
     from pytest_llmeval.records.decision import GatePolicy
     from pytest_llmeval.records.models import CaseAggregate, GroupAggregate, SessionAggregate
-    from pytest_llmeval.records.probes import ConsistencyProbe, VerbosityProbe
     from pytest_llmeval.records.variant_results import VariantOutcome
 
 #: What the session did with its baseline file.
@@ -62,15 +62,10 @@ class SessionOutcome:
     budget: BudgetOutcome | None = None
     #: One message per file that could not be read or written.
     file_errors: tuple[str, ...] = ()
-    #: Under --llmeval-rejudge: how the new judge agrees with the recorded one.
-    rejudge: JudgeComparison | None = None
-    #: Pairwise comparisons whose two orders disagreed (a position-bias probe).
-    position_swap: PositionSwap | None = None
+    #: The judge diagnostics: re-judge agreement, position swaps, the probes.
+    judges: JudgeDiagnostics = JudgeDiagnostics()
     #: The variants evals compared (variants= on the marker); None without any.
     variants: VariantOutcome | None = None
-    #: --llmeval-judge-probes: judge calls padding raised, and samples that disagreed.
-    verbosity: VerbosityProbe | None = None
-    consistency: ConsistencyProbe | None = None
 
     @property
     def failing_groups(self) -> list[GroupAggregate]:

@@ -13,6 +13,9 @@ Groups whose tests compared variants (`variants=`) get a Variants section, rende
 here as static HTML and inline SVG (`html_variants`): a quality-vs-cost scatter with
 the Pareto front and the recommendation, and a table; it reads the report's
 `variants` (a list of `records.variants.VariantComparison`) unless given explicitly.
+A run with judge diagnostics (`--llmeval-rejudge`, pairwise comparisons,
+`--llmeval-judge-probes`) gets a Judges section after it, also static: the terminal's
+lines, read from the results as `llmeval show` reads them (`records.diagnostics`).
 Without JavaScript, a `<noscript>` element shows the summary rendered here in Python
 (totals, baseline verdict, group table: the terminal's text, HTML-escaped).
 
@@ -61,7 +64,7 @@ _TEMPLATE = "report.html"
 _PLACEHOLDER = "__LLMEVAL_DATA__"
 _SUMMARY_PLACEHOLDER = "__LLMEVAL_SUMMARY__"
 _TRAJECTORIES_PLACEHOLDER = "__LLMEVAL_TRAJECTORIES__"
-_VARIANTS_PLACEHOLDER = "__LLMEVAL_VARIANTS__"
+_SECTIONS_PLACEHOLDER = "__LLMEVAL_SECTIONS__"
 
 # Sequences that could end (or change the parsing of) a script element, and the
 # line separators old JavaScript parsers reject; their replacements are JSON escapes.
@@ -116,6 +119,33 @@ def summary_html(report: Report) -> str:
             cells = "".join(f"<td>{escape(cell)}</td>" for cell in row)
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</tbody></table></div>")
+    return "".join(parts)
+
+
+def judges_section(results: Iterable[EvalResult]) -> str:
+    """The Judges section of the page: the run's judge diagnostics (re-judge agreement,
+    position swaps, the probes) as the terminal gives them, each summary a paragraph and
+    the calls it names a list; empty when the run has none."""
+    from html import escape
+
+    from pytest_llmeval.records.diagnostics import diagnostics_of
+
+    lines = diagnostics_of(results).lines()
+    if not lines:
+        return ""
+    parts = ['<section id="judges" aria-labelledby="judges-title">']
+    parts.append('<h2 id="judges-title">Judges</h2>')
+    named: list[str] = []
+    for line in [*lines, ""]:  # the empty line closes the last list
+        if line.startswith("  "):
+            named.append(f"<li>{escape(line.strip())}</li>")
+            continue
+        if named:
+            parts.append(f"<ul>{''.join(named)}</ul>")
+            named = []
+        if line:
+            parts.append(f"<p>{escape(line)}</p>")
+    parts.append("</section>")
     return "".join(parts)
 
 
@@ -202,7 +232,7 @@ def iter_html(
     before, placeholder, after = _template().partition(_PLACEHOLDER)
     head_html, summary_slot, rest = before.partition(_SUMMARY_PLACEHOLDER)
     between, trajectories_slot, tail = after.partition(_TRAJECTORIES_PLACEHOLDER)
-    above, variants_slot, below = rest.partition(_VARIANTS_PLACEHOLDER)
+    above, sections_slot, below = rest.partition(_SECTIONS_PLACEHOLDER)
     if (
         not placeholder
         or _PLACEHOLDER in after
@@ -210,18 +240,19 @@ def iter_html(
         or _SUMMARY_PLACEHOLDER in rest + after
         or not trajectories_slot
         or _TRAJECTORIES_PLACEHOLDER in before + tail
-        or not variants_slot
-        or _VARIANTS_PLACEHOLDER in head_html + below + after
+        or not sections_slot
+        or _SECTIONS_PLACEHOLDER in head_html + below + after
     ):
         raise LLMEvalError(
             f"the HTML report template {_TEMPLATE} is damaged (no single {_PLACEHOLDER}, "
-            f"{_SUMMARY_PLACEHOLDER}, {_VARIANTS_PLACEHOLDER} and "
+            f"{_SUMMARY_PLACEHOLDER}, {_SECTIONS_PLACEHOLDER} and "
             f"{_TRAJECTORIES_PLACEHOLDER} slots); reinstall pytest-llm-eval"
         )
     yield head_html
     yield summary_html(head)
     yield above
     yield variants_section(report_variants(head) if variants is None else variants)
+    yield judges_section(report.results)
     yield below
     # the JSON report's own serialisation, compact: schema_version first, keys sorted
     if data is None:

@@ -327,15 +327,8 @@ def write_summary(terminal: Any, outcome: SessionOutcome) -> None:
         )
     for line in budget_blind_lines(outcome):
         terminal.write_line(line, yellow=True, bold=True)
-    if outcome.rejudge is not None:
-        for line in outcome.rejudge.lines():
-            terminal.write_line(line)
-    if outcome.position_swap is not None:
-        for line in outcome.position_swap.lines():
-            terminal.write_line(line)
-    for probe in (outcome.verbosity, outcome.consistency):
-        for line in probe.lines() if probe is not None else ():
-            terminal.write_line(line)
+    for line in outcome.judges.lines():
+        terminal.write_line(line)
     terminal.write_line(totals_line(agg), bold=True)
     section = outcome_section(outcome)
     if section:
