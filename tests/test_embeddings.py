@@ -329,3 +329,27 @@ def test_the_fake_provider_embeds_a_scripted_text_as_its_vector_in_both_encoding
     fake_provider.reset()
     again = openai_client.embeddings.create(model="m", input="scripted", encoding_format="float")
     assert len(again.data[0].embedding) == 16
+
+
+FAULTED_SUITE = """
+import pytest
+from pytest_llmeval import fault, scorers
+
+@pytest.mark.llm_eval(threshold=0.5, faults=[fault("503", role="evaluation")])
+def test_embedding_outage(llm_eval, llm_faults):
+    near = scorers.embedding_similarity("refund policy", "money back")
+    llm_eval.score("near", near)
+    assert near.details["cosine"] == pytest.approx(0.96)  # the retry was answered
+    [call] = llm_faults.calls(role="evaluation")
+    assert call.faults == ("503",) and call.retries == 1 and call.answered, call.describe()
+    assert llm_faults.calls() == []  # the app made no call
+"""
+
+
+def test_a_fault_can_target_the_evaluation_helpers_calls(embedded: pytest.Pytester) -> None:
+    embedded.makepyfile(test_outage=FAULTED_SUITE)
+    result = embedded.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["errors: 1 failed call (1 retried; all injected by the tests' faults)"]
+    )

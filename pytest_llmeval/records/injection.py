@@ -46,7 +46,7 @@ FaultKind = Literal[
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 #: The HTTP error faults, whose response may carry `retry-after`.
 HTTP_FAULTS = frozenset({"429", "500", "502", "503", "529"})
-FaultRole = Literal["app", "judge", "simulator", "any"]
+FaultRole = Literal["app", "judge", "simulator", "evaluation", "any"]
 FAULT_ROLES: tuple[FaultRole, ...] = get_args(FaultRole)
 
 
