@@ -353,3 +353,35 @@ def test_a_fault_can_target_the_evaluation_helpers_calls(embedded: pytest.Pytest
     result.stdout.fnmatch_lines(
         ["errors: 1 failed call (1 retried; all injected by the tests' faults)"]
     )
+
+
+ASYNC_SUITE = """
+import pytest
+from pytest_llmeval import scorers
+
+@pytest.mark.llm_eval(threshold=0.5)
+@pytest.mark.anyio
+async def test_similar_async(llm_eval):
+    near = await scorers.aembedding_similarity("refund policy", "money back")
+    llm_eval.score("near", near)
+    assert near.details["cosine"] == pytest.approx(0.96)
+    assert near.reason == scorers.embedding_similarity("refund policy", "money back").reason
+    assert [i.role for i in llm_eval.inferences] == ["evaluation"] * 2
+"""
+
+
+def test_the_async_twin_goes_through_the_async_client_and_replays(
+    embedded: pytest.Pytester, fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedded.makepyfile(test_async=ASYNC_SUITE)
+    embedded.runpytest("-p", "anyio").assert_outcomes(passed=1)
+    assert [r.path for r in fake_provider.requests] == ["/v1/embeddings"] * 2
+    # the SDK says which client sent each: the async twin's, then the sync check's
+    sent_by = [r.headers.get("x-stainless-async") for r in fake_provider.requests]
+    assert sent_by[0].startswith("async:") and sent_by[1] == "false", sent_by
+    (cassette,) = (embedded.path / "cassettes" / "test_async").glob("test_similar_async*.json")
+    recorded = cassette.read_bytes()
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url() + "/v1")
+    embedded.runpytest("-p", "anyio", "--llmeval-record=none").assert_outcomes(passed=1)
+    assert cassette.read_bytes() == recorded and len(fake_provider.requests) == 2

@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_llmeval.scorers.embedding import embedding_similarity
+    from pytest_llmeval.scorers.embedding import aembedding_similarity, embedding_similarity
     from pytest_llmeval.scorers.guardrails import (
         canary_token,
         ignored_injection,
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Scored",
+    "aembedding_similarity",
     "canary_token",
     "contains",
     "edit_similarity",
@@ -95,6 +96,7 @@ __all__ = [
 # public name -> module that defines it
 _EXPORTS = {
     "Scored": "pytest_llmeval.scorers.scored",
+    "aembedding_similarity": "pytest_llmeval.scorers.embedding",
     "canary_token": "pytest_llmeval.scorers.guardrails",
     "contains": "pytest_llmeval.scorers.text",
     "edit_similarity": "pytest_llmeval.scorers.text",

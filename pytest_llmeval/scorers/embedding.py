@@ -1,7 +1,8 @@
 """Embedding similarity: the cosine of two texts' embeddings, asked through the real SDK.
 
-`embedding_similarity(a, b, model=...)` embeds both texts in one request to an OpenAI
-(or OpenAI-compatible) embeddings endpoint, through the SDK clients the judges use
+`embedding_similarity(a, b, model=...)` (and `aembedding_similarity`, through the SDK's
+async client) embeds both texts in one request to an OpenAI (or OpenAI-compatible)
+embeddings endpoint, through the SDK clients the judges use
 (`judges.clients`: the API key and base URL are resolved the same way, and without a
 key a call can still replay, but never reaches the provider). The call runs in the
 `evaluation` role: in an eval test it is recorded in the test's cassette, replayed
@@ -26,7 +27,13 @@ from pytest_llmeval.scorers.scored import Scored
 if TYPE_CHECKING:
     from pytest_llmeval.judges.backends import OpenAIBackend
 
-__all__ = ["DEFAULT_EMBEDDING_MODEL", "embedding_similarity", "similarities"]
+__all__ = [
+    "DEFAULT_EMBEDDING_MODEL",
+    "aembedding_similarity",
+    "asimilarities",
+    "embedding_similarity",
+    "similarities",
+]
 
 #: The model `embedding_similarity` and the `similar` assertion use unless told.
 DEFAULT_EMBEDDING_MODEL = "openai:text-embedding-3-small"
@@ -60,13 +67,51 @@ def similarities(
     scorer: str = "similarities",
 ) -> list[Scored]:
     """`text`'s embedding similarity to each of `others`, from one embeddings request."""
-    text = _text(scorer, "a", text)
-    others = [_text(scorer, "b", other) for other in others]
-    backend = _backend(scorer, model, base_url)
-    # distinct, non-empty, and only when some pair has two texts (an empty one scores alone)
-    wanted = [t for t in dict.fromkeys([text, *others]) if t] if text and any(others) else []
+    text, others, backend, wanted = _prepare(scorer, text, others, model, base_url)
     vectors = dict(zip(wanted, _embed(backend, wanted), strict=True)) if wanted else {}
     return [_similarity(text, other, vectors, backend.model) for other in others]
+
+
+async def aembedding_similarity(
+    a: str,
+    b: str,
+    model: str = DEFAULT_EMBEDDING_MODEL,
+    *,
+    base_url: str | None = None,
+) -> Scored:
+    """The asynchronous `embedding_similarity`: the request goes through the SDK's async
+    client, so an async eval test (or the tests `--llmeval-concurrency` overlaps) does
+    not hold up its event loop while the embeddings come back."""
+    (scored,) = await asimilarities(
+        a, [b], model, base_url=base_url, scorer="aembedding_similarity"
+    )
+    return scored
+
+
+async def asimilarities(
+    text: str,
+    others: Sequence[str],
+    model: str = DEFAULT_EMBEDDING_MODEL,
+    *,
+    base_url: str | None = None,
+    scorer: str = "asimilarities",
+) -> list[Scored]:
+    """The asynchronous `similarities` (see `aembedding_similarity`)."""
+    text, others, backend, wanted = _prepare(scorer, text, others, model, base_url)
+    vectors = dict(zip(wanted, await _aembed(backend, wanted), strict=True)) if wanted else {}
+    return [_similarity(text, other, vectors, backend.model) for other in others]
+
+
+def _prepare(
+    scorer: str, text: object, others: Sequence[object], model: str, base_url: str | None
+) -> tuple[str, list[str], OpenAIBackend, list[str]]:
+    """The texts checked, the backend, and the texts to embed: distinct, non-empty, and
+    only when some pair has two texts (an empty one scores alone, without a call)."""
+    text = _text(scorer, "a", text)
+    texts = [_text(scorer, "b", other) for other in others]
+    backend = _backend(scorer, model, base_url)
+    wanted = [t for t in dict.fromkeys([text, *texts]) if t] if text and any(texts) else []
+    return text, texts, backend, wanted
 
 
 def _text(scorer: str, argument: str, value: object) -> str:
@@ -118,6 +163,20 @@ def _embed(backend: OpenAIBackend, texts: list[str]) -> list[list[float]]:
     client: Any = CLIENTS.client(backend.spec)
     with backend._judge_request():
         response = client.embeddings.create(model=backend.ref.name, input=texts)
+    return _vectors(backend, texts, response)
+
+
+async def _aembed(backend: OpenAIBackend, texts: list[str]) -> list[list[float]]:
+    """`_embed` through the SDK's async client."""
+    from pytest_llmeval.judges.clients import CLIENTS
+
+    client: Any = CLIENTS.async_client(backend.spec)
+    with backend._judge_request():
+        response = await client.embeddings.create(model=backend.ref.name, input=texts)
+    return _vectors(backend, texts, response)
+
+
+def _vectors(backend: OpenAIBackend, texts: list[str], response: Any) -> list[list[float]]:
     data = sorted(response.data, key=lambda item: item.index)
     if len(data) != len(texts):
         from pytest_llmeval.core.errors import JudgeError
