@@ -32,7 +32,7 @@ def test_ruff_lint_and_format() -> None:
     ]
     lint = run(ruff, "check", *folders)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = run(ruff, "format", "--check", "pytest_llmeval")
+    fmt = run(ruff, "format", "--check", *folders)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
