@@ -23,25 +23,18 @@ import pytest
 from junitparser import JUnitXml
 
 from tests.fakeprovider import FakeProviderServer, closed_port_url
+from tests.suites import ASK
 
-SUITE = """
-import os
-import openai
-import pytest
-
-def ask(question):
-    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="sk-test-key", max_retries=0)
-    reply = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
-    )
-    return reply.choices[0].message.content
-
+SUITE = (
+    ASK
+    + """
 @pytest.mark.llm_eval(threshold=0.5)
 @pytest.mark.parametrize("question", ["first", "second"])
 def test_answers(question, llm_eval):
     ask(question)
     llm_eval.score("quality", 1.0)
 """
+)
 
 
 def llmeval(*args: str, cwd: Path, limit_memory: bool = False) -> subprocess.CompletedProcess[str]:

@@ -9,19 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.fakeprovider import FakeProviderServer, closed_port_url
+from tests.suites import ASK
 
-SUITE = """
-import os
-import openai
-import pytest
-
-def ask(question):
-    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="sk-test-key", max_retries=0)
-    reply = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
-    )
-    return reply.choices[0].message.content
-
+SUITE = (
+    ASK
+    + """
 @pytest.mark.llm_eval(threshold=0.5)
 @pytest.mark.parametrize("question", ["refunds?", "shipping/返品 [EU]"])
 def test_answers(question, llm_eval):
@@ -33,6 +25,7 @@ def test_plain_with_cassette(llm_cassette):
     assert llm_cassette.mode in ("none", "once", "new", "all")
     assert "Fake reply" in ask("plain test")
 """
+)
 
 
 @pytest.fixture

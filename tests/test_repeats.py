@@ -14,6 +14,7 @@ from pytest_llmeval.records.decision import GatePolicy, PairedGroup, decide_grou
 from pytest_llmeval.records.models import EvalResult
 from pytest_llmeval.records.spec import SpecError, build_spec
 from tests.fakeprovider import FakeProviderServer, closed_port_url
+from tests.suites import ASK
 
 FILE = "tests/test_bot.py"
 
@@ -256,18 +257,9 @@ def test_tight_spread_alarms_on_a_drop_far_outside_it() -> None:
     assert decision.regressed
 
 
-ADAPTIVE_SUITE = """
-import os
-import openai
-import pytest
-
-def ask(question):
-    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="sk-test-key", max_retries=0)
-    reply = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
-    )
-    return reply.choices[0].message.content
-
+ADAPTIVE_SUITE = (
+    ASK
+    + """
 @pytest.mark.llm_eval(threshold=0.5, repeat=3, adaptive=6, min_case_pass_rate=0.5)
 @pytest.mark.parametrize("case", ["steady", "shaky"])
 def test_answers(case, llm_eval, llm_cassette):
@@ -275,6 +267,7 @@ def test_answers(case, llm_eval, llm_cassette):
     llm_eval.score("good", answer.startswith("good"))
     llm_eval.log(cassette=llm_cassette.path.name)
 """
+)
 
 
 def _cassette_files(root: Path) -> dict[str, str]:
