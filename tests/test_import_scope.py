@@ -10,6 +10,7 @@ import json
 import pytest
 
 from tests.fakeprovider import FakeProviderServer, closed_port_url
+from tests.suites import ASK
 
 RECORD_MODULES = """
 import json, sys
@@ -19,18 +20,10 @@ def pytest_unconfigure(config):
         json.dump(sorted(sys.modules), f)
 """
 
-SUITE = """
-import os
-import openai
-import pytest
+SUITE = (
+    ASK
+    + """
 from pytest_llmeval.scorers import contains
-
-def ask(question):
-    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="sk-test-key", max_retries=0)
-    reply = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
-    )
-    return reply.choices[0].message.content
 
 @pytest.mark.llm_eval
 @pytest.mark.parametrize("question", ["refunds?", "shipping?"])
@@ -42,6 +35,7 @@ def test_replay_only(question):
 def test_scored(question, llm_eval):
     llm_eval.score("mentions", contains(ask(question), ["Fake reply"]))
 """
+)
 
 #: What the run must have loaded: the eval machinery really ran, replaying.
 USED = (

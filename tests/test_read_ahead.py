@@ -15,24 +15,16 @@ from pytest_llmeval.capture.cassettes.shelf import Shelf
 from pytest_llmeval.capture.cassettes.store import DEFAULT_MAX_BYTES
 from pytest_llmeval.core.redact import Redactor
 from tests.fakeprovider import FakeProviderServer, closed_port_url
+from tests.suites import ASK
 
 # test_edit rewrites the cassettes of later tests while the module runs: case 2's reply
 # in place (same size, so only its mtime tells), case 3's deleted, case 4's re-created
-SUITE = """
-import os
+SUITE = (
+    ASK
+    + """
 from pathlib import Path
 
-import openai
-import pytest
-
 from pytest_llmeval.items.lifecycle import runtime_key
-
-def ask(question):
-    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="sk-test-key", max_retries=0)
-    reply = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
-    )
-    return reply.choices[0].message.content
 
 FOLDER = Path(__file__).parent / "cassettes" / "test_bot"
 EDIT = os.environ.get("EDIT_LATER") == "1"
@@ -63,6 +55,7 @@ def test_case(case, llm_eval, request):
 def test_plain():
     pass
 """
+)
 
 CONFTEST = """
 def pytest_terminal_summary(terminalreporter, config):
