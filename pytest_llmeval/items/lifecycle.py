@@ -2,9 +2,10 @@
 
 How an eval item's run starts (its spec, identity and the session's shared parts), where
 it keeps its run (`run_key`), how its capture stops, and which fixtures are the plugin's
-own. plugin.py and concurrency/ both import this module, so neither
-imports the other. Like plugin.py it is loaded in every pytest session: stdlib and
-pytest only, heavy modules inside the functions that need them.
+own. plugin.py and concurrency/ both import this module, so neither imports the other.
+Like plugin.py it is loaded in every pytest session: the standard library, pytest and
+the option modules plugin.py loads anyway, heavy modules inside the functions that
+need them.
 """
 
 from __future__ import annotations
@@ -196,5 +197,6 @@ def _variant(item: pytest.Item, spec: EvalSpec, function_nodeid: str) -> Any:
 
 
 def function_nodeid(item: pytest.Item) -> str:
+    """The node id of the test function an item was made from (without its parameters)."""
     parent = item.parent.nodeid if item.parent is not None else ""
     return f"{parent}::{getattr(item, 'originalname', item.name)}"
