@@ -11,36 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec
+from tests.fakeprovider import FakeProviderServer
+from tests.suites import quality_suite, script_quality
 
-# 24 questions; the app's answer is scored by whether it contains the expected word.
+# 24 questions; each answer's score is the quality figure the fake provider puts in it.
 QUESTIONS = [f"question {i:02d}" for i in range(24)]
 
-SUITE = """
-import os
-import openai
-import pytest
-
-QUESTIONS = [f"question {i:02d}" for i in range(24)]
-
-@pytest.mark.llm_eval(threshold=0.5, min_pass_rate=0.1)
-@pytest.mark.parametrize("q", QUESTIONS)
-def test_answers(q, llm_eval):
-    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
-    reply = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": q}]
-    ).choices[0].message.content
-    # the "model" answers with a quality figure; the eval reads it back as the score
-    llm_eval.score("quality", float(reply.split("quality=")[1]))
-"""
-
-
-def script(server: FakeProviderServer, quality: dict[str, float]) -> None:
-    def reply(request: RecordedRequest) -> ReplySpec:
-        q = request.last_user_text
-        return ReplySpec(text=f"answer to {q} quality={quality[q]:.4f}")
-
-    server.set_handler(reply)
+SUITE = quality_suite(QUESTIONS)
 
 
 @pytest.fixture
@@ -51,7 +28,7 @@ def suite(
 ) -> pytest.Pytester:
     monkeypatch.setenv("FAKE_URL", fake_provider.url)
     pytester_env.makepyfile(test_app=SUITE)
-    script(fake_provider, dict.fromkeys(QUESTIONS, 0.9))
+    script_quality(fake_provider, dict.fromkeys(QUESTIONS, 0.9))
     pytester_env.runpytest("--llmeval-update-baseline").assert_outcomes(passed=24)
     assert (pytester_env.path / "llmeval-baseline.json").exists()
     return pytester_env
@@ -67,7 +44,7 @@ def test_degraded_answers_fail_the_session(
     degraded = dict.fromkeys(QUESTIONS, 0.9)
     for q in QUESTIONS[:8]:  # a third of the answers get much worse
         degraded[q] = 0.2
-    script(fake_provider, degraded)
+    script_quality(fake_provider, degraded)
     before = (suite.path / "llmeval-baseline.json").read_bytes()
     result = rerecord(suite)
     # every test passed on its own (min_pass_rate keeps them BELOW): the gate fails the run
@@ -103,7 +80,7 @@ def test_fail_on_none_reports_the_regression_it_does_not_fail_on(
     degraded = dict.fromkeys(QUESTIONS, 0.9)
     for q in QUESTIONS[:8]:
         degraded[q] = 0.2
-    script(fake_provider, degraded)
+    script_quality(fake_provider, degraded)
     result = rerecord(suite, "--llmeval-fail-on=none")
     assert result.ret == pytest.ExitCode.OK
     out = result.stdout.str()
@@ -124,7 +101,7 @@ def test_noise_does_not_fail_the_session(
 ) -> None:
     rng = random.Random(7)
     noisy = {q: 0.9 + rng.uniform(-0.01, 0.01) for q in QUESTIONS}
-    script(fake_provider, noisy)
+    script_quality(fake_provider, noisy)
     result = rerecord(suite)
     assert result.ret == pytest.ExitCode.OK
     assert "REGRESSION" not in result.stdout.str()

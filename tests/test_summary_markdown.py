@@ -35,7 +35,8 @@ from pytest_llmeval.reporting.summary import (
     summarize_comparison,
     summarize_run,
 )
-from tests.fakeprovider import FakeProviderServer, RecordedRequest, ReplySpec
+from tests.fakeprovider import FakeProviderServer
+from tests.suites import quality_suite, script_quality
 
 FILE = "tests/test_bot.py"
 
@@ -538,30 +539,7 @@ def test_diff_refuses_a_file_that_is_neither_report_nor_baseline(
 
 QUESTIONS = [f"question {i}" for i in range(8)]
 
-SUITE = """
-import os
-import openai
-import pytest
-
-QUESTIONS = [f"question {i}" for i in range(8)]
-
-@pytest.mark.llm_eval(threshold=0.5, min_pass_rate=0.1)
-@pytest.mark.parametrize("q", QUESTIONS)
-def test_answers(q, llm_eval):
-    client = openai.OpenAI(base_url=os.environ["FAKE_URL"] + "/v1", api_key="k", max_retries=0)
-    reply = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": q}]
-    ).choices[0].message.content
-    llm_eval.score("quality", float(reply.split("quality=")[1]))
-"""
-
-
-def script(server: FakeProviderServer, quality: dict[str, float]) -> None:
-    def reply(request: RecordedRequest) -> ReplySpec:
-        q = request.last_user_text
-        return ReplySpec(text=f"answer to {q} quality={quality[q]:.4f}")
-
-    server.set_handler(reply)
+SUITE = quality_suite(QUESTIONS)
 
 
 @pytest.fixture
@@ -572,7 +550,7 @@ def suite(
 ) -> pytest.Pytester:
     monkeypatch.setenv("FAKE_URL", fake_provider.url)
     pytester_env.makepyfile(test_app=SUITE)
-    script(fake_provider, dict.fromkeys(QUESTIONS, 0.9))
+    script_quality(fake_provider, dict.fromkeys(QUESTIONS, 0.9))
     pytester_env.runpytest("--llmeval-update-baseline").assert_outcomes(passed=8)
     return pytester_env
 
@@ -583,7 +561,7 @@ def test_the_session_writes_the_summary_against_its_baseline_serial_and_under_xd
     degraded = dict.fromkeys(QUESTIONS, 0.9)
     for q in QUESTIONS[:4]:
         degraded[q] = 0.2
-    script(fake_provider, degraded)
+    script_quality(fake_provider, degraded)
     suite.runpytest("--llmeval-record=all")  # the new answers, recorded once
     fake_provider.reset()  # replayed from here on: nothing may reach the provider
     serial = suite.runpytest("--llmeval-record=none", "--llmeval-summary-md=out/serial.md")
