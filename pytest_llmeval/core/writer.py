@@ -4,8 +4,9 @@ Writing (``write_text_atomic``, ``write_texts_atomic``) is atomic: the text goes
 temporary file in the same folder whose name carries the process and thread ids, then
 ``os.replace`` moves it over the target, so readers see the old file or the new one,
 never half of one, and concurrent writers (xdist, CI shards) never share a temp file.
-Temp files that a writer killed mid-write left beside the target are removed by the
-next write once their process is gone.
+Temp files that a writer killed mid-write left beside the target are removed by a
+later process's first write of that target once their process is gone (each process
+lists a folder once: `_remove_stale_temporaries`).
 
 Redaction: ``write_text_atomic`` (and so `files.write_model`) passes every piece it
 writes through the session's ``Redactor`` (the built-in patterns when none is given),
