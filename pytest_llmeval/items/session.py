@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pytest_llmeval.records.baseline import Baseline
     from pytest_llmeval.records.comparison import BaselineComparison
     from pytest_llmeval.records.decision import Correction, GateRule
+    from pytest_llmeval.records.diagnostics import JudgeDiagnostics
     from pytest_llmeval.records.variant_results import VariantOutcome
 
 
@@ -142,8 +143,11 @@ class EvalSession:
             status, comparison = self._judge_baseline(aggregate)
         except (LLMEvalError, OSError) as error:
             self._file_failed(error)
+        from pytest_llmeval.records.diagnostics import diagnostics_of
+
+        judges = diagnostics_of(self.results.values())
         # each output on its own: one that fails does not keep the others from being written
-        self._write_reports(aggregate, comparison, pytest_version, variants)
+        self._write_reports(aggregate, comparison, pytest_version, variants, judges)
         if self.settings.summary_md is not None:
             self._write_summary(self.settings.summary_md, aggregate, status, comparison, variants)
         if self.settings.otel:
@@ -155,8 +159,6 @@ class EvalSession:
                 spent_usd=self.budget.spent(),
                 unpriced=tuple(self.budget.unpriced().items()),
             )
-        from pytest_llmeval.records.diagnostics import diagnostics_of
-
         self.outcome = SessionOutcome(
             aggregate=aggregate,
             policy=self.policy,
@@ -164,7 +166,7 @@ class EvalSession:
             comparison=comparison,
             budget=budget,
             file_errors=tuple(self._file_errors),
-            judges=diagnostics_of(self.results.values()),
+            judges=judges,
             variants=variants,
         )
         return self.outcome
@@ -265,6 +267,7 @@ class EvalSession:
         comparison: BaselineComparison | None,
         pytest_version: str | None,
         variants: VariantOutcome | None = None,
+        judges: JudgeDiagnostics | None = None,
     ) -> None:
         """Write the trace, the JSON report and the HTML report that were asked for; a
         file that cannot be written is one line in file_errors, and the rest still are."""
@@ -291,6 +294,7 @@ class EvalSession:
                 duration_s=time.perf_counter() - self.started,
                 pytest_version=pytest_version,
                 variants=variants.comparisons if variants is not None else (),
+                judges=judges,
             )
         except LLMEvalError as error:
             self._file_failed(error)

@@ -39,6 +39,25 @@ class JudgeDiagnostics:
             line for diagnostic in found if diagnostic is not None for line in diagnostic.lines()
         ]
 
+    def to_json(self) -> dict[str, Any] | None:
+        """The JSON report's `judges` section: each diagnostic the run has; None when it
+        has none."""
+        section: dict[str, Any] = {}
+        if self.rejudge is not None:
+            section["rejudge"] = self.rejudge.to_json()
+        swap = self.position_swap
+        if swap is not None:
+            section["position_swap"] = {
+                "comparisons": swap.comparisons,
+                "rate": swap.rate,
+                "disagreements": [{"case": c, "name": n} for c, n in swap.disagreements],
+            }
+        if self.verbosity is not None:
+            section["verbosity"] = self.verbosity.to_json()
+        if self.consistency is not None:
+            section["consistency"] = self.consistency.to_json()
+        return section or None
+
 
 def diagnostics_of(results: Iterable[Any]) -> JudgeDiagnostics:
     """The judge diagnostics of a run's results (`EvalResult`s, or a report's)."""
@@ -123,25 +142,3 @@ def consistency_probe_of(results: Iterable[Any]) -> ConsistencyProbe | None:
     from pytest_llmeval.records.probes import consistency_probes
 
     return consistency_probes(calls)
-
-
-def judge_diagnostics(results: Iterable[Any]) -> dict[str, Any] | None:
-    """The JSON report's `judges` section: re-judge agreement, the position-swap probe
-    and the verbosity and consistency probes, each present only when the run has it;
-    None when it has none."""
-    found = diagnostics_of(results)
-    section: dict[str, Any] = {}
-    if found.rejudge is not None:
-        section["rejudge"] = found.rejudge.to_json()
-    swap = found.position_swap
-    if swap is not None:
-        section["position_swap"] = {
-            "comparisons": swap.comparisons,
-            "rate": swap.rate,
-            "disagreements": [{"case": c, "name": n} for c, n in swap.disagreements],
-        }
-    if found.verbosity is not None:
-        section["verbosity"] = found.verbosity.to_json()
-    if found.consistency is not None:
-        section["consistency"] = found.consistency.to_json()
-    return section or None

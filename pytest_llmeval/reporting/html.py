@@ -122,15 +122,20 @@ def summary_html(report: Report) -> str:
     return "".join(parts)
 
 
-def judges_section(results: Iterable[EvalResult]) -> str:
+def judges_section(report: Report | StreamedReport) -> str:
     """The Judges section of the page: the run's judge diagnostics (re-judge agreement,
     position swaps, the probes) as the terminal gives them, each summary a paragraph and
-    the calls it names a list; empty when the run has none."""
+    the calls it names a list; empty when the run has none. A streamed report carries
+    them (the session's own); a built one's are read from its results."""
     from html import escape
 
-    from pytest_llmeval.records.diagnostics import diagnostics_of
+    if isinstance(report, StreamedReport):
+        judges = report.judges
+    else:
+        from pytest_llmeval.records.diagnostics import diagnostics_of
 
-    lines = diagnostics_of(results).lines()
+        judges = diagnostics_of(report.results)
+    lines = judges.lines()
     if not lines:
         return ""
     parts = ['<section id="judges" aria-labelledby="judges-title">']
@@ -252,7 +257,7 @@ def iter_html(
     yield summary_html(head)
     yield above
     yield variants_section(report_variants(head) if variants is None else variants)
-    yield judges_section(report.results)
+    yield judges_section(report)
     yield below
     # the JSON report's own serialisation, compact: schema_version first, keys sorted
     if data is None:

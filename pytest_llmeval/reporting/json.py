@@ -33,7 +33,7 @@ from pytest_llmeval.core.files import (
 from pytest_llmeval.records.accounting import rollup, usage_data
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.comparison import BaselineComparison
-from pytest_llmeval.records.diagnostics import judge_diagnostics
+from pytest_llmeval.records.diagnostics import JudgeDiagnostics, diagnostics_of
 from pytest_llmeval.records.models import (
     EvalResult,
     Inference,
@@ -218,6 +218,8 @@ class StreamedReport:
     head: Report
     #: The results, sorted by node id.
     results: Sequence[EvalResult]
+    #: Their judge diagnostics (the head's `judges` is their JSON), for the HTML page.
+    judges: JudgeDiagnostics = JudgeDiagnostics()
 
     def result_items(self) -> Iterator[dict[str, Any]]:
         """Each result's JSON data as the report holds it (ReportResult's), one by one."""
@@ -247,9 +249,13 @@ def stream_report(
     pytest_version: str | None = None,
     created_at: datetime | None = None,
     variants: Iterable[VariantComparison] = (),
+    judges: JudgeDiagnostics | None = None,
 ) -> StreamedReport:
-    """A report to write, its results serialised as they are written (see build_report)."""
+    """A report to write, its results serialised as they are written (see build_report);
+    `judges`: the results' judge diagnostics when the caller has them already."""
     ordered = sorted(results, key=lambda r: r.nodeid)
+    if judges is None:
+        judges = diagnostics_of(ordered)
     moment = created_at or datetime.now(UTC)
     head = Report(
         created_at=moment.astimezone(UTC).isoformat(timespec="seconds"),
@@ -262,9 +268,9 @@ def stream_report(
         aggregate=aggregate if aggregate is not None else aggregate_session(ordered),
         baseline=comparison,
         variants=list(variants),
-        judges=judge_diagnostics(ordered),
+        judges=judges.to_json(),
     )
-    return StreamedReport(head, ordered)
+    return StreamedReport(head, ordered, judges)
 
 
 def write_report(
