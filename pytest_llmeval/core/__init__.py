@@ -4,9 +4,10 @@ The one exception hierarchy (`errors`), the one versioned loader (`files`) over 
 one atomic writer (`writer`) and the one redactor every written file passes through
 (`redact`), the shared `Literal` vocabularies (`vocabulary`), the current-role context
 variable (`context`), escaping for terminals and XML (`printable`), the one YAML
-reader (`safe_yaml`), the wire formats read as text (`wire`: strict JSON, SSE framing)
-and the models' cheap list default (`factories`).
+reader (`safe_yaml`), the wire formats read as text (`wire`: strict JSON, SSE framing),
+the base of every record and file format (`frozen`: frozen, unknown fields refused) and
+the models' cheap list default (`factories`).
 
-May import: the standard library, pydantic (`files`), PyYAML (`safe_yaml`) and each
-other; never another layer of the plugin. Nothing is imported here.
+May import: the standard library, pydantic (`files`, `frozen`), PyYAML (`safe_yaml`)
+and each other; never another layer of the plugin. Nothing is imported here.
 """

@@ -16,14 +16,13 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
 )
 
 from pytest_llmeval.core.files import load_model, write_model
+from pytest_llmeval.core.frozen import FrozenModel
 from pytest_llmeval.records.models import GroupAggregate, SessionAggregate
 
 if TYPE_CHECKING:
@@ -36,11 +35,7 @@ BASELINE_SCHEMA_VERSION = 1
 _SLACK = 1e-9
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BaselineCase(_Frozen):
+class BaselineCase(FrozenModel):
     """One case of a baseline group."""
 
     score: float = Field(description="The case score (mean over its runs), 0 to 1.")
@@ -67,7 +62,7 @@ class BaselineCase(_Frozen):
         return data
 
 
-class BaselineGroup(_Frozen):
+class BaselineGroup(FrozenModel):
     """One group of a baseline: its summary and its cases."""
 
     label: str = Field(description="Short display name of the group.")
@@ -85,7 +80,7 @@ class BaselineGroup(_Frozen):
     )
 
 
-class Baseline(_Frozen):
+class Baseline(FrozenModel):
     """A committed baseline: per group n, mean, pass rate, case scores, cost, latency."""
 
     schema_version: int = Field(

@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from pytest_llmeval.core.errors import FileFormatError
+from pytest_llmeval.core.frozen import FrozenModel
 from pytest_llmeval.records.assertions import EXAMPLE as ASSERT_EXAMPLE
 from pytest_llmeval.records.assertions import Assertion, InvalidAssertion, parse_assertions
 from pytest_llmeval.records.conversation import TURNS_EXAMPLE, TurnsError, UserTurn, parse_turns
@@ -50,10 +51,8 @@ def sanitize_id(raw: str) -> str:
     return _UNSAFE_ID.sub(lambda run: "" if run.start() == 0 or run.end() == len(raw) else "-", raw)
 
 
-class Case(BaseModel):
+class Case(FrozenModel):
     """One evaluation case: the id pytest shows, the input, the expected answer, other fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(description="Test id: the row's id, or `<row number>-<slug of the input>`.")
     input: Any = Field(description="What the code under test receives.")

@@ -12,13 +12,13 @@ from collections.abc import Iterable
 from pydantic import Field
 
 from pytest_llmeval.core.factories import empty_list
-from pytest_llmeval.records.baseline import _Frozen
+from pytest_llmeval.core.frozen import FrozenModel
 
 #: The kinds of regression --llmeval-fail-on can name.
 REGRESSION_KINDS = ("score", "cost", "latency")
 
 
-class GroupComparison(_Frozen):
+class GroupComparison(FrozenModel):
     """How one group present in both runs changed, and whether it regressed."""
 
     group: str = Field(description="Group key.")
@@ -109,7 +109,7 @@ class GroupComparison(_Frozen):
     latency_regressed: bool = Field(description="latency_increase > latency_tolerance.")
 
 
-class BaselineComparison(_Frozen):
+class BaselineComparison(FrozenModel):
     """The regression verdict of a session against a baseline."""
 
     source: str | None = Field(default=None, description="The baseline file, as displayed.")

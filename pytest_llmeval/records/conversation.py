@@ -14,9 +14,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pytest_llmeval.core.factories import empty_list
+from pytest_llmeval.core.frozen import FrozenModel
 from pytest_llmeval.records.models import Inference
 
 __all__ = [
@@ -43,18 +44,14 @@ class TurnsError(ValueError):
     """A `turns` list is not a list of user messages (the message says which entry)."""
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class UserTurn(_Record):
+class UserTurn(FrozenModel):
     """One scripted user message, and optionally what the app should answer to it."""
 
     content: str = Field(description="What the user says.")
     expected: Any = Field(default=None, description="A reference for the app's reply, if any.")
 
 
-class Turn(_Record):
+class Turn(FrozenModel):
     """One exchange: the user's message, the app's reply and the app calls made for it."""
 
     index: int = Field(description="1 for the first turn.")
@@ -71,7 +68,7 @@ class Turn(_Record):
         return _cost(self.inferences)
 
 
-class Conversation(_Record):
+class Conversation(FrozenModel):
     """A conversation driven against the app, turn by turn."""
 
     turns: list[Turn] = Field(default_factory=empty_list, description="The turns, in order.")

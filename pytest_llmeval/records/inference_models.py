@@ -12,19 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pytest_llmeval.core.factories import empty_list
+from pytest_llmeval.core.frozen import FrozenModel
 from pytest_llmeval.core.vocabulary import Role
 
 
-class _Frozen(BaseModel):
-    # the same configuration as models._Model; a base of its own so that this module
-    # imports nothing from models.py, which imports it
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ToolCall(_Frozen):
+class ToolCall(FrozenModel):
     """A tool call the model requested in its answer."""
 
     id: str | None = Field(default=None, description="The call id the API gave, if any.")
@@ -40,7 +35,7 @@ class ToolCall(_Frozen):
     )
 
 
-class ToolResult(_Frozen):
+class ToolResult(FrozenModel):
     """A tool's result that the request carried back to the model (matched by call id)."""
 
     call_id: str | None = Field(default=None, description="The id of the call it answers.")
@@ -59,7 +54,7 @@ class ToolResult(_Frozen):
 TELEMETRY_FIELDS = ("request_model", "response_id", "finish_reason", "started_at")
 
 
-class Inference(_Frozen):
+class Inference(FrozenModel):
     """One model call (live or replayed) made during a test."""
 
     nodeid: str = Field(description="The test that made the call.")

@@ -14,13 +14,13 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
 )
 
 from pytest_llmeval.core.factories import empty_list
+from pytest_llmeval.core.frozen import FrozenModel
 from pytest_llmeval.core.vocabulary import Aggregate
 
 # re-exported (see the docstring); Inference must also be a global here, where pydantic
@@ -33,10 +33,6 @@ from pytest_llmeval.records.inference_models import ToolResult as ToolResult
 _M = TypeVar("_M", bound=BaseModel)
 
 Status = Literal["passed", "below", "failed", "error", "skipped"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _omit_defaults(data: Any, model: BaseModel, names: tuple[str, ...]) -> Any:
@@ -120,7 +116,7 @@ _CASE_REPEAT_FIELDS = (
 )
 
 
-class Score(_Model):
+class Score(FrozenModel):
     """One named score a test recorded, in [0, 1]."""
 
     name: str = Field(description="Name of the metric, unique within the test.")
@@ -152,7 +148,7 @@ class Score(_Model):
         return self.threshold is None or self.value >= self.threshold
 
 
-class UsageRollup(_Model):
+class UsageRollup(FrozenModel):
     """Model calls added up: counts, tokens, cost and latency percentiles.
 
     Percentiles are linear interpolation between closest ranks (numpy's default,
@@ -242,7 +238,7 @@ def drop_unused_evaluation(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class VariantTag(_Model):
+class VariantTag(FrozenModel):
     """Which variant of a variants eval (`variants=` on the marker) an item ran, and the
     case it pairs on across the variants."""
 
@@ -261,7 +257,7 @@ class VariantTag(_Model):
     )
 
 
-class EvalResult(_Model):
+class EvalResult(FrozenModel):
     """The outcome of one llm_eval test item: what travels from a worker to the controller."""
 
     nodeid: str = Field(description="pytest node id of the item.")
@@ -324,7 +320,7 @@ def _excluded(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(name for name, field in model.model_fields.items() if field.exclude)
 
 
-class CaseAggregate(_Model):
+class CaseAggregate(FrozenModel):
     """One case: the mean over its repeats."""
 
     case_id: str
@@ -393,7 +389,7 @@ class CaseAggregate(_Model):
         )
 
 
-class GroupAggregate(_Model):
+class GroupAggregate(FrozenModel):
     """All cases of one test function (or one group=)."""
 
     group: str = Field(description="Group key.")
@@ -430,7 +426,7 @@ class GroupAggregate(_Model):
     )
 
 
-class SessionAggregate(_Model):
+class SessionAggregate(FrozenModel):
     """Everything the session's eval results add up to."""
 
     groups: list[GroupAggregate]

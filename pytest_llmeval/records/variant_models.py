@@ -7,13 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from pytest_llmeval.core.frozen import FrozenModel
 
 Verdict = Literal["better", "worse", "no_difference", "not_testable"]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,7 @@ class VariantRow:
     latency_s: float | None = None  # the case's app latency; None when unknown
 
 
-class VariantStats(_Frozen):
+class VariantStats(FrozenModel):
     """One variant over all its cases, and whether it meets the group's bar."""
 
     name: str = Field(description="The variant's label.")
@@ -61,7 +59,7 @@ class VariantStats(_Frozen):
     )
 
 
-class VariantVsReference(_Frozen):
+class VariantVsReference(FrozenModel):
     """One variant against the reference variant, over the cases both scored."""
 
     name: str = Field(description="The variant.")
@@ -90,7 +88,7 @@ class VariantVsReference(_Frozen):
     unpaired: list[str] = Field(description="Cases only one of the two scored.")
 
 
-class VariantComparison(_Frozen):
+class VariantComparison(FrozenModel):
     """A group's variants compared: statistics, tests against the reference, the pick."""
 
     group: str = Field(description="The group key.")

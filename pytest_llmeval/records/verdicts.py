@@ -12,13 +12,13 @@ from pydantic import (
 )
 
 from pytest_llmeval.core.factories import empty_list
-from pytest_llmeval.records.models import _Model
+from pytest_llmeval.core.frozen import FrozenModel
 
 
-class Verdict(_Model):
+class Verdict(FrozenModel):
     """A judge's decision on one output."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     score: float = Field(ge=0.0, le=1.0, description="0 (fails the criteria) to 1 (meets them).")
     passed: bool = Field(
@@ -50,10 +50,10 @@ class Verdict(_Model):
     )
 
 
-class PairwiseVerdict(_Model):
+class PairwiseVerdict(FrozenModel):
     """A judge's preference between two outputs, after running both orders."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     winner: Literal["a", "b", "tie"] = Field(description="The better output, or a tie.")
     score: float = Field(ge=0.0, le=1.0, description="1 = a better, 0 = b better, 0.5 tie.")

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import to_jsonable_python
 
 from pytest_llmeval.core.files import (
@@ -30,6 +30,7 @@ from pytest_llmeval.core.files import (
     write_model,
     write_text_atomic,
 )
+from pytest_llmeval.core.frozen import FrozenModel
 from pytest_llmeval.records.accounting import rollup, usage_data
 from pytest_llmeval.records.aggregate import aggregate_session
 from pytest_llmeval.records.comparison import BaselineComparison
@@ -103,10 +104,8 @@ class ReportResult(EvalResult):
         return cls(**fields, usage=rollup([result.inferences]))
 
 
-class Report(BaseModel):
+class Report(FrozenModel):
     """A session's JSON report: results, aggregate and baseline verdict."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = Field(
         default=REPORT_SCHEMA_VERSION, description="Version of this file format; first."

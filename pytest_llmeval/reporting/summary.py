@@ -30,7 +30,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from pytest_llmeval.core.frozen import FrozenModel
 
 if TYPE_CHECKING:
     from pytest_llmeval.records.baseline import Baseline
@@ -54,11 +56,7 @@ SEVERITY: dict[str, int] = {
 }
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Totals(_Frozen):
+class Totals(FrozenModel):
     """One run added up over all its groups."""
 
     groups: int = Field(description="Groups in the run.")
@@ -72,7 +70,7 @@ class Totals(_Frozen):
     latency_p95_s: float | None = Field(description="95th percentile call latency.")
 
 
-class CaseChange(_Frozen):
+class CaseChange(FrozenModel):
     """A shared case whose score changed."""
 
     case: str = Field(description="Case id.")
@@ -82,7 +80,7 @@ class CaseChange(_Frozen):
     new_passed: bool = Field(description="Whether it passes in this run.")
 
 
-class GroupChange(_Frozen):
+class GroupChange(FrozenModel):
     """One group: how it changed (or, for a run alone, how it did)."""
 
     group: str = Field(description="Group key.")
@@ -119,7 +117,7 @@ class GroupChange(_Frozen):
     )
 
 
-class GateSummary(_Frozen):
+class GateSummary(FrozenModel):
     """What the regression gate decided, and under which policy."""
 
     fails: bool = Field(description="Whether the gate fails the run (kinds in fail_on).")
@@ -135,7 +133,7 @@ class GateSummary(_Frozen):
     )
 
 
-class ReviewSummary(_Frozen):
+class ReviewSummary(FrozenModel):
     """A run's verdict, group changes, flipped cases and cost and latency deltas."""
 
     schema_version: int = Field(

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from pytest_llmeval.core.factories import empty_list
+from pytest_llmeval.core.frozen import FrozenModel
 from pytest_llmeval.core.vocabulary import Role
 from pytest_llmeval.core.wire import parse_json, parse_sse_event
 
@@ -52,11 +53,7 @@ _LATIN1 = (
 )
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Headers(_Model):
+class _Headers(FrozenModel):
     """Header storage shared by both sides: text values, with non-UTF-8 ones marked."""
 
     headers: dict[str, str]
@@ -117,7 +114,7 @@ class RecordedRequest(_Headers):
         return value
 
 
-class SSEEvent(_Model):
+class SSEEvent(FrozenModel):
     """One server-sent event of a streamed response, with its arrival time."""
 
     offset_s: float = Field(description="Seconds from sending the request to this event.")
@@ -198,7 +195,7 @@ class InteractionMeta(BaseModel):
         return data
 
 
-class Interaction(_Model):
+class Interaction(FrozenModel):
     """One HTTP request and its response (or the transport failure that came instead)."""
 
     request: RecordedRequest = Field(description="What was sent.")
@@ -253,7 +250,7 @@ class Interaction(_Model):
         return 1
 
 
-class Cassette(_Model):
+class Cassette(FrozenModel):
     """A cassette file: the version first, then the interactions in recorded order."""
 
     schema_version: int = Field(

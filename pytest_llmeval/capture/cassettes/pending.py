@@ -21,11 +21,12 @@ import tempfile
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from pytest_llmeval.capture.cassettes.models import Interaction
 from pytest_llmeval.capture.cassettes.store import Signature, load_cassette, merge_interactions
 from pytest_llmeval.core.errors import CassetteWriteError, FileFormatError, FileWriteError
+from pytest_llmeval.core.frozen import FrozenModel
 from pytest_llmeval.core.redact import Redactor
 
 #: The pending file version this code writes, and the newest one it reads.
@@ -35,11 +36,11 @@ _GITIGNORE = "# Created by pytest-llm-eval automatically.\n*\n"
 _COUNTER = itertools.count()
 
 
-class PendingCassette(BaseModel):
+class PendingCassette(FrozenModel):
     """A recording that could not be written to its cassette, waiting to be adopted."""
 
     # built on first use: every recording session imports this module, few write one
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(defer_build=True)
 
     schema_version: int = Field(
         default=PENDING_SCHEMA_VERSION, description="Version of this file format; always first."
