@@ -8,6 +8,8 @@ See docs/performance.md for what each benchmark measures and the figures.
 Benchmarks (names for --only): inert, replay, record, live, scale.
 `--compare REF` adds our plugin at git revision REF as one more variant of the replay
 and record benchmarks (a before/after measured in the same alternating rounds).
+`--bounds` adds, to each replay group, replaybound.py's bare replay (what replaying
+itself costs) and lean replay (the plugin's records without its plumbing).
 Live variants are looked up by name in LIVE_VARIANTS: add one there (e.g. an
 in-process concurrency option of the plugin) and it is measured alongside.
 """
@@ -125,6 +127,8 @@ class Context:
     rounds_override: int | None
     #: (label, folder holding that revision's `pytest_llmeval`) from --compare, if given
     compare: tuple[str, Path] | None = None
+    #: --bounds: the replay groups also run `replaybound.py`'s bare and lean replays
+    bounds: bool = False
     notes: list[str] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     peers: dict[str, str] | None = None
@@ -283,6 +287,8 @@ def bench_replay(ctx: Context) -> dict[str, Any]:
                     )
                 )
             variants[1:1] = ours_at_revision(ctx, variants[0])
+            if ctx.bounds:
+                variants[1:1] = _bound_variants(variants[0], tests)
             alternate(
                 label, variants, rounds=ctx.rounds("replay"), warmup=ctx.sizes.warmup["replay"]
             )
@@ -327,6 +333,20 @@ def bench_replay(ctx: Context) -> dict[str, Any]:
             if ctx.profile:
                 _profile(ctx, label, variants[0])
     return figures
+
+
+def _bound_variants(ours: Variant, tests: int) -> list[Variant]:
+    """The bare and the lean replay of `replaybound.py`, in our workload's folder."""
+    variants = []
+    for bound in ("bare", "lean"):
+        env = {
+            **ours.env,
+            "BENCH_BOUND": bound,
+            "PYTHONPATH": os.pathsep.join((str(BENCH_DIR), str(BENCH_DIR.parent))),
+        }
+        argv = pytest_argv(dev_python(), "-p", "no:llmeval", "-p", "replaybound")
+        variants.append(Variant(bound, argv, ours.cwd, env, expect_text=f"{tests} passed"))
+    return variants
 
 
 def _build_replays(
@@ -863,6 +883,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Also run our plugin at git revision REF in the replay and record benchmarks",
     )
     parser.add_argument(
+        "--bounds",
+        action="store_true",
+        help="Also run the replay groups with replaybound.py's bare and lean replays "
+        "(what replaying itself costs, and the plugin's records without its plumbing)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="Also run our main variant of each benchmark under pyinstrument",
@@ -880,6 +906,7 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
         rounds_override=args.rounds,
         compare=export_revision(args.compare) if args.compare else None,
+        bounds=args.bounds,
     )
     machine = machine_description()
     print(
